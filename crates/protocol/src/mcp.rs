@@ -1,0 +1,157 @@
+//! MCP method names and the parameter/result shapes the gateway reads or writes.
+//!
+//! Only what the gateway must understand is modelled; everything else stays
+//! raw JSON and unknown fields are ignored.
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+/// Method names the data plane dispatches on.
+pub mod method {
+    /// Handshake.
+    pub const INITIALIZE: &str = "initialize";
+    /// Liveness check.
+    pub const PING: &str = "ping";
+    /// List tools (paginated).
+    pub const TOOLS_LIST: &str = "tools/list";
+    /// Call a tool.
+    pub const TOOLS_CALL: &str = "tools/call";
+    /// List prompts (paginated).
+    pub const PROMPTS_LIST: &str = "prompts/list";
+    /// List resources (paginated).
+    pub const RESOURCES_LIST: &str = "resources/list";
+    /// List resource templates (paginated).
+    pub const RESOURCE_TEMPLATES_LIST: &str = "resources/templates/list";
+}
+
+/// `initialize` parameters (only what negotiation needs).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InitializeParams {
+    /// The version the client asks for.
+    pub protocol_version: String,
+    /// Client capabilities, kept raw.
+    #[serde(default)]
+    pub capabilities: Option<Box<RawValue>>,
+    /// Client name and version, kept raw.
+    #[serde(default)]
+    pub client_info: Option<Box<RawValue>>,
+}
+
+/// Parameters of every paginated `*/list` method.
+#[derive(Debug, Default, Deserialize)]
+pub struct ListParams {
+    /// Opaque cursor from a previous page's `nextCursor`.
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+/// `tools/call` parameters.
+#[derive(Debug, Deserialize)]
+pub struct CallToolParams {
+    /// The tool's name.
+    pub name: String,
+    /// Arguments, kept raw until the executor reads them.
+    #[serde(default)]
+    pub arguments: Option<Box<RawValue>>,
+}
+
+/// `serverInfo` of an `InitializeResult`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Implementation {
+    /// Machine-readable name.
+    pub name: String,
+    /// Display title.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Version string.
+    pub version: String,
+}
+
+/// Capabilities a virtual server advertises: only what its source has.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ServerCapabilities {
+    /// Present when the server exposes tools.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tools: Option<ListChanged>,
+    /// Present when the source has prompts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prompts: Option<ListChanged>,
+    /// Present when the source has resources.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ListChanged>,
+}
+
+/// The `{listChanged}` object of a capability.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListChanged {
+    /// Whether the server sends `notifications/*/list_changed`.
+    pub list_changed: bool,
+}
+
+/// The result of `initialize`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InitializeResult<'a> {
+    /// The negotiated version.
+    pub protocol_version: &'a str,
+    /// What this server offers.
+    pub capabilities: &'a ServerCapabilities,
+    /// Who we are.
+    pub server_info: &'a Implementation,
+    /// Usage hints for the model, when configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instructions: Option<&'a str>,
+}
+
+/// A `tools/call` result built by the gateway itself (not forwarded).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallToolResult {
+    /// Content blocks.
+    pub content: Vec<Content>,
+    /// Structured result, when the tool produced one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub structured_content: Option<serde_json::Value>,
+    /// True when the tool failed (the model should see why).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub is_error: bool,
+}
+
+impl CallToolResult {
+    /// A successful result with one text block.
+    pub fn text(text: impl Into<String>) -> Self {
+        Self {
+            content: vec![Content::text(text)],
+            structured_content: None,
+            is_error: false,
+        }
+    }
+
+    /// A failed result whose text says what went wrong.
+    pub fn error(text: impl Into<String>) -> Self {
+        Self {
+            is_error: true,
+            ..Self::text(text)
+        }
+    }
+}
+
+/// A content block of a tool result.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Content {
+    /// Plain text.
+    Text {
+        /// The text.
+        text: String,
+    },
+}
+
+impl Content {
+    /// A text block.
+    pub fn text(text: impl Into<String>) -> Self {
+        Self::Text { text: text.into() }
+    }
+}

@@ -1,0 +1,33 @@
+//! Persistence for mcpgate.
+//!
+//! One [`Store`] over SQLite, the embedded default, created and migrated on
+//! first open. Secrets never reach the database in the clear: API keys are
+//! kept as their SHA-256 ([`KeyHash`]).
+
+pub mod key;
+mod migrate;
+pub mod model;
+mod sqlite;
+
+pub use key::{ApiKey, KeyHash};
+pub use model::{KeyRecord, NewServer, ServerId, ServerPatch, ServerRecord, ServerSource};
+pub use sqlite::Store;
+
+/// A store operation that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be reached or answered with an error.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Migrations could not be applied.
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored row does not decode (a bug or a hand-edited database).
+    #[error("corrupt row in {table}: {message}")]
+    Corrupt {
+        /// Table name.
+        table: &'static str,
+        /// What failed to decode.
+        message: String,
+    },
+}

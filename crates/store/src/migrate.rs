@@ -1,0 +1,47 @@
+//! Migrations embedded in the binary, so a fresh data directory needs nothing
+//! from disk. (sqlx's `migrate!` macro would do the same but needs the
+//! `macros` feature, which compiles SQLite a second time.)
+
+use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
+use sqlx::{AssertSqlSafe, SqlSafeStr};
+
+#[derive(Debug)]
+struct Embedded(&'static [(i64, &'static str, &'static str)]);
+
+const SQLITE: &[(i64, &str, &str)] = &[(
+    1,
+    "initial",
+    include_str!("../migrations/sqlite/0001_initial.sql"),
+)];
+
+impl MigrationSource<'static> for Embedded {
+    fn resolve(
+        self,
+    ) -> std::pin::Pin<
+        Box<
+            dyn std::future::Future<Output = Result<Vec<Migration>, sqlx::error::BoxDynError>>
+                + Send,
+        >,
+    > {
+        Box::pin(async move {
+            Ok(self
+                .0
+                .iter()
+                .map(|(version, description, sql)| {
+                    Migration::new(
+                        *version,
+                        (*description).into(),
+                        MigrationType::Simple,
+                        AssertSqlSafe(*sql).into_sql_str(),
+                        false,
+                    )
+                })
+                .collect())
+        })
+    }
+}
+
+/// The migrator for the SQLite backend.
+pub(crate) async fn sqlite() -> Result<Migrator, sqlx::migrate::MigrateError> {
+    Migrator::new(Embedded(SQLITE)).await
+}
