@@ -1,1 +1,105 @@
-fn main() {}
+//! `mcpgate`: an MCP gateway. See `mcpgate --help`.
+
+mod cli;
+mod config;
+mod serve;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::{Path, PathBuf};
+
+/// mcpgate: REST integrations and upstream MCP servers behind scoped,
+/// authenticated MCP endpoints.
+#[derive(Parser)]
+#[command(version, about, propagate_version = true)]
+struct Cli {
+    /// Log format on stderr (filter with RUST_LOG, default "info").
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Pretty, env = "MCPGATE_LOG_FORMAT")]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    /// One JSON object per line.
+    Json,
+    /// Human-readable lines.
+    Pretty,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway.
+    Serve {
+        /// Configuration file (TOML).
+        #[arg(long, env = "MCPGATE_CONFIG")]
+        config: Option<PathBuf>,
+        /// Address to listen on (overrides the config file).
+        #[arg(long, env = "MCPGATE_LISTEN")]
+        listen: Option<std::net::SocketAddr>,
+        /// Data directory for the embedded store (overrides the config file).
+        #[arg(long, env = "MCPGATE_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+    },
+    /// Manage virtual MCP servers.
+    Server {
+        #[command(flatten)]
+        target: cli::Target,
+        #[command(subcommand)]
+        command: cli::ServerCommand,
+    },
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Pretty => builder.compact().init(),
+    }
+}
+
+/// Open (and migrate) the embedded store of a data directory.
+pub(crate) async fn open_store(data_dir: &Path) -> anyhow::Result<mcpgate_store::Store> {
+    let path = data_dir.join("mcpgate.db");
+    mcpgate_store::Store::open(&path)
+        .await
+        .with_context(|| format!("cannot open the store at {}", path.display()))
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let result = match cli.command {
+        Command::Serve {
+            config,
+            listen,
+            data_dir,
+        } => {
+            async {
+                let mut config = config::Config::load(config.as_deref())?;
+                if let Some(listen) = listen {
+                    config.listen = listen;
+                }
+                if let Some(dir) = data_dir {
+                    config.data_dir = dir;
+                }
+                serve::run(config).await
+            }
+            .await
+        }
+        Command::Server { target, command } => cli::server(target, command).await,
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

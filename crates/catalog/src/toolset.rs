@@ -107,11 +107,10 @@ impl Toolset {
 
     /// Parse toolset YAML; `file` is only used in error messages.
     pub fn parse(text: &str, file: &Path) -> Result<Self, ToolsetError> {
-        let parsed: ToolsetFile =
-            yaml_serde::from_str(text).map_err(|e| ToolsetError::Syntax {
-                file: file.to_owned(),
-                message: e.to_string(),
-            })?;
+        let parsed: ToolsetFile = yaml_serde::from_str(text).map_err(|e| ToolsetError::Syntax {
+            file: file.to_owned(),
+            message: e.to_string(),
+        })?;
         let invalid = |path: String, message: String| ToolsetError::Invalid {
             file: file.to_owned(),
             path,
@@ -207,21 +206,32 @@ tools:
     #[test]
     fn errors_name_file_path_and_fault() {
         let bad = GOOD.replace("name: time", "name: \"bad name\"");
-        let err = Toolset::parse(&bad, Path::new("x.yaml")).unwrap_err().to_string();
+        let err = Toolset::parse(&bad, Path::new("x.yaml"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("x.yaml"), "{err}");
         assert!(err.contains("tools[1].name"), "{err}");
         assert!(err.contains("' '"), "{err}");
 
         let dup = GOOD.replace("name: time", "name: echo");
-        let err = Toolset::parse(&dup, Path::new("x.yaml")).unwrap_err().to_string();
+        let err = Toolset::parse(&dup, Path::new("x.yaml"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("duplicate tool name"), "{err}");
 
-        let schema = GOOD.replace("type: object\n      properties", "type: array\n      properties");
-        let err = Toolset::parse(&schema, Path::new("x.yaml")).unwrap_err().to_string();
+        let schema = GOOD.replace(
+            "type: object\n      properties",
+            "type: array\n      properties",
+        );
+        let err = Toolset::parse(&schema, Path::new("x.yaml"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("tools[0].inputSchema"), "{err}");
 
         let unknown = GOOD.replace("handler: time", "handler: teleport");
-        let err = Toolset::parse(&unknown, Path::new("x.yaml")).unwrap_err().to_string();
+        let err = Toolset::parse(&unknown, Path::new("x.yaml"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("teleport"), "{err}");
     }
 }

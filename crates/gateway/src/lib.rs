@@ -1,1 +1,149 @@
-//! placeholder
+//! The HTTP layer of mcpgate: the Streamable HTTP data plane, signed
+//! sessions, token auth over an in-memory index, the admin API and the
+//! operational endpoints. It composes the other crates; nothing depends on it
+//! but the binary.
+
+pub mod admin;
+mod http_util;
+pub mod mcp;
+pub mod ops;
+pub mod origin;
+pub mod registry;
+pub mod session;
+pub mod timefmt;
+pub mod view;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use mcpgate_catalog::Toolset;
+use mcpgate_store::{Store, StoreError};
+use metrics_exporter_prometheus::PrometheusHandle;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use admin::AdminAuth;
+pub use origin::OriginPolicy;
+pub use registry::Registry;
+pub use session::{SessionKey, Sessions};
+
+/// Tunables of the gateway, resolved from config by the binary.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Base URL clients reach the gateway at (no trailing slash).
+    pub public_url: String,
+    /// Browser origins allowed besides loopback ones.
+    pub allowed_origins: Vec<String>,
+    /// Whether `http://localhost:*`-style origins are allowed.
+    pub allow_loopback_origins: bool,
+    /// Largest MCP request body.
+    pub max_body_bytes: usize,
+    /// Tools per `tools/list` page.
+    pub page_size: usize,
+    /// Lifetime of a session id.
+    pub session_ttl: Duration,
+    /// Toolset used when a server is created without naming one.
+    pub default_toolset: String,
+}
+
+/// Everything a request handler needs, shared behind an `Arc`.
+pub struct Gateway {
+    /// Persistence.
+    pub store: Store,
+    /// Hot-path index of servers and keys.
+    pub registry: Registry,
+    /// Session issuing and validation.
+    pub sessions: Sessions,
+    /// Accepted admin tokens.
+    pub admin: AdminAuth,
+    /// Prometheus rendering.
+    pub metrics: PrometheusHandle,
+    origins: OriginPolicy,
+    public_url: String,
+    max_body_bytes: usize,
+    default_toolset: String,
+}
+
+impl Gateway {
+    /// Build the gateway and load every server, key and ended session from the store.
+    pub async fn new(
+        store: Store,
+        toolsets: Vec<Toolset>,
+        session_key: SessionKey,
+        admin: AdminAuth,
+        metrics: PrometheusHandle,
+        options: Options,
+    ) -> Result<Arc<Self>, StoreError> {
+        let registry = Registry::new(toolsets, options.page_size);
+        registry.load_all(&store).await?;
+        let sessions = Sessions::new(session_key, options.session_ttl);
+        for (nonce, expires) in store.ended_sessions().await? {
+            if let Some(n) = session::nonce_from_hex(&nonce) {
+                sessions.mark_ended(n, expires);
+            }
+        }
+        Ok(Arc::new(Self {
+            store,
+            registry,
+            sessions,
+            admin,
+            metrics,
+            origins: OriginPolicy::new(&options.allowed_origins, options.allow_loopback_origins),
+            public_url: options.public_url.trim_end_matches('/').to_owned(),
+            max_body_bytes: options.max_body_bytes,
+            default_toolset: options.default_toolset,
+        }))
+    }
+
+    /// Periodically re-read the store (picking up writes made directly to
+    /// it, e.g. by the CLI in `--data-dir` mode) and forget ended sessions
+    /// that have expired anyway.
+    pub fn spawn_maintenance(self: &Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
+        let gw = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                if let Err(e) = gw.registry.load_all(&gw.store).await {
+                    tracing::warn!(error = %e, "periodic reload from the store failed");
+                }
+                gw.sessions.purge_ended();
+            }
+        })
+    }
+}
+
+/// The complete HTTP application.
+pub fn router(gw: Arc<Gateway>) -> Router {
+    Router::new()
+        .route(
+            "/mcp",
+            post(mcp::post_bearer)
+                .get(mcp::get_bearer)
+                .delete(mcp::delete_bearer),
+        )
+        .route(
+            "/mcp/{token}",
+            post(mcp::post_path)
+                .get(mcp::get_path)
+                .delete(mcp::delete_path),
+        )
+        .route("/server", post(admin::create).get(admin::list))
+        .route(
+            "/server/{id}",
+            get(admin::get).patch(admin::patch).delete(admin::delete),
+        )
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .fallback(not_found)
+        .with_state(gw)
+}
+
+async fn not_found() -> axum::response::Response {
+    http_util::json(
+        StatusCode::NOT_FOUND,
+        r#"{"error":{"status":404,"message":"no such endpoint"}}"#,
+    )
+}

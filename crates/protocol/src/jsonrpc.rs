@@ -176,8 +176,8 @@ pub fn parse(body: &[u8]) -> Result<Incoming, ParseError> {
     match text.as_bytes().first() {
         Some(b'{') => Ok(Incoming::Single(parse_one(raw))),
         Some(b'[') => {
-            let items: Vec<&RawValue> = serde_json::from_str(text)
-                .map_err(|e| ParseError::NotJson(e.to_string()))?;
+            let items: Vec<&RawValue> =
+                serde_json::from_str(text).map_err(|e| ParseError::NotJson(e.to_string()))?;
             if items.is_empty() {
                 return Err(ParseError::NotAMessage("an empty batch is not allowed"));
             }
@@ -289,7 +289,9 @@ mod tests {
         for id in ["-7", "\"abc\"", "0", "9007199254740993"] {
             let body = format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"ping"}}"#);
             match single(&body).unwrap() {
-                Message::Request { id: got, method, .. } => {
+                Message::Request {
+                    id: got, method, ..
+                } => {
                     assert_eq!(got.as_json(), id);
                     assert_eq!(method, "ping");
                 }
@@ -313,7 +315,10 @@ mod tests {
         ));
         assert!(matches!(
             single(r#"{"jsonrpc":"2.0","id":3,"result":{}}"#),
-            Ok(Message::Response { is_error: false, .. })
+            Ok(Message::Response {
+                is_error: false,
+                ..
+            })
         ));
         assert!(matches!(
             single(r#"{"jsonrpc":"2.0","id":3,"error":{"code":1,"message":"x"}}"#),

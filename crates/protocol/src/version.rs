@@ -87,7 +87,10 @@ mod tests {
             ProtocolVersion::negotiate("2024-11-05"),
             ProtocolVersion::V2025_11_25
         );
-        assert_eq!(ProtocolVersion::negotiate("garbage"), ProtocolVersion::LATEST);
+        assert_eq!(
+            ProtocolVersion::negotiate("garbage"),
+            ProtocolVersion::LATEST
+        );
     }
 
     #[test]

@@ -147,6 +147,27 @@ impl Store {
         rows.iter().map(server_from_row).collect()
     }
 
+    /// A page of servers in id order (ids are time-ordered UUIDv7), after
+    /// `after` when given. Returns at most `limit` records and whether more follow.
+    pub async fn list_servers_page(
+        &self,
+        after: Option<ServerId>,
+        limit: u32,
+    ) -> Result<(Vec<ServerRecord>, bool), StoreError> {
+        let rows = sqlx::query("SELECT * FROM servers WHERE id > ? ORDER BY id LIMIT ?")
+            .bind(after.map(|a| a.to_string()).unwrap_or_default())
+            .bind(i64::from(limit) + 1)
+            .fetch_all(&self.pool)
+            .await?;
+        let more = rows.len() > limit as usize;
+        let records = rows
+            .iter()
+            .take(limit as usize)
+            .map(server_from_row)
+            .collect::<Result<_, _>>()?;
+        Ok((records, more))
+    }
+
     /// Apply a partial update; `None` when there is no such server.
     pub async fn update_server(
         &self,
@@ -226,12 +247,17 @@ impl Store {
     /// Store a setting unless one exists; returns the value now in force, so
     /// racing first starts agree on one value.
     pub async fn init_setting(&self, name: &str, value: &str) -> Result<String, StoreError> {
-        sqlx::query("INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT(name) DO NOTHING")
-            .bind(name)
-            .bind(value)
-            .execute(&self.pool)
-            .await?;
-        Ok(self.get_setting(name).await?.unwrap_or_else(|| value.to_owned()))
+        sqlx::query(
+            "INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT(name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(value)
+        .execute(&self.pool)
+        .await?;
+        Ok(self
+            .get_setting(name)
+            .await?
+            .unwrap_or_else(|| value.to_owned()))
     }
 
     /// Remember that a session was terminated, until it would have expired.
@@ -277,7 +303,9 @@ fn server_from_row(r: &SqliteRow) -> Result<ServerRecord, StoreError> {
     let kind: String = r.try_get("source_kind")?;
     let reference: String = r.try_get("source_ref")?;
     Ok(ServerRecord {
-        id: id.parse().map_err(|_| corrupt("servers", format!("bad id {id:?}")))?,
+        id: id
+            .parse()
+            .map_err(|_| corrupt("servers", format!("bad id {id:?}")))?,
         tenant: r.try_get("tenant")?,
         name: r.try_get("name")?,
         source: ServerSource::from_columns(&kind, reference)
@@ -325,7 +353,10 @@ mod tests {
     async fn server_lifecycle_and_keys() {
         let store = Store::open_in_memory().await.unwrap();
         let (server, key, secret) = store.create_server(demo("a")).await.unwrap();
-        assert_eq!(store.get_server(server.id).await.unwrap(), Some(server.clone()));
+        assert_eq!(
+            store.get_server(server.id).await.unwrap(),
+            Some(server.clone())
+        );
         assert_eq!(key.hash, KeyHash::of(&secret.secret));
 
         let keys = store.list_active_keys().await.unwrap();
@@ -351,7 +382,10 @@ mod tests {
 
         assert!(store.delete_server(server.id).await.unwrap());
         assert!(!store.delete_server(server.id).await.unwrap());
-        assert!(store.list_active_keys().await.unwrap().is_empty(), "keys cascade");
+        assert!(
+            store.list_active_keys().await.unwrap().is_empty(),
+            "keys cascade"
+        );
         assert!(
             store
                 .update_server(server.id, ServerPatch::default())
@@ -359,6 +393,39 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
+    }
+
+    #[tokio::test]
+    async fn pages_cover_every_server_once() {
+        let store = Store::open_in_memory().await.unwrap();
+        let mut ids = Vec::new();
+        for i in 0..5 {
+            ids.push(
+                store
+                    .create_server(demo(&format!("s{i}")))
+                    .await
+                    .unwrap()
+                    .0
+                    .id,
+            );
+        }
+        ids.sort();
+        let (first, more) = store.list_servers_page(None, 2).await.unwrap();
+        assert!(more);
+        let (second, more) = store.list_servers_page(Some(first[1].id), 2).await.unwrap();
+        assert!(more);
+        let (third, more) = store
+            .list_servers_page(Some(second[1].id), 2)
+            .await
+            .unwrap();
+        assert!(!more);
+        let got: Vec<_> = first
+            .iter()
+            .chain(&second)
+            .chain(&third)
+            .map(|s| s.id)
+            .collect();
+        assert_eq!(got, ids);
     }
 
     #[tokio::test]

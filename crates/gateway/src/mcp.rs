@@ -1,0 +1,466 @@
+//! The Streamable HTTP data plane: `POST|GET|DELETE /mcp/{token}` and `/mcp`
+//! with a bearer token.
+//!
+//! Order of checks on a POST: Origin (403) → token (401) → Accept (406) →
+//! Content-Type (415) → body size (413) → JSON-RPC parse (400) → session
+//! (400 missing, 404 unknown) → `MCP-Protocol-Version` (400) → batch rule
+//! (400) → dispatch.
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::Response;
+use mcpgate_protocol::jsonrpc::{self, InvalidMessage};
+use mcpgate_protocol::mcp::{CallToolParams, InitializeParams, ListParams, method};
+use mcpgate_protocol::{ErrorCode, Incoming, Message, ProtocolVersion, RequestId, RpcError};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::Gateway;
+use crate::http_util::{self, BodyError};
+use crate::session::{Session, nonce_hex};
+use crate::view::ServerView;
+
+/// Header carrying the session id.
+pub const SESSION_HEADER: &str = "mcp-session-id";
+/// Header carrying the protocol version after initialization.
+pub const VERSION_HEADER: &str = "mcp-protocol-version";
+
+/// POST /mcp/{token}
+pub async fn post_path(
+    State(gw): State<Arc<Gateway>>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    post(&gw, Some(&token), headers, body).await
+}
+
+/// POST /mcp (bearer token)
+pub async fn post_bearer(
+    State(gw): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    post(&gw, None, headers, body).await
+}
+
+/// GET /mcp/{token}
+pub async fn get_path(
+    State(gw): State<Arc<Gateway>>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    get(&gw, Some(&token), &headers)
+}
+
+/// GET /mcp (bearer token)
+pub async fn get_bearer(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
+    get(&gw, None, &headers)
+}
+
+/// DELETE /mcp/{token}
+pub async fn delete_path(
+    State(gw): State<Arc<Gateway>>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    delete(&gw, Some(&token), &headers).await
+}
+
+/// DELETE /mcp (bearer token)
+pub async fn delete_bearer(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
+    delete(&gw, None, &headers).await
+}
+
+/// A JSON-RPC error as an HTTP response.
+fn rpc_error(status: StatusCode, id: Option<&RequestId>, error: &RpcError) -> Response {
+    http_util::json(status, jsonrpc::error_body(id, error))
+}
+
+fn refused(status: StatusCode, message: &str) -> Response {
+    rpc_error(
+        status,
+        None,
+        &RpcError::new(ErrorCode::REQUEST_REFUSED, message),
+    )
+}
+
+fn unauthorized() -> Response {
+    let mut r = refused(
+        StatusCode::UNAUTHORIZED,
+        "Unauthorized: the token is missing, invalid, expired or revoked, or its server is disabled",
+    );
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"mcpgate\", error=\"invalid_token\""),
+    );
+    r
+}
+
+/// Checks shared by every method: Origin, then the token.
+fn admit(
+    gw: &Gateway,
+    token: Option<&str>,
+    headers: &HeaderMap,
+) -> Result<Arc<ServerView>, Response> {
+    if !gw.origins.allows(headers) {
+        return Err(refused(
+            StatusCode::FORBIDDEN,
+            "Forbidden: this Origin is not in the gateway's allowed_origins",
+        ));
+    }
+    let token = token.or_else(|| http_util::bearer(headers));
+    token
+        .and_then(|t| gw.registry.authenticate(t))
+        .ok_or_else(unauthorized)
+}
+
+/// The session a non-initialize request belongs to.
+fn session(gw: &Gateway, view: &ServerView, headers: &HeaderMap) -> Result<Session, Response> {
+    let Some(value) = headers.get(SESSION_HEADER) else {
+        return Err(rpc_error(
+            StatusCode::BAD_REQUEST,
+            None,
+            &RpcError::invalid_request(
+                "Bad Request: the Mcp-Session-Id header is required; send initialize first to obtain one",
+            ),
+        ));
+    };
+    value
+        .to_str()
+        .ok()
+        .and_then(|v| gw.sessions.validate(v, view.id).ok())
+        .ok_or_else(|| {
+            rpc_error(
+                StatusCode::NOT_FOUND,
+                None,
+                &RpcError::new(
+                    ErrorCode::SESSION_NOT_FOUND,
+                    "Session not found: it expired or was terminated; send initialize to start a new one",
+                ),
+            )
+        })
+}
+
+/// Validate `MCP-Protocol-Version`; absent means 2025-03-26.
+fn header_version(headers: &HeaderMap) -> Result<ProtocolVersion, Response> {
+    let Some(value) = headers.get(VERSION_HEADER) else {
+        return Ok(ProtocolVersion::ASSUMED_WITHOUT_HEADER);
+    };
+    value
+        .to_str()
+        .ok()
+        .and_then(ProtocolVersion::parse)
+        .ok_or_else(|| {
+            let shown = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            rpc_error(
+                StatusCode::BAD_REQUEST,
+                None,
+                &RpcError::invalid_request(format!(
+                    "Bad Request: unsupported MCP-Protocol-Version {shown:?}; supported: {}",
+                    ProtocolVersion::supported_strings().join(", ")
+                ))
+                .with_data(&serde_json::json!({
+                    "supported": ProtocolVersion::supported_strings(),
+                    "requested": shown,
+                })),
+            )
+        })
+}
+
+/// Label for metrics: known methods by name, anything else as "other".
+fn method_label(method: &str) -> &'static str {
+    match method {
+        method::INITIALIZE => method::INITIALIZE,
+        method::PING => method::PING,
+        method::TOOLS_LIST => method::TOOLS_LIST,
+        method::TOOLS_CALL => method::TOOLS_CALL,
+        method::PROMPTS_LIST => method::PROMPTS_LIST,
+        method::RESOURCES_LIST => method::RESOURCES_LIST,
+        method::RESOURCE_TEMPLATES_LIST => method::RESOURCE_TEMPLATES_LIST,
+        m if m.starts_with("notifications/") => "notification",
+        _ => "other",
+    }
+}
+
+async fn post(gw: &Gateway, token: Option<&str>, headers: HeaderMap, body: Body) -> Response {
+    let started = Instant::now();
+    let mut label = "unparsed";
+    let response = post_inner(gw, token, &headers, body, &mut label).await;
+    crate::ops::record_request(label, response.status(), started.elapsed());
+    response
+}
+
+async fn post_inner(
+    gw: &Gateway,
+    token: Option<&str>,
+    headers: &HeaderMap,
+    body: Body,
+    label: &mut &'static str,
+) -> Response {
+    let view = match admit(gw, token, headers) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    if !http_util::accepts_json(headers) {
+        return refused(
+            StatusCode::NOT_ACCEPTABLE,
+            "Not Acceptable: the Accept header must allow application/json (send \"Accept: application/json, text/event-stream\")",
+        );
+    }
+    if !http_util::is_media_type(headers.get(header::CONTENT_TYPE), "application/json") {
+        return rpc_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            None,
+            &RpcError::invalid_request(
+                "Unsupported Media Type: Content-Type must be application/json",
+            ),
+        );
+    }
+    let bytes = match http_util::read_body(headers, body, gw.max_body_bytes).await {
+        Ok(b) => b,
+        Err(BodyError::TooLarge) => {
+            return rpc_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                None,
+                &RpcError::invalid_request(format!(
+                    "Payload Too Large: the request body exceeds {} bytes",
+                    gw.max_body_bytes
+                )),
+            );
+        }
+        Err(BodyError::Broken) => {
+            return rpc_error(
+                StatusCode::BAD_REQUEST,
+                None,
+                &RpcError::invalid_request("Bad Request: the request body could not be read"),
+            );
+        }
+    };
+    let incoming = match jsonrpc::parse(&bytes) {
+        Ok(i) => i,
+        Err(e) => return rpc_error(StatusCode::BAD_REQUEST, None, &e.to_error()),
+    };
+
+    // initialize opens a session, so it is the one message that needs none.
+    if let Incoming::Single(Ok(Message::Request { id, method, params })) = &incoming
+        && method == method::INITIALIZE
+    {
+        *label = method::INITIALIZE;
+        return initialize(gw, &view, id, params.as_deref());
+    }
+
+    let session = match session(gw, &view, headers) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if let Err(r) = header_version(headers) {
+        return r;
+    }
+
+    match incoming {
+        Incoming::Single(Err(invalid)) => rpc_error(
+            StatusCode::BAD_REQUEST,
+            invalid.id.as_ref(),
+            &invalid.to_error(),
+        ),
+        Incoming::Single(Ok(message)) => {
+            *label = message.method().map_or("response", method_label);
+            if matches!(&message, Message::Notification { method, .. } if method == method::INITIALIZE)
+            {
+                return rpc_error(
+                    StatusCode::BAD_REQUEST,
+                    None,
+                    &RpcError::invalid_request("initialize must be a request (it needs an id)"),
+                );
+            }
+            match handle(&view, message).await {
+                Some(out) => http_util::json(StatusCode::OK, out),
+                None => http_util::empty(StatusCode::ACCEPTED),
+            }
+        }
+        Incoming::Batch(items) => {
+            *label = "batch";
+            batch(&view, &session, items).await
+        }
+    }
+}
+
+async fn batch(
+    view: &ServerView,
+    session: &Session,
+    items: Vec<Result<Message, InvalidMessage>>,
+) -> Response {
+    if !session.version.allows_batches() {
+        return rpc_error(
+            StatusCode::BAD_REQUEST,
+            None,
+            &RpcError::invalid_request(format!(
+                "Invalid Request: JSON-RPC batches are not allowed on a {} session (only 2025-03-26 allows them); send one message per request",
+                session.version
+            )),
+        );
+    }
+    let mut out = Vec::with_capacity(256);
+    out.push(b'[');
+    let mut any = false;
+    for item in items {
+        let piece = match item {
+            Err(invalid) => Some(jsonrpc::error_body(
+                invalid.id.as_ref(),
+                &invalid.to_error(),
+            )),
+            Ok(Message::Request { id, method, .. }) if method == method::INITIALIZE => {
+                Some(jsonrpc::error_body(
+                    Some(&id),
+                    &RpcError::invalid_request("initialize must not be part of a JSON-RPC batch"),
+                ))
+            }
+            Ok(message) => handle(view, message).await,
+        };
+        if let Some(piece) = piece {
+            if any {
+                out.push(b',');
+            }
+            out.extend_from_slice(&piece);
+            any = true;
+        }
+    }
+    out.push(b']');
+    if any {
+        http_util::json(StatusCode::OK, out)
+    } else {
+        http_util::empty(StatusCode::ACCEPTED)
+    }
+}
+
+fn initialize(
+    gw: &Gateway,
+    view: &ServerView,
+    id: &RequestId,
+    params: Option<&serde_json::value::RawValue>,
+) -> Response {
+    let params: InitializeParams = match jsonrpc::params(params) {
+        Ok(p) => p,
+        Err(e) => return http_util::json(StatusCode::OK, jsonrpc::error_body(Some(id), &e)),
+    };
+    let version = ProtocolVersion::negotiate(&params.protocol_version);
+    let (session_id, _) = gw.sessions.issue(view.id, version);
+    let mut out = Vec::with_capacity(256);
+    jsonrpc::write_result(&mut out, id, view.initialize_result(version));
+    let mut response = http_util::json(StatusCode::OK, out);
+    response.headers_mut().insert(
+        SESSION_HEADER,
+        HeaderValue::from_str(&session_id).expect("session ids are visible ASCII"),
+    );
+    response
+}
+
+/// Handle one message of an established session. Returns the response body
+/// for requests, `None` for notifications and client responses.
+async fn handle(view: &ServerView, message: Message) -> Option<Vec<u8>> {
+    let Message::Request { id, method, params } = message else {
+        return None;
+    };
+    let mut out = Vec::with_capacity(128);
+    let result = dispatch(view, &method, params.as_deref()).await;
+    match result {
+        Ok(Reply::Borrowed(text)) => jsonrpc::write_result(&mut out, &id, text),
+        Ok(Reply::Owned(raw)) => jsonrpc::write_result(&mut out, &id, raw.get()),
+        Err(e) => jsonrpc::write_error(&mut out, Some(&id), &e),
+    }
+    Some(out)
+}
+
+enum Reply<'a> {
+    Borrowed(&'a str),
+    Owned(Box<serde_json::value::RawValue>),
+}
+
+fn empty_list<'a>(
+    params: Option<&serde_json::value::RawValue>,
+    body: &'a str,
+) -> Result<Reply<'a>, RpcError> {
+    let p: ListParams = jsonrpc::params(params)?;
+    match p.cursor {
+        Some(c) => Err(RpcError::invalid_params(format!("Invalid cursor: {c:?}"))),
+        None => Ok(Reply::Borrowed(body)),
+    }
+}
+
+async fn dispatch<'a>(
+    view: &'a ServerView,
+    method: &str,
+    params: Option<&serde_json::value::RawValue>,
+) -> Result<Reply<'a>, RpcError> {
+    match method {
+        method::PING => Ok(Reply::Borrowed("{}")),
+        method::TOOLS_LIST => {
+            let p: ListParams = jsonrpc::params(params)?;
+            view.tools_page(p.cursor.as_deref()).map(Reply::Borrowed)
+        }
+        method::TOOLS_CALL => {
+            let p: CallToolParams = jsonrpc::params(params)?;
+            let handler = view
+                .handler(&p.name)
+                .ok_or_else(|| RpcError::invalid_params(format!("Unknown tool: {}", p.name)))?;
+            Ok(Reply::Owned(
+                view.executor().call(handler, p.arguments.as_deref()).await,
+            ))
+        }
+        method::PROMPTS_LIST => empty_list(params, r#"{"prompts":[]}"#),
+        method::RESOURCES_LIST => empty_list(params, r#"{"resources":[]}"#),
+        method::RESOURCE_TEMPLATES_LIST => empty_list(params, r#"{"resourceTemplates":[]}"#),
+        other => Err(RpcError::method_not_found(other)),
+    }
+}
+
+fn get(gw: &Gateway, token: Option<&str>, headers: &HeaderMap) -> Response {
+    let started = Instant::now();
+    let response = match admit(gw, token, headers) {
+        Err(r) => r,
+        Ok(_) => {
+            let mut r = refused(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "Method Not Allowed: this gateway does not offer a standalone SSE stream; use POST",
+            );
+            r.headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("POST, DELETE"));
+            r
+        }
+    };
+    crate::ops::record_request("get", response.status(), started.elapsed());
+    response
+}
+
+async fn delete(gw: &Gateway, token: Option<&str>, headers: &HeaderMap) -> Response {
+    let started = Instant::now();
+    let response = match admit(gw, token, headers) {
+        Err(r) => r,
+        Ok(view) => match session(gw, &view, headers) {
+            Err(r) => r,
+            Ok(s) => {
+                let expires = gw.sessions.expires_at(&s);
+                // Persist first: a terminated session must stay terminated
+                // after a restart and on other replicas.
+                match gw.store.end_session(&nonce_hex(&s.nonce), expires).await {
+                    Ok(()) => {
+                        gw.sessions.mark_ended(s.nonce, expires);
+                        http_util::empty(StatusCode::NO_CONTENT)
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "could not record session termination");
+                        rpc_error(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            None,
+                            &RpcError::internal("the session could not be terminated; try again"),
+                        )
+                    }
+                }
+            }
+        },
+    };
+    crate::ops::record_request("delete", response.status(), started.elapsed());
+    response
+}

@@ -1,0 +1,97 @@
+//! Operational endpoints and request metrics: `/healthz`, `/readyz`, `/metrics`.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::Gateway;
+use crate::http_util;
+
+const REQUESTS: &str = "mcpgate_requests_total";
+const DURATION: &str = "mcpgate_request_duration_seconds";
+
+/// Install the process-wide Prometheus recorder and return its handle.
+/// Call once per process.
+pub fn install_metrics() -> Result<PrometheusHandle, String> {
+    builder().install_recorder().map_err(|e| e.to_string())
+}
+
+/// A handle whose recorder is not installed globally (for in-process tests).
+pub fn detached_metrics() -> PrometheusHandle {
+    builder().build_recorder().handle()
+}
+
+fn builder() -> PrometheusBuilder {
+    PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Full(DURATION.to_owned()),
+            &[
+                0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                1.0, 2.5, 5.0, 10.0, 30.0,
+            ],
+        )
+        .expect("bucket list is not empty")
+}
+
+fn status_label(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        200 => "200",
+        202 => "202",
+        204 => "204",
+        400 => "400",
+        401 => "401",
+        403 => "403",
+        404 => "404",
+        405 => "405",
+        406 => "406",
+        413 => "413",
+        415 => "415",
+        429 => "429",
+        500 => "500",
+        503 => "503",
+        _ => "other",
+    }
+}
+
+/// Count one data-plane request and observe its latency.
+pub fn record_request(method: &'static str, status: StatusCode, elapsed: Duration) {
+    let status = status_label(status);
+    metrics::counter!(REQUESTS, "method" => method, "status" => status).increment(1);
+    metrics::histogram!(DURATION, "method" => method, "status" => status)
+        .record(elapsed.as_secs_f64());
+}
+
+/// GET /healthz: the process is up.
+pub async fn healthz() -> Response {
+    http_util::json(StatusCode::OK, r#"{"status":"ok"}"#)
+}
+
+/// GET /readyz: the store answers.
+pub async fn readyz(State(gw): State<Arc<Gateway>>) -> Response {
+    let (servers, keys) = gw.registry.counts();
+    match gw.store.ping().await {
+        Ok(()) => http_util::json(
+            StatusCode::OK,
+            serde_json::json!({"status": "ready", "servers": servers, "keys": keys}).to_string(),
+        ),
+        Err(e) => http_util::json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            serde_json::json!({"status": "unavailable", "store": e.to_string()}).to_string(),
+        ),
+    }
+}
+
+/// GET /metrics: Prometheus text format.
+pub async fn metrics(State(gw): State<Arc<Gateway>>) -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        gw.metrics.render(),
+    )
+        .into_response()
+}

@@ -1,0 +1,261 @@
+//! Signed, self-describing session ids.
+//!
+//! A session id carries the server it belongs to, the negotiated protocol
+//! version, when it was issued and a random nonce, followed by an
+//! HMAC-SHA256 over all of that. Any replica holding the key can validate it
+//! without shared memory; only *terminated* sessions need remembering, and
+//! only until they would have expired anyway.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use dashmap::DashMap;
+use hmac::{Hmac, KeyInit, Mac};
+use mcpgate_protocol::ProtocolVersion;
+use mcpgate_store::ServerId;
+use sha2::Sha256;
+use std::time::Duration;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+const FORMAT: u8 = 1;
+const PAYLOAD_LEN: usize = 1 + 16 + 1 + 8 + 16;
+const MAC_LEN: usize = 32;
+
+/// The HMAC key that signs session ids.
+#[derive(Clone)]
+pub struct SessionKey([u8; 32]);
+
+impl SessionKey {
+    /// Wrap 32 key bytes.
+    pub fn new(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    /// Parse the hex form used in config, env and the key file.
+    pub fn from_hex(s: &str) -> Option<Self> {
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(s.trim(), &mut out).ok()?;
+        Some(Self(out))
+    }
+
+    /// A fresh random key.
+    pub fn generate() -> Self {
+        let mut out = [0u8; 32];
+        getrandom::fill(&mut out).expect("the OS random source is available");
+        Self(out)
+    }
+
+    /// Hex form, for persisting.
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    fn mac(&self) -> Hmac<Sha256> {
+        <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0).expect("HMAC takes any key length")
+    }
+}
+
+/// A validated session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Session {
+    /// The server the session was opened on.
+    pub server: ServerId,
+    /// The version negotiated at `initialize`.
+    pub version: ProtocolVersion,
+    /// Seconds since the epoch when it was issued.
+    pub issued_at: i64,
+    /// Random part; identifies the session when it is terminated.
+    pub nonce: [u8; 16],
+}
+
+/// Why a session id is refused (all map to HTTP 404 but one: a malformed
+/// header is the client's bug, not an expired session; we still answer 404
+/// so a client re-initializes instead of giving up).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SessionError {
+    /// Not one of ours (bad encoding or signature).
+    #[error("unknown session")]
+    Unknown,
+    /// Issued for a different server.
+    #[error("session belongs to another server")]
+    OtherServer,
+    /// Older than the session lifetime.
+    #[error("session expired")]
+    Expired,
+    /// Terminated by DELETE.
+    #[error("session terminated")]
+    Ended,
+}
+
+/// Issues and validates session ids; remembers terminated ones.
+pub struct Sessions {
+    key: SessionKey,
+    ttl: Duration,
+    ended: DashMap<[u8; 16], i64>,
+}
+
+impl Sessions {
+    /// A session manager with a signing key and a session lifetime.
+    pub fn new(key: SessionKey, ttl: Duration) -> Self {
+        Self {
+            key,
+            ttl,
+            ended: DashMap::new(),
+        }
+    }
+
+    /// Issue a new session id.
+    pub fn issue(&self, server: ServerId, version: ProtocolVersion) -> (String, Session) {
+        let mut nonce = [0u8; 16];
+        getrandom::fill(&mut nonce).expect("the OS random source is available");
+        let session = Session {
+            server,
+            version,
+            issued_at: OffsetDateTime::now_utc().unix_timestamp(),
+            nonce,
+        };
+        (self.encode(&session), session)
+    }
+
+    fn encode(&self, s: &Session) -> String {
+        let mut buf = Vec::with_capacity(PAYLOAD_LEN + MAC_LEN);
+        buf.push(FORMAT);
+        buf.extend_from_slice(s.server.0.as_bytes());
+        buf.push(s.version.code());
+        buf.extend_from_slice(&s.issued_at.to_be_bytes());
+        buf.extend_from_slice(&s.nonce);
+        let mut mac = self.key.mac();
+        mac.update(&buf);
+        buf.extend_from_slice(&mac.finalize().into_bytes());
+        URL_SAFE_NO_PAD.encode(buf)
+    }
+
+    /// Validate a presented session id for `server`.
+    pub fn validate(&self, id: &str, server: ServerId) -> Result<Session, SessionError> {
+        let mut buf = [0u8; PAYLOAD_LEN + MAC_LEN + 2];
+        let n = URL_SAFE_NO_PAD
+            .decode_slice(id.as_bytes(), &mut buf)
+            .map_err(|_| SessionError::Unknown)?;
+        if n != PAYLOAD_LEN + MAC_LEN || buf[0] != FORMAT {
+            return Err(SessionError::Unknown);
+        }
+        let (payload, tag) = buf[..n].split_at(PAYLOAD_LEN);
+        let mut mac = self.key.mac();
+        mac.update(payload);
+        // verify_slice compares in constant time.
+        mac.verify_slice(tag).map_err(|_| SessionError::Unknown)?;
+
+        let server_id = ServerId(Uuid::from_slice(&payload[1..17]).expect("16 bytes"));
+        let version = ProtocolVersion::from_code(payload[17]).ok_or(SessionError::Unknown)?;
+        let issued_at = i64::from_be_bytes(payload[18..26].try_into().expect("8 bytes"));
+        let nonce: [u8; 16] = payload[26..42].try_into().expect("16 bytes");
+        if server_id != server {
+            return Err(SessionError::OtherServer);
+        }
+        if OffsetDateTime::now_utc().unix_timestamp() - issued_at > self.ttl.as_secs() as i64 {
+            return Err(SessionError::Expired);
+        }
+        if self.ended.contains_key(&nonce) {
+            return Err(SessionError::Ended);
+        }
+        Ok(Session {
+            server: server_id,
+            version,
+            issued_at,
+            nonce,
+        })
+    }
+
+    /// When a session would expire on its own.
+    pub fn expires_at(&self, s: &Session) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(s.issued_at + self.ttl.as_secs() as i64)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    }
+
+    /// Record a terminated session (its nonce and natural expiry).
+    pub fn mark_ended(&self, nonce: [u8; 16], expires_at: OffsetDateTime) {
+        self.ended.insert(nonce, expires_at.unix_timestamp());
+    }
+
+    /// Forget terminated sessions that would have expired by now.
+    pub fn purge_ended(&self) {
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        self.ended.retain(|_, exp| *exp >= now);
+    }
+}
+
+/// Hex of a nonce, as stored.
+pub fn nonce_hex(nonce: &[u8; 16]) -> String {
+    hex::encode(nonce)
+}
+
+/// Parse a stored nonce.
+pub fn nonce_from_hex(s: &str) -> Option<[u8; 16]> {
+    let mut out = [0u8; 16];
+    hex::decode_to_slice(s, &mut out).ok()?;
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sessions() -> Sessions {
+        Sessions::new(SessionKey::generate(), Duration::from_secs(3600))
+    }
+
+    #[test]
+    fn issued_ids_validate_and_are_visible_ascii() {
+        let s = sessions();
+        let server = ServerId::new();
+        let (id, issued) = s.issue(server, ProtocolVersion::V2025_06_18);
+        assert!(id.bytes().all(|b| (0x21..=0x7e).contains(&b)));
+        assert_eq!(s.validate(&id, server), Ok(issued));
+    }
+
+    #[test]
+    fn tampered_foreign_and_other_server_ids_are_refused() {
+        let s = sessions();
+        let server = ServerId::new();
+        let (id, _) = s.issue(server, ProtocolVersion::V2025_11_25);
+        let mut bytes = id.clone().into_bytes();
+        let last = bytes.len() - 5;
+        bytes[last] = if bytes[last] == b'A' { b'B' } else { b'A' };
+        let tampered = String::from_utf8(bytes).unwrap();
+        assert_eq!(s.validate(&tampered, server), Err(SessionError::Unknown));
+        assert_eq!(s.validate("garbage", server), Err(SessionError::Unknown));
+        assert_eq!(
+            s.validate(&id, ServerId::new()),
+            Err(SessionError::OtherServer)
+        );
+        // Another replica with another key cannot vouch for it.
+        assert_eq!(sessions().validate(&id, server), Err(SessionError::Unknown));
+    }
+
+    #[test]
+    fn a_second_replica_with_the_same_key_accepts_it() {
+        let key = SessionKey::generate();
+        let a = Sessions::new(key.clone(), Duration::from_secs(60));
+        let b = Sessions::new(key, Duration::from_secs(60));
+        let server = ServerId::new();
+        let (id, _) = a.issue(server, ProtocolVersion::V2025_03_26);
+        assert_eq!(
+            b.validate(&id, server).unwrap().version,
+            ProtocolVersion::V2025_03_26
+        );
+    }
+
+    #[test]
+    fn ended_and_expired_sessions_are_refused() {
+        let s = sessions();
+        let server = ServerId::new();
+        let (id, sess) = s.issue(server, ProtocolVersion::V2025_11_25);
+        s.mark_ended(sess.nonce, s.expires_at(&sess));
+        assert_eq!(s.validate(&id, server), Err(SessionError::Ended));
+
+        let short = Sessions::new(SessionKey::generate(), Duration::from_secs(0));
+        let (id, _) = short.issue(server, ProtocolVersion::V2025_11_25);
+        std::thread::sleep(Duration::from_millis(1100));
+        assert_eq!(short.validate(&id, server), Err(SessionError::Expired));
+    }
+}

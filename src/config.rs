@@ -1,0 +1,187 @@
+//! The TOML configuration file, with defaults and environment overrides.
+
+use anyhow::{Context, bail};
+use mcpgate_catalog::Toolset;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Where `serve` looks when `--config` is not given.
+pub const DEFAULT_CONFIG: &str = "config/mcpgate.toml";
+
+/// The whole configuration file. Every key is optional.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Directory of the embedded store and generated keys.
+    pub data_dir: PathBuf,
+    /// Base URL clients use; defaults to `http://<listen address>`.
+    pub public_url: Option<String>,
+    /// HTTP limits and origin policy.
+    pub http: HttpConfig,
+    /// MCP behaviour.
+    pub mcp: McpConfig,
+    /// Admin API.
+    pub admin: AdminConfig,
+    /// Session signing.
+    pub session: SessionConfig,
+    /// Static toolset files, relative to the config file.
+    pub toolsets: Vec<PathBuf>,
+    #[serde(skip)]
+    base_dir: PathBuf,
+}
+
+/// `[http]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Largest MCP request body in bytes.
+    pub max_body_bytes: usize,
+    /// Extra browser origins allowed to call the MCP endpoints (`*` = any).
+    pub allowed_origins: Vec<String>,
+    /// Allow `http://localhost:*`, `127.0.0.1`, `[::1]` origins.
+    pub allow_loopback_origins: bool,
+    /// Seconds in-flight requests get to finish after SIGINT/SIGTERM.
+    pub shutdown_grace_secs: u64,
+}
+
+/// `[mcp]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct McpConfig {
+    /// Tools per `tools/list` page.
+    pub page_size: usize,
+    /// Lifetime of a session in seconds.
+    pub session_ttl_secs: u64,
+    /// Toolset for servers created without one.
+    pub default_toolset: String,
+    /// Seconds between full reloads from the store.
+    pub reload_interval_secs: u64,
+}
+
+/// `[admin]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// Admin bearer token; `MCPGATE_ADMIN_TOKEN` overrides it.
+    pub token: Option<String>,
+}
+
+/// `[session]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionConfig {
+    /// 64 hex characters; `MCPGATE_SESSION_SECRET` overrides it. When unset,
+    /// a key is generated into `<data_dir>/session.key` on first start.
+    pub secret: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./data"),
+            public_url: None,
+            http: HttpConfig::default(),
+            mcp: McpConfig::default(),
+            admin: AdminConfig::default(),
+            session: SessionConfig::default(),
+            toolsets: Vec::new(),
+            base_dir: PathBuf::from("."),
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 4 * 1024 * 1024,
+            allowed_origins: Vec::new(),
+            allow_loopback_origins: true,
+            shutdown_grace_secs: 30,
+        }
+    }
+}
+
+impl Default for McpConfig {
+    fn default() -> Self {
+        Self {
+            page_size: 100,
+            session_ttl_secs: 24 * 3600,
+            default_toolset: "demo".into(),
+            reload_interval_secs: 30,
+        }
+    }
+}
+
+impl Config {
+    /// Load `path`. A missing file is an error only when it was asked for
+    /// explicitly; the default path falls back to built-in defaults.
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Self> {
+        let (path, explicit) = match path {
+            Some(p) => (p.to_owned(), true),
+            None => (PathBuf::from(DEFAULT_CONFIG), false),
+        };
+        let mut config = match std::fs::read_to_string(&path) {
+            Ok(text) => toml::from_str::<Config>(&text)
+                .with_context(|| format!("invalid config file {}", path.display()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
+                tracing::warn!(path = %path.display(), "no config file; using built-in defaults");
+                Config::default()
+            }
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("cannot read config file {}", path.display()));
+            }
+        };
+        config.base_dir = path
+            .parent()
+            .map(Path::to_owned)
+            .unwrap_or_else(|| PathBuf::from("."));
+        if config.mcp.page_size == 0 {
+            bail!("{}: mcp.page_size must be at least 1", path.display());
+        }
+        if config.http.max_body_bytes < 1024 {
+            bail!(
+                "{}: http.max_body_bytes must be at least 1024",
+                path.display()
+            );
+        }
+        Ok(config)
+    }
+
+    /// Load every configured toolset; any invalid file stops startup with its error.
+    pub fn load_toolsets(&self) -> anyhow::Result<Vec<Toolset>> {
+        let mut out: Vec<Toolset> = Vec::new();
+        for rel in &self.toolsets {
+            let toolset = Toolset::load(&self.base_dir.join(rel))?;
+            if out.iter().any(|t| t.name == toolset.name) {
+                bail!(
+                    "{}: a toolset named {:?} is already loaded",
+                    rel.display(),
+                    toolset.name
+                );
+            }
+            out.push(toolset);
+        }
+        Ok(out)
+    }
+
+    /// The admin token from the environment or the file.
+    pub fn admin_token(&self) -> Option<String> {
+        std::env::var("MCPGATE_ADMIN_TOKEN")
+            .ok()
+            .or_else(|| self.admin.token.clone())
+            .filter(|t| !t.trim().is_empty())
+    }
+
+    /// The session secret from the environment or the file.
+    pub fn session_secret(&self) -> Option<String> {
+        std::env::var("MCPGATE_SESSION_SECRET")
+            .ok()
+            .or_else(|| self.session.secret.clone())
+            .filter(|t| !t.trim().is_empty())
+    }
+}

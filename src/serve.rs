@@ -1,0 +1,151 @@
+//! `mcpgate serve`: open the store, load config, serve until a signal.
+
+use anyhow::{Context, bail};
+use mcpgate_gateway::{AdminAuth, Gateway, Options, SessionKey};
+use mcpgate_store::{ApiKey, KeyHash, Store};
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::config::Config;
+
+const BOOTSTRAP_SETTING: &str = "admin_bootstrap_token_sha256";
+
+/// Run the gateway.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let toolsets = config.load_toolsets()?;
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
+    let store = crate::open_store(&config.data_dir).await?;
+    let session_key = session_key(&config)?;
+    let admin = admin_auth(&config, &store).await?;
+    let metrics = mcpgate_gateway::ops::install_metrics().map_err(anyhow::Error::msg)?;
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let local = listener.local_addr()?;
+    let public_url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{local}"));
+
+    let options = Options {
+        public_url: public_url.clone(),
+        allowed_origins: config.http.allowed_origins.clone(),
+        allow_loopback_origins: config.http.allow_loopback_origins,
+        max_body_bytes: config.http.max_body_bytes,
+        page_size: config.mcp.page_size,
+        session_ttl: Duration::from_secs(config.mcp.session_ttl_secs),
+        default_toolset: config.mcp.default_toolset.clone(),
+    };
+    let gateway = Gateway::new(store, toolsets, session_key, admin, metrics, options).await?;
+    let (servers, keys) = gateway.registry.counts();
+    gateway.spawn_maintenance(Duration::from_secs(config.mcp.reload_interval_secs.max(1)));
+
+    tracing::info!(%local, %public_url, servers, keys, "mcpgate listening");
+    // One plain line on stdout, for scripts and tests that wait for readiness.
+    println!("mcpgate listening on http://{local}");
+    std::io::stdout().flush().ok();
+
+    let grace = Duration::from_secs(config.http.shutdown_grace_secs);
+    axum::serve(listener, mcpgate_gateway::router(gateway))
+        .with_graceful_shutdown(shutdown_signal(grace))
+        .await
+        .context("server error")?;
+    tracing::info!("mcpgate stopped");
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM; in-flight requests then get `grace` to
+/// finish before the process exits regardless.
+async fn shutdown_signal(grace: Duration) {
+    let ctrl_c = async {
+        tokio::signal::ctrl_c().await.ok();
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!(
+        grace_secs = grace.as_secs(),
+        "shutdown requested; finishing in-flight requests"
+    );
+    tokio::spawn(async move {
+        tokio::time::sleep(grace).await;
+        tracing::warn!("shutdown grace period over; exiting with requests still in flight");
+        std::process::exit(1);
+    });
+}
+
+fn session_key(config: &Config) -> anyhow::Result<SessionKey> {
+    if let Some(secret) = config.session_secret() {
+        return SessionKey::from_hex(&secret).context(
+            "the session secret (MCPGATE_SESSION_SECRET or session.secret) must be 64 hex characters",
+        );
+    }
+    let path = config.data_dir.join("session.key");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => SessionKey::from_hex(&text)
+            .with_context(|| format!("{} does not hold a 64-hex-character key", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = SessionKey::generate();
+            write_secret_file(&path, &key.to_hex())?;
+            tracing::info!(path = %path.display(), "generated a session signing key");
+            Ok(key)
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+/// Write a file only its owner can read, failing if it already exists.
+fn write_secret_file(path: &Path, contents: &str) -> anyhow::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    file.write_all(contents.as_bytes())?;
+    file.sync_all()?;
+    Ok(())
+}
+
+async fn admin_auth(config: &Config, store: &Store) -> anyhow::Result<AdminAuth> {
+    if let Some(token) = config.admin_token() {
+        if token.len() < 16 {
+            bail!("the admin token must be at least 16 characters");
+        }
+        return Ok(AdminAuth::new(vec![KeyHash::of(&token)]));
+    }
+    if let Some(hex) = store.get_setting(BOOTSTRAP_SETTING).await? {
+        let hash = KeyHash::from_hex(&hex).context("corrupt bootstrap admin token hash")?;
+        return Ok(AdminAuth::new(vec![hash]));
+    }
+    let key = ApiKey::generate();
+    let stored = store
+        .init_setting(BOOTSTRAP_SETTING, &key.hash.to_hex())
+        .await?;
+    if stored != key.hash.to_hex() {
+        // Another process bootstrapped first; its token stands.
+        let hash = KeyHash::from_hex(&stored).context("corrupt bootstrap admin token hash")?;
+        return Ok(AdminAuth::new(vec![hash]));
+    }
+    eprintln!(
+        "\nNo admin token is configured, so mcpgate generated one. It is shown only this once:\n\n    {}\n\nKeep it, then create an MCP server in another terminal:\n\n    MCPGATE_ADMIN_TOKEN={} cargo run --release -- server create --name demo\n",
+        key.secret, key.secret
+    );
+    Ok(AdminAuth::new(vec![key.hash]))
+}
