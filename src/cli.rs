@@ -228,6 +228,18 @@ mod direct {
             } => {
                 let config = crate::config::Config::load(None)?;
                 let toolset = toolset.unwrap_or(config.mcp.default_toolset.clone());
+                let known: Vec<String> = config
+                    .load_toolsets()?
+                    .into_iter()
+                    .map(|t| t.name)
+                    .collect();
+                if !known.contains(&toolset) {
+                    bail!(
+                        "no toolset named {toolset:?} in {}; configured: {}",
+                        crate::config::DEFAULT_CONFIG,
+                        known.join(", ")
+                    );
+                }
                 let expires_at = expires_at
                     .map(|e| {
                         mcpgate_gateway::timefmt::parse_rfc3339(&e)

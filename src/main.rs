@@ -65,6 +65,8 @@ fn init_logging(format: LogFormat) {
 
 /// Open (and migrate) the embedded store of a data directory.
 pub(crate) async fn open_store(data_dir: &Path) -> anyhow::Result<mcpgate_store::Store> {
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
     let path = data_dir.join("mcpgate.db");
     mcpgate_store::Store::open(&path)
         .await

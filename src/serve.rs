@@ -14,8 +14,6 @@ const BOOTSTRAP_SETTING: &str = "admin_bootstrap_token_sha256";
 /// Run the gateway.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let toolsets = config.load_toolsets()?;
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
     let store = crate::open_store(&config.data_dir).await?;
     let session_key = session_key(&config)?;
     let admin = admin_auth(&config, &store).await?;

@@ -78,24 +78,51 @@ fn rpc_error(status: StatusCode, id: Option<&RequestId>, error: &RpcError) -> Re
     http_util::json(status, jsonrpc::error_body(id, error))
 }
 
-fn refused(status: StatusCode, message: &str) -> Response {
-    rpc_error(
-        status,
-        None,
-        &RpcError::new(ErrorCode::REQUEST_REFUSED, message),
-    )
+/// A request refused before dispatch: an HTTP status, the JSON-RPC error
+/// body that explains it, and at most one extra header.
+struct Rejection {
+    status: StatusCode,
+    error: RpcError,
+    header: Option<(header::HeaderName, &'static str)>,
 }
 
-fn unauthorized() -> Response {
-    let mut r = refused(
-        StatusCode::UNAUTHORIZED,
-        "Unauthorized: the token is missing, invalid, expired or revoked, or its server is disabled",
-    );
-    r.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        HeaderValue::from_static("Bearer realm=\"mcpgate\", error=\"invalid_token\""),
-    );
-    r
+impl Rejection {
+    fn new(status: StatusCode, error: RpcError) -> Self {
+        Self {
+            status,
+            error,
+            header: None,
+        }
+    }
+
+    fn refused(status: StatusCode, message: &str) -> Self {
+        Self::new(status, RpcError::new(ErrorCode::REQUEST_REFUSED, message))
+    }
+
+    fn with_header(mut self, name: header::HeaderName, value: &'static str) -> Self {
+        self.header = Some((name, value));
+        self
+    }
+
+    fn unauthorized() -> Self {
+        Self::refused(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized: the token is missing, invalid, expired or revoked, or its server is disabled",
+        )
+        .with_header(
+            header::WWW_AUTHENTICATE,
+            "Bearer realm=\"mcpgate\", error=\"invalid_token\"",
+        )
+    }
+
+    fn into_response(self) -> Response {
+        let mut r = rpc_error(self.status, None, &self.error);
+        if let Some((name, value)) = self.header {
+            r.headers_mut()
+                .insert(name, HeaderValue::from_static(value));
+        }
+        r
+    }
 }
 
 /// Checks shared by every method: Origin, then the token.
@@ -103,9 +130,9 @@ fn admit(
     gw: &Gateway,
     token: Option<&str>,
     headers: &HeaderMap,
-) -> Result<Arc<ServerView>, Response> {
+) -> Result<Arc<ServerView>, Rejection> {
     if !gw.origins.allows(headers) {
-        return Err(refused(
+        return Err(Rejection::refused(
             StatusCode::FORBIDDEN,
             "Forbidden: this Origin is not in the gateway's allowed_origins",
         ));
@@ -113,16 +140,15 @@ fn admit(
     let token = token.or_else(|| http_util::bearer(headers));
     token
         .and_then(|t| gw.registry.authenticate(t))
-        .ok_or_else(unauthorized)
+        .ok_or_else(Rejection::unauthorized)
 }
 
 /// The session a non-initialize request belongs to.
-fn session(gw: &Gateway, view: &ServerView, headers: &HeaderMap) -> Result<Session, Response> {
+fn session(gw: &Gateway, view: &ServerView, headers: &HeaderMap) -> Result<Session, Rejection> {
     let Some(value) = headers.get(SESSION_HEADER) else {
-        return Err(rpc_error(
+        return Err(Rejection::new(
             StatusCode::BAD_REQUEST,
-            None,
-            &RpcError::invalid_request(
+            RpcError::invalid_request(
                 "Bad Request: the Mcp-Session-Id header is required; send initialize first to obtain one",
             ),
         ));
@@ -132,10 +158,9 @@ fn session(gw: &Gateway, view: &ServerView, headers: &HeaderMap) -> Result<Sessi
         .ok()
         .and_then(|v| gw.sessions.validate(v, view.id).ok())
         .ok_or_else(|| {
-            rpc_error(
+            Rejection::new(
                 StatusCode::NOT_FOUND,
-                None,
-                &RpcError::new(
+                RpcError::new(
                     ErrorCode::SESSION_NOT_FOUND,
                     "Session not found: it expired or was terminated; send initialize to start a new one",
                 ),
@@ -144,7 +169,7 @@ fn session(gw: &Gateway, view: &ServerView, headers: &HeaderMap) -> Result<Sessi
 }
 
 /// Validate `MCP-Protocol-Version`; absent means 2025-03-26.
-fn header_version(headers: &HeaderMap) -> Result<ProtocolVersion, Response> {
+fn header_version(headers: &HeaderMap) -> Result<ProtocolVersion, Rejection> {
     let Some(value) = headers.get(VERSION_HEADER) else {
         return Ok(ProtocolVersion::ASSUMED_WITHOUT_HEADER);
     };
@@ -154,10 +179,9 @@ fn header_version(headers: &HeaderMap) -> Result<ProtocolVersion, Response> {
         .and_then(ProtocolVersion::parse)
         .ok_or_else(|| {
             let shown = String::from_utf8_lossy(value.as_bytes()).into_owned();
-            rpc_error(
+            Rejection::new(
                 StatusCode::BAD_REQUEST,
-                None,
-                &RpcError::invalid_request(format!(
+                RpcError::invalid_request(format!(
                     "Bad Request: unsupported MCP-Protocol-Version {shown:?}; supported: {}",
                     ProtocolVersion::supported_strings().join(", ")
                 ))
@@ -201,13 +225,14 @@ async fn post_inner(
 ) -> Response {
     let view = match admit(gw, token, headers) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     if !http_util::accepts_json(headers) {
-        return refused(
+        return Rejection::refused(
             StatusCode::NOT_ACCEPTABLE,
             "Not Acceptable: the Accept header must allow application/json (send \"Accept: application/json, text/event-stream\")",
-        );
+        )
+        .into_response();
     }
     if !http_util::is_media_type(headers.get(header::CONTENT_TYPE), "application/json") {
         return rpc_error(
@@ -253,10 +278,10 @@ async fn post_inner(
 
     let session = match session(gw, &view, headers) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     if let Err(r) = header_version(headers) {
-        return r;
+        return r.into_response();
     }
 
     match incoming {
@@ -420,16 +445,13 @@ fn get(gw: &Gateway, token: Option<&str>, headers: &HeaderMap) -> Response {
     let started = Instant::now();
     let response = match admit(gw, token, headers) {
         Err(r) => r,
-        Ok(_) => {
-            let mut r = refused(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "Method Not Allowed: this gateway does not offer a standalone SSE stream; use POST",
-            );
-            r.headers_mut()
-                .insert(header::ALLOW, HeaderValue::from_static("POST, DELETE"));
-            r
-        }
-    };
+        Ok(_) => Rejection::refused(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Method Not Allowed: this gateway does not offer a standalone SSE stream; use POST",
+        )
+        .with_header(header::ALLOW, "POST, DELETE"),
+    }
+    .into_response();
     crate::ops::record_request("get", response.status(), started.elapsed());
     response
 }
@@ -437,9 +459,9 @@ fn get(gw: &Gateway, token: Option<&str>, headers: &HeaderMap) -> Response {
 async fn delete(gw: &Gateway, token: Option<&str>, headers: &HeaderMap) -> Response {
     let started = Instant::now();
     let response = match admit(gw, token, headers) {
-        Err(r) => r,
+        Err(r) => r.into_response(),
         Ok(view) => match session(gw, &view, headers) {
-            Err(r) => r,
+            Err(r) => r.into_response(),
             Ok(s) => {
                 let expires = gw.sessions.expires_at(&s);
                 // Persist first: a terminated session must stay terminated

@@ -1,0 +1,334 @@
+//! Harness for end-to-end tests: starts the real `mcpgate` binary on a free
+//! loopback port with its own data directory, and speaks HTTP to it.
+
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
+/// Toolset used by the tests: three tools so pagination (page size 2) shows.
+const TEST_TOOLSET: &str = r#"
+name: demo
+tools:
+  - name: echo
+    description: Echo a message
+    handler: echo
+    inputSchema:
+      type: object
+      properties: { message: { type: string } }
+      required: [message]
+  - name: sleep
+    description: Wait a while
+    handler: sleep
+    inputSchema:
+      type: object
+      properties: { ms: { type: integer } }
+      required: [ms]
+  - name: time
+    description: Current time
+    handler: time
+"#;
+
+/// A running gateway process.
+pub struct Gateway {
+    child: Child,
+    pub base: String,
+    pub dir: tempfile::TempDir,
+    pub http: reqwest::Client,
+    stderr_path: PathBuf,
+}
+
+/// How to start a gateway.
+pub struct Start {
+    /// Extra TOML appended to the test config.
+    pub extra_config: String,
+    /// Set MCPGATE_ADMIN_TOKEN.
+    pub admin_token: bool,
+    /// Reuse this data directory (restart tests).
+    pub dir: Option<tempfile::TempDir>,
+}
+
+impl Default for Start {
+    fn default() -> Self {
+        Self {
+            extra_config: String::new(),
+            admin_token: true,
+            dir: None,
+        }
+    }
+}
+
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_mcpgate")
+}
+
+impl Gateway {
+    pub async fn start() -> Self {
+        Self::start_with(Start::default()).await
+    }
+
+    pub async fn start_with(opts: Start) -> Self {
+        let dir = opts.dir.unwrap_or_else(|| tempfile::tempdir().unwrap());
+        let toolset = dir.path().join("demo.yaml");
+        std::fs::write(&toolset, TEST_TOOLSET).unwrap();
+        let config = dir.path().join("mcpgate.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "toolsets = [\"demo.yaml\"]\n{}\n[mcp]\npage_size = 2\n",
+                opts.extra_config
+            ),
+        )
+        .unwrap();
+        let stderr_path = dir.path().join("stderr.log");
+        let stderr = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&stderr_path)
+            .unwrap();
+        let mut cmd = Command::new(binary());
+        cmd.arg("serve")
+            .arg("--config")
+            .arg(&config)
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .env("RUST_LOG", "debug")
+            .env_remove("MCPGATE_ADMIN_TOKEN")
+            .env_remove("MCPGATE_SESSION_SECRET")
+            .stdout(Stdio::piped())
+            .stderr(stderr);
+        if opts.admin_token {
+            cmd.env("MCPGATE_ADMIN_TOKEN", ADMIN_TOKEN);
+        }
+        let mut child = cmd.spawn().expect("start mcpgate");
+        let stdout = child.stdout.take().unwrap();
+        let line = tokio::task::spawn_blocking(move || {
+            let mut reader = BufReader::new(stdout);
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            // Keep draining so the child never blocks on a full pipe.
+            std::thread::spawn(move || for _ in reader.lines() {});
+            line
+        });
+        let line = tokio::time::timeout(Duration::from_secs(30), line)
+            .await
+            .expect("gateway did not start within 30 s")
+            .unwrap();
+        let base = line
+            .trim()
+            .strip_prefix("mcpgate listening on ")
+            .unwrap_or_else(|| {
+                panic!(
+                    "unexpected first line {line:?}; stderr: {}",
+                    std::fs::read_to_string(&stderr_path).unwrap_or_default()
+                )
+            })
+            .to_owned();
+        Self {
+            child,
+            base,
+            dir,
+            http: reqwest::Client::new(),
+            stderr_path,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// Stop the process and hand back its directory (for restart tests).
+    pub fn stop(mut self) -> tempfile::TempDir {
+        self.child.kill().ok();
+        self.child.wait().ok();
+        std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap())
+    }
+
+    /// Send a signal and wait for the exit status.
+    pub fn signal_and_wait(&mut self, signal: &str) -> std::process::ExitStatus {
+        Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        self.child.wait().unwrap()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method, self.url(path))
+            .bearer_auth(ADMIN_TOKEN);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// Create a server and return (id, token).
+    pub async fn create_server(&self, name: &str) -> (String, String) {
+        let (status, body) = self
+            .admin(
+                reqwest::Method::POST,
+                "/server",
+                Some(json!({ "name": name })),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        (
+            body["id"].as_str().unwrap().to_owned(),
+            body["token"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    pub fn mcp(&self, token: &str) -> Mcp {
+        Mcp {
+            http: self.http.clone(),
+            url: self.url(&format!("/mcp/{token}")),
+            session: None,
+            version_header: None,
+        }
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
+/// A raw HTTP response, read whole.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.text))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The JSON-RPC error code of the body.
+    pub fn error_code(&self) -> i64 {
+        self.json()["error"]["code"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("no JSON-RPC error in {:?}", self.text))
+    }
+}
+
+/// A minimal MCP client over the raw HTTP endpoint, so tests control every header.
+pub struct Mcp {
+    pub http: reqwest::Client,
+    pub url: String,
+    pub session: Option<String>,
+    pub version_header: Option<String>,
+}
+
+impl Mcp {
+    pub async fn post_raw(&self, body: &str, headers: &[(&str, &str)]) -> Reply {
+        let mut req = self
+            .http
+            .post(&self.url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream");
+        if let Some(s) = &self.session {
+            req = req.header("mcp-session-id", s);
+        }
+        if let Some(v) = &self.version_header {
+            req = req.header("mcp-protocol-version", v);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = req.body(body.to_owned()).send().await.unwrap();
+        Reply {
+            status: resp.status().as_u16(),
+            headers: resp.headers().clone(),
+            text: resp.text().await.unwrap(),
+        }
+    }
+
+    pub async fn post(&self, body: Value) -> Reply {
+        self.post_raw(&body.to_string(), &[]).await
+    }
+
+    /// initialize + notifications/initialized; keeps the session and
+    /// sends the negotiated version header afterwards.
+    pub async fn initialize(&mut self, version: &str) -> Value {
+        let reply = self
+            .post(
+                json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{
+                "protocolVersion": version, "capabilities": {},
+                "clientInfo": {"name": "e2e", "version": "1"}}}),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        self.session = Some(
+            reply
+                .header("mcp-session-id")
+                .expect("initialize issues a session")
+                .to_owned(),
+        );
+        let result = reply.json()["result"].clone();
+        self.version_header = Some(result["protocolVersion"].as_str().unwrap().to_owned());
+        let ack = self
+            .post(json!({"jsonrpc":"2.0","method":"notifications/initialized"}))
+            .await;
+        assert_eq!(ack.status, 202, "{}", ack.text);
+        result
+    }
+
+    pub async fn request(&self, id: i64, method: &str, params: Value) -> Reply {
+        self.post(json!({"jsonrpc":"2.0","id":id,"method":method,"params":params}))
+            .await
+    }
+
+    /// A request that must succeed; returns its result.
+    pub async fn call(&self, method: &str, params: Value) -> Value {
+        let reply = self.request(1, method, params).await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        let v = reply.json();
+        assert!(v.get("error").is_none(), "{v}");
+        v["result"].clone()
+    }
+}
+
+/// Write a file (helper for tests that build their own configs).
+pub fn write(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+}

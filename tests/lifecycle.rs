@@ -1,0 +1,360 @@
+//! End-to-end: process lifecycle (first start, restart, graceful shutdown),
+//! the CLI, and the operational endpoints.
+
+mod common;
+
+use common::{ADMIN_TOKEN, Gateway, Start, binary};
+use serde_json::json;
+use std::process::Command;
+
+#[tokio::test]
+async fn first_start_creates_store_and_a_private_session_key() {
+    let gw = Gateway::start().await;
+    let data = gw.data_dir();
+    assert!(data.join("mcpgate.db").exists());
+    let key = data.join("session.key");
+    let text = std::fs::read_to_string(&key).unwrap();
+    assert_eq!(text.trim().len(), 64);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}
+
+#[tokio::test]
+async fn servers_and_sessions_survive_a_restart_and_ended_sessions_stay_ended() {
+    let gw = Gateway::start().await;
+    let (_, token) = gw.create_server("durable").await;
+    let mut live = gw.mcp(&token);
+    live.initialize("2025-11-25").await;
+    let mut ended = gw.mcp(&token);
+    ended.initialize("2025-11-25").await;
+    let del = ended
+        .http
+        .delete(&ended.url)
+        .header("mcp-session-id", ended.session.as_deref().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(del.status().as_u16(), 204);
+
+    let dir = gw.stop();
+    let gw = Gateway::start_with(Start {
+        dir: Some(dir),
+        ..Start::default()
+    })
+    .await;
+    live.url = gw.url(&format!("/mcp/{token}"));
+    ended.url = live.url.clone();
+    let r = live.request(1, "tools/list", json!({})).await;
+    assert_eq!(
+        r.status, 200,
+        "a session signed before the restart still validates"
+    );
+    assert_eq!(ended.request(1, "ping", json!({})).await.status, 404);
+}
+
+#[tokio::test]
+async fn sigterm_lets_in_flight_requests_finish() {
+    let mut gw = Gateway::start().await;
+    let (_, token) = gw.create_server("drain").await;
+    let mut c = gw.mcp(&token);
+    c.initialize("2025-11-25").await;
+    let slow = tokio::spawn({
+        let http = c.http.clone();
+        let url = c.url.clone();
+        let session = c.session.clone().unwrap();
+        async move {
+            let r = http
+                .post(url)
+                .header("content-type", "application/json")
+                .header("mcp-session-id", session)
+                .body(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"sleep","arguments":{"ms":1500}}}"#)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    let status = tokio::task::spawn_blocking(move || {
+        let s = gw.signal_and_wait("TERM");
+        (s, gw)
+    })
+    .await
+    .unwrap();
+    let (code, body) = slow.await.unwrap();
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("slept 1500 ms"), "{body}");
+    assert!(
+        status.0.success(),
+        "clean exit after draining: {:?}",
+        status.0
+    );
+}
+
+#[tokio::test]
+async fn bootstrap_admin_token_is_printed_once_and_works() {
+    let gw = Gateway::start_with(Start {
+        admin_token: false,
+        ..Start::default()
+    })
+    .await;
+    let logs = gw.stderr();
+    let token = logs
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("mcpg_"))
+        .unwrap_or_else(|| panic!("no bootstrap token in: {logs}"))
+        .to_owned();
+    let r = gw
+        .http
+        .get(gw.url("/server"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+
+    let dir = gw.stop();
+    let before = std::fs::read_to_string(dir.path().join("stderr.log"))
+        .unwrap()
+        .len();
+    let gw = Gateway::start_with(Start {
+        admin_token: false,
+        dir: Some(dir),
+        ..Start::default()
+    })
+    .await;
+    let later = &gw.stderr()[before..];
+    assert!(
+        !later.contains("mcpg_"),
+        "nothing secret on later starts: {later}"
+    );
+    let r = gw
+        .http
+        .get(gw.url("/server"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200, "the bootstrap token still works");
+}
+
+#[tokio::test]
+async fn cli_server_create_prints_url_and_token_once_and_they_work() {
+    let gw = Gateway::start().await;
+    let base = gw.base.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(binary())
+            .args([
+                "server",
+                "create",
+                "--name",
+                "from-cli",
+                "--endpoint",
+                &base,
+            ])
+            .env("MCPGATE_ADMIN_TOKEN", ADMIN_TOKEN)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let url = stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("URL:"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let token = stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Token:"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    assert_eq!(url, format!("{}/mcp/{token}", gw.base));
+    let mut c = gw.mcp(&token);
+    assert_eq!(
+        c.initialize("2025-11-25").await["serverInfo"]["name"],
+        "from-cli"
+    );
+
+    let base = gw.base.clone();
+    let list = tokio::task::spawn_blocking(move || {
+        Command::new(binary())
+            .args(["server", "list", "--endpoint", &base])
+            .env("MCPGATE_ADMIN_TOKEN", ADMIN_TOKEN)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let listed = String::from_utf8(list.stdout).unwrap();
+    assert!(listed.contains("from-cli"), "{listed}");
+    assert!(!listed.contains(&token), "list never shows a token");
+}
+
+#[tokio::test]
+async fn cli_without_admin_token_says_how_to_get_one() {
+    let out = tokio::task::spawn_blocking(|| {
+        Command::new(binary())
+            .args(["server", "list", "--endpoint", "http://127.0.0.1:9"])
+            .env_remove("MCPGATE_ADMIN_TOKEN")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("MCPGATE_ADMIN_TOKEN"), "{err}");
+}
+
+#[tokio::test]
+async fn cli_direct_store_mode_creates_a_server_the_gateway_then_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let d = data.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(binary())
+            .args([
+                "server",
+                "create",
+                "--name",
+                "offline",
+                "--toolset",
+                "demo",
+                "--data-dir",
+            ])
+            .arg(&d)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let token = stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Token:"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let gw = Gateway::start_with(Start {
+        dir: Some(dir),
+        ..Start::default()
+    })
+    .await;
+    let mut c = gw.mcp(&token);
+    assert_eq!(
+        c.initialize("2025-11-25").await["serverInfo"]["name"],
+        "offline"
+    );
+}
+
+#[tokio::test]
+async fn a_bad_config_file_stops_startup_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("bad.toml");
+    common::write(&config, "listen = \"127.0.0.1:0\"\n[mcp]\npage_sise = 3\n");
+    let out = Command::new(binary())
+        .args(["serve", "--config"])
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("bad.toml") && err.contains("page_sise"),
+        "{err}"
+    );
+
+    common::write(&config, "toolsets = [\"missing.yaml\"]\n");
+    let out = Command::new(binary())
+        .args(["serve", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(!out.status.success());
+    assert!(err.contains("missing.yaml"), "{err}");
+}
+
+#[tokio::test]
+async fn health_readiness_and_metrics() {
+    let gw = Gateway::start().await;
+    let (_, token) = gw.create_server("m").await;
+    let health = gw.http.get(gw.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+    let ready: serde_json::Value = gw
+        .http
+        .get(gw.url("/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["status"], "ready");
+    assert_eq!(ready["servers"], 1);
+
+    let mut c = gw.mcp(&token);
+    c.initialize("2025-11-25").await;
+    c.call("tools/list", json!({})).await;
+    c.call("tools/list", json!({})).await;
+    c.request(9, "tools/list", json!({"cursor":"bad"})).await;
+    gw.mcp("mcpg_wrong").request(1, "ping", json!({})).await;
+
+    let text = gw
+        .http
+        .get(gw.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let count = |needle: &str| -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(needle))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{needle} not in metrics:\n{text}"))
+    };
+    assert_eq!(
+        count(r#"mcpgate_requests_total{method="tools/list",status="200"}"#),
+        3.0,
+        "a JSON-RPC error inside a 200 still counts as 200"
+    );
+    assert_eq!(
+        count(r#"mcpgate_requests_total{method="unparsed",status="401"}"#),
+        1.0
+    );
+    assert!(text.contains(
+        r#"mcpgate_request_duration_seconds_bucket{method="initialize",status="200",le="#
+    ));
+}
+
+#[tokio::test]
+async fn unknown_paths_are_json_404() {
+    let gw = Gateway::start().await;
+    let r = gw.http.get(gw.url("/nope")).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["status"], 404);
+}
