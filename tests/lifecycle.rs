@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{ADMIN_TOKEN, Gateway, Start, binary};
+use common::{ADMIN_TOKEN, Gateway, Start, binary, cli, labelled};
 use serde_json::json;
 use std::process::Command;
 
@@ -146,58 +146,34 @@ async fn bootstrap_admin_token_is_printed_once_and_works() {
 #[tokio::test]
 async fn cli_server_create_prints_url_and_token_once_and_they_work() {
     let gw = Gateway::start().await;
-    let base = gw.base.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(binary())
-            .args([
-                "server",
-                "create",
-                "--name",
-                "from-cli",
-                "--endpoint",
-                &base,
-            ])
-            .env("MCPGATE_ADMIN_TOKEN", ADMIN_TOKEN)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let admin = [("MCPGATE_ADMIN_TOKEN", ADMIN_TOKEN)];
+    let args = [
+        "server",
+        "create",
+        "--name",
+        "from-cli",
+        "--endpoint",
+        &gw.base,
+    ];
+    let out = cli(&args, &admin).await;
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
     let stdout = String::from_utf8(out.stdout).unwrap();
-    let url = stdout
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("URL:"))
-        .unwrap()
-        .trim()
-        .to_owned();
-    let token = stdout
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("Token:"))
-        .unwrap()
-        .trim()
-        .to_owned();
-    assert_eq!(url, format!("{}/mcp/{token}", gw.base));
+    let token = labelled(&stdout, "Token:");
+    assert_eq!(
+        labelled(&stdout, "URL:"),
+        format!("{}/mcp/{token}", gw.base)
+    );
     let mut c = gw.mcp(&token);
     assert_eq!(
         c.initialize("2025-11-25").await["serverInfo"]["name"],
         "from-cli"
     );
 
-    let base = gw.base.clone();
-    let list = tokio::task::spawn_blocking(move || {
-        Command::new(binary())
-            .args(["server", "list", "--endpoint", &base])
-            .env("MCPGATE_ADMIN_TOKEN", ADMIN_TOKEN)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let list = cli(&["server", "list", "--endpoint", &gw.base], &admin).await;
     let listed = String::from_utf8(list.stdout).unwrap();
     assert!(listed.contains("from-cli"), "{listed}");
     assert!(!listed.contains(&token), "list never shows a token");
@@ -205,15 +181,7 @@ async fn cli_server_create_prints_url_and_token_once_and_they_work() {
 
 #[tokio::test]
 async fn cli_without_admin_token_says_how_to_get_one() {
-    let out = tokio::task::spawn_blocking(|| {
-        Command::new(binary())
-            .args(["server", "list", "--endpoint", "http://127.0.0.1:9"])
-            .env_remove("MCPGATE_ADMIN_TOKEN")
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let out = cli(&["server", "list", "--endpoint", "http://127.0.0.1:9"], &[]).await;
     assert!(!out.status.success());
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("MCPGATE_ADMIN_TOKEN"), "{err}");
@@ -223,36 +191,23 @@ async fn cli_without_admin_token_says_how_to_get_one() {
 async fn cli_direct_store_mode_creates_a_server_the_gateway_then_serves() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let d = data.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(binary())
-            .args([
-                "server",
-                "create",
-                "--name",
-                "offline",
-                "--toolset",
-                "demo",
-                "--data-dir",
-            ])
-            .arg(&d)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let args = [
+        "server",
+        "create",
+        "--name",
+        "offline",
+        "--toolset",
+        "demo",
+        "--data-dir",
+    ];
+    let args: Vec<&str> = args.into_iter().chain([data.to_str().unwrap()]).collect();
+    let out = cli(&args, &[]).await;
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    let token = stdout
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("Token:"))
-        .unwrap()
-        .trim()
-        .to_owned();
+    let token = labelled(&String::from_utf8(out.stdout).unwrap(), "Token:");
     let gw = Gateway::start_with(Start {
         dir: Some(dir),
         ..Start::default()

@@ -332,3 +332,32 @@ impl Mcp {
 pub fn write(path: &Path, text: &str) {
     std::fs::write(path, text).unwrap();
 }
+
+/// Run the `mcpgate` CLI off the async runtime; `envs` are set, and
+/// `MCPGATE_ADMIN_TOKEN` is cleared unless given.
+pub async fn cli(args: &[&str], envs: &[(&str, &str)]) -> std::process::Output {
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    let envs: Vec<(String, String)> = envs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        let mut cmd = Command::new(binary());
+        cmd.args(&args).env_remove("MCPGATE_ADMIN_TOKEN");
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+/// The value after `label` on the first line of `text` that starts with it.
+pub fn labelled(text: &str, label: &str) -> String {
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix(label))
+        .unwrap_or_else(|| panic!("no {label:?} line in {text:?}"))
+        .trim()
+        .to_owned()
+}
