@@ -1,9 +1,20 @@
-//! Tool sources for mcpgate, as pure data: tool names, tool definitions and
-//! static toolsets loaded from YAML. Integration definitions, OpenAPI import
-//! and scope filtering join this crate with their issue.
+//! Tool sources for mcpgate, as pure data: integration definitions, tool
+//! generation and naming, scopes, credentials, and static toolsets.
 
+pub mod credentials;
+pub mod integration;
+pub mod naming;
+pub mod openapi;
+pub mod scope;
+mod suggest;
 pub mod tool;
+pub mod tools;
 pub mod toolset;
 
+pub use credentials::Credentials;
+pub use integration::{AuthSpec, DefinitionError, HttpMethod, Integration, MethodKind, Pagination};
+pub use scope::{Scope, ScopeConfig, ScopeError, ScopeProblem};
+pub use suggest::nearest;
 pub use tool::{Tool, ToolName, ToolNameError};
+pub use tools::{GeneratedTool, Operation, generate};
 pub use toolset::{Builtin, StaticTool, Toolset, ToolsetError};

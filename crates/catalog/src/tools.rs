@@ -1,0 +1,474 @@
+//! Tool generation: one MCP tool per (resource, method), with its input
+//! schema and the plan that turns arguments back into an HTTP request.
+
+use serde_json::{Map, Value, json};
+
+use crate::integration::{HttpMethod, Integration, Method, MethodKind, Pagination, Resource};
+use crate::naming::{self, MAX_TOOL_NAME};
+use crate::tool::{Tool, ToolName};
+
+/// Where an argument goes in the HTTP request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// Substituted into the path template (`{name}`), percent-encoded.
+    Path(String),
+    /// A query parameter.
+    Query(String),
+    /// A property of the JSON body.
+    Body(String),
+    /// The whole JSON body.
+    WholeBody,
+}
+
+/// One argument of a tool and its destination.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Binding {
+    /// Argument name in the tool's input schema.
+    pub arg: String,
+    /// Where it goes.
+    pub location: Location,
+}
+
+/// How a tool call becomes an HTTP request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Operation {
+    /// HTTP method.
+    pub method: HttpMethod,
+    /// Path template relative to the base URL.
+    pub path: String,
+    /// Argument destinations.
+    pub bindings: Vec<Binding>,
+    /// Paging, for list tools.
+    pub pagination: Option<Pagination>,
+    /// Whether this is a list tool (uniform `limit`/`next_cursor` contract).
+    pub is_list: bool,
+    /// The input schema, for validating arguments before the call.
+    pub input_schema: Value,
+}
+
+/// A generated tool with what scoping and execution need.
+#[derive(Debug, Clone)]
+pub struct GeneratedTool {
+    /// What clients see.
+    pub tool: Tool,
+    /// The method's kind.
+    pub kind: MethodKind,
+    /// The resource's tags.
+    pub tags: Vec<String>,
+    /// How to execute it.
+    pub operation: Operation,
+    /// The method's response schema, if defined.
+    pub response_schema: Option<Value>,
+}
+
+/// Name of the uniform page-size argument of list tools.
+pub const LIMIT_ARG: &str = "limit";
+/// Name of the uniform cursor argument (and result field) of list tools.
+pub const CURSOR_ARG: &str = "next_cursor";
+
+fn annotations(kind: &MethodKind, method: HttpMethod, title: &str) -> Value {
+    let (read_only, destructive, idempotent) = match kind {
+        MethodKind::List => (true, false, false),
+        MethodKind::Get => (true, false, true),
+        MethodKind::Create => (false, false, false),
+        MethodKind::Update => (false, false, true),
+        MethodKind::Delete => (false, true, true),
+        MethodKind::Custom(_) => (
+            method == HttpMethod::Get,
+            method == HttpMethod::Delete,
+            matches!(
+                method,
+                HttpMethod::Get | HttpMethod::Put | HttpMethod::Delete
+            ),
+        ),
+    };
+    let mut a = json!({ "title": title, "readOnlyHint": read_only, "openWorldHint": true });
+    if !read_only {
+        a["destructiveHint"] = json!(destructive);
+    }
+    a["idempotentHint"] = json!(idempotent);
+    a
+}
+
+fn default_text(
+    integration: &Integration,
+    resource: &Resource,
+    kind: &MethodKind,
+) -> (String, String) {
+    let api = integration.label.as_deref().unwrap_or(&integration.name);
+    let plural = resource.name.replace('_', " ");
+    let one = naming::singular(&naming::snake(&resource.name)).replace('_', " ");
+    match kind {
+        MethodKind::List => (
+            format!("List {plural}"),
+            format!(
+                "List {plural} in {api}. Pass `limit` for the page size and the returned `next_cursor` to get the next page."
+            ),
+        ),
+        MethodKind::Get => (
+            format!("Get a {one}"),
+            format!("Get a single {one} in {api} by its id."),
+        ),
+        MethodKind::Create => (
+            format!("Create a {one}"),
+            format!("Create a {one} in {api}."),
+        ),
+        MethodKind::Update => (
+            format!("Update a {one}"),
+            format!("Update a {one} in {api} by its id."),
+        ),
+        MethodKind::Delete => (
+            format!("Delete a {one}"),
+            format!("Delete a {one} in {api} by its id."),
+        ),
+        MethodKind::Custom(k) => (
+            format!("{} {plural}", capitalize(&k.replace('_', " "))),
+            format!("{} {plural} in {api}.", capitalize(&k.replace('_', " "))),
+        ),
+    }
+}
+
+fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
+/// Take `$defs`/`definitions` out of a sub-schema so they can live at the top
+/// of the input schema, where `#/$defs/...` references resolve.
+fn hoist_defs(schema: &mut Value, defs: &mut Map<String, Value>) {
+    if let Some(obj) = schema.as_object_mut() {
+        for key in ["$defs", "definitions"] {
+            if let Some(Value::Object(d)) = obj.remove(key) {
+                defs.extend(d);
+            }
+        }
+    }
+}
+
+fn input_schema(method: &Method) -> (Value, Vec<Binding>) {
+    let mut props = Map::new();
+    let mut required: Vec<String> = Vec::new();
+    let mut bindings = Vec::new();
+    let mut defs = Map::new();
+
+    for name in crate::integration::placeholders(&method.path).unwrap_or_default() {
+        let mut schema = method
+            .path_params
+            .as_ref()
+            .and_then(|p| p.get(name))
+            .cloned()
+            .unwrap_or_else(|| json!({ "type": "string" }));
+        hoist_defs(&mut schema, &mut defs);
+        if schema.get("description").is_none() {
+            schema["description"] = json!(format!("The {name} path parameter."));
+        }
+        props.insert(name.to_owned(), schema);
+        required.push(name.to_owned());
+        bindings.push(Binding {
+            arg: name.to_owned(),
+            location: Location::Path(name.to_owned()),
+        });
+    }
+
+    let controlled = method
+        .pagination
+        .as_ref()
+        .map(Pagination::controlled_params)
+        .unwrap_or_default();
+    if let Some(mut query) = method.query.clone() {
+        hoist_defs(&mut query, &mut defs);
+        let q_required = string_list(query.get("required"));
+        if let Some(Value::Object(qp)) = query.get("properties") {
+            for (name, schema) in qp {
+                if controlled.contains(&name.as_str()) || props.contains_key(name) {
+                    continue;
+                }
+                props.insert(name.clone(), schema.clone());
+                if q_required.contains(name) {
+                    required.push(name.clone());
+                }
+                bindings.push(Binding {
+                    arg: name.clone(),
+                    location: Location::Query(name.clone()),
+                });
+            }
+        }
+    }
+
+    if let Some(mut body) = method.body.clone() {
+        hoist_defs(&mut body, &mut defs);
+        let is_object = body.get("type").is_none_or(|t| t == "object");
+        match body.get("properties") {
+            Some(Value::Object(bp)) if is_object => {
+                let b_required = string_list(body.get("required"));
+                for (name, schema) in bp {
+                    let arg = if props.contains_key(name) {
+                        format!("body_{name}")
+                    } else {
+                        name.clone()
+                    };
+                    props.insert(arg.clone(), schema.clone());
+                    if b_required.contains(name) {
+                        required.push(arg.clone());
+                    }
+                    bindings.push(Binding {
+                        arg,
+                        location: Location::Body(name.clone()),
+                    });
+                }
+            }
+            _ => {
+                let arg = if props.contains_key("body") {
+                    "request_body"
+                } else {
+                    "body"
+                };
+                props.insert(arg.to_owned(), body);
+                required.push(arg.to_owned());
+                bindings.push(Binding {
+                    arg: arg.to_owned(),
+                    location: Location::WholeBody,
+                });
+            }
+        }
+    }
+
+    if method.kind == MethodKind::List {
+        props.insert(
+            LIMIT_ARG.into(),
+            json!({"type": "integer", "minimum": 1, "description": "Maximum number of items to return in this page."}),
+        );
+        props.insert(
+            CURSOR_ARG.into(),
+            json!({"type": "string", "description": "The next_cursor from a previous call, to fetch the following page. Omit for the first page."}),
+        );
+    }
+
+    let mut schema = json!({
+        "type": "object",
+        "properties": Value::Object(props),
+        "additionalProperties": false,
+    });
+    if !required.is_empty() {
+        schema["required"] = json!(required);
+    }
+    if !defs.is_empty() {
+        schema["$defs"] = Value::Object(defs);
+    }
+    (schema, bindings)
+}
+
+fn string_list(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Generate every tool of an integration, in definition order, with unique
+/// names of at most 64 characters.
+pub fn generate(integration: &Integration) -> Vec<GeneratedTool> {
+    let pairs: Vec<(&Resource, &Method)> = integration
+        .resources
+        .iter()
+        .flat_map(|r| r.methods.iter().map(move |m| (r, m)))
+        .collect();
+    let names = naming::unique(
+        pairs
+            .iter()
+            .map(|(r, m)| {
+                m.tool_name
+                    .clone()
+                    .unwrap_or_else(|| naming::tool_base_name(&integration.name, &r.name, &m.kind))
+            })
+            .collect(),
+        MAX_TOOL_NAME,
+    );
+    pairs
+        .into_iter()
+        .zip(names)
+        .map(|((resource, method), name)| {
+            let (default_title, default_description) =
+                default_text(integration, resource, &method.kind);
+            let title = method.title.clone().unwrap_or(default_title);
+            let description = method.description.clone().unwrap_or(default_description);
+            let (schema, bindings) = input_schema(method);
+            GeneratedTool {
+                tool: Tool {
+                    name: ToolName::new(name).expect("generated names follow the rules"),
+                    title: Some(title.clone()),
+                    description: Some(description),
+                    input_schema: serde_json::value::to_raw_value(&schema)
+                        .expect("a schema serializes"),
+                    annotations: Some(
+                        serde_json::value::to_raw_value(&annotations(
+                            &method.kind,
+                            method.method,
+                            &title,
+                        ))
+                        .expect("annotations serialize"),
+                    ),
+                },
+                kind: method.kind.clone(),
+                tags: resource.tags.clone(),
+                operation: Operation {
+                    method: method.method,
+                    path: method.path.clone(),
+                    bindings,
+                    pagination: method.pagination.clone(),
+                    is_list: method.kind == MethodKind::List,
+                    input_schema: schema,
+                },
+                response_schema: method.response.clone(),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CRM: &str = r#"
+name: crm
+base_url: https://crm.example.com
+resources:
+  - name: contacts
+    tags: [crm]
+    methods:
+      - kind: list
+        method: GET
+        path: /contacts
+        query:
+          type: object
+          properties:
+            email: { type: string }
+            after: { type: string }
+            limit: { type: integer }
+          required: [email]
+        pagination: { style: cursor, cursor_param: after, next_cursor: paging.next, limit_param: limit }
+      - kind: get
+        method: GET
+        path: /contacts/{id}
+        path_params: { id: { type: integer, description: Contact id } }
+      - kind: update
+        method: PATCH
+        path: /contacts/{id}
+        body:
+          type: object
+          properties: { id: { type: string }, name: { type: string } }
+          required: [name]
+      - kind: delete
+        method: DELETE
+        path: /contacts/{id}
+      - kind: import
+        method: POST
+        path: /contacts/import
+        body: { type: array, items: { type: object } }
+"#;
+
+    fn tools() -> Vec<GeneratedTool> {
+        generate(&Integration::from_yaml(CRM).unwrap())
+    }
+
+    fn schema(t: &GeneratedTool) -> Value {
+        serde_json::from_str(t.tool.input_schema.get()).unwrap()
+    }
+
+    #[test]
+    fn list_tools_use_the_uniform_contract() {
+        let t = &tools()[0];
+        assert_eq!(t.tool.name.as_str(), "list_all_crm_contacts");
+        let s = schema(t);
+        let props = s["properties"].as_object().unwrap();
+        let keys: Vec<_> = props.keys().map(String::as_str).collect();
+        assert!(
+            keys.contains(&"email") && keys.contains(&"limit") && keys.contains(&"next_cursor")
+        );
+        assert!(
+            !keys.contains(&"after"),
+            "the upstream cursor param is hidden"
+        );
+        assert_eq!(
+            props["limit"]["type"], "integer",
+            "limit is ours, not upstream's"
+        );
+        assert_eq!(s["required"], json!(["email"]));
+        assert_eq!(s["additionalProperties"], false);
+        assert_eq!(
+            t.operation.bindings,
+            vec![Binding {
+                arg: "email".into(),
+                location: Location::Query("email".into())
+            }]
+        );
+    }
+
+    #[test]
+    fn path_params_are_required_and_keep_their_schema() {
+        let t = &tools()[1];
+        assert_eq!(t.tool.name.as_str(), "get_single_crm_contact_by_id");
+        let s = schema(t);
+        assert_eq!(s["properties"]["id"]["type"], "integer");
+        assert_eq!(s["required"], json!(["id"]));
+    }
+
+    #[test]
+    fn body_properties_merge_and_clashes_are_renamed() {
+        let t = &tools()[2];
+        let s = schema(t);
+        assert!(s["properties"]["body_id"].is_object());
+        assert_eq!(s["required"], json!(["id", "name"]));
+        assert!(t.operation.bindings.contains(&Binding {
+            arg: "body_id".into(),
+            location: Location::Body("id".into())
+        }));
+    }
+
+    #[test]
+    fn non_object_bodies_become_one_argument() {
+        let t = &tools()[4];
+        assert_eq!(t.tool.name.as_str(), "import_crm_contacts");
+        let s = schema(t);
+        assert_eq!(s["properties"]["body"]["type"], "array");
+        assert_eq!(t.operation.bindings[0].location, Location::WholeBody);
+    }
+
+    #[test]
+    fn annotations_follow_the_method() {
+        let ann = |i: usize| -> Value {
+            serde_json::from_str(tools()[i].tool.annotations.as_ref().unwrap().get()).unwrap()
+        };
+        assert_eq!(ann(0)["readOnlyHint"], true);
+        assert_eq!(ann(1)["readOnlyHint"], true);
+        assert_eq!(ann(1)["idempotentHint"], true);
+        assert_eq!(ann(2)["readOnlyHint"], false);
+        assert_eq!(ann(2)["destructiveHint"], false);
+        assert_eq!(ann(2)["idempotentHint"], true);
+        assert_eq!(ann(3)["destructiveHint"], true);
+        assert_eq!(ann(3)["idempotentHint"], true);
+        assert_eq!(ann(4)["idempotentHint"], false);
+    }
+
+    #[test]
+    fn names_are_unique_and_fit_64() {
+        let long = CRM.replace(
+            "name: contacts",
+            &format!("name: {}", "very_long_resource_name_".repeat(4)),
+        );
+        let tools = generate(&Integration::from_yaml(&long).unwrap());
+        let mut names: Vec<_> = tools
+            .iter()
+            .map(|t| t.tool.name.as_str().to_owned())
+            .collect();
+        assert!(names.iter().all(|n| n.len() <= 64), "{names:?}");
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), tools.len());
+    }
+}
