@@ -7,10 +7,15 @@
 pub mod key;
 mod migrate;
 pub mod model;
+pub mod secrets;
 mod sqlite;
 
 pub use key::{ApiKey, KeyHash};
-pub use model::{KeyRecord, NewServer, ServerId, ServerPatch, ServerRecord, ServerSource};
+pub use model::{
+    AccountId, AccountPatch, AccountRecord, IntegrationId, IntegrationRecord, KeyRecord, NewAccount,
+    NewServer, Origin, ServerId, ServerPatch, ServerRecord, ServerSource,
+};
+pub use secrets::MasterKey;
 pub use sqlite::Store;
 
 /// A store operation that failed.
@@ -22,6 +27,9 @@ pub enum StoreError {
     /// Migrations could not be applied.
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The write would break a rule (a duplicate name, a row still in use).
+    #[error("{0}")]
+    Conflict(String),
     /// A stored row does not decode (a bug or a hand-edited database).
     #[error("corrupt row in {table}: {message}")]
     Corrupt {

@@ -8,11 +8,14 @@ use sqlx::{AssertSqlSafe, SqlSafeStr};
 #[derive(Debug)]
 struct Embedded(&'static [(i64, &'static str, &'static str)]);
 
-const SQLITE: &[(i64, &str, &str)] = &[(
-    1,
-    "initial",
-    include_str!("../migrations/sqlite/0001_initial.sql"),
-)];
+const SQLITE: &[(i64, &str, &str)] = &[
+    (1, "initial", include_str!("../migrations/sqlite/0001_initial.sql")),
+    (
+        2,
+        "integrations",
+        include_str!("../migrations/sqlite/0002_integrations.sql"),
+    ),
+];
 
 impl MigrationSource<'static> for Embedded {
     fn resolve(

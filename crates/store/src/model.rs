@@ -1,57 +1,80 @@
 //! Records the store keeps, and the inputs that create or change them.
 
+use mcpgate_catalog::{Credentials, Integration, ScopeConfig};
+use serde_json::{Map, Value};
 use std::fmt;
 use std::str::FromStr;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-/// Identifies a virtual MCP server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ServerId(pub Uuid);
+macro_rules! uuid_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(pub Uuid);
 
-impl ServerId {
-    /// A new, time-ordered id.
-    pub fn new() -> Self {
-        Self(Uuid::now_v7())
-    }
+        impl $name {
+            /// A new, time-ordered id.
+            pub fn new() -> Self {
+                Self(Uuid::now_v7())
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = uuid::Error;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Uuid::parse_str(s).map(Self)
+            }
+        }
+    };
 }
 
-impl Default for ServerId {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl fmt::Display for ServerId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-impl FromStr for ServerId {
-    type Err = uuid::Error;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Uuid::parse_str(s).map(Self)
-    }
-}
+uuid_id!(
+    /// Identifies a virtual MCP server.
+    ServerId
+);
+uuid_id!(
+    /// Identifies an integration definition.
+    IntegrationId
+);
+uuid_id!(
+    /// Identifies an integrated account (one customer's connection to an API).
+    AccountId
+);
 
 /// Where a server's tools come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ServerSource {
     /// A static toolset from the config directory, by name.
     Toolset(String),
+    /// The generated tools of an integrated account's integration.
+    Account(AccountId),
 }
 
 impl ServerSource {
-    pub(crate) fn to_columns(&self) -> (&'static str, &str) {
+    pub(crate) fn to_columns(&self) -> (&'static str, String) {
         match self {
-            Self::Toolset(name) => ("toolset", name),
+            Self::Toolset(name) => ("toolset", name.clone()),
+            Self::Account(id) => ("account", id.to_string()),
         }
     }
 
     pub(crate) fn from_columns(kind: &str, reference: String) -> Option<Self> {
         match kind {
             "toolset" => Some(Self::Toolset(reference)),
+            "account" => reference.parse().ok().map(Self::Account),
             _ => None,
         }
     }
@@ -68,6 +91,10 @@ pub struct ServerRecord {
     pub name: String,
     /// Tool source.
     pub source: ServerSource,
+    /// Method and tag scope (integrated-account servers).
+    pub scope: ScopeConfig,
+    /// Tool allow-list; `None` exposes every tool in scope.
+    pub exposed_tools: Option<Vec<String>>,
     /// A disabled server refuses every request.
     pub disabled: bool,
     /// After this instant the server's keys are refused.
@@ -87,6 +114,10 @@ pub struct NewServer {
     pub name: String,
     /// Tool source.
     pub source: ServerSource,
+    /// Method and tag scope.
+    pub scope: ScopeConfig,
+    /// Tool allow-list.
+    pub exposed_tools: Option<Vec<String>>,
     /// Optional expiry.
     pub expires_at: Option<OffsetDateTime>,
 }
@@ -100,6 +131,10 @@ pub struct ServerPatch {
     pub disabled: Option<bool>,
     /// `Some(None)` clears the expiry.
     pub expires_at: Option<Option<OffsetDateTime>>,
+    /// New scope.
+    pub scope: Option<ScopeConfig>,
+    /// `Some(None)` removes the allow-list.
+    pub exposed_tools: Option<Option<Vec<String>>>,
 }
 
 /// An API key of a server, without its secret.
@@ -119,4 +154,93 @@ pub struct KeyRecord {
     pub expires_at: Option<OffsetDateTime>,
     /// Set when the key was revoked.
     pub revoked_at: Option<OffsetDateTime>,
+}
+
+/// Where an integration definition came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// A bundled file in the config directory (read-only through the API).
+    Config,
+    /// Created through the admin API.
+    Api,
+}
+
+impl Origin {
+    /// Column value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Config => "config",
+            Self::Api => "api",
+        }
+    }
+}
+
+/// An integration definition as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IntegrationRecord {
+    /// Its id.
+    pub id: IntegrationId,
+    /// Owning tenant.
+    pub tenant: String,
+    /// Where it came from.
+    pub origin: Origin,
+    /// The validated definition (its `name` is unique per tenant).
+    pub definition: Integration,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+    /// Last change.
+    pub updated_at: OffsetDateTime,
+}
+
+/// An integrated account as stored, credentials decrypted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountRecord {
+    /// Its id.
+    pub id: AccountId,
+    /// Owning tenant.
+    pub tenant: String,
+    /// The integration it connects to.
+    pub integration_id: IntegrationId,
+    /// Display name.
+    pub name: Option<String>,
+    /// Overrides the integration's base URL.
+    pub base_url: Option<String>,
+    /// Values for the base URL's `{placeholders}`.
+    pub context: Map<String, Value>,
+    /// Credentials (sealed at rest).
+    pub credentials: Credentials,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+    /// Last change.
+    pub updated_at: OffsetDateTime,
+}
+
+/// What creating an account needs.
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    /// Owning tenant.
+    pub tenant: String,
+    /// The integration.
+    pub integration_id: IntegrationId,
+    /// Display name.
+    pub name: Option<String>,
+    /// Base URL override.
+    pub base_url: Option<String>,
+    /// Template values.
+    pub context: Map<String, Value>,
+    /// Credentials.
+    pub credentials: Credentials,
+}
+
+/// A partial update of an account; `None` keeps a field.
+#[derive(Debug, Clone, Default)]
+pub struct AccountPatch {
+    /// `Some(None)` clears the name.
+    pub name: Option<Option<String>>,
+    /// `Some(None)` clears the override.
+    pub base_url: Option<Option<String>>,
+    /// Replaces the context.
+    pub context: Option<Map<String, Value>>,
+    /// Replaces the credentials.
+    pub credentials: Option<Credentials>,
 }

@@ -8,13 +8,19 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::key::{ApiKey, KeyHash};
-use crate::model::{KeyRecord, NewServer, ServerId, ServerPatch, ServerRecord, ServerSource};
+use crate::model::{
+    AccountId, AccountPatch, AccountRecord, IntegrationId, IntegrationRecord, KeyRecord,
+    NewAccount, NewServer, Origin, ServerId, ServerPatch, ServerRecord, ServerSource,
+};
+use crate::secrets::MasterKey;
 use crate::{StoreError, migrate};
+use mcpgate_catalog::{Credentials, Integration};
 
-/// The store. Cheap to clone (a pool handle).
+/// The store. Cheap to clone (a pool handle and the master key).
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: SqlitePool,
+    key: MasterKey,
 }
 
 fn to_ms(t: OffsetDateTime) -> i64 {
@@ -33,26 +39,27 @@ pub(crate) fn now_ms() -> OffsetDateTime {
 }
 
 impl Store {
-    /// Open (creating and migrating if needed) the database file at `path`.
-    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+    /// Open (creating and migrating if needed) the database file at `path`;
+    /// `key` seals and opens credentials.
+    pub async fn open(path: &Path, key: MasterKey) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
-        Self::connect(options).await
+        Self::connect(options, key).await
     }
 
-    /// A private in-memory database, for tests.
+    /// A private in-memory database with a random master key, for tests.
     pub async fn open_in_memory() -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::new()
             .in_memory(true)
             .foreign_keys(true);
-        Self::connect(options).await
+        Self::connect(options, MasterKey::generate().0).await
     }
 
-    async fn connect(options: SqliteConnectOptions) -> Result<Self, StoreError> {
+    async fn connect(options: SqliteConnectOptions, key: MasterKey) -> Result<Self, StoreError> {
         // In-memory databases are per connection, so those get exactly one.
         let max = if options.get_filename() == Path::new(":memory:") {
             1
@@ -64,7 +71,7 @@ impl Store {
             .connect_with(options)
             .await?;
         migrate::sqlite().await?.run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self { pool, key })
     }
 
     /// Whether the database answers (for readiness checks).
@@ -85,6 +92,8 @@ impl Store {
             tenant: new.tenant,
             name: new.name,
             source: new.source,
+            scope: new.scope,
+            exposed_tools: new.exposed_tools,
             disabled: false,
             expires_at: new.expires_at,
             created_at: now,
@@ -103,14 +112,16 @@ impl Store {
         let (kind, reference) = record.source.to_columns();
         let mut tx = self.pool.begin().await?;
         sqlx::query(
-            "INSERT INTO servers (id, tenant, name, source_kind, source_ref, disabled, expires_at, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?)",
+            "INSERT INTO servers (id, tenant, name, source_kind, source_ref, scope, exposed_tools, disabled, expires_at, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)",
         )
         .bind(record.id.to_string())
         .bind(&record.tenant)
         .bind(&record.name)
         .bind(kind)
         .bind(reference)
+        .bind(to_json(&record.scope))
+        .bind(record.exposed_tools.as_ref().map(to_json))
         .bind(record.expires_at.map(to_ms))
         .bind(to_ms(now))
         .bind(to_ms(now))
@@ -192,13 +203,21 @@ impl Store {
         if let Some(expires_at) = patch.expires_at {
             record.expires_at = expires_at;
         }
+        if let Some(scope) = patch.scope {
+            record.scope = scope;
+        }
+        if let Some(tools) = patch.exposed_tools {
+            record.exposed_tools = tools;
+        }
         record.updated_at = now_ms();
         sqlx::query(
-            "UPDATE servers SET name = ?, disabled = ?, expires_at = ?, updated_at = ? WHERE id = ?",
+            "UPDATE servers SET name = ?, disabled = ?, expires_at = ?, scope = ?, exposed_tools = ?, updated_at = ? WHERE id = ?",
         )
         .bind(&record.name)
         .bind(record.disabled)
         .bind(record.expires_at.map(to_ms))
+        .bind(to_json(&record.scope))
+        .bind(record.exposed_tools.as_ref().map(to_json))
         .bind(to_ms(record.updated_at))
         .bind(id.to_string())
         .execute(&mut *tx)
@@ -233,6 +252,297 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(key_from_row).collect()
+    }
+
+    /// Insert or refresh a bundled integration (by tenant and name). An
+    /// integration of that name created through the API is left alone.
+    pub async fn upsert_config_integration(
+        &self,
+        tenant: &str,
+        definition: &Integration,
+    ) -> Result<IntegrationRecord, StoreError> {
+        let now = to_ms(now_ms());
+        sqlx::query(
+            "INSERT INTO integrations (id, tenant, name, origin, definition, created_at, updated_at)
+             VALUES (?, ?, ?, 'config', ?, ?, ?)
+             ON CONFLICT(tenant, name) DO UPDATE SET definition = excluded.definition, updated_at = excluded.updated_at
+             WHERE integrations.origin = 'config' AND integrations.definition != excluded.definition",
+        )
+        .bind(IntegrationId::new().to_string())
+        .bind(tenant)
+        .bind(&definition.name)
+        .bind(to_json(definition))
+        .bind(now)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        let row = sqlx::query("SELECT * FROM integrations WHERE tenant = ? AND name = ?")
+            .bind(tenant)
+            .bind(&definition.name)
+            .fetch_one(&self.pool)
+            .await?;
+        integration_from_row(&row)
+    }
+
+    /// Create an integration through the API; a taken name is a conflict.
+    pub async fn create_integration(
+        &self,
+        tenant: &str,
+        definition: Integration,
+    ) -> Result<IntegrationRecord, StoreError> {
+        let now = now_ms();
+        let record = IntegrationRecord {
+            id: IntegrationId::new(),
+            tenant: tenant.to_owned(),
+            origin: Origin::Api,
+            definition,
+            created_at: now,
+            updated_at: now,
+        };
+        let done = sqlx::query(
+            "INSERT INTO integrations (id, tenant, name, origin, definition, created_at, updated_at)
+             VALUES (?, ?, ?, 'api', ?, ?, ?) ON CONFLICT(tenant, name) DO NOTHING",
+        )
+        .bind(record.id.to_string())
+        .bind(tenant)
+        .bind(&record.definition.name)
+        .bind(to_json(&record.definition))
+        .bind(to_ms(now))
+        .bind(to_ms(now))
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Conflict(format!(
+                "an integration named {:?} already exists",
+                record.definition.name
+            )));
+        }
+        Ok(record)
+    }
+
+    /// One integration by id.
+    pub async fn get_integration(
+        &self,
+        id: IntegrationId,
+    ) -> Result<Option<IntegrationRecord>, StoreError> {
+        let row = sqlx::query("SELECT * FROM integrations WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| integration_from_row(&r)).transpose()
+    }
+
+    /// One integration by tenant and name.
+    pub async fn find_integration(
+        &self,
+        tenant: &str,
+        name: &str,
+    ) -> Result<Option<IntegrationRecord>, StoreError> {
+        let row = sqlx::query("SELECT * FROM integrations WHERE tenant = ? AND name = ?")
+            .bind(tenant)
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| integration_from_row(&r)).transpose()
+    }
+
+    /// Every integration.
+    pub async fn list_integrations(&self) -> Result<Vec<IntegrationRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM integrations ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(integration_from_row).collect()
+    }
+
+    /// Replace an integration's definition (same name rules as create).
+    pub async fn update_integration(
+        &self,
+        id: IntegrationId,
+        definition: Integration,
+    ) -> Result<Option<IntegrationRecord>, StoreError> {
+        let Some(mut record) = self.get_integration(id).await? else {
+            return Ok(None);
+        };
+        record.definition = definition;
+        record.updated_at = now_ms();
+        let done = sqlx::query(
+            "UPDATE integrations SET name = ?, definition = ?, updated_at = ? WHERE id = ?
+             AND NOT EXISTS (SELECT 1 FROM integrations o WHERE o.tenant = ? AND o.name = ? AND o.id != ?)",
+        )
+        .bind(&record.definition.name)
+        .bind(to_json(&record.definition))
+        .bind(to_ms(record.updated_at))
+        .bind(id.to_string())
+        .bind(&record.tenant)
+        .bind(&record.definition.name)
+        .bind(id.to_string())
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Conflict(format!(
+                "an integration named {:?} already exists",
+                record.definition.name
+            )));
+        }
+        Ok(Some(record))
+    }
+
+    /// Delete an integration that no account uses; `false` when missing.
+    pub async fn delete_integration(&self, id: IntegrationId) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let used: i64 =
+            sqlx::query("SELECT COUNT(*) FROM integrated_accounts WHERE integration_id = ?")
+                .bind(id.to_string())
+                .fetch_one(&mut *tx)
+                .await?
+                .get(0);
+        if used > 0 {
+            return Err(StoreError::Conflict(format!(
+                "{used} integrated account(s) use this integration; delete them first"
+            )));
+        }
+        let done = sqlx::query("DELETE FROM integrations WHERE id = ?")
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Create an integrated account; its credentials are sealed.
+    pub async fn create_account(&self, new: NewAccount) -> Result<AccountRecord, StoreError> {
+        let now = now_ms();
+        let record = AccountRecord {
+            id: AccountId::new(),
+            tenant: new.tenant,
+            integration_id: new.integration_id,
+            name: new.name,
+            base_url: new.base_url,
+            context: new.context,
+            credentials: new.credentials,
+            created_at: now,
+            updated_at: now,
+        };
+        let id = record.id.to_string();
+        sqlx::query(
+            "INSERT INTO integrated_accounts (id, tenant, integration_id, name, base_url, context, credentials, credentials_kind, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&id)
+        .bind(&record.tenant)
+        .bind(record.integration_id.to_string())
+        .bind(&record.name)
+        .bind(&record.base_url)
+        .bind(to_json(&record.context))
+        .bind(self.key.seal(&id, to_json(&record.credentials).as_bytes()))
+        .bind(record.credentials.kind())
+        .bind(to_ms(now))
+        .bind(to_ms(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(record)
+    }
+
+    /// One account by id.
+    pub async fn get_account(&self, id: AccountId) -> Result<Option<AccountRecord>, StoreError> {
+        let row = sqlx::query("SELECT * FROM integrated_accounts WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| self.account_from_row(&r)).transpose()
+    }
+
+    /// Every account.
+    pub async fn list_accounts(&self) -> Result<Vec<AccountRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM integrated_accounts ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| self.account_from_row(r)).collect()
+    }
+
+    /// Apply a partial update to an account.
+    pub async fn update_account(
+        &self,
+        id: AccountId,
+        patch: AccountPatch,
+    ) -> Result<Option<AccountRecord>, StoreError> {
+        let Some(mut record) = self.get_account(id).await? else {
+            return Ok(None);
+        };
+        if let Some(name) = patch.name {
+            record.name = name;
+        }
+        if let Some(base_url) = patch.base_url {
+            record.base_url = base_url;
+        }
+        if let Some(context) = patch.context {
+            record.context = context;
+        }
+        if let Some(credentials) = patch.credentials {
+            record.credentials = credentials;
+        }
+        record.updated_at = now_ms();
+        let id = id.to_string();
+        sqlx::query(
+            "UPDATE integrated_accounts SET name = ?, base_url = ?, context = ?, credentials = ?, credentials_kind = ?, updated_at = ? WHERE id = ?",
+        )
+        .bind(&record.name)
+        .bind(&record.base_url)
+        .bind(to_json(&record.context))
+        .bind(self.key.seal(&id, to_json(&record.credentials).as_bytes()))
+        .bind(record.credentials.kind())
+        .bind(to_ms(record.updated_at))
+        .bind(&id)
+        .execute(&self.pool)
+        .await?;
+        Ok(Some(record))
+    }
+
+    /// Delete an account no server uses; `false` when missing.
+    pub async fn delete_account(&self, id: AccountId) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let used: i64 = sqlx::query(
+            "SELECT COUNT(*) FROM servers WHERE source_kind = 'account' AND source_ref = ?",
+        )
+        .bind(id.to_string())
+        .fetch_one(&mut *tx)
+        .await?
+        .get(0);
+        if used > 0 {
+            return Err(StoreError::Conflict(format!(
+                "{used} MCP server(s) use this account; delete them first"
+            )));
+        }
+        let done = sqlx::query("DELETE FROM integrated_accounts WHERE id = ?")
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    fn account_from_row(&self, r: &SqliteRow) -> Result<AccountRecord, StoreError> {
+        let id: String = r.try_get("id")?;
+        let sealed: String = r.try_get("credentials")?;
+        let plain = self.key.open(&id, &sealed).ok_or_else(|| {
+            corrupt(
+                "integrated_accounts",
+                format!("credentials of account {id} cannot be opened: wrong MCPGATE_SECRET_KEY?"),
+            )
+        })?;
+        let credentials: Credentials = serde_json::from_slice(&plain)
+            .map_err(|e| corrupt("integrated_accounts", e.to_string()))?;
+        Ok(AccountRecord {
+            id: parse_id("integrated_accounts", &id)?,
+            tenant: r.try_get("tenant")?,
+            integration_id: parse_id("integrated_accounts", &r.try_get::<String, _>("integration_id")?)?,
+            name: r.try_get("name")?,
+            base_url: r.try_get("base_url")?,
+            context: from_json("integrated_accounts", &r.try_get::<String, _>("context")?)?,
+            credentials,
+            created_at: from_ms(r.try_get("created_at")?),
+            updated_at: from_ms(r.try_get("updated_at")?),
+        })
     }
 
     /// A setting's value.
@@ -298,20 +608,47 @@ fn corrupt(table: &'static str, message: impl Into<String>) -> StoreError {
     }
 }
 
+fn to_json(v: &impl serde::Serialize) -> String {
+    serde_json::to_string(v).expect("a model value serializes")
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(table: &'static str, text: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| corrupt(table, e.to_string()))
+}
+
+fn parse_id<T: std::str::FromStr>(table: &'static str, text: &str) -> Result<T, StoreError> {
+    text.parse()
+        .map_err(|_| corrupt(table, format!("bad id {text:?}")))
+}
+
 fn server_from_row(r: &SqliteRow) -> Result<ServerRecord, StoreError> {
     let id: String = r.try_get("id")?;
     let kind: String = r.try_get("source_kind")?;
     let reference: String = r.try_get("source_ref")?;
+    let exposed: Option<String> = r.try_get("exposed_tools")?;
     Ok(ServerRecord {
-        id: id
-            .parse()
-            .map_err(|_| corrupt("servers", format!("bad id {id:?}")))?,
+        id: parse_id("servers", &id)?,
         tenant: r.try_get("tenant")?,
         name: r.try_get("name")?,
         source: ServerSource::from_columns(&kind, reference)
             .ok_or_else(|| corrupt("servers", format!("unknown source kind {kind:?}")))?,
+        scope: from_json("servers", &r.try_get::<String, _>("scope")?)?,
+        exposed_tools: exposed.map(|t| from_json("servers", &t)).transpose()?,
         disabled: r.try_get("disabled")?,
         expires_at: r.try_get::<Option<i64>, _>("expires_at")?.map(from_ms),
+        created_at: from_ms(r.try_get("created_at")?),
+        updated_at: from_ms(r.try_get("updated_at")?),
+    })
+}
+
+fn integration_from_row(r: &SqliteRow) -> Result<IntegrationRecord, StoreError> {
+    let origin: String = r.try_get("origin")?;
+    let definition: Integration = from_json("integrations", &r.try_get::<String, _>("definition")?)?;
+    Ok(IntegrationRecord {
+        id: parse_id("integrations", &r.try_get::<String, _>("id")?)?,
+        tenant: r.try_get("tenant")?,
+        origin: if origin == "config" { Origin::Config } else { Origin::Api },
+        definition,
         created_at: from_ms(r.try_get("created_at")?),
         updated_at: from_ms(r.try_get("updated_at")?),
     })
@@ -339,12 +676,15 @@ fn key_from_row(r: &SqliteRow) -> Result<KeyRecord, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mcpgate_catalog::ScopeConfig;
 
     fn demo(name: &str) -> NewServer {
         NewServer {
             tenant: "default".into(),
             name: name.into(),
             source: ServerSource::Toolset("demo".into()),
+            scope: ScopeConfig::default(),
+            exposed_tools: None,
             expires_at: None,
         }
     }
@@ -370,6 +710,7 @@ mod tests {
                     name: Some("b".into()),
                     disabled: Some(true),
                     expires_at: Some(Some(expiry)),
+                    ..ServerPatch::default()
                 },
             )
             .await
@@ -428,11 +769,114 @@ mod tests {
         assert_eq!(got, ids);
     }
 
+    fn crm() -> Integration {
+        Integration::from_yaml(
+            "name: crm\nbase_url: https://crm.example.com\nresources:\n  - name: contacts\n    methods:\n      - { kind: list, method: GET, path: /contacts }\n",
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn accounts_keep_credentials_sealed_and_block_deletes_while_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        let key = MasterKey::generate().0;
+        let store = Store::open(&path, key.clone()).await.unwrap();
+        let integration = store.create_integration("default", crm()).await.unwrap();
+        let dup = store.create_integration("default", crm()).await.unwrap_err();
+        assert!(matches!(dup, StoreError::Conflict(_)), "{dup}");
+
+        let secret = "tok-9f8e7d6c5b4a";
+        let account = store
+            .create_account(NewAccount {
+                tenant: "default".into(),
+                integration_id: integration.id,
+                name: Some("acme".into()),
+                base_url: None,
+                context: Default::default(),
+                credentials: Credentials::Bearer { token: secret.into() },
+            })
+            .await
+            .unwrap();
+        assert_eq!(store.get_account(account.id).await.unwrap(), Some(account.clone()));
+
+        let server = NewServer {
+            source: ServerSource::Account(account.id),
+            ..demo("scoped")
+        };
+        let (server, _, _) = store.create_server(server).await.unwrap();
+        assert!(matches!(store.delete_account(account.id).await, Err(StoreError::Conflict(_))));
+        assert!(matches!(store.delete_integration(integration.id).await, Err(StoreError::Conflict(_))));
+        store.delete_server(server.id).await.unwrap();
+        assert!(store.delete_account(account.id).await.unwrap());
+        assert!(store.delete_integration(integration.id).await.unwrap());
+
+        // Re-create, rotate credentials, and check the file never holds them.
+        let integration = store.create_integration("default", crm()).await.unwrap();
+        let account = store
+            .create_account(NewAccount {
+                tenant: "default".into(),
+                integration_id: integration.id,
+                name: None,
+                base_url: None,
+                context: Default::default(),
+                credentials: Credentials::Bearer { token: secret.into() },
+            })
+            .await
+            .unwrap();
+        let rotated = "tok-rotated-0a1b2c";
+        store
+            .update_account(account.id, AccountPatch {
+                credentials: Some(Credentials::Bearer { token: rotated.into() }),
+                ..AccountPatch::default()
+            })
+            .await
+            .unwrap();
+        drop(store);
+        let mut bytes = std::fs::read(&path).unwrap();
+        for extra in ["db.sqlite-wal", "db.sqlite-shm"] {
+            if let Ok(more) = std::fs::read(dir.path().join(extra)) {
+                bytes.extend(more);
+            }
+        }
+        for needle in [secret, rotated] {
+            assert!(!bytes.windows(needle.len()).any(|w| w == needle.as_bytes()), "{needle} in file");
+        }
+        // The right key opens them; another key is refused with a clear error.
+        let store = Store::open(&path, key).await.unwrap();
+        let back = store.get_account(account.id).await.unwrap().unwrap();
+        assert_eq!(back.credentials, Credentials::Bearer { token: rotated.into() });
+        let wrong = Store::open(&path, MasterKey::generate().0).await.unwrap();
+        let e = wrong.get_account(account.id).await.unwrap_err().to_string();
+        assert!(e.contains("MCPGATE_SECRET_KEY"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn bundled_integrations_upsert_without_clobbering_api_ones() {
+        let store = Store::open_in_memory().await.unwrap();
+        let first = store.upsert_config_integration("default", &crm()).await.unwrap();
+        assert_eq!(first.origin, Origin::Config);
+        let mut changed = crm();
+        changed.label = Some("CRM v2".into());
+        let second = store.upsert_config_integration("default", &changed).await.unwrap();
+        assert_eq!(second.id, first.id, "same row, refreshed");
+        assert_eq!(second.definition.label.as_deref(), Some("CRM v2"));
+
+        let mut other = crm();
+        other.name = "other".into();
+        let api = store.create_integration("default", other.clone()).await.unwrap();
+        other.label = Some("from config".into());
+        let after = store.upsert_config_integration("default", &other).await.unwrap();
+        assert_eq!(after.id, api.id);
+        assert_eq!(after.origin, Origin::Api);
+        assert_eq!(after.definition.label, None, "the API's version stands");
+    }
+
     #[tokio::test]
     async fn the_secret_is_not_in_the_database_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.sqlite");
-        let store = Store::open(&path).await.unwrap();
+        let store = Store::open(&path, MasterKey::generate().0).await.unwrap();
         let (_, _, key) = store.create_server(demo("a")).await.unwrap();
         drop(store);
         let mut bytes = std::fs::read(&path).unwrap();
@@ -472,10 +916,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.sqlite");
         let id = {
-            let store = Store::open(&path).await.unwrap();
+            let store = Store::open(&path, MasterKey::generate().0).await.unwrap();
             store.create_server(demo("kept")).await.unwrap().0.id
         };
-        let store = Store::open(&path).await.unwrap();
+        let store = Store::open(&path, MasterKey::generate().0).await.unwrap();
         assert_eq!(store.get_server(id).await.unwrap().unwrap().name, "kept");
     }
 }

@@ -31,6 +31,11 @@ fn args<T: DeserializeOwned>(tool: &str, raw: Option<&RawValue>) -> Result<T, Ca
         .map_err(|e| CallToolResult::error(format!("Invalid arguments for {tool}: {e}")))
 }
 
+/// A failed tool result with a message.
+pub fn error(text: &str) -> Box<RawValue> {
+    serde_json::value::to_raw_value(&CallToolResult::error(text)).expect("a tool result serializes")
+}
+
 /// Run a built-in handler.
 pub async fn call(handler: Builtin, raw: Option<&RawValue>) -> Box<RawValue> {
     let result = match handler {
