@@ -1,7 +1,7 @@
 //! The TOML configuration file, with defaults and environment overrides.
 
 use anyhow::{Context, bail};
-use mcpgate_catalog::Toolset;
+use mcpgate_catalog::{Integration, Toolset};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -29,6 +29,11 @@ pub struct Config {
     pub session: SessionConfig,
     /// Static toolset files, relative to the config file.
     pub toolsets: Vec<PathBuf>,
+    /// Directory of bundled integration definitions (`*.yaml`), relative to
+    /// the config file.
+    pub integrations_dir: Option<PathBuf>,
+    /// Calls to upstream APIs.
+    pub upstream: UpstreamConfig,
     #[serde(skip)]
     base_dir: PathBuf,
 }
@@ -61,6 +66,25 @@ pub struct McpConfig {
     pub reload_interval_secs: u64,
 }
 
+/// `[upstream]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UpstreamConfig {
+    /// Timeout of one upstream call in seconds (an integration may override it).
+    pub timeout_secs: u64,
+    /// Larger upstream responses are truncated, with a note to the model.
+    pub max_response_bytes: usize,
+}
+
+impl Default for UpstreamConfig {
+    fn default() -> Self {
+        Self {
+            timeout_secs: 30,
+            max_response_bytes: 1 << 20,
+        }
+    }
+}
+
 /// `[admin]`
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -89,6 +113,8 @@ impl Default for Config {
             admin: AdminConfig::default(),
             session: SessionConfig::default(),
             toolsets: Vec::new(),
+            integrations_dir: None,
+            upstream: UpstreamConfig::default(),
             base_dir: PathBuf::from("."),
         }
     }
@@ -169,11 +195,46 @@ impl Config {
         Ok(out)
     }
 
+    /// Load every bundled integration definition; an invalid file stops
+    /// startup with an error naming the file, the place in it and the fault.
+    pub fn load_integrations(&self) -> anyhow::Result<Vec<Integration>> {
+        let Some(dir) = &self.integrations_dir else {
+            return Ok(Vec::new());
+        };
+        let dir = self.base_dir.join(dir);
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .with_context(|| format!("cannot read integrations_dir {}", dir.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+            .collect();
+        files.sort();
+        let mut out: Vec<Integration> = Vec::new();
+        for file in files {
+            let integration = Integration::load(&file)?;
+            if out.iter().any(|i| i.name == integration.name) {
+                bail!(
+                    "{}: a second integration named {:?}",
+                    file.display(),
+                    integration.name
+                );
+            }
+            out.push(integration);
+        }
+        Ok(out)
+    }
+
     /// The admin token from the environment or the file.
     pub fn admin_token(&self) -> Option<String> {
         std::env::var("MCPGATE_ADMIN_TOKEN")
             .ok()
             .or_else(|| self.admin.token.clone())
+            .filter(|t| !t.trim().is_empty())
+    }
+
+    /// The credentials master key (64 hex characters) from the environment.
+    pub fn secret_key(&self) -> Option<String> {
+        std::env::var("MCPGATE_SECRET_KEY")
+            .ok()
             .filter(|t| !t.trim().is_empty())
     }
 

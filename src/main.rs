@@ -6,7 +6,7 @@ mod serve;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// mcpgate: REST integrations and upstream MCP servers behind scoped,
 /// authenticated MCP endpoints.
@@ -47,7 +47,21 @@ enum Command {
         #[command(flatten)]
         target: cli::Target,
         #[command(subcommand)]
-        command: cli::ServerCommand,
+        command: cli::server::ServerCommand,
+    },
+    /// Manage integration definitions (REST APIs).
+    Integration {
+        #[command(flatten)]
+        target: cli::Target,
+        #[command(subcommand)]
+        command: cli::integration::IntegrationCommand,
+    },
+    /// Manage integrated accounts (one customer's connection to an API).
+    Account {
+        #[command(flatten)]
+        target: cli::Target,
+        #[command(subcommand)]
+        command: cli::account::AccountCommand,
     },
 }
 
@@ -63,12 +77,23 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-/// Open (and migrate) the embedded store of a data directory.
-pub(crate) async fn open_store(data_dir: &Path) -> anyhow::Result<mcpgate_store::Store> {
+/// Open (and migrate) the embedded store of the configured data directory,
+/// with the credentials master key from `MCPGATE_SECRET_KEY` or
+/// `<data_dir>/secret.key` (generated, mode 0600, on first use).
+pub(crate) async fn open_store(config: &config::Config) -> anyhow::Result<mcpgate_store::Store> {
+    let data_dir = &config.data_dir;
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
+    let hex = match config.secret_key() {
+        Some(hex) => hex,
+        None => serve::key_file(&data_dir.join("secret.key"), || {
+            mcpgate_store::MasterKey::generate().1
+        })?,
+    };
+    let key = mcpgate_store::MasterKey::from_hex(&hex)
+        .context("the credentials key (MCPGATE_SECRET_KEY or <data_dir>/secret.key) must be 64 hex characters")?;
     let path = data_dir.join("mcpgate.db");
-    mcpgate_store::Store::open(&path)
+    mcpgate_store::Store::open(&path, key)
         .await
         .with_context(|| format!("cannot open the store at {}", path.display()))
 }
@@ -95,7 +120,9 @@ async fn main() -> std::process::ExitCode {
             }
             .await
         }
-        Command::Server { target, command } => cli::server(target, command).await,
+        Command::Server { target, command } => cli::server::run(target, command).await,
+        Command::Integration { target, command } => cli::integration::run(target, command).await,
+        Command::Account { target, command } => cli::account::run(target, command).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -14,7 +14,14 @@ const BOOTSTRAP_SETTING: &str = "admin_bootstrap_token_sha256";
 /// Run the gateway.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let toolsets = config.load_toolsets()?;
-    let store = crate::open_store(&config.data_dir).await?;
+    let integrations = config.load_integrations()?;
+    let store = crate::open_store(&config).await?;
+    for integration in &integrations {
+        store
+            .upsert_config_integration("default", integration)
+            .await
+            .with_context(|| format!("cannot store bundled integration {:?}", integration.name))?;
+    }
     let session_key = session_key(&config)?;
     let admin = admin_auth(&config, &store).await?;
     let metrics = mcpgate_gateway::ops::install_metrics().map_err(anyhow::Error::msg)?;
@@ -36,6 +43,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         page_size: config.mcp.page_size,
         session_ttl: Duration::from_secs(config.mcp.session_ttl_secs),
         default_toolset: config.mcp.default_toolset.clone(),
+        rest: mcpgate_upstream::RestSettings {
+            default_timeout: Duration::from_secs(config.upstream.timeout_secs),
+            max_response_bytes: config.upstream.max_response_bytes,
+        },
     };
     let gateway = Gateway::new(store, toolsets, session_key, admin, metrics, options).await?;
     let (servers, keys) = gateway.registry.counts();
@@ -93,15 +104,21 @@ fn session_key(config: &Config) -> anyhow::Result<SessionKey> {
             "the session secret (MCPGATE_SESSION_SECRET or session.secret) must be 64 hex characters",
         );
     }
-    let path = config.data_dir.join("session.key");
-    match std::fs::read_to_string(&path) {
-        Ok(text) => SessionKey::from_hex(&text)
-            .with_context(|| format!("{} does not hold a 64-hex-character key", path.display())),
+    let hex = key_file(&config.data_dir.join("session.key"), || {
+        SessionKey::generate().to_hex()
+    })?;
+    SessionKey::from_hex(&hex).context("session.key does not hold a 64-hex-character key")
+}
+
+/// The hex key in `path`, generating it (mode 0600) on first use.
+pub(crate) fn key_file(path: &Path, generate: impl FnOnce() -> String) -> anyhow::Result<String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(text.trim().to_owned()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let key = SessionKey::generate();
-            write_secret_file(&path, &key.to_hex())?;
-            tracing::info!(path = %path.display(), "generated a session signing key");
-            Ok(key)
+            let hex = generate();
+            write_secret_file(path, &hex)?;
+            tracing::info!(path = %path.display(), "generated a key");
+            Ok(hex)
         }
         Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
     }

@@ -44,6 +44,8 @@ pub struct Options {
     pub session_ttl: Duration,
     /// Toolset used when a server is created without naming one.
     pub default_toolset: String,
+    /// Timeouts and size caps of REST calls.
+    pub rest: mcpgate_upstream::RestSettings,
 }
 
 /// Everything a request handler needs, shared behind an `Arc`.
@@ -74,7 +76,12 @@ impl Gateway {
         metrics: PrometheusHandle,
         options: Options,
     ) -> Result<Arc<Self>, StoreError> {
-        let registry = Registry::new(toolsets, options.page_size);
+        let http = reqwest::Client::builder()
+            .pool_idle_timeout(Duration::from_secs(90))
+            .user_agent(concat!("mcpgate/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("the HTTP client builds");
+        let registry = Registry::new(toolsets, options.page_size, http, options.rest);
         registry.load_all(&store).await?;
         let sessions = Sessions::new(session_key, options.session_ttl);
         for (nonce, expires) in store.ended_sessions().await? {
@@ -129,10 +136,35 @@ pub fn router(gw: Arc<Gateway>) -> Router {
                 .get(mcp::get_path)
                 .delete(mcp::delete_path),
         )
-        .route("/server", post(admin::create).get(admin::list))
+        .route(
+            "/server",
+            post(admin::servers::create).get(admin::servers::list),
+        )
         .route(
             "/server/{id}",
-            get(admin::get).patch(admin::patch).delete(admin::delete),
+            get(admin::servers::get)
+                .patch(admin::servers::patch)
+                .delete(admin::servers::delete),
+        )
+        .route(
+            "/integration",
+            post(admin::integrations::create).get(admin::integrations::list),
+        )
+        .route(
+            "/integration/{id}",
+            get(admin::integrations::get)
+                .patch(admin::integrations::patch)
+                .delete(admin::integrations::delete),
+        )
+        .route(
+            "/integrated-account",
+            post(admin::accounts::create).get(admin::accounts::list),
+        )
+        .route(
+            "/integrated-account/{id}",
+            get(admin::accounts::get)
+                .patch(admin::accounts::patch)
+                .delete(admin::accounts::delete),
         )
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))

@@ -4,13 +4,14 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use mcpgate_catalog::Toolset;
+use mcpgate_catalog::{Tool, Toolset};
 use mcpgate_protocol::mcp::{Implementation, InitializeResult, ListChanged, ServerCapabilities};
 use mcpgate_protocol::{ProtocolVersion, RpcError};
 use mcpgate_store::{ServerId, ServerRecord};
-use mcpgate_upstream::{Executor, Handler};
+use mcpgate_upstream::{Executor, Handler, RestOperation};
 use serde::Serialize;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// One virtual server, ready to serve.
 pub struct ServerView {
@@ -61,32 +62,37 @@ impl ServerView {
         toolset: Option<&Toolset>,
         page_size: usize,
     ) -> Self {
-        let tools: Vec<_> = toolset
-            .map(|t| t.tools.iter().map(|s| &s.tool).collect())
-            .unwrap_or_default();
-        let handlers = toolset
+        let tools = toolset
             .map(|t| {
                 t.tools
                     .iter()
-                    .map(|s| (s.tool.name.as_str().to_owned(), Handler::Builtin(s.handler)))
+                    .map(|s| (&s.tool, Handler::Builtin(s.handler)))
                     .collect()
             })
             .unwrap_or_default();
         let instructions = toolset.and_then(|t| t.instructions.as_deref());
-        Self::build(
-            record,
-            &tools,
-            handlers,
-            instructions,
-            Executor::Builtin,
-            page_size,
-        )
+        Self::build(record, tools, instructions, Executor::Builtin, page_size)
     }
 
-    fn build<T: Serialize>(
+    /// Build the view of an integrated-account server: the operations its
+    /// scope allows, executed against the account.
+    pub fn from_account(
         record: &ServerRecord,
-        tools: &[T],
-        handlers: HashMap<String, Handler>,
+        operations: &[Arc<RestOperation>],
+        executor: Executor,
+        instructions: Option<&str>,
+        page_size: usize,
+    ) -> Self {
+        let tools = operations
+            .iter()
+            .map(|op| (&op.tool.tool, Handler::Rest(Arc::clone(op))))
+            .collect();
+        Self::build(record, tools, instructions, executor, page_size)
+    }
+
+    fn build(
+        record: &ServerRecord,
+        tools: Vec<(&Tool, Handler)>,
         instructions: Option<&str>,
         executor: Executor,
         page_size: usize,
@@ -111,10 +117,11 @@ impl ServerView {
             .expect("initialize result serializes")
         });
         let page_size = page_size.max(1);
-        let chunks: Vec<&[T]> = if tools.is_empty() {
+        let listed: Vec<&Tool> = tools.iter().map(|(t, _)| *t).collect();
+        let chunks: Vec<&[&Tool]> = if listed.is_empty() {
             vec![&[]]
         } else {
-            tools.chunks(page_size).collect()
+            listed.chunks(page_size).collect()
         };
         let last = chunks.len() - 1;
         let tool_pages = chunks
@@ -127,6 +134,10 @@ impl ServerView {
                 })
                 .expect("tool page serializes")
             })
+            .collect();
+        let handlers = tools
+            .into_iter()
+            .map(|(t, h)| (t.name.as_str().to_owned(), h))
             .collect();
         Self {
             id: record.id,
@@ -159,8 +170,8 @@ impl ServerView {
     }
 
     /// The handler of a tool this server exposes.
-    pub fn handler(&self, tool: &str) -> Option<Handler> {
-        self.handlers.get(tool).copied()
+    pub fn handler(&self, tool: &str) -> Option<&Handler> {
+        self.handlers.get(tool)
     }
 
     /// The executor for this server's tools.
@@ -186,6 +197,8 @@ mod tests {
             tenant: "default".into(),
             name: "demo".into(),
             source: ServerSource::Toolset("t".into()),
+            scope: Default::default(),
+            exposed_tools: None,
             disabled: false,
             expires_at: None,
             created_at: time::OffsetDateTime::UNIX_EPOCH,

@@ -9,7 +9,11 @@ use sqlx::{AssertSqlSafe, SqlSafeStr};
 struct Embedded(&'static [(i64, &'static str, &'static str)]);
 
 const SQLITE: &[(i64, &str, &str)] = &[
-    (1, "initial", include_str!("../migrations/sqlite/0001_initial.sql")),
+    (
+        1,
+        "initial",
+        include_str!("../migrations/sqlite/0001_initial.sql"),
+    ),
     (
         2,
         "integrations",

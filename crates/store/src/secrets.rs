@@ -96,7 +96,11 @@ mod tests {
         assert_eq!(key.open("row-1", &sealed).as_deref(), Some(&b"secret"[..]));
         assert_eq!(key.open("row-2", &sealed), None);
         assert_eq!(MasterKey::generate().0.open("row-1", &sealed), None);
-        assert_ne!(key.seal("row-1", b"secret"), sealed, "fresh nonce every time");
+        assert_ne!(
+            key.seal("row-1", b"secret"),
+            sealed,
+            "fresh nonce every time"
+        );
         let (_, hex) = MasterKey::generate();
         assert!(MasterKey::from_hex(&hex).is_some());
         assert!(MasterKey::from_hex("short").is_none());

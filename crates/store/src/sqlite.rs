@@ -535,7 +535,10 @@ impl Store {
         Ok(AccountRecord {
             id: parse_id("integrated_accounts", &id)?,
             tenant: r.try_get("tenant")?,
-            integration_id: parse_id("integrated_accounts", &r.try_get::<String, _>("integration_id")?)?,
+            integration_id: parse_id(
+                "integrated_accounts",
+                &r.try_get::<String, _>("integration_id")?,
+            )?,
             name: r.try_get("name")?,
             base_url: r.try_get("base_url")?,
             context: from_json("integrated_accounts", &r.try_get::<String, _>("context")?)?,
@@ -612,7 +615,10 @@ fn to_json(v: &impl serde::Serialize) -> String {
     serde_json::to_string(v).expect("a model value serializes")
 }
 
-fn from_json<T: serde::de::DeserializeOwned>(table: &'static str, text: &str) -> Result<T, StoreError> {
+fn from_json<T: serde::de::DeserializeOwned>(
+    table: &'static str,
+    text: &str,
+) -> Result<T, StoreError> {
     serde_json::from_str(text).map_err(|e| corrupt(table, e.to_string()))
 }
 
@@ -643,11 +649,16 @@ fn server_from_row(r: &SqliteRow) -> Result<ServerRecord, StoreError> {
 
 fn integration_from_row(r: &SqliteRow) -> Result<IntegrationRecord, StoreError> {
     let origin: String = r.try_get("origin")?;
-    let definition: Integration = from_json("integrations", &r.try_get::<String, _>("definition")?)?;
+    let definition: Integration =
+        from_json("integrations", &r.try_get::<String, _>("definition")?)?;
     Ok(IntegrationRecord {
         id: parse_id("integrations", &r.try_get::<String, _>("id")?)?,
         tenant: r.try_get("tenant")?,
-        origin: if origin == "config" { Origin::Config } else { Origin::Api },
+        origin: if origin == "config" {
+            Origin::Config
+        } else {
+            Origin::Api
+        },
         definition,
         created_at: from_ms(r.try_get("created_at")?),
         updated_at: from_ms(r.try_get("updated_at")?),
@@ -783,7 +794,10 @@ mod tests {
         let key = MasterKey::generate().0;
         let store = Store::open(&path, key.clone()).await.unwrap();
         let integration = store.create_integration("default", crm()).await.unwrap();
-        let dup = store.create_integration("default", crm()).await.unwrap_err();
+        let dup = store
+            .create_integration("default", crm())
+            .await
+            .unwrap_err();
         assert!(matches!(dup, StoreError::Conflict(_)), "{dup}");
 
         let secret = "tok-9f8e7d6c5b4a";
@@ -794,19 +808,30 @@ mod tests {
                 name: Some("acme".into()),
                 base_url: None,
                 context: Default::default(),
-                credentials: Credentials::Bearer { token: secret.into() },
+                credentials: Credentials::Bearer {
+                    token: secret.into(),
+                },
             })
             .await
             .unwrap();
-        assert_eq!(store.get_account(account.id).await.unwrap(), Some(account.clone()));
+        assert_eq!(
+            store.get_account(account.id).await.unwrap(),
+            Some(account.clone())
+        );
 
         let server = NewServer {
             source: ServerSource::Account(account.id),
             ..demo("scoped")
         };
         let (server, _, _) = store.create_server(server).await.unwrap();
-        assert!(matches!(store.delete_account(account.id).await, Err(StoreError::Conflict(_))));
-        assert!(matches!(store.delete_integration(integration.id).await, Err(StoreError::Conflict(_))));
+        assert!(matches!(
+            store.delete_account(account.id).await,
+            Err(StoreError::Conflict(_))
+        ));
+        assert!(matches!(
+            store.delete_integration(integration.id).await,
+            Err(StoreError::Conflict(_))
+        ));
         store.delete_server(server.id).await.unwrap();
         assert!(store.delete_account(account.id).await.unwrap());
         assert!(store.delete_integration(integration.id).await.unwrap());
@@ -820,16 +845,23 @@ mod tests {
                 name: None,
                 base_url: None,
                 context: Default::default(),
-                credentials: Credentials::Bearer { token: secret.into() },
+                credentials: Credentials::Bearer {
+                    token: secret.into(),
+                },
             })
             .await
             .unwrap();
         let rotated = "tok-rotated-0a1b2c";
         store
-            .update_account(account.id, AccountPatch {
-                credentials: Some(Credentials::Bearer { token: rotated.into() }),
-                ..AccountPatch::default()
-            })
+            .update_account(
+                account.id,
+                AccountPatch {
+                    credentials: Some(Credentials::Bearer {
+                        token: rotated.into(),
+                    }),
+                    ..AccountPatch::default()
+                },
+            )
             .await
             .unwrap();
         drop(store);
@@ -840,12 +872,20 @@ mod tests {
             }
         }
         for needle in [secret, rotated] {
-            assert!(!bytes.windows(needle.len()).any(|w| w == needle.as_bytes()), "{needle} in file");
+            assert!(
+                !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
+                "{needle} in file"
+            );
         }
         // The right key opens them; another key is refused with a clear error.
         let store = Store::open(&path, key).await.unwrap();
         let back = store.get_account(account.id).await.unwrap().unwrap();
-        assert_eq!(back.credentials, Credentials::Bearer { token: rotated.into() });
+        assert_eq!(
+            back.credentials,
+            Credentials::Bearer {
+                token: rotated.into()
+            }
+        );
         let wrong = Store::open(&path, MasterKey::generate().0).await.unwrap();
         let e = wrong.get_account(account.id).await.unwrap_err().to_string();
         assert!(e.contains("MCPGATE_SECRET_KEY"), "{e}");
@@ -854,19 +894,31 @@ mod tests {
     #[tokio::test]
     async fn bundled_integrations_upsert_without_clobbering_api_ones() {
         let store = Store::open_in_memory().await.unwrap();
-        let first = store.upsert_config_integration("default", &crm()).await.unwrap();
+        let first = store
+            .upsert_config_integration("default", &crm())
+            .await
+            .unwrap();
         assert_eq!(first.origin, Origin::Config);
         let mut changed = crm();
         changed.label = Some("CRM v2".into());
-        let second = store.upsert_config_integration("default", &changed).await.unwrap();
+        let second = store
+            .upsert_config_integration("default", &changed)
+            .await
+            .unwrap();
         assert_eq!(second.id, first.id, "same row, refreshed");
         assert_eq!(second.definition.label.as_deref(), Some("CRM v2"));
 
         let mut other = crm();
         other.name = "other".into();
-        let api = store.create_integration("default", other.clone()).await.unwrap();
+        let api = store
+            .create_integration("default", other.clone())
+            .await
+            .unwrap();
         other.label = Some("from config".into());
-        let after = store.upsert_config_integration("default", &other).await.unwrap();
+        let after = store
+            .upsert_config_integration("default", &other)
+            .await
+            .unwrap();
         assert_eq!(after.id, api.id);
         assert_eq!(after.origin, Origin::Api);
         assert_eq!(after.definition.label, None, "the API's version stands");

@@ -81,7 +81,10 @@ impl Auth {
             }
             Credentials::Basic { username, password } => Self::Header(
                 AUTHORIZATION,
-                sensitive(&format!("Basic {}", STANDARD.encode(format!("{username}:{password}"))))?,
+                sensitive(&format!(
+                    "Basic {}",
+                    STANDARD.encode(format!("{username}:{password}"))
+                ))?,
             ),
             Credentials::Header { name, value } => Self::Header(
                 HeaderName::from_bytes(name.as_bytes())
@@ -101,7 +104,11 @@ impl Auth {
                     .ok_or("OAuth client credentials need a token_url")?,
                 client_id: client_id.clone(),
                 client_secret: client_secret.clone(),
-                scopes: if scopes.is_empty() { spec_scopes } else { scopes.clone() },
+                scopes: if scopes.is_empty() {
+                    spec_scopes
+                } else {
+                    scopes.clone()
+                },
                 refresh_token: None,
                 cached: tokio::sync::Mutex::new(None),
                 on_rotate: None,
@@ -202,10 +209,17 @@ impl OAuth {
             .timeout(Duration::from_secs(30))
             .send()
             .await
-            .map_err(|e| format!("could not reach the OAuth token endpoint: {}", e.without_url()))?;
+            .map_err(|e| {
+                format!(
+                    "could not reach the OAuth token endpoint: {}",
+                    e.without_url()
+                )
+            })?;
         let status = response.status();
         if !status.is_success() {
-            return Err(format!("the OAuth token endpoint answered {status}; check the account's OAuth credentials"));
+            return Err(format!(
+                "the OAuth token endpoint answered {status}; check the account's OAuth credentials"
+            ));
         }
         let body: TokenResponse = response
             .json()
@@ -227,7 +241,9 @@ impl OAuth {
         }
         Ok(Token {
             access: body.access_token,
-            expires: body.expires_in.map(|s| Instant::now() + Duration::from_secs(s)),
+            expires: body
+                .expires_in
+                .map(|s| Instant::now() + Duration::from_secs(s)),
         })
     }
 }

@@ -25,6 +25,8 @@ pub enum Executor {
     Builtin,
     /// Tools that call an integrated account's REST API.
     Rest(Arc<RestAccount>),
+    /// The source cannot run calls (a misconfigured account); says why.
+    Unavailable(Arc<str>),
 }
 
 /// What a tool needs to run.
@@ -40,6 +42,9 @@ impl Executor {
     /// Execute one call; the result is a serialized `CallToolResult`.
     pub async fn call(&self, handler: &Handler, arguments: Option<&RawValue>) -> Box<RawValue> {
         match (self, handler) {
+            (Self::Unavailable(why), _) => {
+                builtin::error(&format!("This tool is unavailable: {why}"))
+            }
             (_, Handler::Builtin(b)) => builtin::call(*b, arguments).await,
             (Self::Rest(account), Handler::Rest(op)) => account.call(op, arguments).await,
             (Self::Builtin, Handler::Rest(_)) => {

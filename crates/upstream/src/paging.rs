@@ -58,7 +58,11 @@ pub fn next_link(header: &str) -> Option<String> {
         let is_next = params.split(';').any(|p| {
             let p = p.trim();
             p.strip_prefix("rel=")
-                .map(|v| v.trim_matches('"').split_whitespace().any(|r| r.eq_ignore_ascii_case("next")))
+                .map(|v| {
+                    v.trim_matches('"')
+                        .split_whitespace()
+                        .any(|r| r.eq_ignore_ascii_case("next"))
+                })
                 .unwrap_or(false)
         });
         is_next.then(|| url.to_owned())
@@ -95,8 +99,14 @@ mod tests {
     #[test]
     fn link_headers() {
         let h = r#"<https://api.github.com/repos?page=2>; rel="next", <https://api.github.com/repos?page=5>; rel="last""#;
-        assert_eq!(next_link(h).as_deref(), Some("https://api.github.com/repos?page=2"));
+        assert_eq!(
+            next_link(h).as_deref(),
+            Some("https://api.github.com/repos?page=2")
+        );
         assert_eq!(next_link(r#"<https://x/a>; rel="prev""#), None);
-        assert_eq!(next_link(r#"<https://x/b>; rel="next last""#).as_deref(), Some("https://x/b"));
+        assert_eq!(
+            next_link(r#"<https://x/b>; rel="next last""#).as_deref(),
+            Some("https://x/b")
+        );
     }
 }

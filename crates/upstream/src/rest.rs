@@ -199,16 +199,27 @@ impl RestAccount {
         let mut body_props = Map::new();
         let mut whole_body = None;
         for binding in &plan.bindings {
-            let Some(value) = args.get(&binding.arg) else { continue };
+            let Some(value) = args.get(&binding.arg) else {
+                continue;
+            };
             match &binding.location {
                 Location::Path(name) => {
-                    let text = value_text(value)
-                        .ok_or_else(|| format!("Invalid arguments: {} must not be null", binding.arg))?;
-                    path = path.replace(&format!("{{{name}}}"), &utf8_percent_encode(&text, SEGMENT).to_string());
+                    let text = value_text(value).ok_or_else(|| {
+                        format!("Invalid arguments: {} must not be null", binding.arg)
+                    })?;
+                    path = path.replace(
+                        &format!("{{{name}}}"),
+                        &utf8_percent_encode(&text, SEGMENT).to_string(),
+                    );
                 }
                 Location::Query(name) => match value {
                     Value::Array(items) => {
-                        query.extend(items.iter().filter_map(value_text).map(|v| (name.clone(), v)));
+                        query.extend(
+                            items
+                                .iter()
+                                .filter_map(value_text)
+                                .map(|v| (name.clone(), v)),
+                        );
                     }
                     other => {
                         if let Some(v) = value_text(other) {
@@ -223,9 +234,16 @@ impl RestAccount {
             }
         }
         let body = whole_body.or_else(|| {
-            let has_body_bindings = plan.bindings.iter().any(|b| matches!(b.location, Location::Body(_)));
-            (has_body_bindings && matches!(plan.method, HttpMethod::Post | HttpMethod::Put | HttpMethod::Patch))
-                .then_some(Value::Object(body_props))
+            let has_body_bindings = plan
+                .bindings
+                .iter()
+                .any(|b| matches!(b.location, Location::Body(_)));
+            (has_body_bindings
+                && matches!(
+                    plan.method,
+                    HttpMethod::Post | HttpMethod::Put | HttpMethod::Patch
+                ))
+            .then_some(Value::Object(body_props))
         });
 
         let limit = args.get(LIMIT_ARG).and_then(Value::as_u64);
@@ -247,7 +265,14 @@ impl RestAccount {
                 (Pagination::Cursor { cursor_param, .. }, Some(PageCursor::Cursor(c))) => {
                     query.push((cursor_param.clone(), c.clone()));
                 }
-                (Pagination::Page { page_param, first_page, .. }, page) => {
+                (
+                    Pagination::Page {
+                        page_param,
+                        first_page,
+                        ..
+                    },
+                    page,
+                ) => {
                     let n = match page {
                         Some(PageCursor::Page(n)) => *n,
                         _ => *first_page,
@@ -308,7 +333,9 @@ impl RestAccount {
     /// Execute a tool call. Always answers with a `CallToolResult`: failures
     /// of the call itself are `isError` results the model can read.
     pub async fn call(&self, op: &RestOperation, arguments: Option<&RawValue>) -> Box<RawValue> {
-        let args: Map<String, Value> = match arguments.map(|a| serde_json::from_str::<Value>(a.get())) {
+        let args: Map<String, Value> = match arguments
+            .map(|a| serde_json::from_str::<Value>(a.get()))
+        {
             None => Map::new(),
             Some(Ok(Value::Object(m))) => m,
             Some(Ok(Value::Null)) => Map::new(),
@@ -321,14 +348,24 @@ impl RestAccount {
             Ok(p) => p,
             Err(e) => return error_result(e),
         };
-        let shown = format!("{} {}", op.tool.operation.method.as_str(), prepared.url.split('?').next().unwrap_or(""));
+        let shown = format!(
+            "{} {}",
+            op.tool.operation.method.as_str(),
+            prepared.url.split('?').next().unwrap_or("")
+        );
 
         let mut attempt = 0;
         let response = loop {
             attempt += 1;
-            let (request, token) = match self.auth.apply(&self.http, self.request(op, &prepared)).await {
+            let (request, token) = match self
+                .auth
+                .apply(&self.http, self.request(op, &prepared))
+                .await
+            {
                 Ok(r) => r,
-                Err(e) => return error_result(format!("Could not authenticate to the upstream API: {e}")),
+                Err(e) => {
+                    return error_result(format!("Could not authenticate to the upstream API: {e}"));
+                }
             };
             let response = match request.send().await {
                 Ok(r) => r,
@@ -358,7 +395,10 @@ impl RestAccount {
         self.map_response(op, &prepared, &shown, response).await
     }
 
-    async fn read_capped(&self, mut response: reqwest::Response) -> Result<(Vec<u8>, bool), String> {
+    async fn read_capped(
+        &self,
+        mut response: reqwest::Response,
+    ) -> Result<(Vec<u8>, bool), String> {
         let mut body = Vec::new();
         while let Some(chunk) = response
             .chunk()
@@ -399,7 +439,10 @@ impl RestAccount {
             Err(e) => return error_result(format!("{e} ({shown})")),
         };
         let note = if truncated {
-            format!("\n[truncated: the response exceeded {} bytes]", self.max_response_bytes)
+            format!(
+                "\n[truncated: the response exceeded {} bytes]",
+                self.max_response_bytes
+            )
         } else {
             String::new()
         };
@@ -440,10 +483,18 @@ impl RestAccount {
                 "structuredContent": structured,
             }));
         }
-        if content_type.starts_with("text/") || content_type.contains("json") || content_type.contains("xml") || std::str::from_utf8(&body).is_ok() {
+        if content_type.starts_with("text/")
+            || content_type.contains("json")
+            || content_type.contains("xml")
+            || std::str::from_utf8(&body).is_ok()
+        {
             return result(json!({"content": [{"type": "text", "text": format!("{text}{note}")}]}));
         }
-        let mime = if content_type.is_empty() { "application/octet-stream" } else { &content_type };
+        let mime = if content_type.is_empty() {
+            "application/octet-stream"
+        } else {
+            &content_type
+        };
         let data = STANDARD.encode(&body);
         let block = if mime.starts_with("image/") {
             json!({"type": "image", "data": data, "mimeType": mime})
@@ -458,10 +509,18 @@ impl RestAccount {
     }
 
     /// Apply the uniform list contract: `{results, next_cursor}`.
-    fn list_result(&self, op: &RestOperation, p: &Prepared, body: Value, link: Option<String>) -> Value {
+    fn list_result(
+        &self,
+        op: &RestOperation,
+        p: &Prepared,
+        body: Value,
+        link: Option<String>,
+    ) -> Value {
         let pagination = op.tool.operation.pagination.as_ref();
         let items = match pagination.and_then(Pagination::results_path) {
-            Some(path) => at_path(&body, path).cloned().unwrap_or(Value::Array(Vec::new())),
+            Some(path) => at_path(&body, path)
+                .cloned()
+                .unwrap_or(Value::Array(Vec::new())),
             None => body.clone(),
         };
         let count = items.as_array().map(Vec::len);
@@ -473,7 +532,9 @@ impl RestAccount {
                     Some(PageCursor::Slice(n)) => n.min(all.len()),
                     _ => 0,
                 };
-                let end = p.limit.map_or(all.len(), |l| (start + l as usize).min(all.len()));
+                let end = p
+                    .limit
+                    .map_or(all.len(), |l| (start + l as usize).min(all.len()));
                 let next = (end < all.len()).then(|| PageCursor::Slice(end).encode());
                 return json!({ "results": all[start..end], "next_cursor": next });
             }
@@ -502,7 +563,9 @@ impl RestAccount {
                     (Some(n), Some(l)) if n > 0 && n as u64 >= l => {
                         Some(PageCursor::Offset(current + n as u64).encode())
                     }
-                    (Some(n), None) if n > 0 => Some(PageCursor::Offset(current + n as u64).encode()),
+                    (Some(n), None) if n > 0 => {
+                        Some(PageCursor::Offset(current + n as u64).encode())
+                    }
                     _ => None,
                 }
             }

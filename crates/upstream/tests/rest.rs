@@ -30,12 +30,21 @@ struct Upstream {
 
 type S = State<Arc<Upstream>>;
 
-fn record(s: &Upstream, method: &str, path: String, query: HashMap<String, String>, headers: &HeaderMap, body: Option<Value>) {
+fn record(
+    s: &Upstream,
+    method: &str,
+    path: String,
+    query: HashMap<String, String>,
+    headers: &HeaderMap,
+    body: Option<Value>,
+) {
     s.seen.lock().unwrap().push(Seen {
         method: method.into(),
         path,
         query,
-        auth: headers.get("authorization").map(|v| v.to_str().unwrap().to_owned()),
+        auth: headers
+            .get("authorization")
+            .map(|v| v.to_str().unwrap().to_owned()),
         body,
     });
 }
@@ -48,27 +57,54 @@ async fn contacts(State(s): S, Query(q): Query<HashMap<String, String>>, h: Head
     let limit: usize = q.get("limit").map(|l| l.parse().unwrap()).unwrap_or(10);
     let end = (start + limit).min(all.len());
     let next = (end < all.len()).then(|| end.to_string());
-    axum::Json(json!({"results": all[start..end], "paging": {"next": {"after": next}}})).into_response()
+    axum::Json(json!({"results": all[start..end], "paging": {"next": {"after": next}}}))
+        .into_response()
 }
 
 async fn contact(State(s): S, Path(id): Path<String>, h: HeaderMap) -> Response {
-    record(&s, "GET", format!("/contacts/{id}"), HashMap::new(), &h, None);
+    record(
+        &s,
+        "GET",
+        format!("/contacts/{id}"),
+        HashMap::new(),
+        &h,
+        None,
+    );
     match id.as_str() {
-        "missing" => (StatusCode::NOT_FOUND, axum::Json(json!({"message": "contact not found"}))).into_response(),
+        "missing" => (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({"message": "contact not found"})),
+        )
+            .into_response(),
         "boom" => (StatusCode::INTERNAL_SERVER_ERROR, "kaboom").into_response(),
         "slow" => {
             tokio::time::sleep(Duration::from_secs(3)).await;
             "late".into_response()
         }
         "big" => axum::Json(json!({"blob": "x".repeat(5000)})).into_response(),
-        "png" => ([("content-type", "image/png")], vec![0x89u8, b'P', b'N', b'G', 0, 1]).into_response(),
+        "png" => (
+            [("content-type", "image/png")],
+            vec![0x89u8, b'P', b'N', b'G', 0, 1],
+        )
+            .into_response(),
         _ => axum::Json(json!({"id": id})).into_response(),
     }
 }
 
 async fn create(State(s): S, h: HeaderMap, axum::Json(body): axum::Json<Value>) -> Response {
-    record(&s, "POST", "/contacts".into(), HashMap::new(), &h, Some(body.clone()));
-    (StatusCode::CREATED, axum::Json(json!({"id": "new", "properties": body["properties"]}))).into_response()
+    record(
+        &s,
+        "POST",
+        "/contacts".into(),
+        HashMap::new(),
+        &h,
+        Some(body.clone()),
+    );
+    (
+        StatusCode::CREATED,
+        axum::Json(json!({"id": "new", "properties": body["properties"]})),
+    )
+        .into_response()
 }
 
 async fn tickets(State(s): S, Query(q): Query<HashMap<String, String>>, h: HeaderMap) -> Response {
@@ -76,7 +112,12 @@ async fn tickets(State(s): S, Query(q): Query<HashMap<String, String>>, h: Heade
     let page: usize = q["page"].parse().unwrap();
     let per: usize = q.get("per_page").map(|l| l.parse().unwrap()).unwrap_or(2);
     let all: Vec<u32> = (1..=5).collect();
-    let items: Vec<u32> = all.iter().copied().skip((page - 1) * per).take(per).collect();
+    let items: Vec<u32> = all
+        .iter()
+        .copied()
+        .skip((page - 1) * per)
+        .take(per)
+        .collect();
     axum::Json(json!({"tickets": items})).into_response()
 }
 
@@ -99,7 +140,14 @@ async fn repos(State(s): S, Query(q): Query<HashMap<String, String>>, h: HeaderM
 async fn token(State(s): S, body: String) -> Response {
     let mut n = s.tokens_issued.lock().unwrap();
     *n += 1;
-    record(&s, "POST", "/oauth/token".into(), HashMap::new(), &HeaderMap::new(), Some(Value::String(body)));
+    record(
+        &s,
+        "POST",
+        "/oauth/token".into(),
+        HashMap::new(),
+        &HeaderMap::new(),
+        Some(Value::String(body)),
+    );
     axum::Json(json!({"access_token": format!("tok{n}"), "expires_in": 3600, "refresh_token": format!("refresh{n}")})).into_response()
 }
 
@@ -183,19 +231,38 @@ impl Fixture {
             .into_iter()
             .map(|t| (t.tool.name.as_str().to_owned(), RestOperation::new(t)))
             .collect();
-        Self { ops, upstream, base }
+        Self {
+            ops,
+            upstream,
+            base,
+        }
     }
 
     fn account(&self, credentials: Credentials, settings: RestSettings) -> RestAccount {
         let integration = Integration::from_yaml(DEFINITION).unwrap();
         let mut context = Map::new();
-        context.insert("host".into(), json!(self.base.trim_start_matches("http://")));
-        RestAccount::new(reqwest::Client::new(), &integration, None, &context, &credentials, settings, None).unwrap()
+        context.insert(
+            "host".into(),
+            json!(self.base.trim_start_matches("http://")),
+        );
+        RestAccount::new(
+            reqwest::Client::new(),
+            &integration,
+            None,
+            &context,
+            &credentials,
+            settings,
+            None,
+        )
+        .unwrap()
     }
 
     async fn call(&self, account: &RestAccount, tool: &str, args: Value) -> Value {
         let raw = serde_json::value::to_raw_value(&args).unwrap();
-        let op = self.ops.get(tool).unwrap_or_else(|| panic!("no tool {tool}: {:?}", self.ops.keys()));
+        let op = self
+            .ops
+            .get(tool)
+            .unwrap_or_else(|| panic!("no tool {tool}: {:?}", self.ops.keys()));
         serde_json::from_str(account.call(op, Some(&raw)).await.get()).unwrap()
     }
 
@@ -205,36 +272,64 @@ impl Fixture {
 }
 
 fn bearer() -> Credentials {
-    Credentials::Bearer { token: "secret-token".into() }
+    Credentials::Bearer {
+        token: "secret-token".into(),
+    }
 }
 
 #[tokio::test]
 async fn builds_path_query_body_and_auth() {
     let f = Fixture::new().await;
     let a = f.account(bearer(), RestSettings::default());
-    let r = f.call(&a, "get_single_crm_contact_by_id", json!({"id": "a b/c"})).await;
-    assert_eq!(r["structuredContent"]["id"], "a b/c", "the path segment was escaped and decoded back: {r}");
+    let r = f
+        .call(&a, "get_single_crm_contact_by_id", json!({"id": "a b/c"}))
+        .await;
+    assert_eq!(
+        r["structuredContent"]["id"], "a b/c",
+        "the path segment was escaped and decoded back: {r}"
+    );
     let seen = f.seen();
     assert_eq!(seen[0].path, "/contacts/a b/c");
     assert_eq!(seen[0].auth.as_deref(), Some("Bearer secret-token"));
 
     let r = f
-        .call(&a, "create_a_crm_contact", json!({"properties": {"email": "ada@example.com"}}))
+        .call(
+            &a,
+            "create_a_crm_contact",
+            json!({"properties": {"email": "ada@example.com"}}),
+        )
         .await;
-    assert_eq!(r["structuredContent"]["properties"]["email"], "ada@example.com");
+    assert_eq!(
+        r["structuredContent"]["properties"]["email"],
+        "ada@example.com"
+    );
     let seen = f.seen();
     assert_eq!(seen[1].method, "POST");
-    assert_eq!(seen[1].body, Some(json!({"properties": {"email": "ada@example.com"}})));
+    assert_eq!(
+        seen[1].body,
+        Some(json!({"properties": {"email": "ada@example.com"}}))
+    );
 }
 
 #[tokio::test]
 async fn cursor_pagination_round_trips_next_cursor() {
     let f = Fixture::new().await;
     let a = f.account(bearer(), RestSettings::default());
-    let first = f.call(&a, "list_all_crm_contacts", json!({"limit": 2})).await;
+    let first = f
+        .call(&a, "list_all_crm_contacts", json!({"limit": 2}))
+        .await;
     assert_eq!(first["structuredContent"]["results"], json!(["ada", "bob"]));
-    let cursor = first["structuredContent"]["next_cursor"].as_str().unwrap().to_owned();
-    let second = f.call(&a, "list_all_crm_contacts", json!({"limit": 2, "next_cursor": cursor})).await;
+    let cursor = first["structuredContent"]["next_cursor"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let second = f
+        .call(
+            &a,
+            "list_all_crm_contacts",
+            json!({"limit": 2, "next_cursor": cursor}),
+        )
+        .await;
     assert_eq!(second["structuredContent"]["results"], json!(["cy"]));
     assert_eq!(second["structuredContent"]["next_cursor"], Value::Null);
     let q = &f.seen()[1].query;
@@ -254,7 +349,12 @@ async fn page_pagination_and_link_headers() {
             args["next_cursor"] = json!(c);
         }
         let r = f.call(&a, "list_all_crm_tickets", args).await;
-        all.extend(r["structuredContent"]["results"].as_array().unwrap().clone());
+        all.extend(
+            r["structuredContent"]["results"]
+                .as_array()
+                .unwrap()
+                .clone(),
+        );
         match r["structuredContent"]["next_cursor"].as_str() {
             Some(c) => cursor = Some(c.to_owned()),
             None => break,
@@ -264,18 +364,33 @@ async fn page_pagination_and_link_headers() {
 
     let r = f.call(&a, "list_all_crm_repos", json!({})).await;
     assert_eq!(r["structuredContent"]["results"], json!(["repo1"]));
-    let next = r["structuredContent"]["next_cursor"].as_str().unwrap().to_owned();
-    let r = f.call(&a, "list_all_crm_repos", json!({"next_cursor": next})).await;
+    let next = r["structuredContent"]["next_cursor"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = f
+        .call(&a, "list_all_crm_repos", json!({"next_cursor": next}))
+        .await;
     assert_eq!(r["structuredContent"]["results"], json!(["repo2"]));
     assert_eq!(r["structuredContent"]["next_cursor"], Value::Null);
 
     // A Link to another origin is never followed with the account's credentials.
     let r = f.call(&a, "list_all_crm_repos", json!({"evil": "1"})).await;
-    let next = r["structuredContent"]["next_cursor"].as_str().unwrap().to_owned();
+    let next = r["structuredContent"]["next_cursor"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let before = f.seen().len();
-    let r = f.call(&a, "list_all_crm_repos", json!({"next_cursor": next})).await;
+    let r = f
+        .call(&a, "list_all_crm_repos", json!({"next_cursor": next}))
+        .await;
     assert_eq!(r["isError"], true);
-    assert!(r["content"][0]["text"].as_str().unwrap().contains("outside this API"));
+    assert!(
+        r["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("outside this API")
+    );
     assert_eq!(f.seen().len(), before);
 }
 
@@ -311,7 +426,10 @@ async fn oauth_client_credentials_refresh_once_on_401() {
     let r = f.call(&a, "list_all_crm_secure", json!({})).await;
     assert!(r.get("isError").is_none(), "{r}");
     let seen = f.seen();
-    let paths: Vec<_> = seen.iter().map(|s| (s.path.as_str(), s.auth.clone())).collect();
+    let paths: Vec<_> = seen
+        .iter()
+        .map(|s| (s.path.as_str(), s.auth.clone()))
+        .collect();
     assert_eq!(
         paths,
         vec![
@@ -322,7 +440,10 @@ async fn oauth_client_credentials_refresh_once_on_401() {
         ]
     );
     let form = seen[0].body.as_ref().unwrap().as_str().unwrap();
-    assert!(form.contains("grant_type=client_credentials") && form.contains("scope=read"), "{form}");
+    assert!(
+        form.contains("grant_type=client_credentials") && form.contains("scope=read"),
+        "{form}"
+    );
     // The cached token is reused.
     f.call(&a, "list_all_crm_secure", json!({})).await;
     assert_eq!(*f.upstream.tokens_issued.lock().unwrap(), 2);
@@ -355,7 +476,10 @@ async fn rotated_refresh_tokens_are_handed_to_the_hook() {
     let form = f.seen()[0].body.clone().unwrap();
     assert!(form.as_str().unwrap().contains("refresh_token=refresh0"));
     let got = rotated.lock().unwrap().clone();
-    assert!(matches!(got.last(), Some(Credentials::Oauth2RefreshToken { refresh_token, .. }) if refresh_token == "refresh2"), "{got:?}");
+    assert!(
+        matches!(got.last(), Some(Credentials::Oauth2RefreshToken { refresh_token, .. }) if refresh_token == "refresh2"),
+        "{got:?}"
+    );
 }
 
 #[tokio::test]
@@ -364,27 +488,53 @@ async fn upstream_errors_timeouts_and_bad_arguments_are_tool_errors() {
     let a = f.account(bearer(), RestSettings::default());
     let text = |v: &Value| v["content"][0]["text"].as_str().unwrap().to_owned();
 
-    let r = f.call(&a, "get_single_crm_contact_by_id", json!({"id": "missing"})).await;
+    let r = f
+        .call(&a, "get_single_crm_contact_by_id", json!({"id": "missing"}))
+        .await;
     assert_eq!(r["isError"], true);
-    assert!(text(&r).contains("404") && text(&r).contains("contact not found"), "{r}");
+    assert!(
+        text(&r).contains("404") && text(&r).contains("contact not found"),
+        "{r}"
+    );
 
-    let r = f.call(&a, "get_single_crm_contact_by_id", json!({"id": "boom"})).await;
-    assert!(text(&r).contains("500") && text(&r).contains("kaboom"), "{r}");
+    let r = f
+        .call(&a, "get_single_crm_contact_by_id", json!({"id": "boom"}))
+        .await;
+    assert!(
+        text(&r).contains("500") && text(&r).contains("kaboom"),
+        "{r}"
+    );
 
-    let r = f.call(&a, "get_single_crm_contact_by_id", json!({"id": "slow"})).await;
+    let r = f
+        .call(&a, "get_single_crm_contact_by_id", json!({"id": "slow"}))
+        .await;
     assert_eq!(r["isError"], true);
     assert!(text(&r).contains("did not answer within 1 s"), "{r}");
 
     let before = f.seen().len();
     let r = f.call(&a, "get_single_crm_contact_by_id", json!({})).await;
     assert!(text(&r).contains("id"), "{r}");
-    let r = f.call(&a, "list_all_crm_contacts", json!({"limit": "ten"})).await;
+    let r = f
+        .call(&a, "list_all_crm_contacts", json!({"limit": "ten"}))
+        .await;
     assert!(text(&r).starts_with("Invalid arguments: limit"), "{r}");
-    let r = f.call(&a, "list_all_crm_contacts", json!({"bogus": 1})).await;
+    let r = f
+        .call(&a, "list_all_crm_contacts", json!({"bogus": 1}))
+        .await;
     assert!(text(&r).contains("bogus"), "{r}");
-    let r = f.call(&a, "list_all_crm_contacts", json!({"next_cursor": "forged"})).await;
+    let r = f
+        .call(
+            &a,
+            "list_all_crm_contacts",
+            json!({"next_cursor": "forged"}),
+        )
+        .await;
     assert!(text(&r).contains("next_cursor"), "{r}");
-    assert_eq!(f.seen().len(), before, "invalid calls never reach the upstream");
+    assert_eq!(
+        f.seen().len(),
+        before,
+        "invalid calls never reach the upstream"
+    );
 
     let unreachable = RestAccount::new(
         reqwest::Client::new(),
@@ -396,7 +546,13 @@ async fn upstream_errors_timeouts_and_bad_arguments_are_tool_errors() {
         None,
     )
     .unwrap();
-    let r = f.call(&unreachable, "get_single_crm_contact_by_id", json!({"id": "x"})).await;
+    let r = f
+        .call(
+            &unreachable,
+            "get_single_crm_contact_by_id",
+            json!({"id": "x"}),
+        )
+        .await;
     assert!(text(&r).contains("Could not reach"), "{r}");
     assert!(!text(&r).contains("secret-token"));
 }
@@ -404,13 +560,26 @@ async fn upstream_errors_timeouts_and_bad_arguments_are_tool_errors() {
 #[tokio::test]
 async fn large_and_binary_responses() {
     let f = Fixture::new().await;
-    let a = f.account(bearer(), RestSettings { max_response_bytes: 1000, ..RestSettings::default() });
-    let r = f.call(&a, "get_single_crm_contact_by_id", json!({"id": "big"})).await;
+    let a = f.account(
+        bearer(),
+        RestSettings {
+            max_response_bytes: 1000,
+            ..RestSettings::default()
+        },
+    );
+    let r = f
+        .call(&a, "get_single_crm_contact_by_id", json!({"id": "big"}))
+        .await;
     let t = r["content"][0]["text"].as_str().unwrap();
-    assert!(t.contains("truncated: the response exceeded 1000 bytes"), "{t}");
+    assert!(
+        t.contains("truncated: the response exceeded 1000 bytes"),
+        "{t}"
+    );
     assert!(t.len() < 1200);
 
-    let r = f.call(&a, "get_single_crm_contact_by_id", json!({"id": "png"})).await;
+    let r = f
+        .call(&a, "get_single_crm_contact_by_id", json!({"id": "png"}))
+        .await;
     assert_eq!(r["content"][0]["type"], "image");
     assert_eq!(r["content"][0]["mimeType"], "image/png");
 }
@@ -418,8 +587,16 @@ async fn large_and_binary_responses() {
 #[tokio::test]
 async fn base_url_placeholders_need_context() {
     let integration = Integration::from_yaml(DEFINITION).unwrap();
-    let e = RestAccount::new(reqwest::Client::new(), &integration, None, &Map::new(), &bearer(), RestSettings::default(), None)
-        .err()
-        .unwrap();
+    let e = RestAccount::new(
+        reqwest::Client::new(),
+        &integration,
+        None,
+        &Map::new(),
+        &bearer(),
+        RestSettings::default(),
+        None,
+    )
+    .err()
+    .unwrap();
     assert!(e.contains("context.host"), "{e}");
 }

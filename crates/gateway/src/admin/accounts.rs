@@ -1,0 +1,275 @@
+//! `/integrated-account`: one customer's connection to an integration. The
+//! credentials are write-only: responses only describe their type.
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use mcpgate_catalog::Credentials;
+use mcpgate_store::{AccountId, AccountPatch, AccountRecord, IntegrationId, NewAccount};
+use mcpgate_upstream::rest::resolve_base_url;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use std::sync::Arc;
+
+use super::{
+    ApiError, ApiResult, ListParams, authorize, json_body, nullable, ok_json, page, paginate,
+    parse_id, respond,
+};
+use crate::Gateway;
+use crate::http_util;
+use crate::timefmt::rfc3339_ms;
+
+fn account_json(gw: &Gateway, r: &AccountRecord) -> Value {
+    let integration = gw.registry.integration(r.integration_id);
+    json!({
+        "id": r.id.to_string(),
+        "integration_id": r.integration_id.to_string(),
+        "integration": integration.as_ref().map(|i| i.record.definition.name.clone()),
+        "name": r.name,
+        "base_url": r.base_url,
+        "context": r.context,
+        "credentials": r.credentials.describe(),
+        "created_at": rfc3339_ms(r.created_at),
+        "updated_at": rfc3339_ms(r.updated_at),
+    })
+}
+
+/// Check that the account can reach its API: a usable base URL with every
+/// placeholder filled, and complete credentials.
+fn check_connection(
+    gw: &Gateway,
+    integration: IntegrationId,
+    base_url: Option<&str>,
+    context: &Map<String, Value>,
+    credentials: &Credentials,
+) -> Result<(), ApiError> {
+    credentials
+        .validate()
+        .map_err(|e| ApiError::field("credentials", e))?;
+    let entry = gw
+        .registry
+        .integration(integration)
+        .ok_or_else(|| ApiError::field("integration_id", "no such integration"))?;
+    if let Some(url) = base_url
+        && !(url.starts_with("http://") || url.starts_with("https://"))
+    {
+        return Err(ApiError::field(
+            "base_url",
+            "must start with http:// or https://",
+        ));
+    }
+    let template = base_url.unwrap_or(&entry.record.definition.base_url);
+    resolve_base_url(template, context).map_err(|e| ApiError::field("context", e))?;
+    Ok(())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateAccount {
+    #[serde(default)]
+    integration_id: Option<String>,
+    #[serde(default)]
+    integration: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    base_url: Option<String>,
+    #[serde(default)]
+    context: Map<String, Value>,
+    credentials: Credentials,
+}
+
+/// POST /integrated-account
+pub async fn create(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Body) -> Response {
+    respond(create_inner(&gw, &headers, body).await)
+}
+
+async fn create_inner(gw: &Gateway, headers: &HeaderMap, body: Body) -> ApiResult {
+    authorize(gw, headers)?;
+    let req: CreateAccount = json_body(headers, body).await?;
+    let integration_id = match (req.integration_id, req.integration) {
+        (Some(id), None) => id
+            .parse::<IntegrationId>()
+            .map_err(|_| ApiError::field("integration_id", "is not a UUID"))?,
+        (None, Some(name)) => {
+            gw.store
+                .find_integration("default", &name)
+                .await
+                .map_err(ApiError::store)?
+                .ok_or_else(|| {
+                    ApiError::field("integration", format!("no integration named {name:?}"))
+                })?
+                .id
+        }
+        _ => {
+            return Err(ApiError::field(
+                "integration_id",
+                "give either integration_id or integration (a name)",
+            ));
+        }
+    };
+    check_connection(
+        gw,
+        integration_id,
+        req.base_url.as_deref(),
+        &req.context,
+        &req.credentials,
+    )?;
+    let record = gw
+        .store
+        .create_account(NewAccount {
+            tenant: "default".into(),
+            integration_id,
+            name: req.name,
+            base_url: req.base_url,
+            context: req.context,
+            credentials: req.credentials,
+        })
+        .await
+        .map_err(ApiError::store)?;
+    gw.registry
+        .load_all(&gw.store)
+        .await
+        .map_err(ApiError::store)?;
+    tracing::info!(account = %record.id, kind = record.credentials.kind(), "integrated account created");
+    ok_json(StatusCode::CREATED, &account_json(gw, &record))
+}
+
+/// GET /integrated-account
+pub async fn list(
+    State(gw): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    query: ListParams,
+) -> Response {
+    respond(
+        async {
+            authorize(&gw, &headers)?;
+            let page = page(query)?;
+            let all = gw.store.list_accounts().await.map_err(ApiError::store)?;
+            let (records, next) = paginate(all, |r| r.id.to_string(), &page);
+            let result: Vec<Value> = records.iter().map(|r| account_json(&gw, r)).collect();
+            ok_json(
+                StatusCode::OK,
+                &json!({ "result": result, "next_cursor": next }),
+            )
+        }
+        .await,
+    )
+}
+
+async fn find(gw: &Gateway, id: &str) -> Result<AccountRecord, ApiError> {
+    gw.store
+        .get_account(parse_id::<AccountId>(id)?)
+        .await
+        .map_err(ApiError::store)?
+        .ok_or_else(ApiError::not_found)
+}
+
+/// GET /integrated-account/{id}
+pub async fn get(
+    State(gw): State<Arc<Gateway>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    respond(
+        async {
+            authorize(&gw, &headers)?;
+            let record = find(&gw, &id).await?;
+            ok_json(StatusCode::OK, &account_json(&gw, &record))
+        }
+        .await,
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PatchAccount {
+    #[serde(default, deserialize_with = "nullable")]
+    name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    base_url: Option<Option<String>>,
+    #[serde(default)]
+    context: Option<Map<String, Value>>,
+    #[serde(default)]
+    credentials: Option<Credentials>,
+}
+
+/// PATCH /integrated-account/{id}
+pub async fn patch(
+    State(gw): State<Arc<Gateway>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    respond(patch_inner(&gw, &id, &headers, body).await)
+}
+
+async fn patch_inner(gw: &Gateway, id: &str, headers: &HeaderMap, body: Body) -> ApiResult {
+    authorize(gw, headers)?;
+    let current = find(gw, id).await?;
+    let req: PatchAccount = json_body(headers, body).await?;
+    let base_url = match &req.base_url {
+        Some(b) => b.clone(),
+        None => current.base_url.clone(),
+    };
+    let context = req.context.clone().unwrap_or(current.context.clone());
+    let credentials = req
+        .credentials
+        .clone()
+        .unwrap_or(current.credentials.clone());
+    check_connection(
+        gw,
+        current.integration_id,
+        base_url.as_deref(),
+        &context,
+        &credentials,
+    )?;
+    let record = gw
+        .store
+        .update_account(
+            current.id,
+            AccountPatch {
+                name: req.name,
+                base_url: req.base_url,
+                context: req.context,
+                credentials: req.credentials,
+            },
+        )
+        .await
+        .map_err(ApiError::store)?
+        .ok_or_else(ApiError::not_found)?;
+    gw.registry
+        .load_all(&gw.store)
+        .await
+        .map_err(ApiError::store)?;
+    ok_json(StatusCode::OK, &account_json(gw, &record))
+}
+
+/// DELETE /integrated-account/{id}
+pub async fn delete(
+    State(gw): State<Arc<Gateway>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    respond(
+        async {
+            authorize(&gw, &headers)?;
+            let record = find(&gw, &id).await?;
+            if !gw
+                .store
+                .delete_account(record.id)
+                .await
+                .map_err(ApiError::store)?
+            {
+                return Err(ApiError::not_found());
+            }
+            gw.registry
+                .load_all(&gw.store)
+                .await
+                .map_err(ApiError::store)?;
+            Ok(http_util::empty(StatusCode::NO_CONTENT))
+        }
+        .await,
+    )
+}

@@ -1,0 +1,267 @@
+//! `/integration`: integration definitions, created from a definition or
+//! imported from an OpenAPI document.
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use mcpgate_catalog::openapi::{self, ImportOptions};
+use mcpgate_catalog::{DefinitionError, Integration};
+use mcpgate_store::{IntegrationId, IntegrationRecord, Origin};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+use super::{
+    ApiError, ApiResult, ListParams, authorize, json_body, ok_json, page, paginate, parse_id,
+    respond,
+};
+use crate::Gateway;
+use crate::http_util;
+use crate::timefmt::rfc3339_ms;
+
+fn integration_json(gw: &Gateway, r: &IntegrationRecord, full: bool) -> Value {
+    let d = &r.definition;
+    let tools: Vec<String> = gw
+        .registry
+        .integration(r.id)
+        .map(|e| {
+            e.operations
+                .iter()
+                .map(|o| o.tool.tool.name.to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut v = json!({
+        "id": r.id.to_string(),
+        "name": d.name,
+        "label": d.label,
+        "origin": r.origin.as_str(),
+        "base_url": d.base_url,
+        "auth": d.auth,
+        "resources": d.resources.iter().map(|res| json!({
+            "name": res.name,
+            "tags": res.tags,
+            "methods": res.methods.iter().map(|m| m.kind.as_str()).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "tools": tools,
+        "created_at": rfc3339_ms(r.created_at),
+        "updated_at": rfc3339_ms(r.updated_at),
+    });
+    if full {
+        v["definition"] = serde_json::to_value(d).expect("a definition serializes");
+    }
+    v
+}
+
+fn definition_error(e: DefinitionError, field: &str) -> ApiError {
+    let at = if e.path.is_empty() {
+        field.to_owned()
+    } else {
+        format!("{field}.{}", e.path)
+    };
+    ApiError::field(&at, e.message)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateIntegration {
+    #[serde(default)]
+    definition: Option<Value>,
+    #[serde(default)]
+    openapi: Option<Value>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    base_url: Option<String>,
+}
+
+/// Convert a request body's definition or OpenAPI document.
+fn convert(req: CreateIntegration) -> Result<(Integration, Vec<String>), ApiError> {
+    match (req.definition, req.openapi) {
+        (Some(def), None) => {
+            let mut integration =
+                Integration::from_json(def).map_err(|e| definition_error(e, "definition"))?;
+            if let Some(name) = req.name {
+                integration.name = name;
+            }
+            if let Some(url) = req.base_url {
+                integration.base_url = url;
+            }
+            integration
+                .validate()
+                .map_err(|e| definition_error(e, "definition"))?;
+            Ok((integration, Vec::new()))
+        }
+        (None, Some(doc)) => {
+            let doc = match doc {
+                Value::String(text) => {
+                    openapi::parse_document(&text).map_err(|e| definition_error(e, "openapi"))?
+                }
+                other => other,
+            };
+            let imported = openapi::import(
+                &doc,
+                &ImportOptions {
+                    name: req.name,
+                    base_url: req.base_url,
+                },
+                &mut |_, _| {},
+            )
+            .map_err(|e| definition_error(e, "openapi"))?;
+            Ok((imported.integration, imported.warnings))
+        }
+        _ => Err(ApiError::field(
+            "definition",
+            "give exactly one of definition (an mcpgate integration) or openapi (an OpenAPI 3 document)",
+        )),
+    }
+}
+
+/// POST /integration
+pub async fn create(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Body) -> Response {
+    respond(create_inner(&gw, &headers, body).await)
+}
+
+async fn create_inner(gw: &Gateway, headers: &HeaderMap, body: Body) -> ApiResult {
+    authorize(gw, headers)?;
+    let (integration, warnings) = convert(json_body(headers, body).await?)?;
+    let record = gw
+        .store
+        .create_integration("default", integration)
+        .await
+        .map_err(ApiError::store)?;
+    gw.registry
+        .load_all(&gw.store)
+        .await
+        .map_err(ApiError::store)?;
+    tracing::info!(integration = %record.id, name = %record.definition.name, warnings = warnings.len(), "integration created");
+    let mut v = integration_json(gw, &record, false);
+    v["warnings"] = json!(warnings);
+    ok_json(StatusCode::CREATED, &v)
+}
+
+/// GET /integration
+pub async fn list(
+    State(gw): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    query: ListParams,
+) -> Response {
+    respond(list_inner(&gw, &headers, query).await)
+}
+
+async fn list_inner(gw: &Gateway, headers: &HeaderMap, query: ListParams) -> ApiResult {
+    authorize(gw, headers)?;
+    let page = page(query)?;
+    let all = gw
+        .store
+        .list_integrations()
+        .await
+        .map_err(ApiError::store)?;
+    let (records, next) = paginate(all, |r| r.id.to_string(), &page);
+    let result: Vec<Value> = records
+        .iter()
+        .map(|r| integration_json(gw, r, false))
+        .collect();
+    ok_json(
+        StatusCode::OK,
+        &json!({ "result": result, "next_cursor": next }),
+    )
+}
+
+async fn find(gw: &Gateway, id: &str) -> Result<IntegrationRecord, ApiError> {
+    gw.store
+        .get_integration(parse_id::<IntegrationId>(id)?)
+        .await
+        .map_err(ApiError::store)?
+        .ok_or_else(ApiError::not_found)
+}
+
+/// GET /integration/{id}
+pub async fn get(
+    State(gw): State<Arc<Gateway>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    respond(
+        async {
+            authorize(&gw, &headers)?;
+            let record = find(&gw, &id).await?;
+            ok_json(StatusCode::OK, &integration_json(&gw, &record, true))
+        }
+        .await,
+    )
+}
+
+fn refuse_bundled(record: &IntegrationRecord) -> Result<(), ApiError> {
+    if record.origin == Origin::Config {
+        return Err(ApiError::new_status(
+            StatusCode::CONFLICT,
+            format!(
+                "integration {:?} is bundled from the config directory; change its file instead",
+                record.definition.name
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// PATCH /integration/{id}: replace the definition (same body as create).
+pub async fn patch(
+    State(gw): State<Arc<Gateway>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    respond(
+        async {
+            authorize(&gw, &headers)?;
+            let record = find(&gw, &id).await?;
+            refuse_bundled(&record)?;
+            let (integration, warnings) = convert(json_body(&headers, body).await?)?;
+            let updated = gw
+                .store
+                .update_integration(record.id, integration)
+                .await
+                .map_err(ApiError::store)?
+                .ok_or_else(ApiError::not_found)?;
+            gw.registry
+                .load_all(&gw.store)
+                .await
+                .map_err(ApiError::store)?;
+            let mut v = integration_json(&gw, &updated, false);
+            v["warnings"] = json!(warnings);
+            ok_json(StatusCode::OK, &v)
+        }
+        .await,
+    )
+}
+
+/// DELETE /integration/{id}
+pub async fn delete(
+    State(gw): State<Arc<Gateway>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    respond(
+        async {
+            authorize(&gw, &headers)?;
+            let record = find(&gw, &id).await?;
+            refuse_bundled(&record)?;
+            if !gw
+                .store
+                .delete_integration(record.id)
+                .await
+                .map_err(ApiError::store)?
+            {
+                return Err(ApiError::not_found());
+            }
+            gw.registry
+                .load_all(&gw.store)
+                .await
+                .map_err(ApiError::store)?;
+            Ok(http_util::empty(StatusCode::NO_CONTENT))
+        }
+        .await,
+    )
+}

@@ -1,0 +1,272 @@
+//! The native admin API, used by the CLI: virtual servers (`/server`),
+//! integrations (`/integration`) and integrated accounts
+//! (`/integrated-account`).
+//!
+//! Bearer admin token required. Errors are `{"error": {status, message,
+//! fields?}}`, with `fields` naming each bad input.
+
+pub mod accounts;
+pub mod integrations;
+pub mod servers;
+
+use axum::body::Body;
+use axum::extract::Query;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::Response;
+use mcpgate_store::{KeyHash, StoreError};
+use serde::{Deserialize, Deserializer, Serialize};
+use std::collections::BTreeMap;
+use time::OffsetDateTime;
+
+use crate::Gateway;
+use crate::http_util::{self, BodyError};
+use crate::timefmt::parse_rfc3339;
+
+/// Largest admin request body.
+const MAX_ADMIN_BODY: usize = 1 << 20;
+/// Default and largest page sizes of list endpoints.
+const DEFAULT_LIMIT: u32 = 100;
+const MAX_LIMIT: u32 = 1000;
+
+/// The admin tokens the gateway accepts, as hashes.
+#[derive(Clone, Default)]
+pub struct AdminAuth {
+    hashes: Vec<KeyHash>,
+}
+
+impl AdminAuth {
+    /// Accept tokens with these hashes.
+    pub fn new(hashes: Vec<KeyHash>) -> Self {
+        Self { hashes }
+    }
+
+    fn allows(&self, headers: &HeaderMap) -> bool {
+        let Some(token) = http_util::bearer(headers) else {
+            return false;
+        };
+        let presented = KeyHash::of(token);
+        // Check every hash so the time taken does not depend on which matched.
+        self.hashes
+            .iter()
+            .fold(false, |ok, h| h.ct_eq(&presented) | ok)
+    }
+}
+
+/// An admin API error.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+    fields: BTreeMap<String, String>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+            fields: BTreeMap::new(),
+        }
+    }
+
+    pub(crate) fn field(field: &str, problem: impl Into<String>) -> Self {
+        let problem = problem.into();
+        let mut e = Self::new(StatusCode::BAD_REQUEST, format!("{field}: {problem}"));
+        e.fields.insert(field.to_owned(), problem);
+        e
+    }
+
+    pub(crate) fn not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not found")
+    }
+
+    pub(crate) fn new_status(status: StatusCode, message: impl Into<String>) -> Self {
+        Self::new(status, message)
+    }
+
+    /// Add a field problem to an error.
+    pub(crate) fn with_field(mut self, field: &str, problem: impl Into<String>) -> Self {
+        self.fields.insert(field.to_owned(), problem.into());
+        self
+    }
+
+    /// Map a store error: conflicts are 409, anything else is internal.
+    pub(crate) fn store(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(message) => Self::new(StatusCode::CONFLICT, message),
+            other => Self::internal(other),
+        }
+    }
+
+    pub(crate) fn internal(e: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %e, "admin request failed");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal error; the gateway log has details",
+        )
+    }
+
+    fn into_response(self) -> Response {
+        #[derive(Serialize)]
+        struct Inner<'a> {
+            status: u16,
+            message: &'a str,
+            #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+            fields: &'a BTreeMap<String, String>,
+        }
+        let body = serde_json::json!({ "error": Inner {
+            status: self.status.as_u16(),
+            message: &self.message,
+            fields: &self.fields,
+        }});
+        let mut r = http_util::json(self.status, body.to_string());
+        if self.status == StatusCode::UNAUTHORIZED {
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"mcpgate-admin\""),
+            );
+        }
+        r
+    }
+}
+
+pub(crate) type ApiResult = Result<Response, ApiError>;
+
+pub(crate) fn respond(result: ApiResult) -> Response {
+    result.unwrap_or_else(ApiError::into_response)
+}
+
+pub(crate) fn authorize(gw: &Gateway, headers: &HeaderMap) -> Result<(), ApiError> {
+    if gw.admin.allows(headers) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized: send a valid admin token as \"Authorization: Bearer <token>\"",
+        ))
+    }
+}
+
+pub(crate) async fn json_body<T: for<'de> Deserialize<'de>>(
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<T, ApiError> {
+    if !http_util::is_media_type(headers.get(header::CONTENT_TYPE), "application/json") {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Content-Type must be application/json",
+        ));
+    }
+    let bytes = http_util::read_body(headers, body, MAX_ADMIN_BODY)
+        .await
+        .map_err(|e| match e {
+            BodyError::TooLarge => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the request body exceeds {MAX_ADMIN_BODY} bytes"),
+            ),
+            BodyError::Broken => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "the request body could not be read",
+            ),
+        })?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("invalid JSON body: {e}")))
+}
+
+/// Deserialize a present field as `Some(value)` (value may be null), so
+/// `"expires_at": null` (clear) differs from an absent field (keep).
+pub(crate) fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// Query of list endpoints: `?limit=N&next_cursor=C`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Page size (1–1000, default 100).
+    #[serde(default)]
+    pub limit: Option<u32>,
+    /// Cursor from the previous page.
+    #[serde(default)]
+    pub next_cursor: Option<String>,
+}
+
+/// The query extractor of list endpoints, with its rejection kept for our own error.
+pub type ListParams = Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>;
+
+pub(crate) fn ok_json(status: StatusCode, value: &impl Serialize) -> ApiResult {
+    let body = serde_json::to_vec(value).map_err(ApiError::internal)?;
+    Ok(http_util::json(status, body))
+}
+
+pub(crate) fn parse_expiry(field: &str, value: &str) -> Result<OffsetDateTime, ApiError> {
+    parse_rfc3339(value).ok_or_else(|| {
+        ApiError::field(
+            field,
+            format!("{value:?} is not an RFC 3339 timestamp such as 2026-12-31T23:59:59Z"),
+        )
+    })
+}
+
+pub(crate) fn check_name(field: &str, name: &str) -> Result<String, ApiError> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(ApiError::field(field, "must not be empty"));
+    }
+    if name.chars().count() > 200 {
+        return Err(ApiError::field(field, "must be at most 200 characters"));
+    }
+    Ok(name.to_owned())
+}
+
+/// A malformed id cannot name anything: answer exactly like a missing one.
+pub(crate) fn parse_id<T: std::str::FromStr>(id: &str) -> Result<T, ApiError> {
+    id.parse().map_err(|_| ApiError::not_found())
+}
+
+/// Validated `?limit=&next_cursor=` of a list endpoint.
+pub(crate) struct Page {
+    pub limit: u32,
+    pub after: Option<String>,
+}
+
+pub(crate) fn page(query: ListParams) -> Result<Page, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
+    if limit == 0 || limit > MAX_LIMIT {
+        return Err(ApiError::field(
+            "limit",
+            format!("must be between 1 and {MAX_LIMIT}"),
+        ));
+    }
+    let after = q.next_cursor.filter(|c| !c.is_empty());
+    if let Some(c) = &after
+        && uuid::Uuid::parse_str(c).is_err()
+    {
+        return Err(ApiError::field(
+            "next_cursor",
+            "is not a cursor this API returned",
+        ));
+    }
+    Ok(Page { limit, after })
+}
+
+/// Page through items already sorted by id (time-ordered UUIDv7 strings).
+pub(crate) fn paginate<T>(
+    items: Vec<T>,
+    id: impl Fn(&T) -> String,
+    page: &Page,
+) -> (Vec<T>, Option<String>) {
+    let mut rest: Vec<T> = items
+        .into_iter()
+        .filter(|i| page.after.as_ref().is_none_or(|a| id(i) > *a))
+        .collect();
+    let more = rest.len() > page.limit as usize;
+    rest.truncate(page.limit as usize);
+    let next = more.then(|| rest.last().map(&id)).flatten();
+    (rest, next)
+}

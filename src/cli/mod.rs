@@ -1,0 +1,131 @@
+//! Admin commands. They talk to a running gateway's admin API, so its
+//! in-memory index sees every change at once; `server` commands also take
+//! `--data-dir` to write the store directly (for offline use; a running
+//! gateway picks the change up at its next periodic reload).
+
+pub mod account;
+pub mod integration;
+pub mod server;
+
+use anyhow::{Context, bail};
+use clap::{Args, ValueEnum};
+use serde_json::Value;
+use std::path::PathBuf;
+
+/// Where admin commands act.
+#[derive(Args)]
+pub struct Target {
+    /// Base URL of a running gateway.
+    #[arg(
+        long,
+        global = true,
+        env = "MCPGATE_ENDPOINT",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    pub endpoint: String,
+    /// Admin token of that gateway.
+    #[arg(
+        long,
+        global = true,
+        env = "MCPGATE_ADMIN_TOKEN",
+        hide_env_values = true
+    )]
+    pub admin_token: Option<String>,
+    /// Act on the store in this data directory instead of a running gateway.
+    #[arg(long, global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+}
+
+/// How results are printed.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// JSON, as the admin API returns it.
+    Json,
+    /// Human-readable text.
+    Table,
+}
+
+/// A client of the admin API.
+pub struct Client {
+    http: reqwest::Client,
+    endpoint: String,
+    token: String,
+}
+
+impl Client {
+    /// From the target flags; fails without an admin token.
+    pub fn new(target: &Target) -> anyhow::Result<Self> {
+        let Some(token) = target.admin_token.clone() else {
+            bail!(
+                "no admin token: pass --admin-token or set MCPGATE_ADMIN_TOKEN (the gateway prints a bootstrap token on its first start)"
+            );
+        };
+        Ok(Self {
+            http: reqwest::Client::new(),
+            endpoint: target.endpoint.trim_end_matches('/').to_owned(),
+            token,
+        })
+    }
+
+    /// Send a request; a non-2xx answer becomes an error with the API's message.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<Value> {
+        let url = format!("{}{}", self.endpoint, path);
+        let mut request = self.http.request(method, &url).bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.with_context(|| {
+            format!(
+                "cannot reach the gateway at {} (is `mcpgate serve` running? see --endpoint)",
+                self.endpoint
+            )
+        })?;
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        if !status.is_success() {
+            let message = serde_json::from_str::<Value>(&text)
+                .ok()
+                .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
+                .unwrap_or(text);
+            bail!("the gateway answered {status}: {message}");
+        }
+        if text.is_empty() {
+            return Ok(Value::Null);
+        }
+        serde_json::from_str(&text).context("the gateway answered with invalid JSON")
+    }
+}
+
+/// Print a JSON value, or a table built by `table` from it.
+pub fn print(value: &Value, output: Output, table: impl FnOnce(&Value)) {
+    match output {
+        Output::Json => println!("{value:#}"),
+        Output::Table => table(value),
+    }
+}
+
+/// Fetch every page of a list endpoint.
+pub async fn list_all(client: &Client, path: &str) -> anyhow::Result<Vec<Value>> {
+    let mut cursor: Option<String> = None;
+    let mut all = Vec::new();
+    loop {
+        let url = match &cursor {
+            Some(c) => format!("{path}?limit=1000&next_cursor={c}"),
+            None => format!("{path}?limit=1000"),
+        };
+        let page = client.send(reqwest::Method::GET, &url, None).await?;
+        all.extend(page["result"].as_array().cloned().unwrap_or_default());
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => return Ok(all),
+        }
+    }
+}
