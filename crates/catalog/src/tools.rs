@@ -472,3 +472,41 @@ resources:
         assert_eq!(names.len(), tools.len());
     }
 }
+
+#[cfg(test)]
+mod bundled {
+    use super::*;
+
+    /// Every bundled integration loads, and every generated tool has a
+    /// spec-valid name of at most 64 characters and an object input schema.
+    #[test]
+    fn bundled_integrations_generate_valid_tools() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../config/integrations");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let integration = Integration::load(&path).unwrap_or_else(|e| panic!("{e}"));
+            let tools = generate(&integration);
+            assert!(
+                tools.len() >= 8,
+                "{}: {} tools",
+                path.display(),
+                tools.len()
+            );
+            for t in &tools {
+                assert!(t.tool.name.as_str().len() <= 64);
+                let schema: Value = serde_json::from_str(t.tool.input_schema.get()).unwrap();
+                assert_eq!(schema["type"], "object");
+            }
+            let lists = tools.iter().filter(|t| t.kind == MethodKind::List);
+            assert!(lists.clone().count() >= 2);
+            assert!(
+                lists.clone().any(|t| t.operation.pagination.is_some()),
+                "{}",
+                path.display()
+            );
+            seen += 1;
+        }
+        assert!(seen >= 3, "at least three bundled integrations");
+    }
+}

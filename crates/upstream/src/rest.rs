@@ -364,7 +364,9 @@ impl RestAccount {
             {
                 Ok(r) => r,
                 Err(e) => {
-                    return error_result(format!("Could not authenticate to the upstream API: {e}"));
+                    return error_result(format!(
+                        "Could not authenticate to the upstream API: {e}"
+                    ));
                 }
             };
             let response = match request.send().await {
