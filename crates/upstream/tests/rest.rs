@@ -600,3 +600,22 @@ async fn base_url_placeholders_need_context() {
     .unwrap();
     assert!(e.contains("context.host"), "{e}");
 }
+
+/// Every bundled integration's input and response schemas compile, so no
+/// bundled tool runs unvalidated.
+#[test]
+fn bundled_schemas_compile() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../config/integrations");
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let integration = Integration::load(&path).unwrap();
+        for tool in generate(&integration) {
+            jsonschema::validator_for(&tool.operation.input_schema)
+                .unwrap_or_else(|e| panic!("{}: {}: {e}", path.display(), tool.tool.name));
+            if let Some(response) = &tool.response_schema {
+                jsonschema::validator_for(response)
+                    .unwrap_or_else(|e| panic!("{}: {} response: {e}", path.display(), tool.tool.name));
+            }
+        }
+    }
+}
