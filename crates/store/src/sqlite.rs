@@ -389,22 +389,36 @@ impl Store {
 
     /// Delete an integration that no account uses; `false` when missing.
     pub async fn delete_integration(&self, id: IntegrationId) -> Result<bool, StoreError> {
+        self.delete_unless_used(
+            "SELECT COUNT(*) FROM integrated_accounts WHERE integration_id = ?",
+            "DELETE FROM integrations WHERE id = ?",
+            &id.to_string(),
+            "integrated account(s) use this integration",
+        )
+        .await
+    }
+
+    /// In one transaction: refuse with a conflict when `count_sql` finds
+    /// users of the row, else delete it. `false` when there was no such row.
+    async fn delete_unless_used(
+        &self,
+        count_sql: &'static str,
+        delete_sql: &'static str,
+        id: &str,
+        users: &str,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let used: i64 =
-            sqlx::query("SELECT COUNT(*) FROM integrated_accounts WHERE integration_id = ?")
-                .bind(id.to_string())
-                .fetch_one(&mut *tx)
-                .await?
-                .get(0);
+        let used: i64 = sqlx::query(count_sql)
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?
+            .get(0);
         if used > 0 {
             return Err(StoreError::Conflict(format!(
-                "{used} integrated account(s) use this integration; delete them first"
+                "{used} {users}; delete them first"
             )));
         }
-        let done = sqlx::query("DELETE FROM integrations WHERE id = ?")
-            .bind(id.to_string())
-            .execute(&mut *tx)
-            .await?;
+        let done = sqlx::query(delete_sql).bind(id).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
@@ -500,25 +514,13 @@ impl Store {
 
     /// Delete an account no server uses; `false` when missing.
     pub async fn delete_account(&self, id: AccountId) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let used: i64 = sqlx::query(
+        self.delete_unless_used(
             "SELECT COUNT(*) FROM servers WHERE source_kind = 'account' AND source_ref = ?",
+            "DELETE FROM integrated_accounts WHERE id = ?",
+            &id.to_string(),
+            "MCP server(s) use this account",
         )
-        .bind(id.to_string())
-        .fetch_one(&mut *tx)
-        .await?
-        .get(0);
-        if used > 0 {
-            return Err(StoreError::Conflict(format!(
-                "{used} MCP server(s) use this account; delete them first"
-            )));
-        }
-        let done = sqlx::query("DELETE FROM integrated_accounts WHERE id = ?")
-            .bind(id.to_string())
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(done.rows_affected() > 0)
+        .await
     }
 
     fn account_from_row(&self, r: &SqliteRow) -> Result<AccountRecord, StoreError> {

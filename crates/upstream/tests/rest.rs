@@ -613,8 +613,9 @@ fn bundled_schemas_compile() {
             jsonschema::validator_for(&tool.operation.input_schema)
                 .unwrap_or_else(|e| panic!("{}: {}: {e}", path.display(), tool.tool.name));
             if let Some(response) = &tool.response_schema {
-                jsonschema::validator_for(response)
-                    .unwrap_or_else(|e| panic!("{}: {} response: {e}", path.display(), tool.tool.name));
+                jsonschema::validator_for(response).unwrap_or_else(|e| {
+                    panic!("{}: {} response: {e}", path.display(), tool.tool.name)
+                });
             }
         }
     }
