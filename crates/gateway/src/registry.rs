@@ -12,16 +12,42 @@ use mcpgate_store::{
 use mcpgate_upstream::{Executor, RestAccount, RestOperation, RestSettings, RotateHook};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use time::OffsetDateTime;
+use uuid::Uuid;
 
+use crate::limits::{Effective, KeyLimiter};
 use crate::view::ServerView;
 
 /// A key as the hot path needs it.
-#[derive(Debug, Clone)]
-struct KeyEntry {
+pub struct KeyEntry {
+    /// The key's id.
+    pub id: Uuid,
     hash: KeyHash,
-    server: ServerId,
+    /// The server it opens.
+    pub server: ServerId,
     expires_at_ms: Option<i64>,
+    last_used_ms: AtomicI64,
+    flushed_ms: AtomicI64,
+    /// Its rate and concurrency limiter.
+    pub limiter: Arc<KeyLimiter>,
+}
+
+/// A request's credentials, accepted.
+pub struct Admitted {
+    /// The server.
+    pub view: Arc<ServerView>,
+    /// The key used.
+    pub key: Arc<KeyEntry>,
+}
+
+/// Why a token was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFailure {
+    /// Unknown, expired or revoked token, or an expired or missing server.
+    Invalid,
+    /// A valid key of a disabled server.
+    Disabled,
 }
 
 /// An integration with its tools generated and their validators compiled,
@@ -44,10 +70,11 @@ pub struct Registry {
     integrations: DashMap<IntegrationId, Arc<IntegrationEntry>>,
     accounts: DashMap<AccountId, Arc<AccountEntry>>,
     servers: DashMap<ServerId, Arc<ServerView>>,
-    keys: DashMap<KeyHash, KeyEntry>,
+    keys: DashMap<KeyHash, Arc<KeyEntry>>,
     page_size: usize,
     http: reqwest::Client,
     rest: RestSettings,
+    limits: Effective,
 }
 
 fn ms(t: OffsetDateTime) -> i64 {
@@ -66,6 +93,7 @@ impl Registry {
         page_size: usize,
         http: reqwest::Client,
         rest: RestSettings,
+        limits: Effective,
     ) -> Self {
         Self {
             toolsets: toolsets
@@ -79,7 +107,13 @@ impl Registry {
             page_size,
             http,
             rest,
+            limits,
         }
+    }
+
+    /// The limits a server's keys get.
+    pub fn limits_for(&self, record: &ServerRecord) -> Effective {
+        Effective::resolve(self.limits, &record.limits)
     }
 
     /// Names of the configured toolsets, sorted.
@@ -159,6 +193,13 @@ impl Registry {
                 }
                 ServerView::from_toolset(record, toolset.map(|t| &**t), self.page_size)
             }
+            ServerSource::Unbound => ServerView::from_account(
+                record,
+                &[],
+                Executor::Unavailable("no integrated account is bound to this MCP server".into()),
+                None,
+                self.page_size,
+            ),
             ServerSource::Account(account_id) => {
                 let account = self.accounts.get(account_id).map(|a| Arc::clone(&a));
                 let integration = account.as_ref().and_then(|a| {
@@ -248,12 +289,14 @@ impl Registry {
 
         let servers = store.list_servers().await?;
         let keys = store.list_active_keys().await?;
+        let mut limits = HashMap::new();
         for s in &servers {
             self.servers.insert(s.id, Arc::new(self.view(s)));
+            limits.insert(s.id, self.limits_for(s));
         }
         let live: HashSet<ServerId> = servers.iter().map(|s| s.id).collect();
         self.servers.retain(|id, _| live.contains(id));
-        self.replace_keys(keys, |_| true);
+        self.replace_keys(keys, &limits, |_| true);
         Ok(())
     }
 
@@ -265,7 +308,8 @@ impl Registry {
             Some(record) => {
                 self.servers.insert(id, Arc::new(self.view(&record)));
                 let keys = store.list_server_keys(id).await?;
-                self.replace_keys(keys, |e| e.server == id);
+                let limits = HashMap::from([(id, self.limits_for(&record))]);
+                self.replace_keys(keys, &limits, |e| e.server == id);
             }
             None => {
                 self.keys.retain(|_, e| e.server != id);
@@ -275,39 +319,92 @@ impl Registry {
         Ok(())
     }
 
-    fn replace_keys(&self, keys: Vec<KeyRecord>, in_scope: impl Fn(&KeyEntry) -> bool) {
+    fn replace_keys(
+        &self,
+        keys: Vec<KeyRecord>,
+        limits: &HashMap<ServerId, Effective>,
+        in_scope: impl Fn(&KeyEntry) -> bool,
+    ) {
         let fresh: HashSet<KeyHash> = keys.iter().map(|k| k.hash).collect();
         for k in keys {
+            let want = limits.get(&k.server_id).copied().unwrap_or(self.limits);
+            let expires_at_ms = k.expires_at.map(ms);
+            let previous = self.keys.get(&k.hash).map(|e| Arc::clone(&e));
+            if let Some(p) = &previous
+                && p.id == k.id
+                && p.expires_at_ms == expires_at_ms
+                && p.limiter.limits == want
+            {
+                continue;
+            }
+            // Keep the limiter (its budget and calls in flight) when only
+            // other fields changed.
+            let limiter = previous
+                .as_ref()
+                .filter(|p| p.limiter.limits == want)
+                .map(|p| Arc::clone(&p.limiter))
+                .unwrap_or_else(|| Arc::new(KeyLimiter::new(want)));
+            let used = previous
+                .as_ref()
+                .map_or(0, |p| p.last_used_ms.load(Ordering::Relaxed));
             self.keys.insert(
                 k.hash,
-                KeyEntry {
+                Arc::new(KeyEntry {
+                    id: k.id,
                     hash: k.hash,
                     server: k.server_id,
-                    expires_at_ms: k.expires_at.map(ms),
-                },
+                    expires_at_ms,
+                    last_used_ms: AtomicI64::new(used),
+                    flushed_ms: AtomicI64::new(used),
+                    limiter,
+                }),
             );
         }
         self.keys.retain(|h, e| !in_scope(e) || fresh.contains(h));
     }
 
-    /// Resolve a presented token to a live server, or `None` — the same
-    /// `None` for unknown, expired, revoked and disabled, so a caller can
-    /// never tell which.
-    pub fn authenticate(&self, token: &str) -> Option<Arc<ServerView>> {
+    /// Resolve a presented token to a live server and its key. The same
+    /// `Invalid` answers unknown, expired, revoked and deleted, so a caller
+    /// cannot tell which; `Disabled` is for surfaces that must say so.
+    pub fn authenticate(&self, token: &str) -> Result<Admitted, AuthFailure> {
         let hash = KeyHash::of(token);
         let now = now_ms();
-        let server = {
-            let entry = self.keys.get(&hash)?;
-            // The map lookup is by hash of the token, which leaks nothing
-            // useful; the explicit constant-time check keeps the comparison
-            // itself timing-safe regardless of the map's implementation.
-            if !entry.hash.ct_eq(&hash) || entry.expires_at_ms.is_some_and(|e| now >= e) {
-                return None;
-            }
-            entry.server
-        };
-        let view = self.servers.get(&server)?.clone();
-        view.is_live(now).then_some(view)
+        let key = self.keys.get(&hash).map(|e| Arc::clone(&e)).ok_or(AuthFailure::Invalid)?;
+        // The map lookup is by hash of the token, which leaks nothing useful;
+        // the explicit constant-time check keeps the comparison itself
+        // timing-safe regardless of the map's implementation.
+        if !key.hash.ct_eq(&hash) || key.expires_at_ms.is_some_and(|e| now >= e) {
+            return Err(AuthFailure::Invalid);
+        }
+        let view = self
+            .servers
+            .get(&key.server)
+            .map(|v| Arc::clone(&v))
+            .ok_or(AuthFailure::Invalid)?;
+        if view.expires_at_ms.is_some_and(|e| now >= e) {
+            return Err(AuthFailure::Invalid);
+        }
+        if view.disabled {
+            return Err(AuthFailure::Disabled);
+        }
+        key.last_used_ms.store(now, Ordering::Relaxed);
+        Ok(Admitted { view, key })
+    }
+
+    /// Last-use times recorded since the previous call, for a batched write.
+    pub fn take_used(&self) -> Vec<(Uuid, OffsetDateTime)> {
+        self.keys
+            .iter()
+            .filter_map(|e| {
+                let used = e.last_used_ms.load(Ordering::Relaxed);
+                let flushed = e.flushed_ms.swap(used, Ordering::Relaxed);
+                (used > flushed).then(|| {
+                    let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(used) * 1_000_000)
+                        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+                    (e.id, at)
+                })
+            })
+            .collect()
     }
 
     /// Number of servers and keys loaded (for logs and readiness detail).

@@ -179,10 +179,7 @@ impl ServerView {
         &self.executor
     }
 
-    /// Whether the server accepts requests at `now_ms`.
-    pub fn is_live(&self, now_ms: i64) -> bool {
-        !self.disabled && self.expires_at_ms.is_none_or(|e| now_ms < e)
-    }
+
 }
 
 #[cfg(test)]

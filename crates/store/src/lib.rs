@@ -12,8 +12,9 @@ mod sqlite;
 
 pub use key::{ApiKey, KeyHash};
 pub use model::{
-    AccountId, AccountPatch, AccountRecord, IntegrationId, IntegrationRecord, KeyRecord,
-    NewAccount, NewServer, Origin, ServerId, ServerPatch, ServerRecord, ServerSource,
+    AccountId, AccountPatch, AccountRecord, AdminTokenRecord, IntegrationId, IntegrationRecord,
+    KeyRecord, Limits, NewAccount, NewServer, Origin, ServerId, ServerPatch, ServerRecord,
+    ServerSource,
 };
 pub use secrets::MasterKey;
 pub use sqlite::Store;

@@ -19,6 +19,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "integrations",
         include_str!("../migrations/sqlite/0002_integrations.sql"),
     ),
+    (
+        3,
+        "tenancy_keys_limits",
+        include_str!("../migrations/sqlite/0003_tenancy_keys_limits.sql"),
+    ),
 ];
 
 impl MigrationSource<'static> for Embedded {

@@ -61,6 +61,9 @@ pub enum ServerSource {
     Toolset(String),
     /// The generated tools of an integrated account's integration.
     Account(AccountId),
+    /// No source bound yet (an integration's MCP settings without an
+    /// account): serves no tools.
+    Unbound,
 }
 
 impl ServerSource {
@@ -68,6 +71,7 @@ impl ServerSource {
         match self {
             Self::Toolset(name) => ("toolset", name.clone()),
             Self::Account(id) => ("account", id.to_string()),
+            Self::Unbound => ("unbound", String::new()),
         }
     }
 
@@ -75,6 +79,7 @@ impl ServerSource {
         match kind {
             "toolset" => Some(Self::Toolset(reference)),
             "account" => reference.parse().ok().map(Self::Account),
+            "unbound" => Some(Self::Unbound),
             _ => None,
         }
     }
@@ -95,6 +100,16 @@ pub struct ServerRecord {
     pub scope: ScopeConfig,
     /// Tool allow-list; `None` exposes every tool in scope.
     pub exposed_tools: Option<Vec<String>>,
+    /// Free text.
+    pub description: Option<String>,
+    /// Per-key limit overrides.
+    pub limits: Limits,
+    /// Set when the per-integration MCP settings API manages this server.
+    pub integration_id: Option<IntegrationId>,
+    /// Admin token that created it.
+    pub created_by: Option<String>,
+    /// Admin token that changed it last.
+    pub modified_by: Option<String>,
     /// A disabled server refuses every request.
     pub disabled: bool,
     /// After this instant the server's keys are refused.
@@ -118,8 +133,55 @@ pub struct NewServer {
     pub scope: ScopeConfig,
     /// Tool allow-list.
     pub exposed_tools: Option<Vec<String>>,
+    /// Free text.
+    pub description: Option<String>,
+    /// Per-key limit overrides.
+    pub limits: Limits,
+    /// For servers managed by the per-integration MCP settings API.
+    pub integration_id: Option<IntegrationId>,
+    /// Starts disabled.
+    pub disabled: bool,
+    /// Admin token id of the creator.
+    pub created_by: Option<String>,
     /// Optional expiry.
     pub expires_at: Option<OffsetDateTime>,
+    /// Mint a first key with the server (true unless keys come later).
+    pub mint_key: bool,
+}
+
+impl NewServer {
+    /// A server of `tenant` named `name` over `source`, everything else default.
+    pub fn new(tenant: impl Into<String>, name: impl Into<String>, source: ServerSource) -> Self {
+        Self {
+            tenant: tenant.into(),
+            name: name.into(),
+            source,
+            scope: ScopeConfig::default(),
+            exposed_tools: None,
+            description: None,
+            limits: Limits::default(),
+            integration_id: None,
+            disabled: false,
+            created_by: None,
+            expires_at: None,
+            mint_key: true,
+        }
+    }
+}
+
+/// Per-key limit overrides of a server; `None` fields use the gateway's defaults.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Sustained requests per second per key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_per_sec: Option<u32>,
+    /// Requests a key may make at once above the sustained rate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub burst: Option<u32>,
+    /// Calls a key may have in flight at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrency: Option<u32>,
 }
 
 /// A partial update; `None` leaves a field as it is.
@@ -135,6 +197,14 @@ pub struct ServerPatch {
     pub scope: Option<ScopeConfig>,
     /// `Some(None)` removes the allow-list.
     pub exposed_tools: Option<Option<Vec<String>>>,
+    /// New source (rebinding an integration's MCP settings).
+    pub source: Option<ServerSource>,
+    /// `Some(None)` clears the description.
+    pub description: Option<Option<String>>,
+    /// New limit overrides.
+    pub limits: Option<Limits>,
+    /// Admin token id making the change.
+    pub modified_by: Option<String>,
 }
 
 /// An API key of a server, without its secret.
@@ -154,6 +224,23 @@ pub struct KeyRecord {
     pub expires_at: Option<OffsetDateTime>,
     /// Set when the key was revoked.
     pub revoked_at: Option<OffsetDateTime>,
+    /// Last time the key was used (recorded in batches).
+    pub last_used_at: Option<OffsetDateTime>,
+}
+
+/// An admin token as stored (without its secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminTokenRecord {
+    /// Its id (recorded as `created_by`/`modified_by`).
+    pub id: Uuid,
+    /// The tenant it may act on; `None` for a super-admin.
+    pub tenant: Option<String>,
+    /// SHA-256 of the secret.
+    pub hash: crate::KeyHash,
+    /// Visible prefix.
+    pub prefix: String,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
 }
 
 /// Where an integration definition came from.

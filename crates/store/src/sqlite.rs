@@ -9,8 +9,8 @@ use uuid::Uuid;
 
 use crate::key::{ApiKey, KeyHash};
 use crate::model::{
-    AccountId, AccountPatch, AccountRecord, IntegrationId, IntegrationRecord, KeyRecord,
-    NewAccount, NewServer, Origin, ServerId, ServerPatch, ServerRecord, ServerSource,
+    AccountId, AccountPatch, AccountRecord, AdminTokenRecord, IntegrationId, IntegrationRecord,
+    KeyRecord, NewAccount, NewServer, Origin, ServerId, ServerPatch, ServerRecord, ServerSource,
 };
 use crate::secrets::MasterKey;
 use crate::{StoreError, migrate};
@@ -80,13 +80,14 @@ impl Store {
         Ok(())
     }
 
-    /// Create a server together with its first key, atomically. The returned
-    /// [`ApiKey`] carries the only copy of the secret.
+    /// Create a server together with its first key (unless `mint_key` is
+    /// off), atomically. The returned [`ApiKey`] carries the only copy of the secret.
     pub async fn create_server(
         &self,
         new: NewServer,
-    ) -> Result<(ServerRecord, KeyRecord, ApiKey), StoreError> {
+    ) -> Result<(ServerRecord, Option<(KeyRecord, ApiKey)>), StoreError> {
         let now = now_ms();
+        let mint = new.mint_key;
         let record = ServerRecord {
             id: ServerId::new(),
             tenant: new.tenant,
@@ -94,26 +95,22 @@ impl Store {
             source: new.source,
             scope: new.scope,
             exposed_tools: new.exposed_tools,
-            disabled: false,
+            description: new.description,
+            limits: new.limits,
+            integration_id: new.integration_id,
+            created_by: new.created_by.clone(),
+            modified_by: new.created_by,
+            disabled: new.disabled,
             expires_at: new.expires_at,
             created_at: now,
             updated_at: now,
         };
-        let key = ApiKey::generate();
-        let key_record = KeyRecord {
-            id: Uuid::now_v7(),
-            server_id: record.id,
-            hash: key.hash,
-            prefix: key.prefix.clone(),
-            created_at: now,
-            expires_at: None,
-            revoked_at: None,
-        };
         let (kind, reference) = record.source.to_columns();
         let mut tx = self.pool.begin().await?;
         sqlx::query(
-            "INSERT INTO servers (id, tenant, name, source_kind, source_ref, scope, exposed_tools, disabled, expires_at, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)",
+            "INSERT INTO servers (id, tenant, name, source_kind, source_ref, scope, exposed_tools, disabled, expires_at, created_at, updated_at,
+                                  description, limits, integration_id, created_by, modified_by)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(record.id.to_string())
         .bind(&record.tenant)
@@ -122,23 +119,30 @@ impl Store {
         .bind(reference)
         .bind(to_json(&record.scope))
         .bind(record.exposed_tools.as_ref().map(to_json))
+        .bind(record.disabled)
         .bind(record.expires_at.map(to_ms))
         .bind(to_ms(now))
         .bind(to_ms(now))
+        .bind(&record.description)
+        .bind(to_json(&record.limits))
+        .bind(record.integration_id.map(|i| i.to_string()))
+        .bind(&record.created_by)
+        .bind(&record.modified_by)
         .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO server_keys (id, server_id, hash, prefix, created_at) VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(key_record.id.to_string())
-        .bind(record.id.to_string())
-        .bind(key.hash.to_hex())
-        .bind(&key.prefix)
-        .bind(to_ms(now))
-        .execute(&mut *tx)
-        .await?;
+        .await
+        .map_err(|e| match e {
+            sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict(
+                "this integration already has MCP settings".into(),
+            ),
+            other => StoreError::Database(other),
+        })?;
+        let key = if mint {
+            Some(insert_key(&mut tx, record.id, None).await?)
+        } else {
+            None
+        };
         tx.commit().await?;
-        Ok((record, key_record, key))
+        Ok((record, key))
     }
 
     /// One server by id.
@@ -162,11 +166,16 @@ impl Store {
     /// `after` when given. Returns at most `limit` records and whether more follow.
     pub async fn list_servers_page(
         &self,
+        tenant: Option<&str>,
         after: Option<ServerId>,
         limit: u32,
     ) -> Result<(Vec<ServerRecord>, bool), StoreError> {
-        let rows = sqlx::query("SELECT * FROM servers WHERE id > ? ORDER BY id LIMIT ?")
-            .bind(after.map(|a| a.to_string()).unwrap_or_default())
+        let rows = sqlx::query(
+            "SELECT * FROM servers WHERE id > ? AND (? IS NULL OR tenant = ?) ORDER BY id LIMIT ?",
+        )
+        .bind(after.map(|a| a.to_string()).unwrap_or_default())
+        .bind(tenant)
+        .bind(tenant)
             .bind(i64::from(limit) + 1)
             .fetch_all(&self.pool)
             .await?;
@@ -209,15 +218,34 @@ impl Store {
         if let Some(tools) = patch.exposed_tools {
             record.exposed_tools = tools;
         }
+        if let Some(source) = patch.source {
+            record.source = source;
+        }
+        if let Some(description) = patch.description {
+            record.description = description;
+        }
+        if let Some(limits) = patch.limits {
+            record.limits = limits;
+        }
+        if patch.modified_by.is_some() {
+            record.modified_by = patch.modified_by;
+        }
         record.updated_at = now_ms();
+        let (kind, reference) = record.source.to_columns();
         sqlx::query(
-            "UPDATE servers SET name = ?, disabled = ?, expires_at = ?, scope = ?, exposed_tools = ?, updated_at = ? WHERE id = ?",
+            "UPDATE servers SET name = ?, disabled = ?, expires_at = ?, scope = ?, exposed_tools = ?,
+                 source_kind = ?, source_ref = ?, description = ?, limits = ?, modified_by = ?, updated_at = ? WHERE id = ?",
         )
         .bind(&record.name)
         .bind(record.disabled)
         .bind(record.expires_at.map(to_ms))
         .bind(to_json(&record.scope))
         .bind(record.exposed_tools.as_ref().map(to_json))
+        .bind(kind)
+        .bind(reference)
+        .bind(&record.description)
+        .bind(to_json(&record.limits))
+        .bind(&record.modified_by)
         .bind(to_ms(record.updated_at))
         .bind(id.to_string())
         .execute(&mut *tx)
@@ -550,6 +578,181 @@ impl Store {
         })
     }
 
+    /// Servers of an integrated account, in a tenant, oldest first.
+    pub async fn list_account_servers(&self, account: AccountId) -> Result<Vec<ServerRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM servers WHERE source_kind = 'account' AND source_ref = ? AND integration_id IS NULL ORDER BY id",
+        )
+        .bind(account.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(server_from_row).collect()
+    }
+
+    /// The server the per-integration MCP settings of `tenant` manage, if any.
+    pub async fn integration_server(
+        &self,
+        tenant: &str,
+        integration: IntegrationId,
+    ) -> Result<Option<ServerRecord>, StoreError> {
+        let row = sqlx::query("SELECT * FROM servers WHERE tenant = ? AND integration_id = ?")
+            .bind(tenant)
+            .bind(integration.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| server_from_row(&r)).transpose()
+    }
+
+    /// Mint another key for a server; `None` when the server is gone.
+    pub async fn add_key(
+        &self,
+        server: ServerId,
+        expires_at: Option<OffsetDateTime>,
+    ) -> Result<Option<(KeyRecord, ApiKey)>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let exists = sqlx::query("SELECT 1 FROM servers WHERE id = ?")
+            .bind(server.to_string())
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some();
+        if !exists {
+            return Ok(None);
+        }
+        let minted = insert_key(&mut tx, server, expires_at).await?;
+        tx.commit().await?;
+        Ok(Some(minted))
+    }
+
+    /// Every key of a server, revoked ones included, oldest first.
+    pub async fn all_server_keys(&self, id: ServerId) -> Result<Vec<KeyRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM server_keys WHERE server_id = ? ORDER BY created_at, id")
+            .bind(id.to_string())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(key_from_row).collect()
+    }
+
+    /// Revoke a key of a server, now or after a grace period (it then stays
+    /// valid until `now + grace`). `false` when there is no such live key.
+    pub async fn revoke_key(
+        &self,
+        server: ServerId,
+        key: Uuid,
+        grace: time::Duration,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let done = revoke(&mut tx, server, key, grace).await?;
+        tx.commit().await?;
+        Ok(done)
+    }
+
+    /// Replace every live key of a server with one new key, atomically; the
+    /// old keys stop working now, or after `grace`. `None` when the server is gone.
+    pub async fn rotate_keys(
+        &self,
+        server: ServerId,
+        grace: time::Duration,
+    ) -> Result<Option<(KeyRecord, ApiKey)>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let exists = sqlx::query("SELECT 1 FROM servers WHERE id = ?")
+            .bind(server.to_string())
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some();
+        if !exists {
+            return Ok(None);
+        }
+        let old: Vec<String> = sqlx::query(
+            "SELECT id FROM server_keys WHERE server_id = ? AND revoked_at IS NULL",
+        )
+        .bind(server.to_string())
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+        for id in old {
+            let id = parse_id("server_keys", &id)?;
+            revoke(&mut tx, server, id, grace).await?;
+        }
+        let minted = insert_key(&mut tx, server, None).await?;
+        tx.commit().await?;
+        Ok(Some(minted))
+    }
+
+    /// Record last-use times gathered in memory (one write per batch, never
+    /// one per request).
+    pub async fn touch_keys(&self, used: &[(Uuid, OffsetDateTime)]) -> Result<(), StoreError> {
+        if used.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        for (id, at) in used {
+            sqlx::query("UPDATE server_keys SET last_used_at = MAX(COALESCE(last_used_at, 0), ?) WHERE id = ?")
+                .bind(to_ms(*at))
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Mint an admin token for a tenant (`None`: a super-admin).
+    pub async fn create_admin_token(
+        &self,
+        tenant: Option<&str>,
+    ) -> Result<(AdminTokenRecord, ApiKey), StoreError> {
+        let key = ApiKey::generate();
+        let record = AdminTokenRecord {
+            id: Uuid::now_v7(),
+            tenant: tenant.map(str::to_owned),
+            hash: key.hash,
+            prefix: key.prefix.clone(),
+            created_at: now_ms(),
+        };
+        sqlx::query(
+            "INSERT INTO admin_tokens (id, tenant, hash, prefix, created_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(record.id.to_string())
+        .bind(&record.tenant)
+        .bind(record.hash.to_hex())
+        .bind(&record.prefix)
+        .bind(to_ms(record.created_at))
+        .execute(&self.pool)
+        .await?;
+        Ok((record, key))
+    }
+
+    /// Admin tokens that are not revoked.
+    pub async fn list_admin_tokens(&self) -> Result<Vec<AdminTokenRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM admin_tokens WHERE revoked_at IS NULL ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AdminTokenRecord {
+                    id: parse_id("admin_tokens", &r.try_get::<String, _>("id")?)?,
+                    tenant: r.try_get("tenant")?,
+                    hash: KeyHash::from_hex(&r.try_get::<String, _>("hash")?)
+                        .ok_or_else(|| corrupt("admin_tokens", "bad hash"))?,
+                    prefix: r.try_get("prefix")?,
+                    created_at: from_ms(r.try_get("created_at")?),
+                })
+            })
+            .collect()
+    }
+
+    /// Revoke an admin token; `false` when there is no such live token.
+    pub async fn revoke_admin_token(&self, id: Uuid) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE admin_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+            .bind(to_ms(now_ms()))
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     /// A setting's value.
     pub async fn get_setting(&self, name: &str) -> Result<Option<String>, StoreError> {
         let row = sqlx::query("SELECT value FROM settings WHERE name = ?")
@@ -606,6 +809,69 @@ impl Store {
     }
 }
 
+async fn insert_key(
+    tx: &mut sqlx::SqliteConnection,
+    server: ServerId,
+    expires_at: Option<OffsetDateTime>,
+) -> Result<(KeyRecord, ApiKey), StoreError> {
+    let key = ApiKey::generate();
+    let record = KeyRecord {
+        id: Uuid::now_v7(),
+        server_id: server,
+        hash: key.hash,
+        prefix: key.prefix.clone(),
+        created_at: now_ms(),
+        expires_at,
+        revoked_at: None,
+        last_used_at: None,
+    };
+    sqlx::query(
+        "INSERT INTO server_keys (id, server_id, hash, prefix, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(record.id.to_string())
+    .bind(server.to_string())
+    .bind(key.hash.to_hex())
+    .bind(&key.prefix)
+    .bind(to_ms(record.created_at))
+    .bind(expires_at.map(to_ms))
+    .execute(&mut *tx)
+    .await?;
+    Ok((record, key))
+}
+
+/// Revoke now (grace 0), or shorten the key's life to `now + grace`.
+async fn revoke(
+    tx: &mut sqlx::SqliteConnection,
+    server: ServerId,
+    key: Uuid,
+    grace: time::Duration,
+) -> Result<bool, StoreError> {
+    let now = now_ms();
+    let done = if grace.is_positive() {
+        let until = to_ms(now + grace);
+        sqlx::query(
+            "UPDATE server_keys SET expires_at = MIN(COALESCE(expires_at, ?), ?)
+             WHERE id = ? AND server_id = ? AND revoked_at IS NULL",
+        )
+        .bind(until)
+        .bind(until)
+        .bind(key.to_string())
+        .bind(server.to_string())
+        .execute(&mut *tx)
+        .await?
+    } else {
+        sqlx::query(
+            "UPDATE server_keys SET revoked_at = ? WHERE id = ? AND server_id = ? AND revoked_at IS NULL",
+        )
+        .bind(to_ms(now))
+        .bind(key.to_string())
+        .bind(server.to_string())
+        .execute(&mut *tx)
+        .await?
+    };
+    Ok(done.rows_affected() > 0)
+}
+
 fn corrupt(table: &'static str, message: impl Into<String>) -> StoreError {
     StoreError::Corrupt {
         table,
@@ -642,6 +908,18 @@ fn server_from_row(r: &SqliteRow) -> Result<ServerRecord, StoreError> {
             .ok_or_else(|| corrupt("servers", format!("unknown source kind {kind:?}")))?,
         scope: from_json("servers", &r.try_get::<String, _>("scope")?)?,
         exposed_tools: exposed.map(|t| from_json("servers", &t)).transpose()?,
+        description: r.try_get("description")?,
+        limits: r
+            .try_get::<Option<String>, _>("limits")?
+            .map(|l| from_json("servers", &l))
+            .transpose()?
+            .unwrap_or_default(),
+        integration_id: r
+            .try_get::<Option<String>, _>("integration_id")?
+            .map(|i| parse_id("servers", &i))
+            .transpose()?,
+        created_by: r.try_get("created_by")?,
+        modified_by: r.try_get("modified_by")?,
         disabled: r.try_get("disabled")?,
         expires_at: r.try_get::<Option<i64>, _>("expires_at")?.map(from_ms),
         created_at: from_ms(r.try_get("created_at")?),
@@ -683,29 +961,23 @@ fn key_from_row(r: &SqliteRow) -> Result<KeyRecord, StoreError> {
         created_at: from_ms(r.try_get("created_at")?),
         expires_at: r.try_get::<Option<i64>, _>("expires_at")?.map(from_ms),
         revoked_at: r.try_get::<Option<i64>, _>("revoked_at")?.map(from_ms),
+        last_used_at: r.try_get::<Option<i64>, _>("last_used_at")?.map(from_ms),
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mcpgate_catalog::ScopeConfig;
 
     fn demo(name: &str) -> NewServer {
-        NewServer {
-            tenant: "default".into(),
-            name: name.into(),
-            source: ServerSource::Toolset("demo".into()),
-            scope: ScopeConfig::default(),
-            exposed_tools: None,
-            expires_at: None,
-        }
+        NewServer::new("default", name, ServerSource::Toolset("demo".into()))
     }
 
     #[tokio::test]
     async fn server_lifecycle_and_keys() {
         let store = Store::open_in_memory().await.unwrap();
-        let (server, key, secret) = store.create_server(demo("a")).await.unwrap();
+        let (server, minted) = store.create_server(demo("a")).await.unwrap();
+        let (key, secret) = minted.unwrap();
         assert_eq!(
             store.get_server(server.id).await.unwrap(),
             Some(server.clone())
@@ -764,12 +1036,12 @@ mod tests {
             );
         }
         ids.sort();
-        let (first, more) = store.list_servers_page(None, 2).await.unwrap();
+        let (first, more) = store.list_servers_page(None, None, 2).await.unwrap();
         assert!(more);
-        let (second, more) = store.list_servers_page(Some(first[1].id), 2).await.unwrap();
+        let (second, more) = store.list_servers_page(None, Some(first[1].id), 2).await.unwrap();
         assert!(more);
         let (third, more) = store
-            .list_servers_page(Some(second[1].id), 2)
+            .list_servers_page(None, Some(second[1].id), 2)
             .await
             .unwrap();
         assert!(!more);
@@ -821,11 +1093,8 @@ mod tests {
             Some(account.clone())
         );
 
-        let server = NewServer {
-            source: ServerSource::Account(account.id),
-            ..demo("scoped")
-        };
-        let (server, _, _) = store.create_server(server).await.unwrap();
+        let server = NewServer::new("default", "scoped", ServerSource::Account(account.id));
+        let (server, _) = store.create_server(server).await.unwrap();
         assert!(matches!(
             store.delete_account(account.id).await,
             Err(StoreError::Conflict(_))
@@ -927,11 +1196,80 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn keys_rotate_with_and_without_grace_and_record_use_in_batches() {
+        let store = Store::open_in_memory().await.unwrap();
+        let (server, minted) = store.create_server(demo("k")).await.unwrap();
+        let (first, _) = minted.unwrap();
+        let (second, _) = store.add_key(server.id, None).await.unwrap().unwrap();
+        assert_eq!(store.list_server_keys(server.id).await.unwrap().len(), 2);
+
+        // Rotation with grace: old keys live on until the grace ends.
+        let (third, secret) = store
+            .rotate_keys(server.id, time::Duration::seconds(60))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(third.hash, KeyHash::of(&secret.secret));
+        let keys = store.list_server_keys(server.id).await.unwrap();
+        assert_eq!(keys.len(), 3);
+        for old in [first.id, second.id] {
+            let k = keys.iter().find(|k| k.id == old).unwrap();
+            let left = k.expires_at.unwrap() - now_ms();
+            assert!(left > time::Duration::seconds(55) && left <= time::Duration::seconds(60));
+        }
+        // Rotation without grace revokes at once.
+        let (fourth, _) = store.rotate_keys(server.id, time::Duration::ZERO).await.unwrap().unwrap();
+        let live: Vec<_> = store.list_server_keys(server.id).await.unwrap().into_iter().map(|k| k.id).collect();
+        assert_eq!(live, vec![fourth.id]);
+        assert!(!store.revoke_key(server.id, first.id, time::Duration::ZERO).await.unwrap());
+        assert!(store.rotate_keys(ServerId::new(), time::Duration::ZERO).await.unwrap().is_none());
+
+        let at = now_ms();
+        store.touch_keys(&[(fourth.id, at)]).await.unwrap();
+        store.touch_keys(&[(fourth.id, at - time::Duration::hours(1))]).await.unwrap();
+        let all = store.all_server_keys(server.id).await.unwrap();
+        assert_eq!(all.len(), 4);
+        assert_eq!(all.last().unwrap().last_used_at, Some(at), "never moves backwards");
+    }
+
+    #[tokio::test]
+    async fn admin_tokens_are_tenant_scoped_and_revocable() {
+        let store = Store::open_in_memory().await.unwrap();
+        let (acme, key) = store.create_admin_token(Some("acme")).await.unwrap();
+        let (root, _) = store.create_admin_token(None).await.unwrap();
+        let listed = store.list_admin_tokens().await.unwrap();
+        assert_eq!(listed, vec![acme.clone(), root.clone()]);
+        assert_eq!(listed[0].hash, KeyHash::of(&key.secret));
+        assert!(store.revoke_admin_token(acme.id).await.unwrap());
+        assert!(!store.revoke_admin_token(acme.id).await.unwrap());
+        assert_eq!(store.list_admin_tokens().await.unwrap(), vec![root]);
+    }
+
+    #[tokio::test]
+    async fn one_settings_server_per_tenant_and_integration() {
+        let store = Store::open_in_memory().await.unwrap();
+        let integration = store.create_integration("t1", crm()).await.unwrap();
+        let new = || NewServer {
+            integration_id: Some(integration.id),
+            ..NewServer::new("t1", "settings", ServerSource::Unbound)
+        };
+        let (s, none) = store.create_server(NewServer { mint_key: false, ..new() }).await.unwrap();
+        assert!(none.is_none());
+        assert!(store.list_server_keys(s.id).await.unwrap().is_empty());
+        assert!(matches!(store.create_server(new()).await, Err(StoreError::Conflict(_))));
+        let found = store.integration_server("t1", integration.id).await.unwrap().unwrap();
+        assert_eq!(found.id, s.id);
+        assert_eq!(found.source, ServerSource::Unbound);
+        assert!(store.integration_server("t2", integration.id).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
     async fn the_secret_is_not_in_the_database_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.sqlite");
         let store = Store::open(&path, MasterKey::generate().0).await.unwrap();
-        let (_, _, key) = store.create_server(demo("a")).await.unwrap();
+        let (_, minted) = store.create_server(demo("a")).await.unwrap();
+        let (_, key) = minted.unwrap();
         drop(store);
         let mut bytes = std::fs::read(&path).unwrap();
         for extra in ["db.sqlite-wal", "db.sqlite-shm"] {
