@@ -34,6 +34,8 @@ pub struct Config {
     pub integrations_dir: Option<PathBuf>,
     /// Calls to upstream APIs.
     pub upstream: UpstreamConfig,
+    /// Default per-key limits.
+    pub limits: LimitsConfig,
     #[serde(skip)]
     base_dir: PathBuf,
 }
@@ -85,6 +87,28 @@ impl Default for UpstreamConfig {
     }
 }
 
+/// `[limits]`: what every key gets unless its server overrides it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Sustained requests per second per key.
+    pub rate_per_sec: u32,
+    /// Requests a key may make at once above the sustained rate.
+    pub burst: u32,
+    /// Calls a key may have in flight at once.
+    pub max_concurrency: u32,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            rate_per_sec: 20,
+            burst: 40,
+            max_concurrency: 8,
+        }
+    }
+}
+
 /// `[admin]`
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -115,6 +139,7 @@ impl Default for Config {
             toolsets: Vec::new(),
             integrations_dir: None,
             upstream: UpstreamConfig::default(),
+            limits: LimitsConfig::default(),
             base_dir: PathBuf::from("."),
         }
     }
@@ -168,6 +193,15 @@ impl Config {
             .unwrap_or_else(|| PathBuf::from("."));
         if config.mcp.page_size == 0 {
             bail!("{}: mcp.page_size must be at least 1", path.display());
+        }
+        if config.limits.rate_per_sec == 0
+            || config.limits.burst == 0
+            || config.limits.max_concurrency == 0
+        {
+            bail!(
+                "{}: limits.rate_per_sec, limits.burst and limits.max_concurrency must be at least 1",
+                path.display()
+            );
         }
         if config.http.max_body_bytes < 1024 {
             bail!(

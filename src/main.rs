@@ -56,6 +56,13 @@ enum Command {
         #[command(subcommand)]
         command: cli::integration::IntegrationCommand,
     },
+    /// Manage tenant-scoped admin tokens.
+    AdminToken {
+        #[command(flatten)]
+        target: cli::Target,
+        #[command(subcommand)]
+        command: cli::token::TokenCommand,
+    },
     /// Manage integrated accounts (one customer's connection to an API).
     Account {
         #[command(flatten)]
@@ -123,6 +130,7 @@ async fn main() -> std::process::ExitCode {
         Command::Server { target, command } => cli::server::run(target, command).await,
         Command::Integration { target, command } => cli::integration::run(target, command).await,
         Command::Account { target, command } => cli::account::run(target, command).await,
+        Command::AdminToken { target, command } => cli::token::run(target, command).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -5,6 +5,7 @@ use mcpgate_gateway::{AdminAuth, Gateway, Options, SessionKey};
 use mcpgate_store::{ApiKey, KeyHash, Store};
 use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::Config;
@@ -47,10 +48,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             default_timeout: Duration::from_secs(config.upstream.timeout_secs),
             max_response_bytes: config.upstream.max_response_bytes,
         },
+        limits: mcpgate_gateway::limits::Effective {
+            rate_per_sec: config.limits.rate_per_sec,
+            burst: config.limits.burst,
+            max_concurrency: config.limits.max_concurrency,
+        },
     };
     let gateway = Gateway::new(store, toolsets, session_key, admin, metrics, options).await?;
     let (servers, keys) = gateway.registry.counts();
     gateway.spawn_maintenance(Duration::from_secs(config.mcp.reload_interval_secs.max(1)));
+    gateway.spawn_usage_flush(Duration::from_secs(5));
 
     tracing::info!(%local, %public_url, servers, keys, "mcpgate listening");
     // One plain line on stdout, for scripts and tests that wait for readiness.
@@ -58,10 +65,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     std::io::stdout().flush().ok();
 
     let grace = Duration::from_secs(config.http.shutdown_grace_secs);
-    axum::serve(listener, mcpgate_gateway::router(gateway))
+    axum::serve(listener, mcpgate_gateway::router(Arc::clone(&gateway)))
         .with_graceful_shutdown(shutdown_signal(grace))
         .await
         .context("server error")?;
+    gateway.flush_usage().await;
     tracing::info!("mcpgate stopped");
     Ok(())
 }

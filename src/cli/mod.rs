@@ -6,6 +6,7 @@
 pub mod account;
 pub mod integration;
 pub mod server;
+pub mod token;
 
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};

@@ -142,7 +142,6 @@ mod direct {
     //! `--data-dir` mode: the same operations on the store itself.
 
     use super::*;
-    use mcpgate_catalog::ScopeConfig;
     use mcpgate_store::{NewServer, ServerSource};
 
     pub async fn run(target: &Target, command: ServerCommand) -> anyhow::Result<()> {
@@ -181,16 +180,13 @@ mod direct {
                             .with_context(|| format!("--expires-at {e:?} is not RFC 3339"))
                     })
                     .transpose()?;
-                let (record, _, key) = store
+                let (record, minted) = store
                     .create_server(NewServer {
-                        tenant: "default".into(),
-                        name,
-                        source: ServerSource::Toolset(toolset),
-                        scope: ScopeConfig::default(),
-                        exposed_tools: None,
                         expires_at,
+                        ..NewServer::new("default", name, ServerSource::Toolset(toolset))
                     })
                     .await?;
+                let (_, key) = minted.context("the store minted no key")?;
                 let base = config
                     .public_url
                     .unwrap_or_else(|| format!("http://{}", config.listen));
@@ -212,6 +208,7 @@ mod direct {
                         let (toolset, account) = match &s.source {
                             ServerSource::Toolset(t) => (Some(t.clone()), None),
                             ServerSource::Account(a) => (None, Some(a.to_string())),
+                            ServerSource::Unbound => (None, None),
                         };
                         json!({
                             "id": s.id.to_string(), "name": s.name, "toolset": toolset,

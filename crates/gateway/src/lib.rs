@@ -5,6 +5,7 @@
 
 pub mod admin;
 mod http_util;
+pub mod limits;
 pub mod mcp;
 pub mod ops;
 pub mod origin;
@@ -15,7 +16,7 @@ pub mod view;
 
 use axum::Router;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use mcpgate_catalog::Toolset;
 use mcpgate_store::{Store, StoreError};
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -46,6 +47,8 @@ pub struct Options {
     pub default_toolset: String,
     /// Timeouts and size caps of REST calls.
     pub rest: mcpgate_upstream::RestSettings,
+    /// Default per-key limits.
+    pub limits: limits::Effective,
 }
 
 /// Everything a request handler needs, shared behind an `Arc`.
@@ -81,8 +84,15 @@ impl Gateway {
             .user_agent(concat!("mcpgate/", env!("CARGO_PKG_VERSION")))
             .build()
             .expect("the HTTP client builds");
-        let registry = Registry::new(toolsets, options.page_size, http, options.rest);
+        let registry = Registry::new(
+            toolsets,
+            options.page_size,
+            http,
+            options.rest,
+            options.limits,
+        );
         registry.load_all(&store).await?;
+        admin.reload(&store).await?;
         let sessions = Sessions::new(session_key, options.session_ttl);
         for (nonce, expires) in store.ended_sessions().await? {
             if let Some(n) = session::nonce_from_hex(&nonce) {
@@ -102,6 +112,11 @@ impl Gateway {
         }))
     }
 
+    /// The MCP URL of a server key.
+    pub fn mcp_url(&self, token: &str) -> String {
+        format!("{}/mcp/{token}", self.public_url)
+    }
+
     /// Periodically re-read the store (picking up writes made directly to
     /// it, e.g. by the CLI in `--data-dir` mode) and forget ended sessions
     /// that have expired anyway.
@@ -115,9 +130,33 @@ impl Gateway {
                 if let Err(e) = gw.registry.load_all(&gw.store).await {
                     tracing::warn!(error = %e, "periodic reload from the store failed");
                 }
+                if let Err(e) = gw.admin.reload(&gw.store).await {
+                    tracing::warn!(error = %e, "periodic reload of admin tokens failed");
+                }
                 gw.sessions.purge_ended();
             }
         })
+    }
+
+    /// Write keys' last-use times to the store every `every`, in one batch.
+    pub fn spawn_usage_flush(self: &Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
+        let gw = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                gw.flush_usage().await;
+            }
+        })
+    }
+
+    /// Write pending last-use times now (also called on shutdown).
+    pub async fn flush_usage(&self) {
+        let used = self.registry.take_used();
+        if let Err(e) = self.store.touch_keys(&used).await {
+            tracing::warn!(error = %e, keys = used.len(), "could not record key use");
+        }
     }
 }
 
@@ -166,6 +205,41 @@ pub fn router(gw: Arc<Gateway>) -> Router {
                 .patch(admin::accounts::patch)
                 .delete(admin::accounts::delete),
         )
+        .route(
+            "/server/{id}/keys",
+            get(admin::keys::list).post(admin::keys::create),
+        )
+        .route("/server/{id}/keys/{key}", delete(admin::keys::revoke))
+        .route("/server/{id}/rotate", post(admin::keys::rotate_handler))
+        .route(
+            "/integrated-account/{id}/mcp",
+            post(admin::truto::create).get(admin::truto::list),
+        )
+        .route(
+            "/integrated-account/{id}/mcp/{mcp}",
+            get(admin::truto::get)
+                .patch(admin::truto::patch)
+                .delete(admin::truto::delete),
+        )
+        .route(
+            "/v1/tenants/{tenant}/integrations/{integration}/mcp",
+            get(admin::fruxon::get).patch(admin::fruxon::patch),
+        )
+        .route(
+            "/v1/tenants/{tenant}/integrations/{integration}/mcp:rotateKey",
+            post(admin::fruxon::rotate_key),
+        )
+        .route(
+            "/v1/tenants/{tenant}/integrations/{integration}/mcp:call",
+            post(mcp::post_integration)
+                .get(mcp::get_integration)
+                .delete(mcp::delete_integration),
+        )
+        .route(
+            "/admin-token",
+            post(admin::tokens::create).get(admin::tokens::list),
+        )
+        .route("/admin-token/{id}", delete(admin::tokens::revoke))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

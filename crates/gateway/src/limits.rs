@@ -26,9 +26,15 @@ impl Effective {
     /// Apply overrides to defaults.
     pub fn resolve(defaults: Effective, overrides: &Limits) -> Self {
         Self {
-            rate_per_sec: overrides.rate_per_sec.unwrap_or(defaults.rate_per_sec).max(1),
+            rate_per_sec: overrides
+                .rate_per_sec
+                .unwrap_or(defaults.rate_per_sec)
+                .max(1),
             burst: overrides.burst.unwrap_or(defaults.burst).max(1),
-            max_concurrency: overrides.max_concurrency.unwrap_or(defaults.max_concurrency).max(1),
+            max_concurrency: overrides
+                .max_concurrency
+                .unwrap_or(defaults.max_concurrency)
+                .max(1),
         }
     }
 }
@@ -86,7 +92,9 @@ impl KeyLimiter {
     /// the returned guard drops.
     pub fn admit(&self) -> Result<OwnedSemaphorePermit, Refusal> {
         if let Err(not_until) = self.rate.check() {
-            return Err(Refusal::Rate(not_until.wait_time_from(DefaultClock::default().now())));
+            return Err(Refusal::Rate(
+                not_until.wait_time_from(DefaultClock::default().now()),
+            ));
         }
         Arc::clone(&self.in_flight)
             .try_acquire_owned()

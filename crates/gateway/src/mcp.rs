@@ -18,8 +18,22 @@ use std::time::Instant;
 
 use crate::Gateway;
 use crate::http_util::{self, BodyError};
+use crate::registry::{Admitted, AuthFailure};
 use crate::session::{Session, nonce_hex};
 use crate::view::ServerView;
+
+/// How a route identifies the server a request is for.
+#[derive(Clone, Copy)]
+enum Gate<'a> {
+    /// `/mcp/{token}`, or `/mcp` with a bearer token.
+    Token(Option<&'a str>),
+    /// The JSON-RPC endpoint of an integration's MCP settings: the key (in
+    /// `X-API-KEY` or bearer) must belong to that tenant and integration.
+    Integration {
+        tenant: &'a str,
+        integration: &'a str,
+    },
+}
 
 /// Header carrying the session id.
 pub const SESSION_HEADER: &str = "mcp-session-id";
@@ -33,7 +47,7 @@ pub async fn post_path(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    post(&gw, Some(&token), headers, body).await
+    post(&gw, Gate::Token(Some(&token)), headers, body).await
 }
 
 /// POST /mcp (bearer token)
@@ -42,7 +56,7 @@ pub async fn post_bearer(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    post(&gw, None, headers, body).await
+    post(&gw, Gate::Token(None), headers, body).await
 }
 
 /// GET /mcp/{token}
@@ -51,12 +65,12 @@ pub async fn get_path(
     Path(token): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    get(&gw, Some(&token), &headers)
+    get(&gw, Gate::Token(Some(&token)), &headers)
 }
 
 /// GET /mcp (bearer token)
 pub async fn get_bearer(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
-    get(&gw, None, &headers)
+    get(&gw, Gate::Token(None), &headers)
 }
 
 /// DELETE /mcp/{token}
@@ -65,12 +79,52 @@ pub async fn delete_path(
     Path(token): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    delete(&gw, Some(&token), &headers).await
+    delete(&gw, Gate::Token(Some(&token)), &headers).await
 }
 
 /// DELETE /mcp (bearer token)
 pub async fn delete_bearer(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
-    delete(&gw, None, &headers).await
+    delete(&gw, Gate::Token(None), &headers).await
+}
+
+/// POST /v1/tenants/{tenant}/integrations/{integration}/mcp:call
+pub async fn post_integration(
+    State(gw): State<Arc<Gateway>>,
+    Path((tenant, integration)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let gate = Gate::Integration {
+        tenant: &tenant,
+        integration: &integration,
+    };
+    post(&gw, gate, headers, body).await
+}
+
+/// GET …/mcp:call
+pub async fn get_integration(
+    State(gw): State<Arc<Gateway>>,
+    Path((tenant, integration)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let gate = Gate::Integration {
+        tenant: &tenant,
+        integration: &integration,
+    };
+    get(&gw, gate, &headers)
+}
+
+/// DELETE …/mcp:call
+pub async fn delete_integration(
+    State(gw): State<Arc<Gateway>>,
+    Path((tenant, integration)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let gate = Gate::Integration {
+        tenant: &tenant,
+        integration: &integration,
+    };
+    delete(&gw, gate, &headers).await
 }
 
 /// A JSON-RPC error as an HTTP response.
@@ -84,6 +138,7 @@ struct Rejection {
     status: StatusCode,
     error: RpcError,
     header: Option<(header::HeaderName, &'static str)>,
+    retry_after: Option<u64>,
 }
 
 impl Rejection {
@@ -92,6 +147,7 @@ impl Rejection {
             status,
             error,
             header: None,
+            retry_after: None,
         }
     }
 
@@ -125,22 +181,81 @@ impl Rejection {
     }
 }
 
-/// Checks shared by every method: Origin, then the token.
-fn admit(
-    gw: &Gateway,
-    token: Option<&str>,
-    headers: &HeaderMap,
-) -> Result<Arc<ServerView>, Rejection> {
+/// Whether a view is the server of the integration MCP settings a path names
+/// (by integration id or name).
+fn serves(gw: &Gateway, view: &ServerView, tenant: &str, integration: &str) -> bool {
+    view.tenant == tenant
+        && view.integration_id.is_some_and(|id| {
+            id.to_string() == integration
+                || gw
+                    .registry
+                    .integration(id)
+                    .is_some_and(|i| i.record.definition.name == integration)
+        })
+}
+
+/// Checks shared by every method: Origin, then the key.
+fn admit(gw: &Gateway, gate: Gate<'_>, headers: &HeaderMap) -> Result<Admitted, Rejection> {
     if !gw.origins.allows(headers) {
         return Err(Rejection::refused(
             StatusCode::FORBIDDEN,
             "Forbidden: this Origin is not in the gateway's allowed_origins",
         ));
     }
-    let token = token.or_else(|| http_util::bearer(headers));
-    token
-        .and_then(|t| gw.registry.authenticate(t))
-        .ok_or_else(Rejection::unauthorized)
+    let token = match gate {
+        Gate::Token(path) => path.or_else(|| http_util::bearer(headers)),
+        Gate::Integration { .. } => headers
+            .get("x-api-key")
+            .and_then(|v| v.to_str().ok())
+            .or_else(|| http_util::bearer(headers)),
+    };
+    let Some(token) = token else {
+        return Err(Rejection::unauthorized());
+    };
+    match (gw.registry.authenticate(token), gate) {
+        (Ok(admitted), Gate::Token(_)) => Ok(admitted),
+        (
+            Ok(admitted),
+            Gate::Integration {
+                tenant,
+                integration,
+            },
+        ) if serves(gw, &admitted.view, tenant, integration) => Ok(admitted),
+        (
+            Err(AuthFailure::Disabled(view)),
+            Gate::Integration {
+                tenant,
+                integration,
+            },
+        ) if serves(gw, &view, tenant, integration) => Err(Rejection::refused(
+            StatusCode::FORBIDDEN,
+            "Forbidden: MCP is disabled for this integration; enable it in its MCP settings",
+        )),
+        _ => Err(Rejection::unauthorized()),
+    }
+}
+
+/// Take a rate cell and a concurrency permit of the key; the permit is
+/// released when the returned guard drops (whatever ends the request).
+fn limit(admitted: &Admitted) -> Result<tokio::sync::OwnedSemaphorePermit, Rejection> {
+    admitted.key.limiter.admit().map_err(|refusal| {
+        crate::ops::record_limit_rejection(refusal.kind());
+        let l = admitted.key.limiter.limits;
+        let message = match refusal {
+            crate::limits::Refusal::Rate(_) => format!(
+                "Too Many Requests: this key's rate limit ({} requests/s, burst {}) is used up; retry after {} s",
+                l.rate_per_sec,
+                l.burst,
+                refusal.retry_after_secs()
+            ),
+            crate::limits::Refusal::Concurrency(n) => format!(
+                "Too Many Requests: this key already has {n} calls in flight (its concurrency limit); retry when one finishes"
+            ),
+        };
+        let mut r = Rejection::refused(StatusCode::TOO_MANY_REQUESTS, &message);
+        r.retry_after = Some(refusal.retry_after_secs());
+        r
+    })
 }
 
 /// The session a non-initialize request belongs to.
@@ -208,25 +323,32 @@ fn method_label(method: &str) -> &'static str {
     }
 }
 
-async fn post(gw: &Gateway, token: Option<&str>, headers: HeaderMap, body: Body) -> Response {
+async fn post(gw: &Gateway, gate: Gate<'_>, headers: HeaderMap, body: Body) -> Response {
     let started = Instant::now();
     let mut label = "unparsed";
-    let response = post_inner(gw, token, &headers, body, &mut label).await;
+    let response = post_inner(gw, gate, &headers, body, &mut label).await;
     crate::ops::record_request(label, response.status(), started.elapsed());
     response
 }
 
 async fn post_inner(
     gw: &Gateway,
-    token: Option<&str>,
+    gate: Gate<'_>,
     headers: &HeaderMap,
     body: Body,
     label: &mut &'static str,
 ) -> Response {
-    let view = match admit(gw, token, headers) {
-        Ok(v) => v,
+    let admitted = match admit(gw, gate, headers) {
+        Ok(a) => a,
         Err(r) => return r.into_response(),
     };
+    // Held until this function returns: success, error, timeout or a client
+    // that went away (the future is dropped) all give the permit back.
+    let _permit = match limit(&admitted) {
+        Ok(p) => p,
+        Err(r) => return r.into_response(),
+    };
+    let view = admitted.view;
     if !http_util::accepts_json(headers) {
         return Rejection::refused(
             StatusCode::NOT_ACCEPTABLE,
@@ -441,9 +563,9 @@ async fn dispatch<'a>(
     }
 }
 
-fn get(gw: &Gateway, token: Option<&str>, headers: &HeaderMap) -> Response {
+fn get(gw: &Gateway, gate: Gate<'_>, headers: &HeaderMap) -> Response {
     let started = Instant::now();
-    let response = match admit(gw, token, headers) {
+    let response = match admit(gw, gate, headers) {
         Err(r) => r,
         Ok(_) => Rejection::refused(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -456,11 +578,11 @@ fn get(gw: &Gateway, token: Option<&str>, headers: &HeaderMap) -> Response {
     response
 }
 
-async fn delete(gw: &Gateway, token: Option<&str>, headers: &HeaderMap) -> Response {
+async fn delete(gw: &Gateway, gate: Gate<'_>, headers: &HeaderMap) -> Response {
     let started = Instant::now();
-    let response = match admit(gw, token, headers) {
+    let response = match admit(gw, gate, headers) {
         Err(r) => r.into_response(),
-        Ok(view) => match session(gw, &view, headers) {
+        Ok(admitted) => match session(gw, &admitted.view, headers) {
             Err(r) => r.into_response(),
             Ok(s) => {
                 let expires = gw.sessions.expires_at(&s);

@@ -64,6 +64,11 @@ pub fn record_request(method: &'static str, status: StatusCode, elapsed: Duratio
         .record(elapsed.as_secs_f64());
 }
 
+/// Count a request refused by a per-key limit (`rate` or `concurrency`).
+pub fn record_limit_rejection(kind: &'static str) {
+    metrics::counter!("mcpgate_limit_rejections_total", "limit" => kind).increment(1);
+}
+
 /// GET /healthz: the process is up.
 pub async fn healthz() -> Response {
     http_util::json(StatusCode::OK, r#"{"status":"ok"}"#)

@@ -42,12 +42,12 @@ pub struct Admitted {
 }
 
 /// Why a token was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthFailure {
     /// Unknown, expired or revoked token, or an expired or missing server.
     Invalid,
-    /// A valid key of a disabled server.
-    Disabled,
+    /// A valid key of a disabled server (the server, so a surface that must
+    /// say "disabled" can check it is the one it serves).
+    Disabled(Arc<ServerView>),
 }
 
 /// An integration with its tools generated and their validators compiled,
@@ -369,7 +369,11 @@ impl Registry {
     pub fn authenticate(&self, token: &str) -> Result<Admitted, AuthFailure> {
         let hash = KeyHash::of(token);
         let now = now_ms();
-        let key = self.keys.get(&hash).map(|e| Arc::clone(&e)).ok_or(AuthFailure::Invalid)?;
+        let key = self
+            .keys
+            .get(&hash)
+            .map(|e| Arc::clone(&e))
+            .ok_or(AuthFailure::Invalid)?;
         // The map lookup is by hash of the token, which leaks nothing useful;
         // the explicit constant-time check keeps the comparison itself
         // timing-safe regardless of the map's implementation.
@@ -385,7 +389,7 @@ impl Registry {
             return Err(AuthFailure::Invalid);
         }
         if view.disabled {
-            return Err(AuthFailure::Disabled);
+            return Err(AuthFailure::Disabled(view));
         }
         key.last_used_ms.store(now, Ordering::Relaxed);
         Ok(Admitted { view, key })
@@ -399,8 +403,9 @@ impl Registry {
                 let used = e.last_used_ms.load(Ordering::Relaxed);
                 let flushed = e.flushed_ms.swap(used, Ordering::Relaxed);
                 (used > flushed).then(|| {
-                    let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(used) * 1_000_000)
-                        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+                    let at =
+                        OffsetDateTime::from_unix_timestamp_nanos(i128::from(used) * 1_000_000)
+                            .unwrap_or(OffsetDateTime::UNIX_EPOCH);
                     (e.id, at)
                 })
             })

@@ -19,6 +19,10 @@ pub struct ServerView {
     pub id: ServerId,
     /// Display name.
     pub name: String,
+    /// Owning tenant.
+    pub tenant: String,
+    /// Set for the server of an integration's MCP settings.
+    pub integration_id: Option<mcpgate_store::IntegrationId>,
     /// Refuses every request when set.
     pub disabled: bool,
     /// Expiry in Unix milliseconds.
@@ -142,6 +146,8 @@ impl ServerView {
         Self {
             id: record.id,
             name: record.name.clone(),
+            tenant: record.tenant.clone(),
+            integration_id: record.integration_id,
             disabled: record.disabled,
             expires_at_ms: record
                 .expires_at
@@ -178,8 +184,6 @@ impl ServerView {
     pub fn executor(&self) -> &Executor {
         &self.executor
     }
-
-
 }
 
 #[cfg(test)]
@@ -196,6 +200,11 @@ mod tests {
             source: ServerSource::Toolset("t".into()),
             scope: Default::default(),
             exposed_tools: None,
+            description: None,
+            limits: Default::default(),
+            integration_id: None,
+            created_by: None,
+            modified_by: None,
             disabled: false,
             expires_at: None,
             created_at: time::OffsetDateTime::UNIX_EPOCH,

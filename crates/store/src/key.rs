@@ -16,6 +16,11 @@ impl KeyHash {
         Self(Sha256::digest(token.as_bytes()).into())
     }
 
+    /// The raw digest.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
     /// Hex form, as stored.
     pub fn to_hex(&self) -> String {
         hex::encode(self.0)

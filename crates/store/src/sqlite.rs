@@ -176,9 +176,9 @@ impl Store {
         .bind(after.map(|a| a.to_string()).unwrap_or_default())
         .bind(tenant)
         .bind(tenant)
-            .bind(i64::from(limit) + 1)
-            .fetch_all(&self.pool)
-            .await?;
+        .bind(i64::from(limit) + 1)
+        .fetch_all(&self.pool)
+        .await?;
         let more = rows.len() > limit as usize;
         let records = rows
             .iter()
@@ -579,7 +579,10 @@ impl Store {
     }
 
     /// Servers of an integrated account, in a tenant, oldest first.
-    pub async fn list_account_servers(&self, account: AccountId) -> Result<Vec<ServerRecord>, StoreError> {
+    pub async fn list_account_servers(
+        &self,
+        account: AccountId,
+    ) -> Result<Vec<ServerRecord>, StoreError> {
         let rows = sqlx::query(
             "SELECT * FROM servers WHERE source_kind = 'account' AND source_ref = ? AND integration_id IS NULL ORDER BY id",
         )
@@ -625,10 +628,11 @@ impl Store {
 
     /// Every key of a server, revoked ones included, oldest first.
     pub async fn all_server_keys(&self, id: ServerId) -> Result<Vec<KeyRecord>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM server_keys WHERE server_id = ? ORDER BY created_at, id")
-            .bind(id.to_string())
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query("SELECT * FROM server_keys WHERE server_id = ? ORDER BY created_at, id")
+                .bind(id.to_string())
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter().map(key_from_row).collect()
     }
 
@@ -662,15 +666,14 @@ impl Store {
         if !exists {
             return Ok(None);
         }
-        let old: Vec<String> = sqlx::query(
-            "SELECT id FROM server_keys WHERE server_id = ? AND revoked_at IS NULL",
-        )
-        .bind(server.to_string())
-        .fetch_all(&mut *tx)
-        .await?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+        let old: Vec<String> =
+            sqlx::query("SELECT id FROM server_keys WHERE server_id = ? AND revoked_at IS NULL")
+                .bind(server.to_string())
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
         for id in old {
             let id = parse_id("server_keys", &id)?;
             revoke(&mut tx, server, id, grace).await?;
@@ -745,11 +748,13 @@ impl Store {
 
     /// Revoke an admin token; `false` when there is no such live token.
     pub async fn revoke_admin_token(&self, id: Uuid) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE admin_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
-            .bind(to_ms(now_ms()))
-            .bind(id.to_string())
-            .execute(&self.pool)
-            .await?;
+        let done = sqlx::query(
+            "UPDATE admin_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+        )
+        .bind(to_ms(now_ms()))
+        .bind(id.to_string())
+        .execute(&self.pool)
+        .await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -1038,7 +1043,10 @@ mod tests {
         ids.sort();
         let (first, more) = store.list_servers_page(None, None, 2).await.unwrap();
         assert!(more);
-        let (second, more) = store.list_servers_page(None, Some(first[1].id), 2).await.unwrap();
+        let (second, more) = store
+            .list_servers_page(None, Some(first[1].id), 2)
+            .await
+            .unwrap();
         assert!(more);
         let (third, more) = store
             .list_servers_page(None, Some(second[1].id), 2)
@@ -1218,18 +1226,46 @@ mod tests {
             assert!(left > time::Duration::seconds(55) && left <= time::Duration::seconds(60));
         }
         // Rotation without grace revokes at once.
-        let (fourth, _) = store.rotate_keys(server.id, time::Duration::ZERO).await.unwrap().unwrap();
-        let live: Vec<_> = store.list_server_keys(server.id).await.unwrap().into_iter().map(|k| k.id).collect();
+        let (fourth, _) = store
+            .rotate_keys(server.id, time::Duration::ZERO)
+            .await
+            .unwrap()
+            .unwrap();
+        let live: Vec<_> = store
+            .list_server_keys(server.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|k| k.id)
+            .collect();
         assert_eq!(live, vec![fourth.id]);
-        assert!(!store.revoke_key(server.id, first.id, time::Duration::ZERO).await.unwrap());
-        assert!(store.rotate_keys(ServerId::new(), time::Duration::ZERO).await.unwrap().is_none());
+        assert!(
+            !store
+                .revoke_key(server.id, first.id, time::Duration::ZERO)
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .rotate_keys(ServerId::new(), time::Duration::ZERO)
+                .await
+                .unwrap()
+                .is_none()
+        );
 
         let at = now_ms();
         store.touch_keys(&[(fourth.id, at)]).await.unwrap();
-        store.touch_keys(&[(fourth.id, at - time::Duration::hours(1))]).await.unwrap();
+        store
+            .touch_keys(&[(fourth.id, at - time::Duration::hours(1))])
+            .await
+            .unwrap();
         let all = store.all_server_keys(server.id).await.unwrap();
         assert_eq!(all.len(), 4);
-        assert_eq!(all.last().unwrap().last_used_at, Some(at), "never moves backwards");
+        assert_eq!(
+            all.last().unwrap().last_used_at,
+            Some(at),
+            "never moves backwards"
+        );
     }
 
     #[tokio::test]
@@ -1253,14 +1289,33 @@ mod tests {
             integration_id: Some(integration.id),
             ..NewServer::new("t1", "settings", ServerSource::Unbound)
         };
-        let (s, none) = store.create_server(NewServer { mint_key: false, ..new() }).await.unwrap();
+        let (s, none) = store
+            .create_server(NewServer {
+                mint_key: false,
+                ..new()
+            })
+            .await
+            .unwrap();
         assert!(none.is_none());
         assert!(store.list_server_keys(s.id).await.unwrap().is_empty());
-        assert!(matches!(store.create_server(new()).await, Err(StoreError::Conflict(_))));
-        let found = store.integration_server("t1", integration.id).await.unwrap().unwrap();
+        assert!(matches!(
+            store.create_server(new()).await,
+            Err(StoreError::Conflict(_))
+        ));
+        let found = store
+            .integration_server("t1", integration.id)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(found.id, s.id);
         assert_eq!(found.source, ServerSource::Unbound);
-        assert!(store.integration_server("t2", integration.id).await.unwrap().is_none());
+        assert!(
+            store
+                .integration_server("t2", integration.id)
+                .await
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[tokio::test]

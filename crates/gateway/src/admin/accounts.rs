@@ -12,9 +12,11 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
 
+use super::integrations::find_by_id_or_name;
+use super::servers::visible_account;
 use super::{
-    ApiError, ApiResult, ListParams, authorize, json_body, nullable, ok_json, page, paginate,
-    parse_id, respond,
+    AdminContext, ApiError, ApiResult, ListParams, authorize, json_body, nullable, ok_json, page,
+    paginate, parse_id, respond,
 };
 use crate::Gateway;
 use crate::http_util;
@@ -86,17 +88,20 @@ pub async fn create(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Bo
 }
 
 async fn create_inner(gw: &Gateway, headers: &HeaderMap, body: Body) -> ApiResult {
-    authorize(gw, headers)?;
+    let ctx = authorize(gw, headers)?;
     let req: CreateAccount = json_body(headers, body).await?;
     let integration_id = match (req.integration_id, req.integration) {
-        (Some(id), None) => id
-            .parse::<IntegrationId>()
-            .map_err(|_| ApiError::field("integration_id", "is not a UUID"))?,
+        (Some(id), None) => {
+            id.parse::<IntegrationId>()
+                .map_err(|_| ApiError::field("integration_id", "is not a UUID"))?;
+            find_by_id_or_name(gw, &ctx, &id)
+                .await?
+                .ok_or_else(|| ApiError::field("integration_id", "no such integration"))?
+                .id
+        }
         (None, Some(name)) => {
-            gw.store
-                .find_integration("default", &name)
-                .await
-                .map_err(ApiError::store)?
+            find_by_id_or_name(gw, &ctx, &name)
+                .await?
                 .ok_or_else(|| {
                     ApiError::field("integration", format!("no integration named {name:?}"))
                 })?
@@ -119,7 +124,7 @@ async fn create_inner(gw: &Gateway, headers: &HeaderMap, body: Body) -> ApiResul
     let record = gw
         .store
         .create_account(NewAccount {
-            tenant: "default".into(),
+            tenant: ctx.tenant().to_owned(),
             integration_id,
             name: req.name,
             base_url: req.base_url,
@@ -144,9 +149,16 @@ pub async fn list(
 ) -> Response {
     respond(
         async {
-            authorize(&gw, &headers)?;
+            let ctx = authorize(&gw, &headers)?;
             let page = page(query)?;
-            let all = gw.store.list_accounts().await.map_err(ApiError::store)?;
+            let all: Vec<AccountRecord> = gw
+                .store
+                .list_accounts()
+                .await
+                .map_err(ApiError::store)?
+                .into_iter()
+                .filter(|a| ctx.sees(&a.tenant))
+                .collect();
             let (records, next) = paginate(all, |r| r.id.to_string(), &page);
             let result: Vec<Value> = records.iter().map(|r| account_json(&gw, r)).collect();
             ok_json(
@@ -158,11 +170,13 @@ pub async fn list(
     )
 }
 
-async fn find(gw: &Gateway, id: &str) -> Result<AccountRecord, ApiError> {
-    gw.store
-        .get_account(parse_id::<AccountId>(id)?)
-        .await
-        .map_err(ApiError::store)?
+pub(crate) async fn find(
+    gw: &Gateway,
+    ctx: &AdminContext,
+    id: &str,
+) -> Result<AccountRecord, ApiError> {
+    visible_account(gw, ctx, parse_id::<AccountId>(id)?)
+        .await?
         .ok_or_else(ApiError::not_found)
 }
 
@@ -174,8 +188,8 @@ pub async fn get(
 ) -> Response {
     respond(
         async {
-            authorize(&gw, &headers)?;
-            let record = find(&gw, &id).await?;
+            let ctx = authorize(&gw, &headers)?;
+            let record = find(&gw, &ctx, &id).await?;
             ok_json(StatusCode::OK, &account_json(&gw, &record))
         }
         .await,
@@ -206,8 +220,8 @@ pub async fn patch(
 }
 
 async fn patch_inner(gw: &Gateway, id: &str, headers: &HeaderMap, body: Body) -> ApiResult {
-    authorize(gw, headers)?;
-    let current = find(gw, id).await?;
+    let ctx = authorize(gw, headers)?;
+    let current = find(gw, &ctx, id).await?;
     let req: PatchAccount = json_body(headers, body).await?;
     let base_url = match &req.base_url {
         Some(b) => b.clone(),
@@ -254,8 +268,8 @@ pub async fn delete(
 ) -> Response {
     respond(
         async {
-            authorize(&gw, &headers)?;
-            let record = find(&gw, &id).await?;
+            let ctx = authorize(&gw, &headers)?;
+            let record = find(&gw, &ctx, &id).await?;
             if !gw
                 .store
                 .delete_account(record.id)

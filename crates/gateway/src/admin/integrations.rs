@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 
 use super::{
-    ApiError, ApiResult, ListParams, authorize, json_body, ok_json, page, paginate, parse_id,
-    respond,
+    AdminContext, ApiError, ApiResult, ListParams, authorize, json_body, ok_json, page, paginate,
+    parse_id, respond,
 };
 use crate::Gateway;
 use crate::http_util;
@@ -124,11 +124,11 @@ pub async fn create(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Bo
 }
 
 async fn create_inner(gw: &Gateway, headers: &HeaderMap, body: Body) -> ApiResult {
-    authorize(gw, headers)?;
+    let ctx = authorize(gw, headers)?;
     let (integration, warnings) = convert(json_body(headers, body).await?)?;
     let record = gw
         .store
-        .create_integration("default", integration)
+        .create_integration(ctx.tenant(), integration)
         .await
         .map_err(ApiError::store)?;
     gw.registry
@@ -169,12 +169,45 @@ async fn list_inner(gw: &Gateway, headers: &HeaderMap, query: ListParams) -> Api
     )
 }
 
-async fn find(gw: &Gateway, id: &str) -> Result<IntegrationRecord, ApiError> {
+/// Bundled integrations are everyone's; the rest belong to their tenant.
+pub(crate) fn visible(ctx: &AdminContext, r: &IntegrationRecord) -> bool {
+    r.origin == Origin::Config || ctx.sees(&r.tenant)
+}
+
+async fn find(gw: &Gateway, ctx: &AdminContext, id: &str) -> Result<IntegrationRecord, ApiError> {
     gw.store
         .get_integration(parse_id::<IntegrationId>(id)?)
         .await
         .map_err(ApiError::store)?
+        .filter(|r| visible(ctx, r))
         .ok_or_else(ApiError::not_found)
+}
+
+/// An integration visible to the caller, by id or name (the caller's own
+/// first, then the bundled one of that name).
+pub(crate) async fn find_by_id_or_name(
+    gw: &Gateway,
+    ctx: &AdminContext,
+    key: &str,
+) -> Result<Option<IntegrationRecord>, ApiError> {
+    if key.parse::<IntegrationId>().is_ok() {
+        return match find(gw, ctx, key).await {
+            Ok(r) => Ok(Some(r)),
+            Err(_) => Ok(None),
+        };
+    }
+    for tenant in [ctx.tenant(), super::DEFAULT_TENANT] {
+        if let Some(r) = gw
+            .store
+            .find_integration(tenant, key)
+            .await
+            .map_err(ApiError::store)?
+            .filter(|r| visible(ctx, r))
+        {
+            return Ok(Some(r));
+        }
+    }
+    Ok(None)
 }
 
 /// GET /integration/{id}
@@ -185,8 +218,8 @@ pub async fn get(
 ) -> Response {
     respond(
         async {
-            authorize(&gw, &headers)?;
-            let record = find(&gw, &id).await?;
+            let ctx = authorize(&gw, &headers)?;
+            let record = find(&gw, &ctx, &id).await?;
             ok_json(StatusCode::OK, &integration_json(&gw, &record, true))
         }
         .await,
@@ -215,8 +248,8 @@ pub async fn patch(
 ) -> Response {
     respond(
         async {
-            authorize(&gw, &headers)?;
-            let record = find(&gw, &id).await?;
+            let ctx = authorize(&gw, &headers)?;
+            let record = find(&gw, &ctx, &id).await?;
             refuse_bundled(&record)?;
             let (integration, warnings) = convert(json_body(&headers, body).await?)?;
             let updated = gw
@@ -245,8 +278,8 @@ pub async fn delete(
 ) -> Response {
     respond(
         async {
-            authorize(&gw, &headers)?;
-            let record = find(&gw, &id).await?;
+            let ctx = authorize(&gw, &headers)?;
+            let record = find(&gw, &ctx, &id).await?;
             refuse_bundled(&record)?;
             if !gw
                 .store

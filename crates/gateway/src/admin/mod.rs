@@ -6,17 +6,23 @@
 //! fields?}}`, with `fields` naming each bad input.
 
 pub mod accounts;
+pub mod fruxon;
 pub mod integrations;
+pub mod keys;
 pub mod servers;
+pub mod tokens;
+pub mod truto;
 
 use axum::body::Body;
 use axum::extract::Query;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
-use mcpgate_store::{KeyHash, StoreError};
+use dashmap::DashMap;
+use mcpgate_store::{AdminTokenRecord, KeyHash, Store, StoreError};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
 use time::OffsetDateTime;
+use uuid::Uuid;
 
 use crate::Gateway;
 use crate::http_util::{self, BodyError};
@@ -28,27 +34,108 @@ const MAX_ADMIN_BODY: usize = 1 << 20;
 const DEFAULT_LIMIT: u32 = 100;
 const MAX_LIMIT: u32 = 1000;
 
-/// The admin tokens the gateway accepts, as hashes.
-#[derive(Clone, Default)]
+/// The tenant objects go to when a super-admin creates them.
+pub const DEFAULT_TENANT: &str = "default";
+
+/// Who is calling the admin API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminContext {
+    /// The admin token's id (recorded as `created_by`/`modified_by`).
+    pub id: Uuid,
+    /// The one tenant it may act on; `None` for a super-admin.
+    pub tenant: Option<String>,
+}
+
+impl AdminContext {
+    /// The same caller acting inside `tenant` (a path names it), or `None`
+    /// when it may not see that tenant.
+    pub fn within(&self, tenant: &str) -> Option<Self> {
+        self.sees(tenant).then(|| Self {
+            id: self.id,
+            tenant: Some(tenant.to_owned()),
+        })
+    }
+
+    /// The tenant new objects are created in.
+    pub fn tenant(&self) -> &str {
+        self.tenant.as_deref().unwrap_or(DEFAULT_TENANT)
+    }
+
+    /// Whether objects of `tenant` are visible to this caller. Everything
+    /// else answers 404, exactly like a missing object.
+    pub fn sees(&self, tenant: &str) -> bool {
+        self.tenant.as_deref().is_none_or(|t| t == tenant)
+    }
+
+    /// A super-admin (bootstrap or `MCPGATE_ADMIN_TOKEN`).
+    pub fn is_super(&self) -> bool {
+        self.tenant.is_none()
+    }
+}
+
+/// The admin tokens the gateway accepts: super-admin hashes from config,
+/// plus tenant tokens from the store (reloaded after every change).
+#[derive(Default)]
 pub struct AdminAuth {
-    hashes: Vec<KeyHash>,
+    fixed: Vec<KeyHash>,
+    principals: DashMap<KeyHash, AdminContext>,
 }
 
 impl AdminAuth {
-    /// Accept tokens with these hashes.
-    pub fn new(hashes: Vec<KeyHash>) -> Self {
-        Self { hashes }
+    /// Accept these super-admin token hashes.
+    pub fn new(super_hashes: Vec<KeyHash>) -> Self {
+        let auth = Self {
+            fixed: super_hashes,
+            principals: DashMap::new(),
+        };
+        auth.install(Vec::new());
+        auth
     }
 
-    fn allows(&self, headers: &HeaderMap) -> bool {
-        let Some(token) = http_util::bearer(headers) else {
-            return false;
-        };
-        let presented = KeyHash::of(token);
-        // Check every hash so the time taken does not depend on which matched.
-        self.hashes
+    fn install(&self, tokens: Vec<AdminTokenRecord>) {
+        let mut fresh: Vec<(KeyHash, AdminContext)> = self
+            .fixed
             .iter()
-            .fold(false, |ok, h| h.ct_eq(&presented) | ok)
+            .map(|h| {
+                // A stable id for a configured token, derived from its hash.
+                let mut id = [0u8; 16];
+                id.copy_from_slice(&h.as_bytes()[..16]);
+                (
+                    *h,
+                    AdminContext {
+                        id: Uuid::from_bytes(id),
+                        tenant: None,
+                    },
+                )
+            })
+            .collect();
+        fresh.extend(tokens.into_iter().map(|t| {
+            (
+                t.hash,
+                AdminContext {
+                    id: t.id,
+                    tenant: t.tenant,
+                },
+            )
+        }));
+        let keep: std::collections::HashSet<KeyHash> = fresh.iter().map(|(h, _)| *h).collect();
+        for (h, ctx) in fresh {
+            self.principals.insert(h, ctx);
+        }
+        self.principals.retain(|h, _| keep.contains(h));
+    }
+
+    /// Re-read the tenant tokens from the store.
+    pub async fn reload(&self, store: &Store) -> Result<(), StoreError> {
+        self.install(store.list_admin_tokens().await?);
+        Ok(())
+    }
+
+    fn resolve(&self, headers: &HeaderMap) -> Option<AdminContext> {
+        let token = http_util::bearer(headers)?;
+        let presented = KeyHash::of(token);
+        let entry = self.principals.get(&presented)?;
+        entry.key().ct_eq(&presented).then(|| entry.value().clone())
     }
 }
 
@@ -106,6 +193,33 @@ impl ApiError {
         )
     }
 
+    /// As RFC 7807 problem details (`application/problem+json`), with
+    /// `errors` naming each bad field.
+    pub(crate) fn into_problem(self, instance: &str) -> Response {
+        let mut body = serde_json::json!({
+            "type": "about:blank",
+            "title": self.status.canonical_reason().unwrap_or("Error"),
+            "status": self.status.as_u16(),
+            "detail": self.message,
+            "instance": instance,
+        });
+        if !self.fields.is_empty() {
+            body["errors"] = serde_json::json!(self.fields);
+        }
+        let mut r = http_util::json(self.status, body.to_string());
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if self.status == StatusCode::UNAUTHORIZED {
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"mcpgate-admin\""),
+            );
+        }
+        r
+    }
+
     fn into_response(self) -> Response {
         #[derive(Serialize)]
         struct Inner<'a> {
@@ -136,15 +250,13 @@ pub(crate) fn respond(result: ApiResult) -> Response {
     result.unwrap_or_else(ApiError::into_response)
 }
 
-pub(crate) fn authorize(gw: &Gateway, headers: &HeaderMap) -> Result<(), ApiError> {
-    if gw.admin.allows(headers) {
-        Ok(())
-    } else {
-        Err(ApiError::new(
+pub(crate) fn authorize(gw: &Gateway, headers: &HeaderMap) -> Result<AdminContext, ApiError> {
+    gw.admin.resolve(headers).ok_or_else(|| {
+        ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized: send a valid admin token as \"Authorization: Bearer <token>\"",
-        ))
-    }
+        )
+    })
 }
 
 pub(crate) async fn json_body<T: for<'de> Deserialize<'de>>(
@@ -169,6 +281,26 @@ pub(crate) async fn json_body<T: for<'de> Deserialize<'de>>(
                 "the request body could not be read",
             ),
         })?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("invalid JSON body: {e}")))
+}
+
+/// Like [`json_body`], but an empty body (or none) reads as the default.
+pub(crate) async fn json_body_or_default<T: for<'de> Deserialize<'de> + Default>(
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<T, ApiError> {
+    let bytes = http_util::read_body(headers, body, MAX_ADMIN_BODY)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "the request body could not be read",
+            )
+        })?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
     serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("invalid JSON body: {e}")))
 }

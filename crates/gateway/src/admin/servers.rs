@@ -6,15 +6,16 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use mcpgate_catalog::{Scope, ScopeConfig, ScopeError};
 use mcpgate_store::{
-    AccountId, NewServer, ServerId, ServerPatch, ServerRecord, ServerSource, Store,
+    AccountId, AccountRecord, Limits, NewServer, ServerId, ServerPatch, ServerRecord, ServerSource,
+    Store,
 };
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use time::OffsetDateTime;
 
 use super::{
-    ApiError, ApiResult, ListParams, authorize, check_name, json_body, nullable, ok_json, page,
-    parse_expiry, parse_id, respond,
+    AdminContext, ApiError, ApiResult, ListParams, authorize, check_name, json_body, nullable,
+    ok_json, page, parse_expiry, parse_id, respond,
 };
 use crate::Gateway;
 use crate::http_util;
@@ -30,7 +31,11 @@ struct ServerJson {
     integrated_account_id: Option<String>,
     config: ScopeConfig,
     exposed_tool_ids: Option<Vec<String>>,
+    limits: Limits,
+    description: Option<String>,
     disabled: bool,
+    created_by: Option<String>,
+    modified_by: Option<String>,
     expires_at: Option<String>,
     created_at: String,
     updated_at: String,
@@ -49,6 +54,7 @@ async fn server_json(store: &Store, r: &ServerRecord) -> Result<ServerJson, ApiE
     let (toolset, account) = match &r.source {
         ServerSource::Toolset(t) => (Some(t.clone()), None),
         ServerSource::Account(a) => (None, Some(a.to_string())),
+        ServerSource::Unbound => (None, None),
     };
     Ok(ServerJson {
         id: r.id.to_string(),
@@ -57,7 +63,11 @@ async fn server_json(store: &Store, r: &ServerRecord) -> Result<ServerJson, ApiE
         integrated_account_id: account,
         config: r.scope.clone(),
         exposed_tool_ids: r.exposed_tools.clone(),
+        limits: r.limits,
+        description: r.description.clone(),
         disabled: r.disabled,
+        created_by: r.created_by.clone(),
+        modified_by: r.modified_by.clone(),
         expires_at: r.expires_at.map(rfc3339_ms),
         created_at: rfc3339_ms(r.created_at),
         updated_at: rfc3339_ms(r.updated_at),
@@ -80,19 +90,41 @@ pub(crate) fn scope_error(e: ScopeError, field_prefix: &str) -> ApiError {
     err
 }
 
+/// An account the caller may see, or `None`.
+pub(crate) async fn visible_account(
+    gw: &Gateway,
+    ctx: &AdminContext,
+    id: AccountId,
+) -> Result<Option<AccountRecord>, ApiError> {
+    Ok(gw
+        .store
+        .get_account(id)
+        .await
+        .map_err(ApiError::store)?
+        .filter(|a| ctx.sees(&a.tenant)))
+}
+
+/// A server the caller may see, or 404.
+pub(crate) async fn visible_server(
+    gw: &Gateway,
+    ctx: &AdminContext,
+    id: &str,
+) -> Result<ServerRecord, ApiError> {
+    gw.store
+        .get_server(parse_id(id)?)
+        .await
+        .map_err(ApiError::store)?
+        .filter(|s| ctx.sees(&s.tenant))
+        .ok_or_else(ApiError::not_found)
+}
+
 /// Validate a scope against an account's integration.
 pub(crate) async fn validate_scope(
     gw: &Gateway,
-    account: AccountId,
+    record: &AccountRecord,
     scope: &ScopeConfig,
     tools: Option<&[String]>,
 ) -> Result<(), ApiError> {
-    let record = gw
-        .store
-        .get_account(account)
-        .await
-        .map_err(ApiError::store)?
-        .ok_or_else(|| ApiError::field("integrated_account_id", "no such integrated account"))?;
     let integration = gw
         .registry
         .integration(record.integration_id)
@@ -112,6 +144,10 @@ pub(crate) async fn validate_scope(
 struct CreateServer {
     name: String,
     #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    limits: Limits,
+    #[serde(default)]
     toolset: Option<String>,
     #[serde(default)]
     integrated_account_id: Option<String>,
@@ -129,7 +165,7 @@ pub async fn create(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Bo
 }
 
 async fn create_inner(gw: &Gateway, headers: &HeaderMap, body: Body) -> ApiResult {
-    authorize(gw, headers)?;
+    let ctx = authorize(gw, headers)?;
     let req: CreateServer = json_body(headers, body).await?;
     let name = check_name("name", &req.name)?;
     let scope = req.config.unwrap_or_default();
@@ -144,7 +180,10 @@ async fn create_inner(gw: &Gateway, headers: &HeaderMap, body: Body) -> ApiResul
             let id: AccountId = account
                 .parse()
                 .map_err(|_| ApiError::field("integrated_account_id", "is not a UUID"))?;
-            validate_scope(gw, id, &scope, req.exposed_tool_ids.as_deref()).await?;
+            let record = visible_account(gw, &ctx, id).await?.ok_or_else(|| {
+                ApiError::field("integrated_account_id", "no such integrated account")
+            })?;
+            validate_scope(gw, &record, &scope, req.exposed_tool_ids.as_deref()).await?;
             ServerSource::Account(id)
         }
         (toolset, None) => {
@@ -177,27 +216,84 @@ async fn create_inner(gw: &Gateway, headers: &HeaderMap, body: Body) -> ApiResul
             Some(t)
         }
     };
-    let (record, _key, secret) = gw
-        .store
-        .create_server(NewServer {
-            tenant: "default".into(),
-            name,
-            source,
+    let (record, secret) = create_server(
+        gw,
+        NewServer {
             scope,
             exposed_tools: req.exposed_tool_ids,
+            description: req.description,
+            limits: req.limits,
+            created_by: Some(ctx.id.to_string()),
             expires_at,
-        })
-        .await
-        .map_err(ApiError::store)?;
+            ..NewServer::new(ctx.tenant(), name, source)
+        },
+    )
+    .await?;
+    let mut json = server_json(&gw.store, &record).await?;
+    json.url = Some(gw.mcp_url(&secret));
+    json.token = Some(secret);
+    ok_json(StatusCode::CREATED, &json)
+}
+
+/// Store a new server, make it live, and return it with its one-time token.
+pub(crate) async fn create_server(
+    gw: &Gateway,
+    new: NewServer,
+) -> Result<(ServerRecord, String), ApiError> {
+    let (record, minted) = gw.store.create_server(new).await.map_err(ApiError::store)?;
     gw.registry
         .refresh_server(&gw.store, record.id)
         .await
         .map_err(ApiError::store)?;
-    tracing::info!(server = %record.id, key_prefix = %secret.prefix, "server created");
-    let mut json = server_json(&gw.store, &record).await?;
-    json.url = Some(format!("{}/mcp/{}", gw.public_url, secret.secret));
-    json.token = Some(secret.secret);
-    ok_json(StatusCode::CREATED, &json)
+    let (_, key) =
+        minted.ok_or_else(|| ApiError::internal("a server was created without a key"))?;
+    tracing::info!(server = %record.id, key_prefix = %key.prefix, "server created");
+    Ok((record, key.secret))
+}
+
+/// Store a new server without a key (keys come later) and make it live.
+pub(crate) async fn create_server_without_key(
+    gw: &Gateway,
+    new: NewServer,
+) -> Result<ServerRecord, ApiError> {
+    let (record, _) = gw.store.create_server(new).await.map_err(ApiError::store)?;
+    gw.registry
+        .refresh_server(&gw.store, record.id)
+        .await
+        .map_err(ApiError::store)?;
+    Ok(record)
+}
+
+/// Apply a patch, make it live, and return the new record.
+pub(crate) async fn update_server(
+    gw: &Gateway,
+    id: ServerId,
+    patch: ServerPatch,
+) -> Result<ServerRecord, ApiError> {
+    let record = gw
+        .store
+        .update_server(id, patch)
+        .await
+        .map_err(ApiError::store)?
+        .ok_or_else(ApiError::not_found)?;
+    gw.registry
+        .refresh_server(&gw.store, id)
+        .await
+        .map_err(ApiError::store)?;
+    Ok(record)
+}
+
+/// Delete a server and its keys, effective at once.
+pub(crate) async fn delete_server(gw: &Gateway, id: ServerId) -> Result<(), ApiError> {
+    if !gw.store.delete_server(id).await.map_err(ApiError::store)? {
+        return Err(ApiError::not_found());
+    }
+    gw.registry
+        .refresh_server(&gw.store, id)
+        .await
+        .map_err(ApiError::store)?;
+    tracing::info!(server = %id, "server deleted");
+    Ok(())
 }
 
 /// GET /server
@@ -210,7 +306,7 @@ pub async fn list(
 }
 
 async fn list_inner(gw: &Gateway, headers: &HeaderMap, query: ListParams) -> ApiResult {
-    authorize(gw, headers)?;
+    let ctx = authorize(gw, headers)?;
     let page = page(query)?;
     let after = page
         .after
@@ -219,7 +315,7 @@ async fn list_inner(gw: &Gateway, headers: &HeaderMap, query: ListParams) -> Api
         .transpose()?;
     let (records, more) = gw
         .store
-        .list_servers_page(after, page.limit)
+        .list_servers_page(ctx.tenant.as_deref(), after, page.limit)
         .await
         .map_err(ApiError::store)?;
     let mut result = Vec::with_capacity(records.len());
@@ -245,13 +341,8 @@ pub async fn get(
 }
 
 async fn get_inner(gw: &Gateway, id: &str, headers: &HeaderMap) -> ApiResult {
-    authorize(gw, headers)?;
-    let record = gw
-        .store
-        .get_server(parse_id(id)?)
-        .await
-        .map_err(ApiError::store)?
-        .ok_or_else(ApiError::not_found)?;
+    let ctx = authorize(gw, headers)?;
+    let record = visible_server(gw, &ctx, id).await?;
     ok_json(StatusCode::OK, &server_json(&gw.store, &record).await?)
 }
 
@@ -268,6 +359,10 @@ struct PatchServer {
     config: Option<ScopeConfig>,
     #[serde(default, deserialize_with = "nullable")]
     exposed_tool_ids: Option<Option<Vec<String>>>,
+    #[serde(default, deserialize_with = "nullable")]
+    description: Option<Option<String>>,
+    #[serde(default)]
+    limits: Option<Limits>,
 }
 
 /// PATCH /server/{id}
@@ -281,15 +376,9 @@ pub async fn patch(
 }
 
 async fn patch_inner(gw: &Gateway, id: &str, headers: &HeaderMap, body: Body) -> ApiResult {
-    authorize(gw, headers)?;
-    let id: ServerId = parse_id(id)?;
+    let ctx = authorize(gw, headers)?;
+    let current = visible_server(gw, &ctx, id).await?;
     let req: PatchServer = json_body(headers, body).await?;
-    let current = gw
-        .store
-        .get_server(id)
-        .await
-        .map_err(ApiError::store)?
-        .ok_or_else(ApiError::not_found)?;
     if req.config.is_some() || req.exposed_tool_ids.is_some() {
         let ServerSource::Account(account) = current.source else {
             return Err(ApiError::field(
@@ -302,7 +391,10 @@ async fn patch_inner(gw: &Gateway, id: &str, headers: &HeaderMap, body: Body) ->
             Some(t) => t.clone(),
             None => current.exposed_tools.clone(),
         };
-        validate_scope(gw, account, &scope, tools.as_deref()).await?;
+        let record = visible_account(gw, &ctx, account)
+            .await?
+            .ok_or_else(|| ApiError::internal("a server's account is missing"))?;
+        validate_scope(gw, &record, &scope, tools.as_deref()).await?;
     }
     let patch = ServerPatch {
         name: req
@@ -318,17 +410,12 @@ async fn patch_inner(gw: &Gateway, id: &str, headers: &HeaderMap, body: Body) ->
         },
         scope: req.config,
         exposed_tools: req.exposed_tool_ids,
+        description: req.description,
+        limits: req.limits,
+        modified_by: Some(ctx.id.to_string()),
+        source: None,
     };
-    let record = gw
-        .store
-        .update_server(id, patch)
-        .await
-        .map_err(ApiError::store)?
-        .ok_or_else(ApiError::not_found)?;
-    gw.registry
-        .refresh_server(&gw.store, id)
-        .await
-        .map_err(ApiError::store)?;
+    let record = update_server(gw, current.id, patch).await?;
     ok_json(StatusCode::OK, &server_json(&gw.store, &record).await?)
 }
 
@@ -342,15 +429,8 @@ pub async fn delete(
 }
 
 async fn delete_inner(gw: &Gateway, id: &str, headers: &HeaderMap) -> ApiResult {
-    authorize(gw, headers)?;
-    let id: ServerId = parse_id(id)?;
-    if !gw.store.delete_server(id).await.map_err(ApiError::store)? {
-        return Err(ApiError::not_found());
-    }
-    gw.registry
-        .refresh_server(&gw.store, id)
-        .await
-        .map_err(ApiError::store)?;
-    tracing::info!(server = %id, "server deleted");
+    let ctx = authorize(gw, headers)?;
+    let record = visible_server(gw, &ctx, id).await?;
+    delete_server(gw, record.id).await?;
     Ok(http_util::empty(StatusCode::NO_CONTENT))
 }
