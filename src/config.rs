@@ -66,6 +66,8 @@ pub struct McpConfig {
     pub default_toolset: String,
     /// Seconds between full reloads from the store.
     pub reload_interval_secs: u64,
+    /// Seconds between batched writes of keys' last-use times.
+    pub usage_flush_secs: u64,
 }
 
 /// `[upstream]`
@@ -163,6 +165,7 @@ impl Default for McpConfig {
             session_ttl_secs: 24 * 3600,
             default_toolset: "demo".into(),
             reload_interval_secs: 30,
+            usage_flush_secs: 5,
         }
     }
 }

@@ -57,7 +57,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let gateway = Gateway::new(store, toolsets, session_key, admin, metrics, options).await?;
     let (servers, keys) = gateway.registry.counts();
     gateway.spawn_maintenance(Duration::from_secs(config.mcp.reload_interval_secs.max(1)));
-    gateway.spawn_usage_flush(Duration::from_secs(5));
+    gateway.spawn_usage_flush(Duration::from_secs(config.mcp.usage_flush_secs.max(1)));
 
     tracing::info!(%local, %public_url, servers, keys, "mcpgate listening");
     // One plain line on stdout, for scripts and tests that wait for readiness.

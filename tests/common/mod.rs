@@ -82,7 +82,7 @@ impl Gateway {
         std::fs::write(
             &config,
             format!(
-                "toolsets = [\"demo.yaml\"]\n{}\n[mcp]\npage_size = 2\n",
+                "toolsets = [\"demo.yaml\"]\n{}\n[mcp]\npage_size = 2\nusage_flush_secs = 1\n",
                 opts.extra_config
             ),
         )
@@ -173,6 +173,33 @@ impl Gateway {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
+    }
+
+    /// An admin request with another admin token; also returns the content type.
+    pub async fn admin_as(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, String, Value) {
+        let mut req = self.http.request(method, self.url(path)).bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let ct = resp
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            ct,
+            serde_json::from_str(&text).unwrap_or(Value::Null),
+        )
     }
 
     pub async fn admin(

@@ -177,6 +177,10 @@ impl Rejection {
             r.headers_mut()
                 .insert(name, HeaderValue::from_static(value));
         }
+        if let Some(secs) = self.retry_after {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         r
     }
 }

@@ -151,13 +151,16 @@ pub async fn list(
 }
 
 async fn list_inner(gw: &Gateway, headers: &HeaderMap, query: ListParams) -> ApiResult {
-    authorize(gw, headers)?;
+    let ctx = authorize(gw, headers)?;
     let page = page(query)?;
-    let all = gw
+    let all: Vec<IntegrationRecord> = gw
         .store
         .list_integrations()
         .await
-        .map_err(ApiError::store)?;
+        .map_err(ApiError::store)?
+        .into_iter()
+        .filter(|r| visible(&ctx, r))
+        .collect();
     let (records, next) = paginate(all, |r| r.id.to_string(), &page);
     let result: Vec<Value> = records
         .iter()
