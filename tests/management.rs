@@ -852,3 +852,78 @@ trait Catch: std::future::Future + Sized {
 }
 
 impl<F: std::future::Future + Sized> Catch for F {}
+
+#[tokio::test]
+async fn a_slow_upstream_holds_permits_until_timeout_and_errors_release_them() {
+    let gw = Gateway::start().await;
+    let up = upstream::start().await;
+    let (_, account) = setup_account(&gw, ADMIN_TOKEN, &up.base).await;
+    let (_, body) = gw
+        .admin(
+            Method::POST,
+            "/server",
+            Some(json!({"name": "slow", "integrated_account_id": account,
+            "limits": {"max_concurrency": 2, "rate_per_sec": 1000, "burst": 1000}})),
+        )
+        .await;
+    let mut c = gw.mcp(body["token"].as_str().unwrap());
+    c.initialize("2025-11-25").await;
+    // Two calls to the slow upstream (it answers after 4 s; the integration
+    // times out after 1 s) occupy both permits…
+    let slow = |c: &Mcp| {
+        let http = c.http.clone();
+        let url = c.url.clone();
+        let session = c.session.clone().unwrap();
+        async move {
+            http.post(url)
+                .header("content-type", "application/json")
+                .header("mcp-session-id", session)
+                .body(
+                    json!({"jsonrpc":"2.0","id":1,"method":"tools/call",
+                    "params":{"name":"get_single_crm_contact_by_id","arguments":{"id":"slow"}}})
+                    .to_string(),
+                )
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let a = tokio::spawn(slow(&c));
+    let b = tokio::spawn(slow(&c));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // …so a third is refused while they run, and never reaches the upstream.
+    let before = up.api_calls().len();
+    let third = c
+        .request(
+            3,
+            "tools/call",
+            json!({"name": "list_all_crm_contacts", "arguments": {}}),
+        )
+        .await;
+    assert_eq!(third.status, 429);
+    assert_eq!(up.api_calls().len(), before);
+    // The timeouts end the calls (as tool errors) and give the permits back.
+    for r in [a.await.unwrap(), b.await.unwrap()] {
+        assert_eq!(r["result"]["isError"], true, "{r}");
+    }
+    // Upstream errors release them too: two failing calls in a row, then more.
+    for _ in 0..2 {
+        let r = c
+            .call(
+                "tools/call",
+                json!({"name": "get_single_crm_contact_by_id", "arguments": {"id": "broken"}}),
+            )
+            .await;
+        assert_eq!(r["isError"], true);
+    }
+    let a = c
+        .call(
+            "tools/call",
+            json!({"name": "list_all_crm_contacts", "arguments": {"limit": 1}}),
+        )
+        .await;
+    assert_eq!(a["structuredContent"]["results"], json!(["ada"]));
+}
