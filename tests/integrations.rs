@@ -61,24 +61,6 @@ async fn client(gw: &Gateway, token: &str) -> Mcp {
     c
 }
 
-async fn tool_names(c: &Mcp) -> Vec<String> {
-    let mut names = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let params = cursor
-            .as_ref()
-            .map_or(json!({}), |c| json!({ "cursor": c }));
-        let page = c.call("tools/list", params).await;
-        for t in page["tools"].as_array().unwrap() {
-            names.push(t["name"].as_str().unwrap().to_owned());
-        }
-        match page["nextCursor"].as_str() {
-            Some(n) => cursor = Some(n.to_owned()),
-            None => return names,
-        }
-    }
-}
-
 async fn call(c: &Mcp, name: &str, args: Value) -> Value {
     c.call("tools/call", json!({"name": name, "arguments": args}))
         .await
@@ -100,7 +82,7 @@ async fn scoped_tools_make_real_authenticated_calls() {
     let c = client(&gw, &token).await;
 
     assert_eq!(
-        tool_names(&c).await,
+        c.tool_names().await,
         ["list_all_crm_contacts", "get_single_crm_contact_by_id"],
         "read AND crm: no create, no download, no reports"
     );
@@ -304,7 +286,7 @@ async fn scope_changes_apply_to_the_next_request() {
     let account = crm_account(&gw, &up, json!({"type": "bearer", "token": "t"})).await;
     let token = server(&gw, &account, json!({"methods": ["list"], "tags": ["crm"]})).await;
     let c = client(&gw, &token).await;
-    assert_eq!(tool_names(&c).await, ["list_all_crm_contacts"]);
+    assert_eq!(c.tool_names().await, ["list_all_crm_contacts"]);
     let (_, servers) = gw.admin(Method::GET, "/server", None).await;
     let id = servers["result"][0]["id"].as_str().unwrap().to_owned();
     let (status, _) = gw
@@ -316,7 +298,7 @@ async fn scope_changes_apply_to_the_next_request() {
         .await;
     assert_eq!(status, 200);
     assert_eq!(
-        tool_names(&c).await,
+        c.tool_names().await,
         ["create_a_crm_contact", "download_crm_contacts"]
     );
     let r = c
@@ -340,7 +322,7 @@ async fn scope_changes_apply_to_the_next_request() {
         )
         .await;
     assert_eq!(status, 200);
-    assert_eq!(tool_names(&c).await, ["list_all_crm_reports"]);
+    assert_eq!(c.tool_names().await, ["list_all_crm_reports"]);
 }
 
 #[tokio::test]
@@ -544,7 +526,7 @@ async fn cli_imports_openapi_with_progress_then_serves_its_tools() {
     );
     let token = labelled(&String::from_utf8(out.stdout).unwrap(), "Token:");
     let c = client(&gw, &token).await;
-    assert_eq!(tool_names(&c).await, ["list_all_bigcrm_contacts"]);
+    assert_eq!(c.tool_names().await, ["list_all_bigcrm_contacts"]);
     let r = call(&c, "list_all_bigcrm_contacts", json!({"limit": 1})).await;
     assert_eq!(r["structuredContent"]["results"], json!(["ada"]), "{r}");
     assert_eq!(

@@ -59,24 +59,6 @@ async fn setup_account(gw: &Gateway, token: &str, base: &str) -> (String, String
     )
 }
 
-async fn tools(c: &Mcp) -> Vec<String> {
-    let mut names = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let params = cursor
-            .as_ref()
-            .map_or(json!({}), |c| json!({ "cursor": c }));
-        let page = c.call("tools/list", params).await;
-        for t in page["tools"].as_array().unwrap() {
-            names.push(t["name"].as_str().unwrap().to_owned());
-        }
-        match page["nextCursor"].as_str() {
-            Some(n) => cursor = Some(n.to_owned()),
-            None => return names,
-        }
-    }
-}
-
 fn client_at(gw: &Gateway, url: &str) -> Mcp {
     Mcp {
         http: gw.http.clone(),
@@ -143,7 +125,7 @@ async fn truto_surface_every_endpoint_and_field() {
     let mut c = client_at(&gw, created["url"].as_str().unwrap());
     c.initialize("2025-11-25").await;
     assert_eq!(
-        tools(&c).await,
+        c.tool_names().await,
         ["list_all_crm_contacts", "get_single_crm_contact_by_id"]
     );
 
@@ -197,7 +179,7 @@ async fn truto_surface_every_endpoint_and_field() {
     assert_eq!(patched["name"], "Read-only CRM", "untouched fields stay");
     assert_eq!(patched["expires_at"], soon);
     assert!(patched.get("token").is_none());
-    assert_eq!(tools(&c).await, ["create_a_crm_contact"]);
+    assert_eq!(c.tool_names().await, ["create_a_crm_contact"]);
     let r = c
         .request(
             9,
@@ -503,7 +485,11 @@ async fn fruxon_surface_settings_keys_and_call_endpoint() {
     };
     let mut c = call(&key);
     c.initialize("2025-11-25").await;
-    assert_eq!(tools(&c).await.len(), 5, "every tool of the integration");
+    assert_eq!(
+        c.tool_names().await.len(),
+        5,
+        "every tool of the integration"
+    );
     gw.admin_as(
         &token,
         Method::PATCH,
@@ -511,7 +497,7 @@ async fn fruxon_surface_settings_keys_and_call_endpoint() {
         Some(json!({"exposedToolIds": ["list_all_crm_contacts"]})),
     )
     .await;
-    assert_eq!(tools(&c).await, ["list_all_crm_contacts"]);
+    assert_eq!(c.tool_names().await, ["list_all_crm_contacts"]);
     let r = c
         .call(
             "tools/call",
@@ -705,34 +691,13 @@ async fn limited(max_concurrency: u32, rate: u32, burst: u32) -> (Gateway, Strin
     )
 }
 
-fn sleep_call(c: &Mcp, ms: u64) -> impl std::future::Future<Output = common::Reply> + 'static {
-    let http = c.http.clone();
-    let url = c.url.clone();
-    let session = c.session.clone().unwrap();
-    async move {
-        let resp = http
-            .post(url)
-            .header("content-type", "application/json")
-            .header("mcp-session-id", session)
-            .body(json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"sleep","arguments":{"ms":ms}}}).to_string())
-            .send()
-            .await
-            .unwrap();
-        common::Reply {
-            status: resp.status().as_u16(),
-            headers: resp.headers().clone(),
-            text: resp.text().await.unwrap(),
-        }
-    }
-}
-
 #[tokio::test]
 async fn concurrency_limit_refuses_the_extra_call_and_frees_permits() {
     let (gw, _, token) = limited(2, 1000, 1000).await;
     let mut c = gw.mcp(&token);
     c.initialize("2025-11-25").await;
-    let a = tokio::spawn(sleep_call(&c, 800));
-    let b = tokio::spawn(sleep_call(&c, 800));
+    let a = tokio::spawn(c.call_detached("sleep", json!({"ms": 800})));
+    let b = tokio::spawn(c.call_detached("sleep", json!({"ms": 800})));
     tokio::time::sleep(Duration::from_millis(200)).await;
     let third = c.request(3, "ping", json!({})).await;
     assert_eq!(third.status, 429, "{}", third.text);
@@ -759,7 +724,10 @@ async fn concurrency_limit_refuses_the_extra_call_and_frees_permits() {
     let mut q = gw.mcp(&token);
     q.http = quitter;
     q.session = c.session.clone();
-    let (x, y) = tokio::join!(sleep_call(&q, 5000).catch(), sleep_call(&q, 5000).catch());
+    let (x, y) = tokio::join!(
+        q.call_detached("sleep", json!({"ms": 5000})).catch(),
+        q.call_detached("sleep", json!({"ms": 5000})).catch()
+    );
     assert!(x.is_err() && y.is_err(), "both clients timed out");
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
@@ -870,29 +838,9 @@ async fn a_slow_upstream_holds_permits_until_timeout_and_errors_release_them() {
     c.initialize("2025-11-25").await;
     // Two calls to the slow upstream (it answers after 4 s; the integration
     // times out after 1 s) occupy both permits…
-    let slow = |c: &Mcp| {
-        let http = c.http.clone();
-        let url = c.url.clone();
-        let session = c.session.clone().unwrap();
-        async move {
-            http.post(url)
-                .header("content-type", "application/json")
-                .header("mcp-session-id", session)
-                .body(
-                    json!({"jsonrpc":"2.0","id":1,"method":"tools/call",
-                    "params":{"name":"get_single_crm_contact_by_id","arguments":{"id":"slow"}}})
-                    .to_string(),
-                )
-                .send()
-                .await
-                .unwrap()
-                .json::<Value>()
-                .await
-                .unwrap()
-        }
-    };
-    let a = tokio::spawn(slow(&c));
-    let b = tokio::spawn(slow(&c));
+    let slow = || c.call_detached("get_single_crm_contact_by_id", json!({"id": "slow"}));
+    let a = tokio::spawn(slow());
+    let b = tokio::spawn(slow());
     tokio::time::sleep(Duration::from_millis(300)).await;
     // …so a third is refused while they run, and never reaches the upstream.
     let before = up.api_calls().len();
@@ -907,7 +855,7 @@ async fn a_slow_upstream_holds_permits_until_timeout_and_errors_release_them() {
     assert_eq!(up.api_calls().len(), before);
     // The timeouts end the calls (as tool errors) and give the permits back.
     for r in [a.await.unwrap(), b.await.unwrap()] {
-        assert_eq!(r["result"]["isError"], true, "{r}");
+        assert_eq!(r.json()["result"]["isError"], true, "{}", r.text);
     }
     // Upstream errors release them too: two failing calls in a row, then more.
     for _ in 0..2 {

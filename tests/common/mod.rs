@@ -347,6 +347,53 @@ impl Mcp {
             .await
     }
 
+    /// Every tool name, walking all `tools/list` pages.
+    pub async fn tool_names(&self) -> Vec<String> {
+        let mut names = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let params = cursor
+                .as_ref()
+                .map_or(json!({}), |c| json!({ "cursor": c }));
+            let page = self.call("tools/list", params).await;
+            for t in page["tools"].as_array().unwrap() {
+                names.push(t["name"].as_str().unwrap().to_owned());
+            }
+            match page["nextCursor"].as_str() {
+                Some(n) => cursor = Some(n.to_owned()),
+                None => return names,
+            }
+        }
+    }
+
+    /// A `tools/call` as an owned future, to run on its own task (for
+    /// concurrency tests). Errors (e.g. a client timeout) panic the task.
+    pub fn call_detached(
+        &self,
+        name: &str,
+        args: Value,
+    ) -> impl std::future::Future<Output = Reply> + Send + 'static {
+        let http = self.http.clone();
+        let url = self.url.clone();
+        let session = self.session.clone().expect("initialize first");
+        let body = json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":name,"arguments":args}}).to_string();
+        async move {
+            let resp = http
+                .post(url)
+                .header("content-type", "application/json")
+                .header("mcp-session-id", session)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            Reply {
+                status: resp.status().as_u16(),
+                headers: resp.headers().clone(),
+                text: resp.text().await.unwrap(),
+            }
+        }
+    }
+
     /// A request that must succeed; returns its result.
     pub async fn call(&self, method: &str, params: Value) -> Value {
         let reply = self.request(1, method, params).await;
