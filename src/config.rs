@@ -78,6 +78,9 @@ pub struct UpstreamConfig {
     pub timeout_secs: u64,
     /// Larger upstream responses are truncated, with a note to the model.
     pub max_response_bytes: usize,
+    /// Seconds between syncs of each upstream MCP server (with jitter); a
+    /// server whose last success is older shows as `stale`.
+    pub mcp_resync_secs: u64,
 }
 
 impl Default for UpstreamConfig {
@@ -85,6 +88,7 @@ impl Default for UpstreamConfig {
         Self {
             timeout_secs: 30,
             max_response_bytes: 1 << 20,
+            mcp_resync_secs: 3600,
         }
     }
 }

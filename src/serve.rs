@@ -53,10 +53,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             burst: config.limits.burst,
             max_concurrency: config.limits.max_concurrency,
         },
+        resync_interval: Duration::from_secs(config.upstream.mcp_resync_secs.max(1)),
     };
     let gateway = Gateway::new(store, toolsets, session_key, admin, metrics, options).await?;
     let (servers, keys) = gateway.registry.counts();
     gateway.spawn_maintenance(Duration::from_secs(config.mcp.reload_interval_secs.max(1)));
+    mcpgate_gateway::sync::spawn_resync(
+        Arc::clone(&gateway),
+        Duration::from_secs(config.upstream.mcp_resync_secs.max(1)),
+    );
     gateway.spawn_usage_flush(Duration::from_secs(config.mcp.usage_flush_secs.max(1)));
 
     tracing::info!(%local, %public_url, servers, keys, "mcpgate listening");

@@ -208,7 +208,7 @@ mod direct {
                         let (toolset, account) = match &s.source {
                             ServerSource::Toolset(t) => (Some(t.clone()), None),
                             ServerSource::Account(a) => (None, Some(a.to_string())),
-                            ServerSource::Unbound => (None, None),
+                            ServerSource::Unbound | ServerSource::Portal(_) => (None, None),
                         };
                         json!({
                             "id": s.id.to_string(), "name": s.name, "toolset": toolset,

@@ -11,6 +11,7 @@ pub mod ops;
 pub mod origin;
 pub mod registry;
 pub mod session;
+pub mod sync;
 pub mod timefmt;
 pub mod view;
 
@@ -49,6 +50,8 @@ pub struct Options {
     pub rest: mcpgate_upstream::RestSettings,
     /// Default per-key limits.
     pub limits: limits::Effective,
+    /// How often upstream MCP servers are resynced (and when `ready` turns `stale`).
+    pub resync_interval: Duration,
 }
 
 /// Everything a request handler needs, shared behind an `Arc`.
@@ -67,6 +70,7 @@ pub struct Gateway {
     public_url: String,
     max_body_bytes: usize,
     default_toolset: String,
+    resync_interval: Duration,
 }
 
 impl Gateway {
@@ -109,6 +113,7 @@ impl Gateway {
             public_url: options.public_url.trim_end_matches('/').to_owned(),
             max_body_bytes: options.max_body_bytes,
             default_toolset: options.default_toolset,
+            resync_interval: options.resync_interval,
         }))
     }
 
@@ -240,6 +245,30 @@ pub fn router(gw: Arc<Gateway>) -> Router {
             post(admin::tokens::create).get(admin::tokens::list),
         )
         .route("/admin-token/{id}", delete(admin::tokens::revoke))
+        .route(
+            "/accounts/{account}/access/ai-controls/mcp/servers",
+            post(admin::cloudflare::create_server_handler).get(admin::cloudflare::list_servers),
+        )
+        .route(
+            "/accounts/{account}/access/ai-controls/mcp/servers/{id}",
+            get(admin::cloudflare::get_server)
+                .put(admin::cloudflare::put_server)
+                .delete(admin::cloudflare::delete_server),
+        )
+        .route(
+            "/accounts/{account}/access/ai-controls/mcp/servers/{id}/sync",
+            post(admin::cloudflare::sync),
+        )
+        .route(
+            "/accounts/{account}/access/ai-controls/mcp/portals",
+            post(admin::cloudflare::create_portal).get(admin::cloudflare::list_portals),
+        )
+        .route(
+            "/accounts/{account}/access/ai-controls/mcp/portals/{id}",
+            get(admin::cloudflare::get_portal)
+                .put(admin::cloudflare::put_portal)
+                .delete(admin::cloudflare::delete_portal),
+        )
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

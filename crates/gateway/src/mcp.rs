@@ -529,14 +529,36 @@ enum Reply<'a> {
     Owned(Box<serde_json::value::RawValue>),
 }
 
-fn empty_list<'a>(
-    params: Option<&serde_json::value::RawValue>,
-    body: &'a str,
-) -> Result<Reply<'a>, RpcError> {
-    let p: ListParams = jsonrpc::params(params)?;
-    match p.cursor {
-        Some(c) => Err(RpcError::invalid_params(format!("Invalid cursor: {c:?}"))),
-        None => Ok(Reply::Borrowed(body)),
+#[derive(serde::Deserialize)]
+struct NamedParams {
+    name: String,
+    #[serde(flatten)]
+    rest: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(serde::Deserialize)]
+struct UriParams {
+    uri: String,
+    #[serde(flatten)]
+    rest: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Forward a request to an upstream: its result or JSON-RPC error as is; a
+/// transport failure as an internal error that says which upstream.
+async fn proxy(
+    client: &mcpgate_upstream::McpClient,
+    method: &str,
+    params: serde_json::Value,
+) -> Result<Reply<'static>, RpcError> {
+    match client.request(method, params).await {
+        Ok(result) => Ok(Reply::Owned(
+            serde_json::value::to_raw_value(&result).expect("JSON serializes"),
+        )),
+        Err(mcpgate_upstream::CallError::Rpc(e)) => Err(mcpgate_upstream::forwarded(&e)),
+        Err(mcpgate_upstream::CallError::Transport(e)) => Err(RpcError::internal(format!(
+            "the upstream MCP server at {} failed: {e}",
+            client.url()
+        ))),
     }
 }
 
@@ -557,12 +579,45 @@ async fn dispatch<'a>(
                 .handler(&p.name)
                 .ok_or_else(|| RpcError::invalid_params(format!("Unknown tool: {}", p.name)))?;
             Ok(Reply::Owned(
-                view.executor().call(handler, p.arguments.as_deref()).await,
+                view.executor()
+                    .call(handler, p.arguments.as_deref())
+                    .await?,
             ))
         }
-        method::PROMPTS_LIST => empty_list(params, r#"{"prompts":[]}"#),
-        method::RESOURCES_LIST => empty_list(params, r#"{"resources":[]}"#),
-        method::RESOURCE_TEMPLATES_LIST => empty_list(params, r#"{"resourceTemplates":[]}"#),
+        method::PROMPTS_LIST => {
+            let p: ListParams = jsonrpc::params(params)?;
+            view.prompts_page(p.cursor.as_deref()).map(Reply::Borrowed)
+        }
+        method::RESOURCES_LIST => {
+            let p: ListParams = jsonrpc::params(params)?;
+            view.resources_page(p.cursor.as_deref())
+                .map(Reply::Borrowed)
+        }
+        method::RESOURCE_TEMPLATES_LIST => {
+            let p: ListParams = jsonrpc::params(params)?;
+            view.templates_page(p.cursor.as_deref())
+                .map(Reply::Borrowed)
+        }
+        "prompts/get" => {
+            let p: NamedParams = jsonrpc::params(params)?;
+            let (client, name) =
+                view.routes().prompts.get(&p.name).ok_or_else(|| {
+                    RpcError::invalid_params(format!("Unknown prompt: {}", p.name))
+                })?;
+            let mut forward = p.rest;
+            forward.insert("name".into(), serde_json::Value::String(name.clone()));
+            proxy(client, "prompts/get", serde_json::Value::Object(forward)).await
+        }
+        "resources/read" => {
+            let p: UriParams = jsonrpc::params(params)?;
+            let client = view.routes().resources.get(&p.uri).ok_or_else(|| {
+                RpcError::new(ErrorCode(-32002), format!("Resource not found: {}", p.uri))
+                    .with_data(&serde_json::json!({ "uri": p.uri }))
+            })?;
+            let mut forward = p.rest;
+            forward.insert("uri".into(), serde_json::Value::String(p.uri));
+            proxy(client, "resources/read", serde_json::Value::Object(forward)).await
+        }
         other => Err(RpcError::method_not_found(other)),
     }
 }

@@ -9,7 +9,11 @@ use mcpgate_store::{
     AccountId, AccountPatch, AccountRecord, IntegrationId, IntegrationRecord, KeyHash, KeyRecord,
     ServerId, ServerRecord, ServerSource, Store, StoreError,
 };
-use mcpgate_upstream::{Executor, RestAccount, RestOperation, RestSettings, RotateHook};
+use mcpgate_store::{PortalRecord, UpstreamRecord};
+use mcpgate_upstream::{
+    Executor, Handler, McpClient, McpTool, RestAccount, RestOperation, RestSettings, RotateHook,
+};
+use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -17,7 +21,11 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::limits::{Effective, KeyLimiter};
-use crate::view::ServerView;
+use crate::view::{Extras, ServerView};
+
+fn to_raw(v: &Value) -> Box<serde_json::value::RawValue> {
+    serde_json::value::to_raw_value(v).expect("JSON serializes")
+}
 
 /// A key as the hot path needs it.
 pub struct KeyEntry {
@@ -59,6 +67,15 @@ pub struct IntegrationEntry {
     pub operations: Vec<Arc<RestOperation>>,
 }
 
+/// An upstream MCP server: its record and the gateway's client for it.
+pub struct UpstreamEntry {
+    /// The stored record (with its last snapshot).
+    pub record: UpstreamRecord,
+    /// The client (holds the gateway's session with the upstream).
+    pub client: Arc<McpClient>,
+    credentials: Option<String>,
+}
+
 struct AccountEntry {
     integration: IntegrationId,
     executor: Executor,
@@ -70,6 +87,8 @@ pub struct Registry {
     integrations: DashMap<IntegrationId, Arc<IntegrationEntry>>,
     accounts: DashMap<AccountId, Arc<AccountEntry>>,
     servers: DashMap<ServerId, Arc<ServerView>>,
+    upstreams: DashMap<(String, String), Arc<UpstreamEntry>>,
+    portals: DashMap<(String, String), Arc<PortalRecord>>,
     keys: DashMap<KeyHash, Arc<KeyEntry>>,
     page_size: usize,
     http: reqwest::Client,
@@ -103,6 +122,8 @@ impl Registry {
             integrations: DashMap::new(),
             accounts: DashMap::new(),
             servers: DashMap::new(),
+            upstreams: DashMap::new(),
+            portals: DashMap::new(),
             keys: DashMap::new(),
             page_size,
             http,
@@ -193,6 +214,7 @@ impl Registry {
                 }
                 ServerView::from_toolset(record, toolset.map(|t| &**t), self.page_size)
             }
+            ServerSource::Portal(portal) => self.portal_view(record, portal),
             ServerSource::Unbound => ServerView::from_account(
                 record,
                 &[],
@@ -228,6 +250,148 @@ impl Registry {
                 )
             }
         }
+    }
+
+    /// An upstream by tenant and id.
+    pub fn upstream(&self, tenant: &str, id: &str) -> Option<Arc<UpstreamEntry>> {
+        self.upstreams
+            .get(&(tenant.to_owned(), id.to_owned()))
+            .map(|e| Arc::clone(&e))
+    }
+
+    /// A portal by tenant and id.
+    pub fn portal(&self, tenant: &str, id: &str) -> Option<Arc<PortalRecord>> {
+        self.portals
+            .get(&(tenant.to_owned(), id.to_owned()))
+            .map(|e| Arc::clone(&e))
+    }
+
+    /// A portal's view: the synced tools, prompts and resources of its
+    /// upstreams. An upstream that never synced (or was removed) simply
+    /// contributes nothing; the others are unaffected.
+    fn portal_view(&self, record: &ServerRecord, portal_id: &str) -> ServerView {
+        let Some(portal) = self.portal(&record.tenant, portal_id) else {
+            return ServerView::from_portal(record, Vec::new(), Extras::default(), self.page_size);
+        };
+        let mut names = Vec::new();
+        let mut tools: Vec<(Value, Handler)> = Vec::new();
+        let mut extras = Extras::default();
+        let mut prompts: Vec<(String, Value, Arc<McpClient>, String)> = Vec::new();
+        for member in &portal.servers {
+            let Some(up) = self.upstream(&record.tenant, &member.server_id) else {
+                continue;
+            };
+            let Some(snapshot) = &up.record.snapshot else {
+                continue;
+            };
+            let exposed = |name: &str| {
+                if portal.prefix {
+                    format!("{}_{name}", member.server_id)
+                } else {
+                    name.to_owned()
+                }
+            };
+            for tool in snapshot
+                .get("tools")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let Some(name) = tool.get("name").and_then(Value::as_str) else {
+                    continue;
+                };
+                let listed = |l: &Option<Vec<String>>| {
+                    l.as_ref().is_some_and(|l| l.iter().any(|t| t == name))
+                };
+                if (member.default_disabled && !listed(&member.enabled_tools))
+                    || listed(&member.disabled_tools)
+                {
+                    continue;
+                }
+                // A pinned portal withholds a tool whose definition changed
+                // since an admin last accepted it.
+                if portal.pin_tools
+                    && up
+                        .record
+                        .changes
+                        .iter()
+                        .any(|c| c.get("tool").and_then(Value::as_str) == Some(name))
+                {
+                    continue;
+                }
+                names.push(exposed(name));
+                tools.push((
+                    tool.clone(),
+                    Handler::Mcp(Arc::new(McpTool {
+                        client: Arc::clone(&up.client),
+                        upstream: member.server_id.clone(),
+                        name: name.to_owned(),
+                    })),
+                ));
+            }
+            for prompt in snapshot
+                .get("prompts")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let Some(name) = prompt.get("name").and_then(Value::as_str) else {
+                    continue;
+                };
+                prompts.push((
+                    exposed(name),
+                    prompt.clone(),
+                    Arc::clone(&up.client),
+                    name.to_owned(),
+                ));
+            }
+            for resource in snapshot
+                .get("resources")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let Some(uri) = resource.get("uri").and_then(Value::as_str) else {
+                    continue;
+                };
+                if extras.routes.resources.contains_key(uri) {
+                    continue;
+                }
+                extras
+                    .routes
+                    .resources
+                    .insert(uri.to_owned(), Arc::clone(&up.client));
+                extras.resources.push(to_raw(resource));
+            }
+            for template in snapshot
+                .get("resource_templates")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                extras.templates.push(to_raw(template));
+            }
+        }
+        // Names within 64 characters and unique, shortened deterministically.
+        let names = mcpgate_catalog::naming::unique(names, mcpgate_catalog::naming::MAX_TOOL_NAME);
+        let view_tools = tools
+            .into_iter()
+            .zip(names)
+            .map(|((mut tool, handler), name)| {
+                tool["name"] = Value::String(name.clone());
+                (name, to_raw(&tool), handler)
+            })
+            .collect();
+        let prompt_names = mcpgate_catalog::naming::unique(
+            prompts.iter().map(|p| p.0.clone()).collect(),
+            mcpgate_catalog::naming::MAX_TOOL_NAME,
+        );
+        for ((_, mut prompt, client, original), name) in prompts.into_iter().zip(prompt_names) {
+            prompt["name"] = Value::String(name.clone());
+            extras.prompts.push(to_raw(&prompt));
+            extras.routes.prompts.insert(name, (client, original));
+        }
+        ServerView::from_portal(record, view_tools, extras, self.page_size)
     }
 
     /// The operations a server's scope exposes. A scope that no longer fits
@@ -286,6 +450,53 @@ impl Registry {
                 .insert(record.id, Arc::new(self.account_entry(store, record)));
         }
         self.accounts.retain(|id, _| live.contains(id));
+
+        let upstreams = store.list_upstreams().await?;
+        let live: HashSet<(String, String)> = upstreams
+            .iter()
+            .map(|(u, _)| (u.tenant.clone(), u.id.clone()))
+            .collect();
+        for (record, credentials) in upstreams {
+            let key = (record.tenant.clone(), record.id.clone());
+            // Keep the client (and its upstream session) unless the
+            // endpoint or credential changed.
+            let client = match self.upstreams.get(&key) {
+                Some(e) if e.record.hostname == record.hostname && e.credentials == credentials => {
+                    Arc::clone(&e.client)
+                }
+                _ => match McpClient::new(
+                    self.http.clone(),
+                    &record.hostname,
+                    credentials.as_deref(),
+                    self.rest.default_timeout,
+                ) {
+                    Ok(c) => Arc::new(c),
+                    Err(e) => {
+                        tracing::warn!(upstream = %record.id, error = %e, "unusable upstream URL");
+                        continue;
+                    }
+                },
+            };
+            self.upstreams.insert(
+                key,
+                Arc::new(UpstreamEntry {
+                    record,
+                    client,
+                    credentials,
+                }),
+            );
+        }
+        self.upstreams.retain(|k, _| live.contains(k));
+        let portals = store.list_portals().await?;
+        let live: HashSet<(String, String)> = portals
+            .iter()
+            .map(|p| (p.tenant.clone(), p.id.clone()))
+            .collect();
+        for p in portals {
+            self.portals
+                .insert((p.tenant.clone(), p.id.clone()), Arc::new(p));
+        }
+        self.portals.retain(|k, _| live.contains(k));
 
         let servers = store.list_servers().await?;
         let keys = store.list_active_keys().await?;

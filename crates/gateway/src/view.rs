@@ -8,8 +8,8 @@ use mcpgate_catalog::{Tool, Toolset};
 use mcpgate_protocol::mcp::{Implementation, InitializeResult, ListChanged, ServerCapabilities};
 use mcpgate_protocol::{ProtocolVersion, RpcError};
 use mcpgate_store::{ServerId, ServerRecord};
-use mcpgate_upstream::{Executor, Handler, RestOperation};
-use serde::Serialize;
+use mcpgate_upstream::{Executor, Handler, McpClient, RestOperation};
+use serde_json::value::RawValue;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -28,18 +28,84 @@ pub struct ServerView {
     /// Expiry in Unix milliseconds.
     pub expires_at_ms: Option<i64>,
     init_results: [String; ProtocolVersion::ALL.len()],
-    tool_pages: Vec<String>,
+    tools: Pages,
+    prompts: Pages,
+    resources: Pages,
+    templates: Pages,
     handlers: HashMap<String, Handler>,
+    routes: Routes,
     executor: Executor,
 }
 
-/// `tools/list` page as serialized.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ToolPage<'a, T: Serialize> {
-    tools: &'a [T],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    next_cursor: Option<String>,
+/// Where a portal sends prompt and resource requests.
+#[derive(Default)]
+pub struct Routes {
+    /// Exposed prompt name → (upstream, its name there).
+    pub prompts: HashMap<String, (Arc<McpClient>, String)>,
+    /// Resource URI → upstream.
+    pub resources: HashMap<String, Arc<McpClient>>,
+}
+
+/// What a portal offers besides tools, already in wire form.
+#[derive(Default)]
+pub struct Extras {
+    /// Prompt objects (names already the exposed names).
+    pub prompts: Vec<Box<RawValue>>,
+    /// Resource objects.
+    pub resources: Vec<Box<RawValue>>,
+    /// Resource template objects.
+    pub templates: Vec<Box<RawValue>>,
+    /// Routing of prompts and resources.
+    pub routes: Routes,
+}
+
+/// A paginated list, serialized once: one result document per page.
+struct Pages(Vec<String>);
+
+impl Pages {
+    fn build(key: &str, items: &[&RawValue], page_size: usize) -> Self {
+        let chunks: Vec<&[&RawValue]> = if items.is_empty() {
+            vec![&[]]
+        } else {
+            items.chunks(page_size.max(1)).collect()
+        };
+        let last = chunks.len() - 1;
+        Self(
+            chunks
+                .into_iter()
+                .enumerate()
+                .map(|(i, chunk)| {
+                    let mut out = format!("{{\"{key}\":[");
+                    for (n, item) in chunk.iter().enumerate() {
+                        if n > 0 {
+                            out.push(',');
+                        }
+                        out.push_str(item.get());
+                    }
+                    out.push(']');
+                    if i < last {
+                        out.push_str(&format!(",\"nextCursor\":\"{}\"", cursor(i + 1)));
+                    }
+                    out.push('}');
+                    out
+                })
+                .collect(),
+        )
+    }
+
+    fn page(&self, cursor: Option<&str>) -> Result<&str, RpcError> {
+        let page = match cursor {
+            None => 0,
+            Some(c) => page_of(c)
+                .filter(|p| *p < self.0.len())
+                .ok_or_else(|| RpcError::invalid_params(format!("Invalid cursor: {c:?}")))?,
+        };
+        Ok(&self.0[page])
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.len() == 1 && self.0[0].ends_with("[]}")
+    }
 }
 
 /// Encode a page index as an opaque cursor.
@@ -57,6 +123,17 @@ fn page_of(cursor: &str) -> Option<usize> {
         .ok()
 }
 
+fn as_refs(items: &[Box<RawValue>]) -> Vec<&RawValue> {
+    items.iter().map(|p| &**p).collect()
+}
+
+fn raw(tool: &Tool) -> Box<RawValue> {
+    serde_json::value::to_raw_value(tool).expect("a tool serializes")
+}
+
+/// A tool as the view keeps it: exposed name, wire JSON, handler.
+pub type ViewTool = (String, Box<RawValue>, Handler);
+
 impl ServerView {
     /// Build the view of a server whose tools come from a static toolset.
     /// `toolset` is `None` when the configured toolset is missing: the server
@@ -70,12 +147,25 @@ impl ServerView {
             .map(|t| {
                 t.tools
                     .iter()
-                    .map(|s| (&s.tool, Handler::Builtin(s.handler)))
+                    .map(|s| {
+                        (
+                            s.tool.name.to_string(),
+                            raw(&s.tool),
+                            Handler::Builtin(s.handler),
+                        )
+                    })
                     .collect()
             })
             .unwrap_or_default();
         let instructions = toolset.and_then(|t| t.instructions.as_deref());
-        Self::build(record, tools, instructions, Executor::Builtin, page_size)
+        Self::build(
+            record,
+            tools,
+            Extras::default(),
+            instructions,
+            Executor::Builtin,
+            page_size,
+        )
     }
 
     /// Build the view of an integrated-account server: the operations its
@@ -89,22 +179,51 @@ impl ServerView {
     ) -> Self {
         let tools = operations
             .iter()
-            .map(|op| (&op.tool.tool, Handler::Rest(Arc::clone(op))))
+            .map(|op| {
+                (
+                    op.tool.tool.name.to_string(),
+                    raw(&op.tool.tool),
+                    Handler::Rest(Arc::clone(op)),
+                )
+            })
             .collect();
-        Self::build(record, tools, instructions, executor, page_size)
+        Self::build(
+            record,
+            tools,
+            Extras::default(),
+            instructions,
+            executor,
+            page_size,
+        )
+    }
+
+    /// Build the view of a portal: upstream tools plus prompts and resources.
+    pub fn from_portal(
+        record: &ServerRecord,
+        tools: Vec<ViewTool>,
+        extras: Extras,
+        page_size: usize,
+    ) -> Self {
+        Self::build(record, tools, extras, None, Executor::Portal, page_size)
     }
 
     fn build(
         record: &ServerRecord,
-        tools: Vec<(&Tool, Handler)>,
+        tools: Vec<ViewTool>,
+        extras: Extras,
         instructions: Option<&str>,
         executor: Executor,
         page_size: usize,
     ) -> Self {
+        let listed: Vec<&RawValue> = tools.iter().map(|(_, t, _)| &**t).collect();
+        let tool_pages = Pages::build("tools", &listed, page_size);
+        let prompts = Pages::build("prompts", &as_refs(&extras.prompts), page_size);
+        let resources = Pages::build("resources", &as_refs(&extras.resources), page_size);
+        let templates = Pages::build("resourceTemplates", &as_refs(&extras.templates), page_size);
         let capabilities = ServerCapabilities {
             tools: Some(ListChanged::default()),
-            prompts: None,
-            resources: None,
+            prompts: (!prompts.is_empty()).then(ListChanged::default),
+            resources: (!(resources.is_empty() && templates.is_empty())).then(ListChanged::default),
         };
         let info = Implementation {
             name: record.name.clone(),
@@ -120,29 +239,7 @@ impl ServerView {
             })
             .expect("initialize result serializes")
         });
-        let page_size = page_size.max(1);
-        let listed: Vec<&Tool> = tools.iter().map(|(t, _)| *t).collect();
-        let chunks: Vec<&[&Tool]> = if listed.is_empty() {
-            vec![&[]]
-        } else {
-            listed.chunks(page_size).collect()
-        };
-        let last = chunks.len() - 1;
-        let tool_pages = chunks
-            .into_iter()
-            .enumerate()
-            .map(|(i, chunk)| {
-                serde_json::to_string(&ToolPage {
-                    tools: chunk,
-                    next_cursor: (i < last).then(|| cursor(i + 1)),
-                })
-                .expect("tool page serializes")
-            })
-            .collect();
-        let handlers = tools
-            .into_iter()
-            .map(|(t, h)| (t.name.as_str().to_owned(), h))
-            .collect();
+        let handlers = tools.into_iter().map(|(name, _, h)| (name, h)).collect();
         Self {
             id: record.id,
             name: record.name.clone(),
@@ -153,8 +250,12 @@ impl ServerView {
                 .expires_at
                 .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64),
             init_results,
-            tool_pages,
+            tools: tool_pages,
+            prompts,
+            resources,
+            templates,
             handlers,
+            routes: extras.routes,
             executor,
         }
     }
@@ -166,13 +267,27 @@ impl ServerView {
 
     /// The serialized `tools/list` result for a cursor.
     pub fn tools_page(&self, cursor: Option<&str>) -> Result<&str, RpcError> {
-        let page = match cursor {
-            None => 0,
-            Some(c) => page_of(c)
-                .filter(|p| *p < self.tool_pages.len())
-                .ok_or_else(|| RpcError::invalid_params(format!("Invalid cursor: {c:?}")))?,
-        };
-        Ok(&self.tool_pages[page])
+        self.tools.page(cursor)
+    }
+
+    /// The serialized `prompts/list` result for a cursor.
+    pub fn prompts_page(&self, cursor: Option<&str>) -> Result<&str, RpcError> {
+        self.prompts.page(cursor)
+    }
+
+    /// The serialized `resources/list` result for a cursor.
+    pub fn resources_page(&self, cursor: Option<&str>) -> Result<&str, RpcError> {
+        self.resources.page(cursor)
+    }
+
+    /// The serialized `resources/templates/list` result for a cursor.
+    pub fn templates_page(&self, cursor: Option<&str>) -> Result<&str, RpcError> {
+        self.templates.page(cursor)
+    }
+
+    /// Where prompts and resources are routed.
+    pub fn routes(&self) -> &Routes {
+        &self.routes
     }
 
     /// The handler of a tool this server exposes.

@@ -7,6 +7,7 @@
 pub mod key;
 mod migrate;
 pub mod model;
+pub mod registry;
 pub mod secrets;
 mod sqlite;
 
@@ -16,6 +17,7 @@ pub use model::{
     KeyRecord, Limits, NewAccount, NewServer, Origin, ServerId, ServerPatch, ServerRecord,
     ServerSource,
 };
+pub use registry::{PortalRecord, PortalServer, UpstreamRecord};
 pub use secrets::MasterKey;
 pub use sqlite::Store;
 

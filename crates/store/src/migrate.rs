@@ -24,6 +24,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "tenancy_keys_limits",
         include_str!("../migrations/sqlite/0003_tenancy_keys_limits.sql"),
     ),
+    (
+        4,
+        "upstreams_portals",
+        include_str!("../migrations/sqlite/0004_upstreams_portals.sql"),
+    ),
 ];
 
 impl MigrationSource<'static> for Embedded {

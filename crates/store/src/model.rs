@@ -64,6 +64,8 @@ pub enum ServerSource {
     /// No source bound yet (an integration's MCP settings without an
     /// account): serves no tools.
     Unbound,
+    /// A portal over upstream MCP servers, by portal id (within the tenant).
+    Portal(String),
 }
 
 impl ServerSource {
@@ -72,6 +74,7 @@ impl ServerSource {
             Self::Toolset(name) => ("toolset", name.clone()),
             Self::Account(id) => ("account", id.to_string()),
             Self::Unbound => ("unbound", String::new()),
+            Self::Portal(id) => ("portal", id.clone()),
         }
     }
 
@@ -80,6 +83,7 @@ impl ServerSource {
             "toolset" => Some(Self::Toolset(reference)),
             "account" => reference.parse().ok().map(Self::Account),
             "unbound" => Some(Self::Unbound),
+            "portal" => Some(Self::Portal(reference)),
             _ => None,
         }
     }

@@ -74,6 +74,20 @@ impl Store {
         Ok(Self { pool, key })
     }
 
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    pub(crate) fn seal(&self, row: &str, plaintext: &str) -> String {
+        self.key.seal(row, plaintext.as_bytes())
+    }
+
+    pub(crate) fn open_sealed(&self, row: &str, sealed: &str) -> Option<String> {
+        self.key
+            .open(row, sealed)
+            .and_then(|b| String::from_utf8(b).ok())
+    }
+
     /// Whether the database answers (for readiness checks).
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;

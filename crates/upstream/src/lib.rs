@@ -8,13 +8,16 @@
 
 mod auth;
 pub mod builtin;
+pub mod mcp_client;
 pub mod paging;
 pub mod rest;
 
 pub use auth::RotateHook;
+pub use mcp_client::{CallError, McpClient, Snapshot, UpstreamError};
 pub use rest::{RestAccount, RestOperation, RestSettings};
 
 use mcpgate_catalog::Builtin;
+use mcpgate_protocol::RpcError;
 use serde_json::value::RawValue;
 use std::sync::Arc;
 
@@ -27,6 +30,8 @@ pub enum Executor {
     Rest(Arc<RestAccount>),
     /// The source cannot run calls (a misconfigured account); says why.
     Unavailable(Arc<str>),
+    /// Tools proxied to upstream MCP servers (each handler names its upstream).
+    Portal,
 }
 
 /// What a tool needs to run.
@@ -36,20 +41,72 @@ pub enum Handler {
     Builtin(Builtin),
     /// A generated REST operation.
     Rest(Arc<RestOperation>),
+    /// A tool of an upstream MCP server.
+    Mcp(Arc<McpTool>),
+}
+
+/// A tool of an upstream MCP server, as a portal exposes it.
+pub struct McpTool {
+    /// The upstream's client.
+    pub client: Arc<McpClient>,
+    /// The upstream's id, for messages.
+    pub upstream: String,
+    /// The tool's name on the upstream.
+    pub name: String,
 }
 
 impl Executor {
-    /// Execute one call; the result is a serialized `CallToolResult`.
-    pub async fn call(&self, handler: &Handler, arguments: Option<&RawValue>) -> Box<RawValue> {
-        match (self, handler) {
+    /// Execute one call; the result is a serialized `CallToolResult`, or the
+    /// JSON-RPC error an upstream MCP server answered with (forwarded as is).
+    pub async fn call(
+        &self,
+        handler: &Handler,
+        arguments: Option<&RawValue>,
+    ) -> Result<Box<RawValue>, RpcError> {
+        Ok(match (self, handler) {
             (Self::Unavailable(why), _) => {
                 builtin::error(&format!("This tool is unavailable: {why}"))
             }
             (_, Handler::Builtin(b)) => builtin::call(*b, arguments).await,
             (Self::Rest(account), Handler::Rest(op)) => account.call(op, arguments).await,
-            (Self::Builtin, Handler::Rest(_)) => {
+            (_, Handler::Mcp(tool)) => return tool.call(arguments).await,
+            (_, Handler::Rest(_)) => {
                 builtin::error("this server has no account to call the API with")
             }
+        })
+    }
+}
+
+impl McpTool {
+    async fn call(&self, arguments: Option<&RawValue>) -> Result<Box<RawValue>, RpcError> {
+        let arguments: serde_json::Value = arguments
+            .and_then(|a| serde_json::from_str(a.get()).ok())
+            .unwrap_or_else(|| serde_json::json!({}));
+        let params = serde_json::json!({ "name": self.name, "arguments": arguments });
+        match self.client.request("tools/call", params).await {
+            Ok(result) => Ok(serde_json::value::to_raw_value(&result).expect("JSON serializes")),
+            Err(CallError::Rpc(error)) => Err(forwarded(&error)),
+            Err(CallError::Transport(e)) => Ok(builtin::error(&format!(
+                "The upstream MCP server {:?} failed: {e}",
+                self.upstream
+            ))),
         }
     }
+}
+
+/// An upstream's JSON-RPC error object as our error type, unchanged.
+pub fn forwarded(error: &serde_json::Value) -> RpcError {
+    let code = error
+        .get("code")
+        .and_then(serde_json::Value::as_i64)
+        .unwrap_or(-32603) as i32;
+    let message = error
+        .get("message")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("upstream error");
+    let mut e = RpcError::new(mcpgate_protocol::ErrorCode(code), message);
+    e.data = error
+        .get("data")
+        .and_then(|d| serde_json::value::to_raw_value(d).ok());
+    e
 }

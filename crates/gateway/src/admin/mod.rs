@@ -6,6 +6,7 @@
 //! fields?}}`, with `fields` naming each bad input.
 
 pub mod accounts;
+pub mod cloudflare;
 pub mod fruxon;
 pub mod integrations;
 pub mod keys;
@@ -218,6 +219,25 @@ impl ApiError {
             );
         }
         r
+    }
+
+    /// In Cloudflare's envelope: `{errors: [{code, message, path?}], success: false}`.
+    pub(crate) fn into_cloudflare(self) -> Response {
+        let code = 10000 + u32::from(self.status.as_u16());
+        let errors: Vec<serde_json::Value> = if self.fields.is_empty() {
+            vec![serde_json::json!({"code": code, "message": self.message})]
+        } else {
+            self.fields
+                .iter()
+                .map(|(field, problem)| {
+                    let path: Vec<&str> = field.split('.').collect();
+                    serde_json::json!({"code": code, "message": format!("{field}: {problem}"), "path": path})
+                })
+                .collect()
+        };
+        let body =
+            serde_json::json!({"errors": errors, "success": false, "messages": [], "result": null});
+        http_util::json(self.status, body.to_string())
     }
 
     fn into_response(self) -> Response {

@@ -54,7 +54,7 @@ async fn server_json(store: &Store, r: &ServerRecord) -> Result<ServerJson, ApiE
     let (toolset, account) = match &r.source {
         ServerSource::Toolset(t) => (Some(t.clone()), None),
         ServerSource::Account(a) => (None, Some(a.to_string())),
-        ServerSource::Unbound => (None, None),
+        ServerSource::Unbound | ServerSource::Portal(_) => (None, None),
     };
     Ok(ServerJson {
         id: r.id.to_string(),
@@ -281,6 +281,15 @@ pub(crate) async fn update_server(
         .await
         .map_err(ApiError::store)?;
     Ok(record)
+}
+
+/// Rebuild one server's view now (after a change to what it serves).
+pub(crate) async fn refresh(gw: &Gateway, id: &str) -> Result<(), ApiError> {
+    let id: ServerId = id.parse().map_err(ApiError::internal)?;
+    gw.registry
+        .refresh_server(&gw.store, id)
+        .await
+        .map_err(ApiError::store)
 }
 
 /// Delete a server and its keys, effective at once.

@@ -1,0 +1,564 @@
+//! Surface C, Cloudflare style: the registry of upstream MCP servers (with
+//! `sync`) and portals, under `/accounts/{account_id}/access/ai-controls/mcp`.
+//! The account id is the tenant. Every answer is the envelope
+//! `{result, success, errors, messages}`.
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use mcpgate_store::{NewServer, PortalRecord, PortalServer, ServerSource, UpstreamRecord};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use time::OffsetDateTime;
+
+use super::servers::{create_server, refresh};
+use super::{AdminContext, ApiError, authorize, json_body, json_body_or_default};
+use crate::Gateway;
+use crate::http_util;
+use crate::sync::{status, sync_upstream};
+use crate::timefmt::rfc3339_ms;
+
+fn now_ms() -> i64 {
+    (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+fn ts(ms: i64) -> String {
+    rfc3339_ms(
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH),
+    )
+}
+
+fn envelope(status: StatusCode, result: Value) -> Response {
+    http_util::json(
+        status,
+        json!({"result": result, "success": true, "errors": [], "messages": []}).to_string(),
+    )
+}
+
+fn respond(result: Result<Response, ApiError>) -> Response {
+    result.unwrap_or_else(ApiError::into_cloudflare)
+}
+
+fn caller(gw: &Gateway, headers: &HeaderMap, account: &str) -> Result<AdminContext, ApiError> {
+    authorize(gw, headers)?
+        .within(account)
+        .ok_or_else(ApiError::not_found)
+}
+
+fn server_json(gw: &Gateway, r: &UpstreamRecord) -> Value {
+    let list = |key: &str| {
+        r.snapshot
+            .as_ref()
+            .and_then(|s| s.get(key))
+            .cloned()
+            .unwrap_or(json!([]))
+    };
+    json!({
+        "id": r.id,
+        "name": r.name,
+        "description": r.description,
+        "hostname": r.hostname,
+        "auth_type": r.auth_type,
+        "status": status(r, gw.resync_interval),
+        "error": r.error.as_ref().and_then(|e| e.get("message")).cloned(),
+        "error_detail": r.error,
+        "tools": list("tools"),
+        "prompts": list("prompts"),
+        "changes": r.changes,
+        "last_synced": r.last_synced.map(ts),
+        "last_successful_sync": r.last_successful_sync.map(ts),
+        "created_at": ts(r.created_at),
+        "created_by": r.created_by,
+        "modified_at": ts(r.modified_at),
+        "modified_by": r.modified_by,
+    })
+}
+
+fn valid_id(field: &str, id: &str) -> Result<(), ApiError> {
+    if id.is_empty()
+        || id.len() > 32
+        || !id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+    {
+        return Err(ApiError::field(
+            field,
+            "must be 1-32 characters of a-z, 0-9, '-' or '_'",
+        ));
+    }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServerBody {
+    #[serde(default)]
+    id: Option<String>,
+    name: String,
+    hostname: String,
+    auth_type: String,
+    #[serde(default)]
+    auth_credentials: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+}
+
+/// Check a server body; returns the credential to store.
+fn check_server(b: &ServerBody) -> Result<Option<String>, ApiError> {
+    if b.name.trim().is_empty() {
+        return Err(ApiError::field("name", "must not be empty"));
+    }
+    if !(b.hostname.starts_with("http://") || b.hostname.starts_with("https://")) {
+        return Err(ApiError::field(
+            "hostname",
+            "must be the MCP endpoint URL (http:// or https://)",
+        ));
+    }
+    match b.auth_type.as_str() {
+        "unauthenticated" => Ok(None),
+        "bearer" | "oauth" => match b.auth_credentials.as_deref().map(str::trim) {
+            Some(c) if !c.is_empty() => Ok(Some(c.to_owned())),
+            _ => Err(ApiError::field(
+                "auth_credentials",
+                format!(
+                    "auth_type {} needs auth_credentials (the gateway's token for this server)",
+                    b.auth_type
+                ),
+            )),
+        },
+        other => Err(ApiError::field(
+            "auth_type",
+            format!("{other:?} is not one of unauthenticated, bearer, oauth"),
+        )),
+    }
+}
+
+/// POST …/mcp/servers
+pub async fn create_server_handler(
+    State(gw): State<Arc<Gateway>>,
+    Path(account): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    respond(
+        async {
+            let ctx = caller(&gw, &headers, &account)?;
+            let b: ServerBody = json_body(&headers, body).await?;
+            let credentials = check_server(&b)?;
+            let id = match &b.id {
+                Some(id) => {
+                    valid_id("id", id)?;
+                    id.clone()
+                }
+                None => uuid::Uuid::now_v7().simple().to_string()[..12].to_owned(),
+            };
+            let now = now_ms();
+            let record = UpstreamRecord {
+                tenant: ctx.tenant().to_owned(),
+                id,
+                name: b.name.trim().to_owned(),
+                hostname: b.hostname,
+                auth_type: b.auth_type,
+                description: b.description,
+                status: "waiting".into(),
+                error: None,
+                snapshot: None,
+                accepted: Default::default(),
+                changes: Vec::new(),
+                last_synced: None,
+                last_successful_sync: None,
+                created_at: now,
+                created_by: Some(ctx.id.to_string()),
+                modified_at: now,
+                modified_by: Some(ctx.id.to_string()),
+            };
+            gw.store
+                .create_upstream(&record, credentials.as_deref())
+                .await
+                .map_err(ApiError::store)?;
+            gw.registry
+                .load_all(&gw.store)
+                .await
+                .map_err(ApiError::store)?;
+            Ok(envelope(StatusCode::CREATED, server_json(&gw, &record)))
+        }
+        .await,
+    )
+}
+
+/// GET …/mcp/servers
+pub async fn list_servers(
+    State(gw): State<Arc<Gateway>>,
+    Path(account): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    respond(
+        async {
+            let ctx = caller(&gw, &headers, &account)?;
+            let all = gw.store.list_upstreams().await.map_err(ApiError::store)?;
+            let result: Vec<Value> = all
+                .iter()
+                .filter(|(r, _)| r.tenant == ctx.tenant())
+                .map(|(r, _)| server_json(&gw, r))
+                .collect();
+            Ok(envelope(StatusCode::OK, Value::Array(result)))
+        }
+        .await,
+    )
+}
+
+async fn find_server(
+    gw: &Gateway,
+    ctx: &AdminContext,
+    id: &str,
+) -> Result<UpstreamRecord, ApiError> {
+    gw.store
+        .get_upstream(ctx.tenant(), id)
+        .await
+        .map_err(ApiError::store)?
+        .ok_or_else(ApiError::not_found)
+}
+
+/// GET …/mcp/servers/{id}
+pub async fn get_server(
+    State(gw): State<Arc<Gateway>>,
+    Path((account, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    respond(
+        async {
+            let ctx = caller(&gw, &headers, &account)?;
+            let record = find_server(&gw, &ctx, &id).await?;
+            Ok(envelope(StatusCode::OK, server_json(&gw, &record)))
+        }
+        .await,
+    )
+}
+
+/// PUT …/mcp/servers/{id}
+pub async fn put_server(
+    State(gw): State<Arc<Gateway>>,
+    Path((account, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    respond(
+        async {
+            let ctx = caller(&gw, &headers, &account)?;
+            let mut record = find_server(&gw, &ctx, &id).await?;
+            let b: ServerBody = json_body(&headers, body).await?;
+            if b.id.as_deref().is_some_and(|given| given != id) {
+                return Err(ApiError::field("id", "cannot change a server's id"));
+            }
+            let credentials = check_server(&b)?;
+            let endpoint_changed = record.hostname != b.hostname;
+            record.name = b.name.trim().to_owned();
+            record.hostname = b.hostname;
+            record.auth_type = b.auth_type;
+            record.description = b.description;
+            record.modified_at = now_ms();
+            record.modified_by = Some(ctx.id.to_string());
+            if endpoint_changed {
+                record.status = "waiting".into();
+            }
+            gw.store
+                .update_upstream(&record, Some(credentials.as_deref()))
+                .await
+                .map_err(ApiError::store)?;
+            gw.registry
+                .load_all(&gw.store)
+                .await
+                .map_err(ApiError::store)?;
+            Ok(envelope(StatusCode::OK, server_json(&gw, &record)))
+        }
+        .await,
+    )
+}
+
+/// DELETE …/mcp/servers/{id}: the result is the deleted object.
+pub async fn delete_server(
+    State(gw): State<Arc<Gateway>>,
+    Path((account, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    respond(
+        async {
+            let ctx = caller(&gw, &headers, &account)?;
+            let record = find_server(&gw, &ctx, &id).await?;
+            gw.store
+                .delete_upstream(ctx.tenant(), &id)
+                .await
+                .map_err(ApiError::store)?;
+            gw.registry
+                .load_all(&gw.store)
+                .await
+                .map_err(ApiError::store)?;
+            Ok(envelope(StatusCode::OK, server_json(&gw, &record)))
+        }
+        .await,
+    )
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct SyncBody {
+    #[serde(default)]
+    accept_changes: bool,
+}
+
+/// POST …/mcp/servers/{id}/sync: one sync attempt; its outcome shows on the object.
+pub async fn sync(
+    State(gw): State<Arc<Gateway>>,
+    Path((account, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    respond(
+        async {
+            let ctx = caller(&gw, &headers, &account)?;
+            let b: SyncBody = json_body_or_default(&headers, body).await?;
+            sync_upstream(&gw, ctx.tenant(), &id, b.accept_changes)
+                .await
+                .map_err(ApiError::store)?
+                .ok_or_else(ApiError::not_found)?;
+            Ok(envelope(StatusCode::OK, json!({})))
+        }
+        .await,
+    )
+}
+
+fn portal_json(gw: &Gateway, p: &PortalRecord) -> Value {
+    json!({
+        "id": p.id,
+        "name": p.name,
+        "description": p.description,
+        "servers": p.servers,
+        "prefix": p.prefix,
+        "pin_tools": p.pin_tools,
+        "url_base": format!("{}/mcp", gw.public_url),
+        "created_at": ts(p.created_at),
+        "created_by": p.created_by,
+        "modified_at": ts(p.modified_at),
+        "modified_by": p.modified_by,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PortalBody {
+    #[serde(default)]
+    id: Option<String>,
+    name: String,
+    #[serde(default)]
+    description: Option<String>,
+    servers: Vec<PortalServer>,
+    #[serde(default)]
+    prefix: Option<bool>,
+    #[serde(default)]
+    pin_tools: bool,
+}
+
+async fn check_portal(gw: &Gateway, ctx: &AdminContext, b: &PortalBody) -> Result<bool, ApiError> {
+    if b.name.trim().is_empty() {
+        return Err(ApiError::field("name", "must not be empty"));
+    }
+    for (i, s) in b.servers.iter().enumerate() {
+        if gw
+            .store
+            .get_upstream(ctx.tenant(), &s.server_id)
+            .await
+            .map_err(ApiError::store)?
+            .is_none()
+        {
+            return Err(ApiError::field(
+                &format!("servers.{i}.server_id"),
+                format!("no MCP server {:?} in this account", s.server_id),
+            ));
+        }
+    }
+    let prefix = b.prefix.unwrap_or(true);
+    if !prefix && b.servers.len() > 1 {
+        return Err(ApiError::field(
+            "prefix",
+            "only a single-server portal may turn prefixing off",
+        ));
+    }
+    Ok(prefix)
+}
+
+/// POST …/mcp/portals: answers with the portal, its URL and a key (once).
+pub async fn create_portal(
+    State(gw): State<Arc<Gateway>>,
+    Path(account): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    respond(
+        async {
+            let ctx = caller(&gw, &headers, &account)?;
+            let b: PortalBody = json_body(&headers, body).await?;
+            let prefix = check_portal(&gw, &ctx, &b).await?;
+            let id = match &b.id {
+                Some(id) => {
+                    valid_id("id", id)?;
+                    id.clone()
+                }
+                None => uuid::Uuid::now_v7().simple().to_string()[..12].to_owned(),
+            };
+            if gw.registry.portal(ctx.tenant(), &id).is_some() {
+                return Err(ApiError::new_status(
+                    StatusCode::CONFLICT,
+                    format!("a portal with id {id:?} already exists"),
+                ));
+            }
+            let now = now_ms();
+            // The portal's keys live on a server row; the portal record points at it.
+            let (server, secret) = create_server(
+                &gw,
+                NewServer {
+                    created_by: Some(ctx.id.to_string()),
+                    ..NewServer::new(
+                        ctx.tenant(),
+                        b.name.trim(),
+                        ServerSource::Portal(id.clone()),
+                    )
+                },
+            )
+            .await?;
+            let record = PortalRecord {
+                tenant: ctx.tenant().to_owned(),
+                id,
+                name: b.name.trim().to_owned(),
+                description: b.description,
+                servers: b.servers,
+                prefix,
+                pin_tools: b.pin_tools,
+                server_id: server.id.to_string(),
+                created_at: now,
+                created_by: Some(ctx.id.to_string()),
+                modified_at: now,
+                modified_by: Some(ctx.id.to_string()),
+            };
+            gw.store
+                .create_portal(&record)
+                .await
+                .map_err(ApiError::store)?;
+            gw.registry
+                .load_all(&gw.store)
+                .await
+                .map_err(ApiError::store)?;
+            let mut v = portal_json(&gw, &record);
+            v["url"] = json!(gw.mcp_url(&secret));
+            v["token"] = json!(secret);
+            Ok(envelope(StatusCode::CREATED, v))
+        }
+        .await,
+    )
+}
+
+/// GET …/mcp/portals
+pub async fn list_portals(
+    State(gw): State<Arc<Gateway>>,
+    Path(account): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    respond(
+        async {
+            let ctx = caller(&gw, &headers, &account)?;
+            let all = gw.store.list_portals().await.map_err(ApiError::store)?;
+            let result: Vec<Value> = all
+                .iter()
+                .filter(|p| p.tenant == ctx.tenant())
+                .map(|p| portal_json(&gw, p))
+                .collect();
+            Ok(envelope(StatusCode::OK, Value::Array(result)))
+        }
+        .await,
+    )
+}
+
+fn find_portal(gw: &Gateway, ctx: &AdminContext, id: &str) -> Result<Arc<PortalRecord>, ApiError> {
+    gw.registry
+        .portal(ctx.tenant(), id)
+        .ok_or_else(ApiError::not_found)
+}
+
+/// GET …/mcp/portals/{id}
+pub async fn get_portal(
+    State(gw): State<Arc<Gateway>>,
+    Path((account, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    respond(
+        async {
+            let ctx = caller(&gw, &headers, &account)?;
+            let p = find_portal(&gw, &ctx, &id)?;
+            Ok(envelope(StatusCode::OK, portal_json(&gw, &p)))
+        }
+        .await,
+    )
+}
+
+/// PUT …/mcp/portals/{id}
+pub async fn put_portal(
+    State(gw): State<Arc<Gateway>>,
+    Path((account, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    respond(
+        async {
+            let ctx = caller(&gw, &headers, &account)?;
+            let current = find_portal(&gw, &ctx, &id)?;
+            let b: PortalBody = json_body(&headers, body).await?;
+            let prefix = check_portal(&gw, &ctx, &b).await?;
+            let mut record = (*current).clone();
+            record.name = b.name.trim().to_owned();
+            record.description = b.description;
+            record.servers = b.servers;
+            record.prefix = prefix;
+            record.pin_tools = b.pin_tools;
+            record.modified_at = now_ms();
+            record.modified_by = Some(ctx.id.to_string());
+            gw.store
+                .update_portal(&record)
+                .await
+                .map_err(ApiError::store)?;
+            gw.registry
+                .load_all(&gw.store)
+                .await
+                .map_err(ApiError::store)?;
+            refresh(&gw, &record.server_id).await?;
+            Ok(envelope(StatusCode::OK, portal_json(&gw, &record)))
+        }
+        .await,
+    )
+}
+
+/// DELETE …/mcp/portals/{id}: the portal, its endpoint and keys.
+pub async fn delete_portal(
+    State(gw): State<Arc<Gateway>>,
+    Path((account, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    respond(
+        async {
+            let ctx = caller(&gw, &headers, &account)?;
+            let p = gw
+                .store
+                .delete_portal(ctx.tenant(), &id)
+                .await
+                .map_err(ApiError::store)?
+                .ok_or_else(ApiError::not_found)?;
+            gw.registry
+                .load_all(&gw.store)
+                .await
+                .map_err(ApiError::store)?;
+            Ok(envelope(StatusCode::OK, portal_json(&gw, &p)))
+        }
+        .await,
+    )
+}

@@ -1,0 +1,314 @@
+//! Upstream MCP servers and portals: stored as JSON documents keyed by
+//! (tenant, id), upstream credentials sealed like account credentials.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sqlx::Row;
+
+use crate::{Store, StoreError};
+
+/// An upstream MCP server as registered and last synced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UpstreamRecord {
+    /// Owning tenant.
+    pub tenant: String,
+    /// Its id (given at creation or generated).
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// The MCP endpoint URL.
+    pub hostname: String,
+    /// `unauthenticated`, `bearer` or `oauth`.
+    pub auth_type: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// `waiting`, `ready`, `error` (or `stale`, computed on read).
+    pub status: String,
+    /// The last failure: `{message, status?, retryable}`.
+    pub error: Option<Value>,
+    /// What the last successful sync found.
+    pub snapshot: Option<Value>,
+    /// Accepted fingerprint per tool name (drift detection).
+    #[serde(default)]
+    pub accepted: std::collections::BTreeMap<String, String>,
+    /// Tools whose current definition differs from the accepted one.
+    #[serde(default)]
+    pub changes: Vec<Value>,
+    /// Last sync attempt (ms).
+    pub last_synced: Option<i64>,
+    /// Last successful sync (ms).
+    pub last_successful_sync: Option<i64>,
+    /// Creation time (ms).
+    pub created_at: i64,
+    /// Admin token id of the creator.
+    pub created_by: Option<String>,
+    /// Last change (ms).
+    pub modified_at: i64,
+    /// Admin token id of the last change.
+    pub modified_by: Option<String>,
+}
+
+/// A portal: upstreams behind one MCP endpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PortalRecord {
+    /// Owning tenant.
+    pub tenant: String,
+    /// Its id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// Member upstreams and their tool selection.
+    pub servers: Vec<PortalServer>,
+    /// Prefix tool and prompt names with the upstream id (default true; a
+    /// single-server portal may opt out).
+    #[serde(default = "yes")]
+    pub prefix: bool,
+    /// Withhold tools whose definition changed since accepted.
+    #[serde(default)]
+    pub pin_tools: bool,
+    /// The virtual server holding the portal's keys.
+    pub server_id: String,
+    /// Creation time (ms).
+    pub created_at: i64,
+    /// Admin token id of the creator.
+    pub created_by: Option<String>,
+    /// Last change (ms).
+    pub modified_at: i64,
+    /// Admin token id of the last change.
+    pub modified_by: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// One upstream of a portal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortalServer {
+    /// The upstream's id.
+    pub server_id: String,
+    /// Tools are off unless listed in `enabled_tools`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub default_disabled: bool,
+    /// Tools to expose (with `default_disabled`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled_tools: Option<Vec<String>>,
+    /// Tools to hide.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled_tools: Option<Vec<String>>,
+}
+
+fn to_json(v: &impl Serialize) -> String {
+    serde_json::to_string(v).expect("a record serializes")
+}
+
+fn corrupt(table: &'static str, e: impl ToString) -> StoreError {
+    StoreError::Corrupt {
+        table,
+        message: e.to_string(),
+    }
+}
+
+impl Store {
+    /// Insert an upstream; a taken id is a conflict.
+    pub async fn create_upstream(
+        &self,
+        record: &UpstreamRecord,
+        credentials: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let sealed =
+            credentials.map(|c| self.seal(&format!("upstream:{}:{}", record.tenant, record.id), c));
+        let done = sqlx::query(
+            "INSERT INTO mcp_upstreams (tenant, id, doc, credentials) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(&record.tenant)
+        .bind(&record.id)
+        .bind(to_json(record))
+        .bind(sealed)
+        .execute(self.pool())
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Conflict(format!(
+                "an MCP server with id {:?} already exists",
+                record.id
+            )));
+        }
+        Ok(())
+    }
+
+    /// Replace an upstream's record; `credentials`: `None` keeps them,
+    /// `Some(None)` removes them.
+    pub async fn update_upstream(
+        &self,
+        record: &UpstreamRecord,
+        credentials: Option<Option<&str>>,
+    ) -> Result<bool, StoreError> {
+        let done = match credentials {
+            None => {
+                sqlx::query("UPDATE mcp_upstreams SET doc = ? WHERE tenant = ? AND id = ?")
+                    .bind(to_json(record))
+                    .bind(&record.tenant)
+                    .bind(&record.id)
+                    .execute(self.pool())
+                    .await?
+            }
+            Some(c) => {
+                let sealed =
+                    c.map(|c| self.seal(&format!("upstream:{}:{}", record.tenant, record.id), c));
+                sqlx::query(
+                    "UPDATE mcp_upstreams SET doc = ?, credentials = ? WHERE tenant = ? AND id = ?",
+                )
+                .bind(to_json(record))
+                .bind(sealed)
+                .bind(&record.tenant)
+                .bind(&record.id)
+                .execute(self.pool())
+                .await?
+            }
+        };
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Every upstream with its credentials (opened), for the registry.
+    pub async fn list_upstreams(
+        &self,
+    ) -> Result<Vec<(UpstreamRecord, Option<String>)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT tenant, id, doc, credentials FROM mcp_upstreams ORDER BY tenant, id",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let record: UpstreamRecord = serde_json::from_str(&r.get::<String, _>("doc"))
+                    .map_err(|e| corrupt("mcp_upstreams", e))?;
+                let sealed: Option<String> = r.get("credentials");
+                let credentials = sealed
+                    .map(|s| {
+                        self.open_sealed(&format!("upstream:{}:{}", record.tenant, record.id), &s)
+                            .ok_or_else(|| {
+                                corrupt(
+                                    "mcp_upstreams",
+                                    "credentials cannot be opened: wrong MCPGATE_SECRET_KEY?",
+                                )
+                            })
+                    })
+                    .transpose()?;
+                Ok((record, credentials))
+            })
+            .collect()
+    }
+
+    /// One upstream.
+    pub async fn get_upstream(
+        &self,
+        tenant: &str,
+        id: &str,
+    ) -> Result<Option<UpstreamRecord>, StoreError> {
+        let row = sqlx::query("SELECT doc FROM mcp_upstreams WHERE tenant = ? AND id = ?")
+            .bind(tenant)
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(|r| {
+            serde_json::from_str(&r.get::<String, _>(0)).map_err(|e| corrupt("mcp_upstreams", e))
+        })
+        .transpose()
+    }
+
+    /// Delete an upstream no portal uses; `false` when missing.
+    pub async fn delete_upstream(&self, tenant: &str, id: &str) -> Result<bool, StoreError> {
+        let portals = self.list_portals().await?;
+        let users: Vec<&str> = portals
+            .iter()
+            .filter(|p| p.tenant == tenant && p.servers.iter().any(|s| s.server_id == id))
+            .map(|p| p.id.as_str())
+            .collect();
+        if !users.is_empty() {
+            return Err(StoreError::Conflict(format!(
+                "portal(s) {} use this MCP server; remove it from them first",
+                users.join(", ")
+            )));
+        }
+        let done = sqlx::query("DELETE FROM mcp_upstreams WHERE tenant = ? AND id = ?")
+            .bind(tenant)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Insert a portal; a taken id is a conflict.
+    pub async fn create_portal(&self, record: &PortalRecord) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO portals (tenant, id, doc, server_id) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(&record.tenant)
+        .bind(&record.id)
+        .bind(to_json(record))
+        .bind(&record.server_id)
+        .execute(self.pool())
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Conflict(format!(
+                "a portal with id {:?} already exists",
+                record.id
+            )));
+        }
+        Ok(())
+    }
+
+    /// Replace a portal's record.
+    pub async fn update_portal(&self, record: &PortalRecord) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE portals SET doc = ? WHERE tenant = ? AND id = ?")
+            .bind(to_json(record))
+            .bind(&record.tenant)
+            .bind(&record.id)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Every portal.
+    pub async fn list_portals(&self) -> Result<Vec<PortalRecord>, StoreError> {
+        let rows = sqlx::query("SELECT doc FROM portals ORDER BY tenant, id")
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|r| {
+                serde_json::from_str(&r.get::<String, _>(0)).map_err(|e| corrupt("portals", e))
+            })
+            .collect()
+    }
+
+    /// Delete a portal (its server and keys go with it).
+    pub async fn delete_portal(
+        &self,
+        tenant: &str,
+        id: &str,
+    ) -> Result<Option<PortalRecord>, StoreError> {
+        let Some(portal) = self
+            .list_portals()
+            .await?
+            .into_iter()
+            .find(|p| p.tenant == tenant && p.id == id)
+        else {
+            return Ok(None);
+        };
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("DELETE FROM portals WHERE tenant = ? AND id = ?")
+            .bind(tenant)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM servers WHERE id = ?")
+            .bind(&portal.server_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Some(portal))
+    }
+}

@@ -1,0 +1,388 @@
+//! A client for upstream MCP servers over Streamable HTTP.
+//!
+//! The gateway holds its own session with each upstream (created lazily,
+//! re-created transparently when the upstream answers 404), authenticates
+//! with its own credential for that upstream, and reads answers sent as JSON
+//! or as an SSE stream.
+
+use futures_util::StreamExt;
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
+use serde::Serialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use sse_stream::SseByteStream;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+/// The protocol version the gateway asks upstreams for.
+pub const UPSTREAM_VERSION: &str = "2025-11-25";
+/// At most this many pages are read from one list.
+const MAX_PAGES: usize = 200;
+
+/// A failure to talk to an upstream (not a JSON-RPC error it answered with).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[error("{message}")]
+pub struct UpstreamError {
+    /// What went wrong, for people.
+    pub message: String,
+    /// The HTTP status, when the upstream answered one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// Whether trying again later may work.
+    pub retryable: bool,
+}
+
+impl UpstreamError {
+    fn new(message: impl Into<String>, status: Option<u16>, retryable: bool) -> Self {
+        Self {
+            message: message.into(),
+            status,
+            retryable,
+        }
+    }
+}
+
+/// How an upstream request failed.
+#[derive(Debug, Clone)]
+pub enum CallError {
+    /// The upstream answered with a JSON-RPC error object (forward it).
+    Rpc(Value),
+    /// The upstream could not be reached or answered nonsense.
+    Transport(UpstreamError),
+}
+
+impl From<UpstreamError> for CallError {
+    fn from(e: UpstreamError) -> Self {
+        Self::Transport(e)
+    }
+}
+
+#[derive(Clone)]
+struct Session {
+    id: Option<String>,
+    version: String,
+}
+
+/// One upstream MCP server, as the gateway's client.
+pub struct McpClient {
+    http: reqwest::Client,
+    url: String,
+    auth: Option<HeaderValue>,
+    timeout: Duration,
+    session: tokio::sync::Mutex<Option<Session>>,
+    next_id: AtomicI64,
+}
+
+/// What a sync found on an upstream.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+pub struct Snapshot {
+    /// The negotiated protocol version.
+    pub protocol_version: String,
+    /// `serverInfo` of the upstream.
+    pub server_info: Value,
+    /// Its capabilities.
+    pub capabilities: Value,
+    /// Tools, as the upstream describes them.
+    pub tools: Vec<Value>,
+    /// Prompts.
+    pub prompts: Vec<Value>,
+    /// Resources.
+    pub resources: Vec<Value>,
+    /// Resource templates.
+    pub resource_templates: Vec<Value>,
+}
+
+/// SHA-256 of a value's canonical JSON (object keys sorted), hex.
+pub fn fingerprint(value: &Value) -> String {
+    // serde_json's map is ordered by key, so serialization is canonical.
+    let text = serde_json::to_string(value).expect("JSON serializes");
+    let digest = Sha256::digest(text.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl McpClient {
+    /// A client for the MCP endpoint at `url`, sending `bearer` (the
+    /// gateway's own credential for this upstream) when given.
+    pub fn new(
+        http: reqwest::Client,
+        url: &str,
+        bearer: Option<&str>,
+        timeout: Duration,
+    ) -> Result<Self, String> {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(format!("{url:?} is not an http(s) URL"));
+        }
+        let auth = bearer
+            .map(|b| {
+                let mut v = HeaderValue::from_str(&format!("Bearer {b}")).map_err(|_| {
+                    "the credential has characters not allowed in a header".to_owned()
+                })?;
+                v.set_sensitive(true);
+                Ok::<_, String>(v)
+            })
+            .transpose()?;
+        Ok(Self {
+            http,
+            url: url.to_owned(),
+            auth,
+            timeout,
+            session: tokio::sync::Mutex::new(None),
+            next_id: AtomicI64::new(1),
+        })
+    }
+
+    /// The upstream's URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn post(&self, session: Option<&Session>, body: &Value) -> reqwest::RequestBuilder {
+        let mut r = self
+            .http
+            .post(&self.url)
+            .timeout(self.timeout)
+            .header(ACCEPT, "application/json, text/event-stream")
+            .header(CONTENT_TYPE, "application/json")
+            .json(body);
+        if let Some(auth) = &self.auth {
+            r = r.header(reqwest::header::AUTHORIZATION, auth.clone());
+        }
+        if let Some(s) = session {
+            if let Some(id) = &s.id {
+                r = r.header("mcp-session-id", id);
+            }
+            r = r.header("mcp-protocol-version", &s.version);
+        }
+        r
+    }
+
+    /// Send one request and wait for its response (JSON or SSE).
+    async fn exchange(
+        &self,
+        session: Option<&Session>,
+        method: &str,
+        params: Value,
+    ) -> Result<(Value, Option<String>), CallError> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        let response = self.post(session, &body).send().await.map_err(|e| {
+            let message = if e.is_timeout() {
+                format!(
+                    "the upstream did not answer within {} s",
+                    self.timeout.as_secs_f64()
+                )
+            } else {
+                format!("cannot reach the upstream: {}", e.without_url())
+            };
+            UpstreamError::new(message, None, true)
+        })?;
+        let status = response.status();
+        let session_id = response
+            .headers()
+            .get("mcp-session-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        if !status.is_success() {
+            let text = response.text().await.unwrap_or_default();
+            let retryable = status.is_server_error() || status.as_u16() == 429;
+            return Err(UpstreamError::new(
+                format!(
+                    "the upstream answered HTTP {}: {}",
+                    status.as_u16(),
+                    text.chars().take(300).collect::<String>()
+                ),
+                Some(status.as_u16()),
+                retryable,
+            )
+            .into());
+        }
+        let is_sse = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.starts_with("text/event-stream"));
+        let message = if is_sse {
+            let mut events = SseByteStream::new(response.bytes_stream());
+            let mut found = None;
+            while let Some(event) = events.next().await {
+                let event = event.map_err(|e| {
+                    UpstreamError::new(format!("broken SSE stream: {e}"), None, true)
+                })?;
+                let Some(data) = event.data.filter(|d| !d.trim().is_empty()) else {
+                    continue;
+                };
+                let Ok(msg) = serde_json::from_str::<Value>(&data) else {
+                    continue;
+                };
+                if msg.get("id") == Some(&json!(id))
+                    && (msg.get("result").is_some() || msg.get("error").is_some())
+                {
+                    found = Some(msg);
+                    break;
+                }
+            }
+            found.ok_or_else(|| {
+                UpstreamError::new(
+                    "the upstream's SSE stream ended without a response",
+                    None,
+                    true,
+                )
+            })?
+        } else {
+            response.json::<Value>().await.map_err(|e| {
+                UpstreamError::new(
+                    format!("the upstream answered with invalid JSON: {e}"),
+                    None,
+                    false,
+                )
+            })?
+        };
+        if let Some(error) = message.get("error") {
+            return Err(CallError::Rpc(error.clone()));
+        }
+        let result = message.get("result").cloned().ok_or_else(|| {
+            UpstreamError::new("the upstream's answer has no result", None, false)
+        })?;
+        Ok((result, session_id))
+    }
+
+    async fn initialize(&self) -> Result<(Session, Value), CallError> {
+        let params = json!({
+            "protocolVersion": UPSTREAM_VERSION,
+            "capabilities": {},
+            "clientInfo": {"name": "mcpgate", "version": env!("CARGO_PKG_VERSION")},
+        });
+        let (result, session_id) = self.exchange(None, "initialize", params).await?;
+        let version = result
+            .get("protocolVersion")
+            .and_then(Value::as_str)
+            .unwrap_or(UPSTREAM_VERSION)
+            .to_owned();
+        let session = Session {
+            id: session_id,
+            version,
+        };
+        // The initialized notification; its answer (202) carries nothing.
+        let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+        let _ = self.post(Some(&session), &note).send().await;
+        Ok((session, result))
+    }
+
+    async fn session(&self) -> Result<Session, CallError> {
+        let mut guard = self.session.lock().await;
+        if let Some(s) = guard.as_ref() {
+            return Ok(s.clone());
+        }
+        let (session, _) = self.initialize().await?;
+        *guard = Some(session.clone());
+        Ok(session)
+    }
+
+    /// Send a request on the gateway's session; when the upstream has
+    /// forgotten the session (404), re-initialize once and retry.
+    pub async fn request(&self, method: &str, params: Value) -> Result<Value, CallError> {
+        let session = self.session().await?;
+        match self.exchange(Some(&session), method, params.clone()).await {
+            Err(CallError::Transport(e)) if e.status == Some(404) && session.id.is_some() => {
+                *self.session.lock().await = None;
+                let session = self.session().await?;
+                Ok(self.exchange(Some(&session), method, params).await?.0)
+            }
+            other => other.map(|(v, _)| v),
+        }
+    }
+
+    /// Every item of a paginated list (`tools/list` → `tools`).
+    pub async fn list_all(&self, method: &str, key: &str) -> Result<Vec<Value>, CallError> {
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let params = cursor
+                .as_ref()
+                .map_or(json!({}), |c| json!({ "cursor": c }));
+            let page = self.request(method, params).await?;
+            if let Some(list) = page.get(key).and_then(Value::as_array) {
+                items.extend(list.iter().cloned());
+            }
+            match page.get("nextCursor").and_then(Value::as_str) {
+                Some(c) if !c.is_empty() => cursor = Some(c.to_owned()),
+                _ => return Ok(items),
+            }
+        }
+        Ok(items)
+    }
+
+    /// Connect afresh and read everything the upstream offers.
+    pub async fn sync(&self) -> Result<Snapshot, UpstreamError> {
+        let to_transport = |e: CallError| match e {
+            CallError::Transport(t) => t,
+            CallError::Rpc(err) => UpstreamError::new(
+                format!(
+                    "the upstream refused: {}",
+                    err.get("message")
+                        .and_then(Value::as_str)
+                        .unwrap_or("unknown error")
+                ),
+                None,
+                false,
+            ),
+        };
+        let (session, init) = self.initialize().await.map_err(to_transport)?;
+        *self.session.lock().await = Some(session.clone());
+        let capabilities = init.get("capabilities").cloned().unwrap_or(json!({}));
+        let has = |c: &str| capabilities.get(c).is_some();
+        let mut snapshot = Snapshot {
+            protocol_version: session.version,
+            server_info: init.get("serverInfo").cloned().unwrap_or(json!({})),
+            capabilities: capabilities.clone(),
+            ..Snapshot::default()
+        };
+        if has("tools") {
+            snapshot.tools = self
+                .list_all("tools/list", "tools")
+                .await
+                .map_err(to_transport)?;
+        }
+        if has("prompts") {
+            snapshot.prompts = self
+                .list_all("prompts/list", "prompts")
+                .await
+                .map_err(to_transport)?;
+        }
+        if has("resources") {
+            snapshot.resources = self
+                .list_all("resources/list", "resources")
+                .await
+                .map_err(to_transport)?;
+            snapshot.resource_templates = self
+                .list_all("resources/templates/list", "resourceTemplates")
+                .await
+                .unwrap_or_default();
+        }
+        Ok(snapshot)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprints_ignore_key_order_but_not_content() {
+        let a: Value = serde_json::from_str(
+            r#"{"name":"x","description":"d","inputSchema":{"type":"object"}}"#,
+        )
+        .unwrap();
+        let b: Value = serde_json::from_str(
+            r#"{"inputSchema":{"type":"object"},"description":"d","name":"x"}"#,
+        )
+        .unwrap();
+        let c: Value = serde_json::from_str(
+            r#"{"name":"x","description":"evil","inputSchema":{"type":"object"}}"#,
+        )
+        .unwrap();
+        assert_eq!(fingerprint(&a), fingerprint(&b));
+        assert_ne!(fingerprint(&a), fingerprint(&c));
+        assert_eq!(fingerprint(&a).len(), 64);
+    }
+}
