@@ -4,5 +4,10 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+# Real MCP peers (the official Python SDK, pinned) for the end-to-end tests.
+if [[ ! -x tests/py/.venv/bin/python ]]; then
+    python3 -m venv tests/py/.venv
+fi
+tests/py/.venv/bin/pip install --quiet --disable-pip-version-check -r tests/py/requirements.txt
 cargo test --workspace --locked
 scripts/conformance.sh "$root/target/debug/mcpgate"

@@ -133,3 +133,48 @@ async fn list(store: &Store) -> Result<Vec<UpstreamRecord>, StoreError> {
         .map(|(r, _)| r)
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(status: &str, last_success_ago_ms: Option<i64>) -> UpstreamRecord {
+        UpstreamRecord {
+            tenant: "t".into(),
+            id: "u".into(),
+            name: "u".into(),
+            hostname: "http://x/mcp".into(),
+            auth_type: "unauthenticated".into(),
+            description: None,
+            status: status.into(),
+            error: None,
+            snapshot: None,
+            accepted: Default::default(),
+            changes: Vec::new(),
+            last_synced: None,
+            last_successful_sync: last_success_ago_ms.map(|a| now_ms() - a),
+            created_at: 0,
+            created_by: None,
+            modified_at: 0,
+            modified_by: None,
+        }
+    }
+
+    #[test]
+    fn ready_turns_stale_after_the_resync_interval() {
+        let hour = Duration::from_secs(3600);
+        assert_eq!(status(&record("ready", Some(1000)), hour), "ready");
+        assert_eq!(status(&record("ready", Some(2 * 3_600_000)), hour), "stale");
+        assert_eq!(status(&record("error", Some(2 * 3_600_000)), hour), "error");
+        assert_eq!(status(&record("waiting", None), hour), "waiting");
+    }
+
+    #[test]
+    fn fingerprints_by_tool_name() {
+        let fps = fingerprints(
+            &json!({"tools": [{"name": "a", "x": 1}, {"name": "b"}, {"nameless": true}]}),
+        );
+        assert_eq!(fps.len(), 2);
+        assert_ne!(fps["a"], fps["b"]);
+    }
+}

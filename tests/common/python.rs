@@ -1,0 +1,74 @@
+//! Real upstream MCP servers from the official Python SDK (`tests/py`).
+
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running fixture server; killed on drop.
+pub struct Fixture {
+    child: Child,
+    pub port: u16,
+    pub url: String,
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
+fn python() -> Option<PathBuf> {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/py/.venv/bin/python");
+    p.exists().then_some(p)
+}
+
+/// Whether the Python fixtures can run; in CI they must.
+pub fn available() -> bool {
+    if python().is_some() {
+        return true;
+    }
+    assert!(
+        std::env::var("CI").is_err(),
+        "tests/py/.venv is missing in CI: scripts/test.sh creates it"
+    );
+    eprintln!("SKIPPED: tests/py/.venv is missing (run scripts/test.sh once to create it)");
+    false
+}
+
+/// A free loopback port.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Start `fixture_server.py` as `name` (variant `base` or `changed`) on `port`.
+pub fn start(name: &str, variant: &str, port: u16) -> Fixture {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/py/fixture_server.py");
+    let child = Command::new(python().expect("checked by available()"))
+        .arg(script)
+        .arg(port.to_string())
+        .arg(name)
+        .arg(variant)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the Python fixture");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "fixture {name} did not listen on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Fixture {
+        child,
+        port,
+        url: format!("http://127.0.0.1:{port}/mcp"),
+    }
+}

@@ -1,0 +1,421 @@
+//! End-to-end: the Cloudflare-style registry of upstream MCP servers, sync
+//! states, drift, and portals proxying to real upstream servers built with
+//! the official Python SDK.
+
+mod common;
+
+use common::python::{self, Fixture};
+use common::{Gateway, Mcp};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+const BASE: &str = "/accounts/default/access/ai-controls/mcp";
+
+async fn register(gw: &Gateway, id: &str, url: &str) -> Value {
+    let (status, body) = gw
+        .admin(
+            Method::POST,
+            &format!("{BASE}/servers"),
+            Some(json!({"id": id, "name": id, "hostname": url, "auth_type": "unauthenticated"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["success"], true);
+    body["result"].clone()
+}
+
+async fn sync(gw: &Gateway, id: &str, body: Option<Value>) -> Value {
+    let (status, answer) = gw
+        .admin(Method::POST, &format!("{BASE}/servers/{id}/sync"), body)
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["result"], json!({}));
+    let (_, one) = gw
+        .admin(Method::GET, &format!("{BASE}/servers/{id}"), None)
+        .await;
+    one["result"].clone()
+}
+
+async fn portal(gw: &Gateway, body: Value) -> Mcp {
+    let (status, created) = gw
+        .admin(Method::POST, &format!("{BASE}/portals"), Some(body))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let url = created["result"]["url"].as_str().unwrap().to_owned();
+    let mut c = Mcp {
+        http: gw.http.clone(),
+        url,
+        session: None,
+        version_header: None,
+    };
+    c.initialize("2025-11-25").await;
+    c
+}
+
+fn started(name: &str) -> Fixture {
+    python::start(name, "base", python::free_port())
+}
+
+#[tokio::test]
+async fn registry_crud_and_sync_states() {
+    if !python::available() {
+        return;
+    }
+    let alpha = started("alpha");
+    let gw = Gateway::start().await;
+    let created = register(&gw, "alpha", &alpha.url).await;
+    for field in [
+        "id",
+        "name",
+        "description",
+        "hostname",
+        "auth_type",
+        "status",
+        "error",
+        "tools",
+        "prompts",
+        "last_synced",
+        "last_successful_sync",
+        "created_at",
+        "created_by",
+        "modified_at",
+        "modified_by",
+    ] {
+        assert!(created.get(field).is_some(), "missing {field}: {created}");
+    }
+    assert_eq!(created["status"], "waiting");
+
+    let ready = sync(&gw, "alpha", None).await;
+    assert_eq!(ready["status"], "ready", "{ready}");
+    let names: Vec<&str> = ready["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 3);
+    assert!(names.contains(&"add") && names.contains(&"hello") && names.contains(&"explode"));
+    assert_eq!(ready["prompts"][0]["name"], "greet");
+    assert!(ready["last_successful_sync"].is_string());
+
+    // An unreachable host: error, with a structured, retryable error.
+    register(&gw, "down", "http://127.0.0.1:9/mcp").await;
+    let down = sync(&gw, "down", None).await;
+    assert_eq!(down["status"], "error");
+    assert!(
+        down["error"].as_str().unwrap().contains("cannot reach"),
+        "{down}"
+    );
+    assert_eq!(down["error_detail"]["retryable"], true);
+    assert_eq!(down["last_successful_sync"], Value::Null);
+    assert!(down["last_synced"].is_string());
+
+    // Validation and missing objects use Cloudflare's envelope.
+    let (status, bad) = gw
+        .admin(
+            Method::POST,
+            &format!("{BASE}/servers"),
+            Some(json!({"name": "x", "hostname": "ftp://nope", "auth_type": "magic"})),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(bad["success"], false);
+    assert!(
+        bad["errors"][0]["code"].is_number() && bad["errors"][0]["path"].is_array(),
+        "{bad}"
+    );
+    let (status, missing) = gw
+        .admin(Method::GET, &format!("{BASE}/servers/nope"), None)
+        .await;
+    assert_eq!(status, 404);
+    assert_eq!(missing["success"], false);
+    assert!(missing["errors"][0]["message"].is_string());
+
+    // PUT, list, DELETE (answering with the deleted object).
+    let (status, put) = gw
+        .admin(Method::PUT, &format!("{BASE}/servers/alpha"), Some(json!({"name": "Alpha", "hostname": alpha.url, "auth_type": "unauthenticated", "description": "first"})))
+        .await;
+    assert_eq!(status, 200, "{put}");
+    assert_eq!(put["result"]["name"], "Alpha");
+    let (_, list) = gw
+        .admin(Method::GET, &format!("{BASE}/servers"), None)
+        .await;
+    assert_eq!(list["result"].as_array().unwrap().len(), 2);
+    let (status, deleted) = gw
+        .admin(Method::DELETE, &format!("{BASE}/servers/down"), None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(deleted["result"]["id"], "down");
+    let (status, _) = gw
+        .admin(Method::GET, &format!("{BASE}/servers/down"), None)
+        .await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn a_portal_aggregates_two_upstreams_with_prefixes() {
+    if !python::available() {
+        return;
+    }
+    let (alpha, beta) = (started("alpha"), started("beta"));
+    let gw = Gateway::start().await;
+    register(&gw, "alpha", &alpha.url).await;
+    register(&gw, "beta", &beta.url).await;
+    sync(&gw, "alpha", None).await;
+    sync(&gw, "beta", None).await;
+    let c = portal(
+        &gw,
+        json!({"id": "both", "name": "Both", "servers": [
+            {"server_id": "alpha"},
+            {"server_id": "beta", "disabled_tools": ["explode"]}
+        ]}),
+    )
+    .await;
+    let mut names = c.tool_names().await;
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "alpha_add",
+            "alpha_explode",
+            "alpha_hello",
+            "beta_add",
+            "beta_hello"
+        ]
+    );
+
+    let r = c
+        .call(
+            "tools/call",
+            json!({"name": "alpha_hello", "arguments": {"who": "ada"}}),
+        )
+        .await;
+    assert_eq!(r["content"][0]["text"], "hello ada from alpha", "{r}");
+    let r = c
+        .call(
+            "tools/call",
+            json!({"name": "beta_add", "arguments": {"a": 2, "b": 3}}),
+        )
+        .await;
+    assert_eq!(r["content"][0]["text"], "5");
+    let r = c
+        .call(
+            "tools/call",
+            json!({"name": "alpha_explode", "arguments": {}}),
+        )
+        .await;
+    assert_eq!(r["isError"], true, "tool errors pass through: {r}");
+    assert!(
+        r["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("boom from alpha")
+    );
+    let r = c
+        .request(
+            9,
+            "tools/call",
+            json!({"name": "beta_explode", "arguments": {}}),
+        )
+        .await;
+    assert_eq!(r.error_code(), -32602, "a disabled tool is unknown");
+
+    let prompts = c.call("prompts/list", json!({})).await;
+    let pnames: Vec<&str> = prompts["prompts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(pnames, ["alpha_greet", "beta_greet"]);
+    let got = c
+        .call(
+            "prompts/get",
+            json!({"name": "beta_greet", "arguments": {"person": "Bob"}}),
+        )
+        .await;
+    assert!(
+        got["messages"][0]["content"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("Bob"),
+        "{got}"
+    );
+    let resources = c.call("resources/list", json!({})).await;
+    assert_eq!(resources["resources"][0]["uri"], "fixture://info");
+    let read = c
+        .call("resources/read", json!({"uri": "fixture://info"}))
+        .await;
+    assert_eq!(read["contents"][0]["text"], "info of alpha");
+    let missing = c
+        .request(10, "resources/read", json!({"uri": "fixture://nope"}))
+        .await;
+    assert_eq!(missing.error_code(), -32002);
+}
+
+#[tokio::test]
+async fn a_failing_upstream_is_isolated() {
+    if !python::available() {
+        return;
+    }
+    let (alpha, beta) = (started("alpha"), started("beta"));
+    let gw = Gateway::start().await;
+    register(&gw, "alpha", &alpha.url).await;
+    register(&gw, "beta", &beta.url).await;
+    register(&gw, "never", "http://127.0.0.1:9/mcp").await;
+    sync(&gw, "alpha", None).await;
+    sync(&gw, "beta", None).await;
+    sync(&gw, "never", None).await;
+    let c = portal(
+        &gw,
+        json!({"id": "mixed", "name": "Mixed", "servers": [
+            {"server_id": "alpha"}, {"server_id": "beta"}, {"server_id": "never"}
+        ]}),
+    )
+    .await;
+    assert_eq!(
+        c.tool_names().await.len(),
+        6,
+        "the unreachable upstream contributes nothing"
+    );
+    drop(alpha);
+    let r = c
+        .call(
+            "tools/call",
+            json!({"name": "alpha_hello", "arguments": {"who": "x"}}),
+        )
+        .await;
+    assert_eq!(r["isError"], true);
+    assert!(
+        r["content"][0]["text"].as_str().unwrap().contains("alpha"),
+        "{r}"
+    );
+    let r = c
+        .call(
+            "tools/call",
+            json!({"name": "beta_hello", "arguments": {"who": "x"}}),
+        )
+        .await;
+    assert_eq!(
+        r["content"][0]["text"], "hello x from beta",
+        "the others keep working"
+    );
+}
+
+#[tokio::test]
+async fn drifted_tools_are_withheld_by_pinned_portals_until_accepted() {
+    if !python::available() {
+        return;
+    }
+    let port = python::free_port();
+    let original = python::start("drifty", "base", port);
+    let gw = Gateway::start().await;
+    register(&gw, "drifty", &original.url).await;
+    let first = sync(&gw, "drifty", None).await;
+    assert_eq!(first["changes"], json!([]));
+    let pinned = portal(
+        &gw,
+        json!({"id": "pinned", "name": "Pinned", "pin_tools": true, "prefix": false,
+        "servers": [{"server_id": "drifty"}]}),
+    )
+    .await;
+    let open = portal(
+        &gw,
+        json!({"id": "open", "name": "Open", "prefix": false,
+        "servers": [{"server_id": "drifty"}]}),
+    )
+    .await;
+    assert!(
+        pinned.tool_names().await.contains(&"add".to_owned()),
+        "no prefix on a single-server portal"
+    );
+
+    // The upstream rewrites `add`'s description.
+    drop(original);
+    let _changed = python::start("drifty", "changed", port);
+    let after = sync(&gw, "drifty", None).await;
+    assert_eq!(after["changes"][0]["tool"], "add", "{after}");
+    assert_eq!(after["changes"][0]["change"], "modified");
+    let withheld = pinned.tool_names().await;
+    assert!(!withheld.contains(&"add".to_owned()), "{withheld:?}");
+    assert!(withheld.contains(&"hello".to_owned()));
+    let r = pinned
+        .request(
+            4,
+            "tools/call",
+            json!({"name": "add", "arguments": {"a": 1, "b": 1}}),
+        )
+        .await;
+    assert_eq!(r.error_code(), -32602);
+    assert!(
+        open.tool_names().await.contains(&"add".to_owned()),
+        "unpinned portals follow the upstream"
+    );
+
+    let accepted = sync(&gw, "drifty", Some(json!({"accept_changes": true}))).await;
+    assert_eq!(accepted["changes"], json!([]));
+    assert!(pinned.tool_names().await.contains(&"add".to_owned()));
+    let tools = pinned.call("tools/list", json!({})).await;
+    let add = tools["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "add")
+        .unwrap();
+    assert!(
+        add["description"]
+            .as_str()
+            .unwrap()
+            .contains("evil.example.com"),
+        "the accepted version is served"
+    );
+}
+
+#[tokio::test]
+async fn portals_crud_and_validation() {
+    if !python::available() {
+        return;
+    }
+    let alpha = started("alpha");
+    let gw = Gateway::start().await;
+    register(&gw, "alpha", &alpha.url).await;
+    let (status, bad) = gw
+        .admin(
+            Method::POST,
+            &format!("{BASE}/portals"),
+            Some(json!({"name": "x", "servers": [{"server_id": "ghost"}]})),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        bad["errors"][0]["path"],
+        json!(["servers", "0", "server_id"])
+    );
+    let (status, created) = gw
+        .admin(
+            Method::POST,
+            &format!("{BASE}/portals"),
+            Some(json!({"id": "p1", "name": "P1", "servers": [{"server_id": "alpha"}]})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let token = created["result"]["token"].as_str().unwrap().to_owned();
+    let (_, got) = gw
+        .admin(Method::GET, &format!("{BASE}/portals/p1"), None)
+        .await;
+    assert!(got["result"].get("token").is_none());
+    assert!(!got.to_string().contains(&token));
+    let (status, _) = gw
+        .admin(Method::DELETE, &format!("{BASE}/servers/alpha"), None)
+        .await;
+    assert_eq!(status, 409, "an upstream in use by a portal stays");
+    let (status, deleted) = gw
+        .admin(Method::DELETE, &format!("{BASE}/portals/p1"), None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(deleted["result"]["id"], "p1");
+    let mut c = gw.mcp(&token);
+    let r = c.post(json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25"}})).await;
+    assert_eq!(r.status, 401, "the portal's key died with it");
+    c.session = None;
+}
