@@ -93,7 +93,7 @@ async fn registry_crud_and_sync_states() {
         .iter()
         .map(|t| t["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names.len(), 3);
+    assert_eq!(names.len(), 6);
     assert!(names.contains(&"add") && names.contains(&"hello") && names.contains(&"explode"));
     assert_eq!(ready["prompts"][0]["name"], "greet");
     assert!(ready["last_successful_sync"].is_string());
@@ -166,8 +166,8 @@ async fn a_portal_aggregates_two_upstreams_with_prefixes() {
     let c = portal(
         &gw,
         json!({"id": "both", "name": "Both", "servers": [
-            {"server_id": "alpha"},
-            {"server_id": "beta", "disabled_tools": ["explode"]}
+            {"server_id": "alpha", "disabled_tools": ["count", "wait", "cancellations"]},
+            {"server_id": "beta", "default_disabled": true, "enabled_tools": ["add", "hello"]}
         ]}),
     )
     .await;
@@ -275,7 +275,7 @@ async fn a_failing_upstream_is_isolated() {
     .await;
     assert_eq!(
         c.tool_names().await.len(),
-        6,
+        12,
         "the unreachable upstream contributes nothing"
     );
     drop(alpha);
@@ -418,4 +418,125 @@ async fn portals_crud_and_validation() {
     let r = c.post(json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25"}})).await;
     assert_eq!(r.status, 401, "the portal's key died with it");
     c.session = None;
+}
+
+/// Read an SSE body into its JSON messages.
+fn sse_messages(text: &str) -> Vec<Value> {
+    text.split("\n\n")
+        .filter_map(|event| {
+            let data: Vec<&str> = event
+                .lines()
+                .filter_map(|l| l.strip_prefix("data:").map(str::trim_start))
+                .collect();
+            (!data.is_empty()).then(|| serde_json::from_str(&data.join("\n")).unwrap())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn progress_and_logs_are_relayed_in_order_then_the_result() {
+    if !python::available() {
+        return;
+    }
+    let alpha = started("alpha");
+    let gw = Gateway::start().await;
+    register(&gw, "alpha", &alpha.url).await;
+    sync(&gw, "alpha", None).await;
+    let c = portal(
+        &gw,
+        json!({"id": "p", "name": "P", "servers": [{"server_id": "alpha"}]}),
+    )
+    .await;
+    let r = c
+        .post(json!({"jsonrpc":"2.0","id":"call-1","method":"tools/call",
+            "params":{"name":"alpha_count","arguments":{"n":3},"_meta":{"progressToken":"tok-7"}}}))
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(
+        r.header("content-type")
+            .unwrap()
+            .starts_with("text/event-stream"),
+        "{:?}",
+        r.headers
+    );
+    let messages = sse_messages(&r.text);
+    let progress: Vec<f64> = messages
+        .iter()
+        .filter(|m| m["method"] == "notifications/progress")
+        .map(|m| {
+            assert_eq!(
+                m["params"]["progressToken"], "tok-7",
+                "the client's token is kept"
+            );
+            m["params"]["progress"].as_f64().unwrap()
+        })
+        .collect();
+    assert_eq!(progress, [1.0, 2.0, 3.0], "{messages:?}");
+    let logs = messages
+        .iter()
+        .filter(|m| m["method"] == "notifications/message")
+        .count();
+    assert_eq!(logs, 3, "{messages:?}");
+    let last = messages.last().unwrap();
+    assert_eq!(last["id"], "call-1", "the response comes last");
+    assert_eq!(last["result"]["content"][0]["text"], "counted to 3");
+
+    // A client that only takes JSON gets just the result.
+    let plain = gw
+        .http
+        .post(&c.url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json")
+        .header("mcp-session-id", c.session.as_deref().unwrap())
+        .body(json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"alpha_count","arguments":{"n":2}}}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        plain.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+    let body: Value = plain.json().await.unwrap();
+    assert_eq!(body["result"]["content"][0]["text"], "counted to 2");
+}
+
+#[tokio::test]
+async fn cancellations_are_forwarded_upstream() {
+    if !python::available() {
+        return;
+    }
+    let alpha = started("alpha");
+    let gw = Gateway::start().await;
+    register(&gw, "alpha", &alpha.url).await;
+    sync(&gw, "alpha", None).await;
+    let c = portal(
+        &gw,
+        json!({"id": "p", "name": "P", "servers": [{"server_id": "alpha"}]}),
+    )
+    .await;
+    let waiting = tokio::spawn(c.call_detached("alpha_wait", json!({})));
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let r = c
+        .post(json!({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1,"reason":"user gave up"}}))
+        .await;
+    assert_eq!(r.status, 202);
+    let mut count = 0;
+    for _ in 0..40 {
+        let n = c
+            .call(
+                "tools/call",
+                json!({"name": "alpha_cancellations", "arguments": {}}),
+            )
+            .await;
+        count = n["structuredContent"]["result"].as_i64().unwrap_or(0);
+        if count == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(count, 1, "the upstream saw the cancellation");
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(5), waiting).await;
+    assert!(ended.is_ok(), "the relay stopped after the cancellation");
 }

@@ -264,9 +264,22 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// The JSON body; for an SSE answer, the last message (the response).
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.text)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.text))
+        let is_sse = self
+            .header("content-type")
+            .is_some_and(|ct| ct.starts_with("text/event-stream"));
+        let text = if is_sse {
+            self.text
+                .lines()
+                .filter_map(|l| l.strip_prefix("data:"))
+                .map(str::trim_start)
+                .rfind(|d| !d.is_empty())
+                .unwrap_or_else(|| panic!("no SSE data in {:?}", self.text))
+        } else {
+            &self.text
+        };
+        serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.text))
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {

@@ -6,9 +6,10 @@ Usage: fixture_server.py PORT NAME [VARIANT]
 VARIANT "changed" alters one tool's description, to test drift detection.
 """
 
+import asyncio
 import sys
 
-from mcp.server.fastmcp import FastMCP
+from mcp.server.fastmcp import Context, FastMCP
 
 port = int(sys.argv[1])
 name = sys.argv[2]
@@ -30,6 +31,33 @@ def hello(who: str) -> str:
 @mcp.tool(description="Always fails.")
 def explode() -> str:
     raise ValueError("boom from " + name)
+
+
+@mcp.tool(description="Counts to n, reporting progress and logging each step.")
+async def count(n: int, ctx: Context) -> str:
+    for i in range(n):
+        await ctx.report_progress(i + 1, n, f"step {i + 1}")
+        await ctx.info(f"counted {i + 1}")
+        await asyncio.sleep(0.05)
+    return f"counted to {n}"
+
+
+cancelled = {"n": 0}
+
+
+@mcp.tool(description="Waits a minute unless cancelled.")
+async def wait() -> str:
+    try:
+        await asyncio.sleep(60)
+    except asyncio.CancelledError:
+        cancelled["n"] += 1
+        raise
+    return "waited"
+
+
+@mcp.tool(description="How many calls of `wait` were cancelled.")
+def cancellations() -> int:
+    return cancelled["n"]
 
 
 @mcp.prompt(description="A greeting prompt.")

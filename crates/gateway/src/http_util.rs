@@ -66,6 +66,21 @@ pub fn is_media_type(value: Option<&HeaderValue>, expected: &str) -> bool {
         .is_some_and(|m| m.trim().eq_ignore_ascii_case(expected))
 }
 
+/// Whether an `Accept` header explicitly lists a media type.
+pub fn accepts(headers: &HeaderMap, media: &str) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|range| {
+            range
+                .split(';')
+                .next()
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case(media))
+        })
+}
+
 /// Whether an `Accept` header admits `application/json`. No header admits
 /// everything (RFC 9110 §12.5.1).
 pub fn accepts_json(headers: &HeaderMap) -> bool {

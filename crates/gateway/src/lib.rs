@@ -54,6 +54,18 @@ pub struct Options {
     pub resync_interval: Duration,
 }
 
+/// Portal calls in flight, by (session nonce, client request id): the
+/// upstream, its request id, and the relay task — so a client's
+/// `notifications/cancelled` can be forwarded and the relay stopped.
+pub type InFlight = dashmap::DashMap<
+    ([u8; 16], String),
+    (
+        Arc<mcpgate_upstream::McpClient>,
+        i64,
+        tokio::task::AbortHandle,
+    ),
+>;
+
 /// Everything a request handler needs, shared behind an `Arc`.
 pub struct Gateway {
     /// Persistence.
@@ -71,6 +83,7 @@ pub struct Gateway {
     max_body_bytes: usize,
     default_toolset: String,
     resync_interval: Duration,
+    inflight: Arc<InFlight>,
 }
 
 impl Gateway {
@@ -114,6 +127,7 @@ impl Gateway {
             max_body_bytes: options.max_body_bytes,
             default_toolset: options.default_toolset,
             resync_interval: options.resync_interval,
+            inflight: Arc::new(InFlight::new()),
         }))
     }
 

@@ -348,7 +348,7 @@ async fn post_inner(
     };
     // Held until this function returns: success, error, timeout or a client
     // that went away (the future is dropped) all give the permit back.
-    let _permit = match limit(&admitted) {
+    let permit = match limit(&admitted) {
         Ok(p) => p,
         Err(r) => return r.into_response(),
     };
@@ -418,6 +418,22 @@ async fn post_inner(
         ),
         Incoming::Single(Ok(message)) => {
             *label = message.method().map_or("response", method_label);
+            if let Message::Notification { method, params } = &message
+                && method == "notifications/cancelled"
+            {
+                forward_cancel(gw, &session, params.as_deref());
+            }
+            if let Message::Request { id, method, params } = &message
+                && method == method::TOOLS_CALL
+                && let Some((tool, params)) = portal_tool(&view, params.as_deref())
+            {
+                let rx = start_tool_call(gw, &session, id, tool, params, permit);
+                return if http_util::accepts(headers, "text/event-stream") {
+                    sse_response(rx)
+                } else {
+                    json_response(id, rx).await
+                };
+            }
             if matches!(&message, Message::Notification { method, .. } if method == method::INITIALIZE)
             {
                 return rpc_error(
@@ -436,6 +452,143 @@ async fn post_inner(
             batch(&view, &session, items).await
         }
     }
+}
+
+/// The upstream tool and the client's params, when a `tools/call` is for a
+/// portal tool.
+fn portal_tool(
+    view: &ServerView,
+    params: Option<&serde_json::value::RawValue>,
+) -> Option<(
+    Arc<mcpgate_upstream::McpTool>,
+    serde_json::Map<String, serde_json::Value>,
+)> {
+    let params: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(params?.get()).ok()?;
+    let name = params.get("name")?.as_str()?;
+    match view.handler(name)? {
+        mcpgate_upstream::Handler::Mcp(tool) => Some((Arc::clone(tool), params)),
+        _ => None,
+    }
+}
+
+/// Start a portal `tools/call` on its own task, registered so that a
+/// client's `notifications/cancelled` can be forwarded upstream. The
+/// receiver yields the upstream's interim messages (progress, logs) in
+/// order, then the response; it closes without a response when cancelled.
+fn start_tool_call(
+    gw: &Gateway,
+    session: &Session,
+    id: &RequestId,
+    tool: Arc<mcpgate_upstream::McpTool>,
+    params: serde_json::Map<String, serde_json::Value>,
+    permit: tokio::sync::OwnedSemaphorePermit,
+) -> tokio::sync::mpsc::UnboundedReceiver<String> {
+    let client = Arc::clone(&tool.client);
+    let upstream_id = client.next_request_id();
+    let key = (session.nonce, id.as_json().to_owned());
+    let (out_tx, out_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
+    let id = id.clone();
+    let inflight = Arc::clone(&gw.inflight);
+    let task_key = key.clone();
+    let task = tokio::spawn(async move {
+        // Registered for cancellation before the call starts.
+        let _ = go_rx.await;
+        // The key's permit is held until the upstream call ends; a client
+        // that disconnects does not cancel it (only notifications/cancelled does).
+        let _permit = permit;
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<serde_json::Value>();
+        let relay = async {
+            while let Some(msg) = rx.recv().await {
+                let _ = out_tx.send(msg.to_string());
+            }
+        };
+        let (result, ()) = tokio::join!(tool.call_streaming(params, upstream_id, tx), relay);
+        inflight.remove(&task_key);
+        let mut out = Vec::with_capacity(256);
+        match result {
+            Ok(v) => jsonrpc::write_result(&mut out, &id, &v.to_string()),
+            Err(e) => jsonrpc::write_error(&mut out, Some(&id), &e),
+        }
+        let _ = out_tx.send(String::from_utf8(out).expect("JSON is UTF-8"));
+    });
+    gw.inflight
+        .insert(key, (client, upstream_id, task.abort_handle()));
+    let _ = go_tx.send(());
+    out_rx
+}
+
+/// The messages as an SSE response, each as it arrives.
+fn sse_response(rx: tokio::sync::mpsc::UnboundedReceiver<String>) -> Response {
+    let events = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|m| {
+            (
+                Ok::<_, std::convert::Infallible>(
+                    axum::response::sse::Event::default()
+                        .event("message")
+                        .data(m),
+                ),
+                rx,
+            )
+        })
+    });
+    let mut response =
+        axum::response::IntoResponse::into_response(axum::response::sse::Sse::new(events));
+    response
+        .headers_mut()
+        .insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
+}
+
+/// Only the final message, as JSON (for clients that do not take SSE).
+async fn json_response(
+    id: &RequestId,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<String>,
+) -> Response {
+    let mut last = None;
+    while let Some(m) = rx.recv().await {
+        last = Some(m);
+    }
+    match last {
+        Some(body) if body.contains("\"result\"") || body.contains("\"error\"") => {
+            http_util::json(StatusCode::OK, body)
+        }
+        _ => rpc_error(
+            StatusCode::OK,
+            Some(id),
+            &RpcError::new(ErrorCode::REQUEST_REFUSED, "Request cancelled"),
+        ),
+    }
+}
+
+/// Forward a client's `notifications/cancelled` to the upstream running that
+/// request, and stop relaying it.
+fn forward_cancel(gw: &Gateway, session: &Session, params: Option<&serde_json::value::RawValue>) {
+    let Some(params) = params.and_then(|p| serde_json::from_str::<serde_json::Value>(p.get()).ok())
+    else {
+        return;
+    };
+    let Some(request) = params.get("requestId") else {
+        return;
+    };
+    let key = (session.nonce, request.to_string());
+    let Some((_, (client, upstream_id, task))) = gw.inflight.remove(&key) else {
+        return;
+    };
+    task.abort();
+    let reason = params
+        .get("reason")
+        .cloned()
+        .unwrap_or(serde_json::Value::Null);
+    tokio::spawn(async move {
+        client
+            .notify(
+                "notifications/cancelled",
+                serde_json::json!({"requestId": upstream_id, "reason": reason}),
+            )
+            .await;
+    });
 }
 
 async fn batch(

@@ -94,6 +94,32 @@ impl McpTool {
     }
 }
 
+impl McpTool {
+    /// Forward a `tools/call` with the client's own params (its `_meta` and
+    /// progress token included) under upstream request id `id`; interim
+    /// messages (progress, logs) go to `events` as they arrive.
+    pub async fn call_streaming(
+        &self,
+        mut params: serde_json::Map<String, serde_json::Value>,
+        id: i64,
+        events: tokio::sync::mpsc::UnboundedSender<serde_json::Value>,
+    ) -> Result<serde_json::Value, RpcError> {
+        params.insert("name".into(), serde_json::Value::String(self.name.clone()));
+        match self
+            .client
+            .request_streaming(id, "tools/call", serde_json::Value::Object(params), events)
+            .await
+        {
+            Ok(result) => Ok(result),
+            Err(CallError::Rpc(error)) => Err(forwarded(&error)),
+            Err(CallError::Transport(e)) => Ok(serde_json::json!({
+                "content": [{"type": "text", "text": format!("The upstream MCP server {:?} failed: {e}", self.upstream)}],
+                "isError": true,
+            })),
+        }
+    }
+}
+
 /// An upstream's JSON-RPC error object as our error type, unchanged.
 pub fn forwarded(error: &serde_json::Value) -> RpcError {
     let code = error

@@ -163,7 +163,26 @@ impl McpClient {
         method: &str,
         params: Value,
     ) -> Result<(Value, Option<String>), CallError> {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let id = self.next_request_id();
+        self.exchange_with(session, id, method, params, None).await
+    }
+
+    /// A fresh request id on this upstream (for callers that must know it,
+    /// e.g. to forward a cancellation).
+    pub fn next_request_id(&self) -> i64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Like `exchange`, with a chosen id; messages other than the response
+    /// (progress, logs) that arrive on an SSE answer go to `events`.
+    async fn exchange_with(
+        &self,
+        session: Option<&Session>,
+        id: i64,
+        method: &str,
+        params: Value,
+        events: Option<&tokio::sync::mpsc::UnboundedSender<Value>>,
+    ) -> Result<(Value, Option<String>), CallError> {
         let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
         let response = self.post(session, &body).send().await.map_err(|e| {
             let message = if e.is_timeout() {
@@ -202,9 +221,9 @@ impl McpClient {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|ct| ct.starts_with("text/event-stream"));
         let message = if is_sse {
-            let mut events = SseByteStream::new(response.bytes_stream());
+            let mut stream = SseByteStream::new(response.bytes_stream());
             let mut found = None;
-            while let Some(event) = events.next().await {
+            while let Some(event) = stream.next().await {
                 let event = event.map_err(|e| {
                     UpstreamError::new(format!("broken SSE stream: {e}"), None, true)
                 })?;
@@ -219,6 +238,11 @@ impl McpClient {
                 {
                     found = Some(msg);
                     break;
+                }
+                if let Some(events) = events
+                    && msg.get("method").is_some()
+                {
+                    let _ = events.send(msg);
                 }
             }
             found.ok_or_else(|| {
@@ -289,6 +313,43 @@ impl McpClient {
                 Ok(self.exchange(Some(&session), method, params).await?.0)
             }
             other => other.map(|(v, _)| v),
+        }
+    }
+
+    /// A request whose interim messages (progress, log notifications) are
+    /// passed to `events` as they arrive, in order.
+    pub async fn request_streaming(
+        &self,
+        id: i64,
+        method: &str,
+        params: Value,
+        events: tokio::sync::mpsc::UnboundedSender<Value>,
+    ) -> Result<Value, CallError> {
+        let session = self.session().await?;
+        match self
+            .exchange_with(Some(&session), id, method, params.clone(), Some(&events))
+            .await
+        {
+            Err(CallError::Transport(e)) if e.status == Some(404) && session.id.is_some() => {
+                *self.session.lock().await = None;
+                let session = self.session().await?;
+                Ok(self
+                    .exchange_with(Some(&session), id, method, params, Some(&events))
+                    .await?
+                    .0)
+            }
+            other => other.map(|(v, _)| v),
+        }
+    }
+
+    /// Send a notification on the gateway's session (best effort).
+    pub async fn notify(&self, method: &str, params: Value) {
+        let Ok(session) = self.session().await else {
+            return;
+        };
+        let note = json!({"jsonrpc": "2.0", "method": method, "params": params});
+        if let Err(e) = self.post(Some(&session), &note).send().await {
+            tracing::debug!(error = %e.without_url(), method, "upstream notification not delivered");
         }
     }
 
