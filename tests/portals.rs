@@ -93,7 +93,7 @@ async fn registry_crud_and_sync_states() {
         .iter()
         .map(|t| t["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names.len(), 6);
+    assert_eq!(names.len(), 8);
     assert!(names.contains(&"add") && names.contains(&"hello") && names.contains(&"explode"));
     assert_eq!(ready["prompts"][0]["name"], "greet");
     assert!(ready["last_successful_sync"].is_string());
@@ -166,7 +166,7 @@ async fn a_portal_aggregates_two_upstreams_with_prefixes() {
     let c = portal(
         &gw,
         json!({"id": "both", "name": "Both", "servers": [
-            {"server_id": "alpha", "disabled_tools": ["count", "wait", "cancellations"]},
+            {"server_id": "alpha", "disabled_tools": ["count", "wait", "cancellations", "ask", "authorization_seen"]},
             {"server_id": "beta", "default_disabled": true, "enabled_tools": ["add", "hello"]}
         ]}),
     )
@@ -275,7 +275,7 @@ async fn a_failing_upstream_is_isolated() {
     .await;
     assert_eq!(
         c.tool_names().await.len(),
-        12,
+        16,
         "the unreachable upstream contributes nothing"
     );
     drop(alpha);
@@ -539,4 +539,162 @@ async fn cancellations_are_forwarded_upstream() {
     assert_eq!(count, 1, "the upstream saw the cancellation");
     let ended = tokio::time::timeout(std::time::Duration::from_secs(5), waiting).await;
     assert!(ended.is_ok(), "the relay stopped after the cancellation");
+}
+
+#[tokio::test]
+async fn sampling_requests_round_trip_through_the_client() {
+    if !python::available() {
+        return;
+    }
+    let alpha = started("alpha");
+    let gw = Gateway::start().await;
+    register(&gw, "alpha", &alpha.url).await;
+    sync(&gw, "alpha", None).await;
+    let (status, created) = gw
+        .admin(
+            Method::POST,
+            &format!("{BASE}/portals"),
+            Some(json!({"id": "p", "name": "P", "servers": [{"server_id": "alpha"}]})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let url = created["result"]["url"].as_str().unwrap().to_owned();
+
+    // A client that declares sampling.
+    let init = gw
+        .http
+        .post(&url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{"sampling":{}},"clientInfo":{"name":"t","version":"1"}}}).to_string())
+        .send()
+        .await
+        .unwrap();
+    let session = init.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let post = |body: Value| {
+        gw.http
+            .post(&url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-session-id", &session)
+            .body(body.to_string())
+            .send()
+    };
+    let mut stream = post(json!({"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"alpha_ask","arguments":{"question":"2+2?"}}}))
+        .await
+        .unwrap();
+    // Read the SSE stream until the relayed sampling request arrives.
+    let mut text = String::new();
+    let request = loop {
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), stream.chunk())
+            .await
+            .expect("the sampling request arrives")
+            .unwrap()
+            .expect("the stream is open");
+        text.push_str(&String::from_utf8_lossy(&chunk));
+        if let Some(m) = sse_messages(&text)
+            .into_iter()
+            .find(|m| m["method"] == "sampling/createMessage")
+        {
+            break m;
+        }
+    };
+    assert!(
+        request["id"].as_str().unwrap().starts_with("mcpg-"),
+        "our own id: {request}"
+    );
+    assert_eq!(request["params"]["messages"][0]["content"]["text"], "2+2?");
+    let answer = post(json!({"jsonrpc":"2.0","id":request["id"],"result":{"role":"assistant","content":{"type":"text","text":"four"},"model":"test-model"}}))
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 202);
+    while let Some(chunk) = stream.chunk().await.unwrap() {
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let last = sse_messages(&text).pop().unwrap();
+    assert_eq!(last["id"], 7);
+    assert_eq!(
+        last["result"]["content"][0]["text"], "model said: four",
+        "{last}"
+    );
+}
+
+#[tokio::test]
+async fn sampling_is_refused_for_clients_that_did_not_declare_it() {
+    if !python::available() {
+        return;
+    }
+    let alpha = started("alpha");
+    let gw = Gateway::start().await;
+    register(&gw, "alpha", &alpha.url).await;
+    sync(&gw, "alpha", None).await;
+    let c = portal(
+        &gw,
+        json!({"id": "p", "name": "P", "servers": [{"server_id": "alpha"}]}),
+    )
+    .await;
+    let r = c
+        .call(
+            "tools/call",
+            json!({"name": "alpha_ask", "arguments": {"question": "?"}}),
+        )
+        .await;
+    assert_eq!(
+        r["isError"], true,
+        "the upstream got an error instead of hanging: {r}"
+    );
+}
+
+#[tokio::test]
+async fn the_gateway_sends_its_own_upstream_credential_never_the_clients_token() {
+    if !python::available() {
+        return;
+    }
+    let alpha = started("alpha");
+    let gw = Gateway::start().await;
+    let (status, body) = gw
+        .admin(
+            Method::POST,
+            &format!("{BASE}/servers"),
+            Some(
+                json!({"id": "alpha", "name": "alpha", "hostname": alpha.url,
+            "auth_type": "bearer", "auth_credentials": "upstream-secret-42"}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert!(
+        !body.to_string().contains("upstream-secret-42"),
+        "credentials are never returned"
+    );
+    sync(&gw, "alpha", None).await;
+    let (_, created) = gw
+        .admin(
+            Method::POST,
+            &format!("{BASE}/portals"),
+            Some(json!({"id": "p", "name": "P", "servers": [{"server_id": "alpha"}]})),
+        )
+        .await;
+    let client_token = created["result"]["token"].as_str().unwrap().to_owned();
+    let mut c = gw.mcp(&client_token);
+    c.initialize("2025-11-25").await;
+    let seen = c
+        .call(
+            "tools/call",
+            json!({"name": "alpha_authorization_seen", "arguments": {}}),
+        )
+        .await;
+    let seen = seen["structuredContent"]["result"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(seen, vec![json!("Bearer upstream-secret-42")]);
+    assert!(
+        !seen
+            .iter()
+            .any(|h| h.as_str().unwrap().contains(&client_token))
+    );
 }

@@ -10,6 +10,7 @@ import asyncio
 import sys
 
 from mcp.server.fastmcp import Context, FastMCP
+from mcp.types import SamplingMessage, TextContent
 
 port = int(sys.argv[1])
 name = sys.argv[2]
@@ -60,6 +61,24 @@ def cancellations() -> int:
     return cancelled["n"]
 
 
+@mcp.tool(description="Asks the client's model a question (sampling).")
+async def ask(question: str, ctx: Context) -> str:
+    result = await ctx.session.create_message(
+        messages=[SamplingMessage(role="user", content=TextContent(type="text", text=question))],
+        max_tokens=50,
+        related_request_id=ctx.request_id,
+    )
+    return f"model said: {result.content.text}"
+
+
+seen_authorization: list[str] = []
+
+
+@mcp.tool(description="The Authorization headers this server has received.")
+def authorization_seen() -> list[str]:
+    return sorted(set(seen_authorization))
+
+
 @mcp.prompt(description="A greeting prompt.")
 def greet(person: str) -> str:
     return f"Please greet {person} warmly."
@@ -70,5 +89,22 @@ def info() -> str:
     return f"info of {name}"
 
 
+class RecordAuthorization:
+    """ASGI wrapper noting every Authorization header (to prove which
+    credential the gateway sends upstream)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            for key, value in scope["headers"]:
+                if key == b"authorization":
+                    seen_authorization.append(value.decode())
+        await self.app(scope, receive, send)
+
+
 if __name__ == "__main__":
-    mcp.run(transport="streamable-http")
+    import uvicorn
+
+    uvicorn.run(RecordAuthorization(mcp.streamable_http_app()), host="127.0.0.1", port=port, log_level="warning")

@@ -66,6 +66,11 @@ pub type InFlight = dashmap::DashMap<
     ),
 >;
 
+/// Server-to-client requests relayed from upstreams, awaiting the client's
+/// answer: (session nonce, the id we gave it) → (upstream, its own id).
+pub type Pending =
+    dashmap::DashMap<([u8; 16], String), (Arc<mcpgate_upstream::McpClient>, serde_json::Value)>;
+
 /// Everything a request handler needs, shared behind an `Arc`.
 pub struct Gateway {
     /// Persistence.
@@ -84,6 +89,8 @@ pub struct Gateway {
     default_toolset: String,
     resync_interval: Duration,
     inflight: Arc<InFlight>,
+    pending: Arc<Pending>,
+    relayed: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Gateway {
@@ -128,6 +135,8 @@ impl Gateway {
             default_toolset: options.default_toolset,
             resync_interval: options.resync_interval,
             inflight: Arc::new(InFlight::new()),
+            pending: Arc::new(Pending::new()),
+            relayed: Arc::new(std::sync::atomic::AtomicU64::new(1)),
         }))
     }
 

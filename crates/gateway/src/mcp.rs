@@ -423,12 +423,16 @@ async fn post_inner(
             {
                 forward_cancel(gw, &session, params.as_deref());
             }
+            if let Message::Response { id, body, is_error } = &message {
+                route_response(gw, &session, id, body, *is_error);
+            }
             if let Message::Request { id, method, params } = &message
                 && method == method::TOOLS_CALL
                 && let Some((tool, params)) = portal_tool(&view, params.as_deref())
             {
-                let rx = start_tool_call(gw, &session, id, tool, params, permit);
-                return if http_util::accepts(headers, "text/event-stream") {
+                let streaming = http_util::accepts(headers, "text/event-stream");
+                let rx = start_tool_call(gw, &session, id, tool, params, permit, streaming);
+                return if streaming {
                     sse_response(rx)
                 } else {
                     json_response(id, rx).await
@@ -483,6 +487,7 @@ fn start_tool_call(
     tool: Arc<mcpgate_upstream::McpTool>,
     params: serde_json::Map<String, serde_json::Value>,
     permit: tokio::sync::OwnedSemaphorePermit,
+    streaming: bool,
 ) -> tokio::sync::mpsc::UnboundedReceiver<String> {
     let client = Arc::clone(&tool.client);
     let upstream_id = client.next_request_id();
@@ -491,6 +496,10 @@ fn start_tool_call(
     let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
     let id = id.clone();
     let inflight = Arc::clone(&gw.inflight);
+    let pending = Arc::clone(&gw.pending);
+    let relayed = Arc::clone(&gw.relayed);
+    let (nonce, caps) = (session.nonce, session.caps);
+    let relay_client = Arc::clone(&client);
     let task_key = key.clone();
     let task = tokio::spawn(async move {
         // Registered for cancellation before the call starts.
@@ -500,7 +509,35 @@ fn start_tool_call(
         let _permit = permit;
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<serde_json::Value>();
         let relay = async {
-            while let Some(msg) = rx.recv().await {
+            while let Some(mut msg) = rx.recv().await {
+                // A request from the upstream (sampling, elicitation, roots)
+                // goes to the client under an id of ours, only if the client
+                // declared the capability and is listening on this stream.
+                if let (Some(upstream_request), Some(method)) = (
+                    msg.get("id").cloned(),
+                    msg.get("method")
+                        .and_then(|m| m.as_str())
+                        .map(str::to_owned),
+                ) {
+                    let allowed = crate::session::ClientCaps::needed_for(&method)
+                        .is_some_and(|need| caps & need != 0);
+                    if !(allowed && streaming) {
+                        let refusal = serde_json::json!({"jsonrpc": "2.0", "id": upstream_request,
+                            "error": {"code": -32601, "message": format!("the client cannot answer {method} (capability not declared, or no stream open)")}});
+                        let client = Arc::clone(&relay_client);
+                        tokio::spawn(async move { client.send_response(refusal).await });
+                        continue;
+                    }
+                    let ours = serde_json::Value::String(format!(
+                        "mcpg-{}",
+                        relayed.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                    ));
+                    pending.insert(
+                        (nonce, ours.to_string()),
+                        (Arc::clone(&relay_client), upstream_request),
+                    );
+                    msg["id"] = ours;
+                }
                 let _ = out_tx.send(msg.to_string());
             }
         };
@@ -560,6 +597,28 @@ async fn json_response(
             &RpcError::new(ErrorCode::REQUEST_REFUSED, "Request cancelled"),
         ),
     }
+}
+
+/// A client's answer to a request we relayed from an upstream: send it back
+/// to that upstream under the upstream's own id.
+fn route_response(
+    gw: &Gateway,
+    session: &Session,
+    id: &RequestId,
+    body: &serde_json::value::RawValue,
+    is_error: bool,
+) {
+    let Some((_, (client, upstream_id))) =
+        gw.pending.remove(&(session.nonce, id.as_json().to_owned()))
+    else {
+        return;
+    };
+    let Ok(body) = serde_json::from_str::<serde_json::Value>(body.get()) else {
+        return;
+    };
+    let key = if is_error { "error" } else { "result" };
+    let message = serde_json::json!({"jsonrpc": "2.0", "id": upstream_id, key: body});
+    tokio::spawn(async move { client.send_response(message).await });
 }
 
 /// Forward a client's `notifications/cancelled` to the upstream running that
@@ -650,7 +709,12 @@ fn initialize(
         Err(e) => return http_util::json(StatusCode::OK, jsonrpc::error_body(Some(id), &e)),
     };
     let version = ProtocolVersion::negotiate(&params.protocol_version);
-    let (session_id, _) = gw.sessions.issue(view.id, version);
+    let caps = params
+        .capabilities
+        .as_deref()
+        .and_then(|c| serde_json::from_str::<serde_json::Value>(c.get()).ok())
+        .map_or(0, |c| crate::session::ClientCaps::from_json(&c));
+    let (session_id, _) = gw.sessions.issue(view.id, version, caps);
     let mut out = Vec::with_capacity(256);
     jsonrpc::write_result(&mut out, id, view.initialize_result(version));
     let mut response = http_util::json(StatusCode::OK, out);

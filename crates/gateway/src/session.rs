@@ -17,8 +17,8 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-const FORMAT: u8 = 1;
-const PAYLOAD_LEN: usize = 1 + 16 + 1 + 8 + 16;
+const FORMAT: u8 = 2;
+const PAYLOAD_LEN: usize = 1 + 16 + 1 + 1 + 8 + 16;
 const MAC_LEN: usize = 32;
 
 /// The HMAC key that signs session ids.
@@ -62,10 +62,46 @@ pub struct Session {
     pub server: ServerId,
     /// The version negotiated at `initialize`.
     pub version: ProtocolVersion,
+    /// What the client declared it can do for servers ([`ClientCaps`] bits).
+    pub caps: u8,
     /// Seconds since the epoch when it was issued.
     pub issued_at: i64,
     /// Random part; identifies the session when it is terminated.
     pub nonce: [u8; 16],
+}
+
+/// Client capabilities a session remembers, as bits.
+pub struct ClientCaps;
+
+impl ClientCaps {
+    /// `sampling`: the client answers `sampling/createMessage`.
+    pub const SAMPLING: u8 = 1;
+    /// `elicitation`: the client answers `elicitation/create`.
+    pub const ELICITATION: u8 = 2;
+    /// `roots`: the client answers `roots/list`.
+    pub const ROOTS: u8 = 4;
+
+    /// The bits of an `initialize` request's `capabilities` object.
+    pub fn from_json(capabilities: &serde_json::Value) -> u8 {
+        let has = |k: &str| capabilities.get(k).is_some_and(|v| !v.is_null());
+        (if has("sampling") { Self::SAMPLING } else { 0 })
+            | (if has("elicitation") {
+                Self::ELICITATION
+            } else {
+                0
+            })
+            | (if has("roots") { Self::ROOTS } else { 0 })
+    }
+
+    /// The capability a server-to-client request needs, if it is one we relay.
+    pub fn needed_for(method: &str) -> Option<u8> {
+        match method {
+            "sampling/createMessage" => Some(Self::SAMPLING),
+            "elicitation/create" => Some(Self::ELICITATION),
+            "roots/list" => Some(Self::ROOTS),
+            _ => None,
+        }
+    }
 }
 
 /// Why a session id is refused (all map to HTTP 404 but one: a malformed
@@ -105,12 +141,13 @@ impl Sessions {
     }
 
     /// Issue a new session id.
-    pub fn issue(&self, server: ServerId, version: ProtocolVersion) -> (String, Session) {
+    pub fn issue(&self, server: ServerId, version: ProtocolVersion, caps: u8) -> (String, Session) {
         let mut nonce = [0u8; 16];
         getrandom::fill(&mut nonce).expect("the OS random source is available");
         let session = Session {
             server,
             version,
+            caps,
             issued_at: OffsetDateTime::now_utc().unix_timestamp(),
             nonce,
         };
@@ -122,6 +159,7 @@ impl Sessions {
         buf.push(FORMAT);
         buf.extend_from_slice(s.server.0.as_bytes());
         buf.push(s.version.code());
+        buf.push(s.caps);
         buf.extend_from_slice(&s.issued_at.to_be_bytes());
         buf.extend_from_slice(&s.nonce);
         let mut mac = self.key.mac();
@@ -147,8 +185,9 @@ impl Sessions {
 
         let server_id = ServerId(Uuid::from_slice(&payload[1..17]).expect("16 bytes"));
         let version = ProtocolVersion::from_code(payload[17]).ok_or(SessionError::Unknown)?;
-        let issued_at = i64::from_be_bytes(payload[18..26].try_into().expect("8 bytes"));
-        let nonce: [u8; 16] = payload[26..42].try_into().expect("16 bytes");
+        let caps = payload[18];
+        let issued_at = i64::from_be_bytes(payload[19..27].try_into().expect("8 bytes"));
+        let nonce: [u8; 16] = payload[27..43].try_into().expect("16 bytes");
         if server_id != server {
             return Err(SessionError::OtherServer);
         }
@@ -161,6 +200,7 @@ impl Sessions {
         Ok(Session {
             server: server_id,
             version,
+            caps,
             issued_at,
             nonce,
         })
@@ -208,7 +248,7 @@ mod tests {
     fn issued_ids_validate_and_are_visible_ascii() {
         let s = sessions();
         let server = ServerId::new();
-        let (id, issued) = s.issue(server, ProtocolVersion::V2025_06_18);
+        let (id, issued) = s.issue(server, ProtocolVersion::V2025_06_18, ClientCaps::SAMPLING);
         assert!(id.bytes().all(|b| (0x21..=0x7e).contains(&b)));
         assert_eq!(s.validate(&id, server), Ok(issued));
     }
@@ -217,7 +257,7 @@ mod tests {
     fn tampered_foreign_and_other_server_ids_are_refused() {
         let s = sessions();
         let server = ServerId::new();
-        let (id, _) = s.issue(server, ProtocolVersion::V2025_11_25);
+        let (id, _) = s.issue(server, ProtocolVersion::V2025_11_25, 0);
         let mut bytes = id.clone().into_bytes();
         let last = bytes.len() - 5;
         bytes[last] = if bytes[last] == b'A' { b'B' } else { b'A' };
@@ -238,7 +278,7 @@ mod tests {
         let a = Sessions::new(key.clone(), Duration::from_secs(60));
         let b = Sessions::new(key, Duration::from_secs(60));
         let server = ServerId::new();
-        let (id, _) = a.issue(server, ProtocolVersion::V2025_03_26);
+        let (id, _) = a.issue(server, ProtocolVersion::V2025_03_26, ClientCaps::ROOTS);
         assert_eq!(
             b.validate(&id, server).unwrap().version,
             ProtocolVersion::V2025_03_26
@@ -249,12 +289,12 @@ mod tests {
     fn ended_and_expired_sessions_are_refused() {
         let s = sessions();
         let server = ServerId::new();
-        let (id, sess) = s.issue(server, ProtocolVersion::V2025_11_25);
+        let (id, sess) = s.issue(server, ProtocolVersion::V2025_11_25, 0);
         s.mark_ended(sess.nonce, s.expires_at(&sess));
         assert_eq!(s.validate(&id, server), Err(SessionError::Ended));
 
         let short = Sessions::new(SessionKey::generate(), Duration::from_secs(0));
-        let (id, _) = short.issue(server, ProtocolVersion::V2025_11_25);
+        let (id, _) = short.issue(server, ProtocolVersion::V2025_11_25, 0);
         std::thread::sleep(Duration::from_millis(1100));
         assert_eq!(short.validate(&id, server), Err(SessionError::Expired));
     }

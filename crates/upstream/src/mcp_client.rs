@@ -342,6 +342,17 @@ impl McpClient {
         }
     }
 
+    /// Answer a request the upstream sent us (a JSON-RPC response message),
+    /// on the gateway's session (best effort).
+    pub async fn send_response(&self, message: Value) {
+        let Ok(session) = self.session().await else {
+            return;
+        };
+        if let Err(e) = self.post(Some(&session), &message).send().await {
+            tracing::debug!(error = %e.without_url(), "response to the upstream not delivered");
+        }
+    }
+
     /// Send a notification on the gateway's session (best effort).
     pub async fn notify(&self, method: &str, params: Value) {
         let Ok(session) = self.session().await else {
