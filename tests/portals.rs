@@ -698,3 +698,49 @@ async fn the_gateway_sends_its_own_upstream_credential_never_the_clients_token()
             .any(|h| h.as_str().unwrap().contains(&client_token))
     );
 }
+
+#[tokio::test]
+async fn a_list_changed_notification_triggers_a_resync() {
+    if !python::available() {
+        return;
+    }
+    let dynamic = python::start("dyn", "dynamic", python::free_port());
+    let gw = Gateway::start().await;
+    register(&gw, "dyn", &dynamic.url).await;
+    let synced = sync(&gw, "dyn", None).await;
+    assert!(
+        synced["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["name"] == "grow")
+    );
+    let c = portal(
+        &gw,
+        json!({"id": "p", "name": "P", "servers": [{"server_id": "dyn"}]}),
+    )
+    .await;
+    assert!(!c.tool_names().await.contains(&"dyn_grown".to_owned()));
+    // Give the gateway's listener a moment to open the upstream's stream.
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    let r = c
+        .call("tools/call", json!({"name": "dyn_grow", "arguments": {}}))
+        .await;
+    assert_eq!(r["content"][0]["text"], "grown");
+    let mut names = Vec::new();
+    for _ in 0..50 {
+        names = c.tool_names().await;
+        if names.contains(&"dyn_grown".to_owned()) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        names.contains(&"dyn_grown".to_owned()),
+        "resynced after list_changed: {names:?}"
+    );
+    let r = c
+        .call("tools/call", json!({"name": "dyn_grown", "arguments": {}}))
+        .await;
+    assert_eq!(r["content"][0]["text"], "I grew");
+}

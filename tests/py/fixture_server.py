@@ -3,7 +3,8 @@ official Python SDK (FastMCP, Streamable HTTP).
 
 Usage: fixture_server.py PORT NAME [VARIANT]
 
-VARIANT "changed" alters one tool's description, to test drift detection.
+VARIANT "changed" alters one tool's description, to test drift detection;
+"dynamic" announces list changes (and offers `grow`, which adds a tool).
 """
 
 import asyncio
@@ -77,6 +78,26 @@ seen_authorization: list[str] = []
 @mcp.tool(description="The Authorization headers this server has received.")
 def authorization_seen() -> list[str]:
     return sorted(set(seen_authorization))
+
+
+if variant == "dynamic":
+    from mcp.server.lowlevel.server import NotificationOptions
+
+    _options = mcp._mcp_server.create_initialization_options
+
+    def _announcing(notification_options=None, experimental_capabilities=None):
+        return _options(NotificationOptions(tools_changed=True), experimental_capabilities)
+
+    mcp._mcp_server.create_initialization_options = _announcing
+
+    @mcp.tool(description="Adds a tool named `grown` and announces the change.")
+    async def grow(ctx: Context) -> str:
+        def grown() -> str:
+            return "I grew"
+
+        mcp.add_tool(grown, description="Added at run time.")
+        await ctx.session.send_tool_list_changed()
+        return "grown"
 
 
 @mcp.prompt(description="A greeting prompt.")

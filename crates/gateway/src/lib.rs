@@ -90,6 +90,8 @@ pub struct Gateway {
     resync_interval: Duration,
     inflight: Arc<InFlight>,
     pending: Arc<Pending>,
+    /// Upstreams that announced a list change, for the resync task.
+    changed: tokio::sync::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<(String, String)>>>,
     relayed: Arc<std::sync::atomic::AtomicU64>,
 }
 
@@ -108,12 +110,14 @@ impl Gateway {
             .user_agent(concat!("mcpgate/", env!("CARGO_PKG_VERSION")))
             .build()
             .expect("the HTTP client builds");
+        let (changes, changed) = tokio::sync::mpsc::unbounded_channel();
         let registry = Registry::new(
             toolsets,
             options.page_size,
             http,
             options.rest,
             options.limits,
+            changes,
         );
         registry.load_all(&store).await?;
         admin.reload(&store).await?;
@@ -135,6 +139,7 @@ impl Gateway {
             default_toolset: options.default_toolset,
             resync_interval: options.resync_interval,
             inflight: Arc::new(InFlight::new()),
+            changed: tokio::sync::Mutex::new(Some(changed)),
             pending: Arc::new(Pending::new()),
             relayed: Arc::new(std::sync::atomic::AtomicU64::new(1)),
         }))

@@ -76,6 +76,17 @@ pub struct UpstreamEntry {
     credentials: Option<String>,
 }
 
+/// Whether a snapshot's capabilities promise list_changed notifications.
+fn announces_changes(record: &UpstreamRecord) -> bool {
+    let caps = record.snapshot.as_ref().and_then(|s| s.get("capabilities"));
+    ["tools", "prompts", "resources"].iter().any(|c| {
+        caps.and_then(|caps| caps.get(c))
+            .and_then(|c| c.get("listChanged"))
+            .and_then(Value::as_bool)
+            == Some(true)
+    })
+}
+
 struct AccountEntry {
     integration: IntegrationId,
     executor: Executor,
@@ -94,6 +105,9 @@ pub struct Registry {
     http: reqwest::Client,
     rest: RestSettings,
     limits: Effective,
+    changes: tokio::sync::mpsc::UnboundedSender<(String, String)>,
+    /// One change listener per upstream, with the client it listens through.
+    listeners: DashMap<(String, String), (Arc<McpClient>, tokio::task::AbortHandle)>,
 }
 
 fn ms(t: OffsetDateTime) -> i64 {
@@ -113,6 +127,7 @@ impl Registry {
         http: reqwest::Client,
         rest: RestSettings,
         limits: Effective,
+        changes: tokio::sync::mpsc::UnboundedSender<(String, String)>,
     ) -> Self {
         Self {
             toolsets: toolsets
@@ -129,7 +144,38 @@ impl Registry {
             http,
             rest,
             limits,
+            changes,
+            listeners: DashMap::new(),
         }
+    }
+
+    /// Keep a connection to the upstream's SSE stream, asking for a resync
+    /// whenever it announces a list change; reconnects with backoff.
+    fn spawn_listener(
+        &self,
+        record: &UpstreamRecord,
+        client: &Arc<McpClient>,
+    ) -> tokio::task::AbortHandle {
+        let client = Arc::clone(client);
+        let key = (record.tenant.clone(), record.id.clone());
+        let changes = self.changes.clone();
+        tokio::spawn(async move {
+            let mut backoff = std::time::Duration::from_secs(1);
+            loop {
+                let notify = |method: &str| {
+                    tracing::info!(upstream = %key.1, method, "upstream announced a change; resyncing");
+                    let _ = changes.send(key.clone());
+                };
+                match client.listen_for_changes(&notify).await {
+                    Ok(false) => return, // no stream on this upstream
+                    Ok(true) => backoff = std::time::Duration::from_secs(1),
+                    Err(e) => tracing::debug!(upstream = %key.1, error = %e, "upstream stream failed"),
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(std::time::Duration::from_secs(60));
+            }
+        })
+        .abort_handle()
     }
 
     /// The limits a server's keys get.
@@ -460,7 +506,8 @@ impl Registry {
             let key = (record.tenant.clone(), record.id.clone());
             // Keep the client (and its upstream session) unless the
             // endpoint or credential changed.
-            let client = match self.upstreams.get(&key) {
+            let previous = self.upstreams.get(&key).map(|e| Arc::clone(&e));
+            let client = match &previous {
                 Some(e) if e.record.hostname == record.hostname && e.credentials == credentials => {
                     Arc::clone(&e.client)
                 }
@@ -477,16 +524,39 @@ impl Registry {
                     }
                 },
             };
-            self.upstreams.insert(
-                key,
-                Arc::new(UpstreamEntry {
-                    record,
-                    client,
-                    credentials,
-                }),
-            );
+            // A change listener for upstreams that announce changes, through
+            // the current client (restarted when the client is replaced).
+            let listening = self
+                .listeners
+                .get(&key)
+                .is_some_and(|l| Arc::ptr_eq(&l.0, &client));
+            if announces_changes(&record) && !listening {
+                let handle = self.spawn_listener(&record, &client);
+                if let Some((_, (_, old))) = self.listeners.remove(&key) {
+                    old.abort();
+                }
+                self.listeners
+                    .insert(key.clone(), (Arc::clone(&client), handle));
+            } else if !announces_changes(&record)
+                && let Some((_, (_, old))) = self.listeners.remove(&key)
+            {
+                old.abort();
+            }
+            let entry = UpstreamEntry {
+                record,
+                client,
+                credentials,
+            };
+            self.upstreams.insert(key, Arc::new(entry));
         }
         self.upstreams.retain(|k, _| live.contains(k));
+        self.listeners.retain(|k, (_, handle)| {
+            let keep = live.contains(k);
+            if !keep {
+                handle.abort();
+            }
+            keep
+        });
         let portals = store.list_portals().await?;
         let live: HashSet<(String, String)> = portals
             .iter()

@@ -96,8 +96,24 @@ pub async fn sync_upstream(
 pub fn spawn_resync(gw: std::sync::Arc<Gateway>, every: Duration) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(15).min(every));
+        let mut changed = gw.changed.lock().await.take();
         loop {
-            tick.tick().await;
+            // An upstream that announced a list change is resynced at once.
+            let announced = async {
+                match changed.as_mut() {
+                    Some(rx) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = tick.tick() => {}
+                Some((tenant, id)) = announced => {
+                    if let Err(e) = sync_upstream(&gw, &tenant, &id, false).await {
+                        tracing::warn!(upstream = %id, error = %e, "resync after a change failed to record");
+                    }
+                    continue;
+                }
+            }
             let due: Vec<(String, String)> = match list(&gw.store).await {
                 Ok(all) => all
                     .into_iter()

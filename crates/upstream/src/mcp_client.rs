@@ -364,6 +364,70 @@ impl McpClient {
         }
     }
 
+    /// Listen on the upstream's standalone SSE stream (GET) and call
+    /// `on_change` for every `notifications/*/list_changed`. Returns when the
+    /// stream ends or fails (the caller reconnects); `Ok(false)` when the
+    /// upstream offers no such stream (405), so there is nothing to retry.
+    pub async fn listen_for_changes(
+        &self,
+        on_change: &(dyn Fn(&str) + Send + Sync),
+    ) -> Result<bool, UpstreamError> {
+        let session = self.session().await.map_err(|e| match e {
+            CallError::Transport(t) => t,
+            CallError::Rpc(_) => {
+                UpstreamError::new("the upstream refused to initialize", None, true)
+            }
+        })?;
+        let mut request = self
+            .http
+            .get(&self.url)
+            .header(ACCEPT, "text/event-stream")
+            .header("mcp-protocol-version", &session.version);
+        if let Some(id) = &session.id {
+            request = request.header("mcp-session-id", id);
+        }
+        if let Some(auth) = &self.auth {
+            request = request.header(reqwest::header::AUTHORIZATION, auth.clone());
+        }
+        let response = request.send().await.map_err(|e| {
+            UpstreamError::new(
+                format!("cannot open the upstream's stream: {}", e.without_url()),
+                None,
+                true,
+            )
+        })?;
+        match response.status().as_u16() {
+            405 => return Ok(false),
+            404 => {
+                // The upstream forgot our session: start a new one next time.
+                *self.session.lock().await = None;
+                return Ok(true);
+            }
+            s if !(200..300).contains(&s) => {
+                return Err(UpstreamError::new(
+                    format!("the upstream's stream answered HTTP {s}"),
+                    Some(s),
+                    true,
+                ));
+            }
+            _ => {}
+        }
+        let mut stream = SseByteStream::new(response.bytes_stream());
+        while let Some(event) = stream.next().await {
+            let Ok(event) = event else { break };
+            let Some(data) = event.data else { continue };
+            let Ok(msg) = serde_json::from_str::<Value>(&data) else {
+                continue;
+            };
+            if let Some(method) = msg.get("method").and_then(Value::as_str)
+                && method.ends_with("/list_changed")
+            {
+                on_change(method);
+            }
+        }
+        Ok(true)
+    }
+
     /// Every item of a paginated list (`tools/list` → `tools`).
     pub async fn list_all(&self, method: &str, key: &str) -> Result<Vec<Value>, CallError> {
         let mut items = Vec::new();
