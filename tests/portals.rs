@@ -93,7 +93,7 @@ async fn registry_crud_and_sync_states() {
         .iter()
         .map(|t| t["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names.len(), 8);
+    assert_eq!(names.len(), 9);
     assert!(names.contains(&"add") && names.contains(&"hello") && names.contains(&"explode"));
     assert_eq!(ready["prompts"][0]["name"], "greet");
     assert!(ready["last_successful_sync"].is_string());
@@ -166,7 +166,7 @@ async fn a_portal_aggregates_two_upstreams_with_prefixes() {
     let c = portal(
         &gw,
         json!({"id": "both", "name": "Both", "servers": [
-            {"server_id": "alpha", "disabled_tools": ["count", "wait", "cancellations", "ask", "authorization_seen"]},
+            {"server_id": "alpha", "disabled_tools": ["count", "wait", "cancellations", "ask", "authorization_seen", "current_log_level"]},
             {"server_id": "beta", "default_disabled": true, "enabled_tools": ["add", "hello"]}
         ]}),
     )
@@ -275,7 +275,7 @@ async fn a_failing_upstream_is_isolated() {
     .await;
     assert_eq!(
         c.tool_names().await.len(),
-        16,
+        18,
         "the unreachable upstream contributes nothing"
     );
     drop(alpha);
@@ -743,4 +743,48 @@ async fn a_list_changed_notification_triggers_a_resync() {
         .call("tools/call", json!({"name": "dyn_grown", "arguments": {}}))
         .await;
     assert_eq!(r["content"][0]["text"], "I grew");
+}
+
+#[tokio::test]
+async fn completions_and_log_levels_reach_the_owning_upstreams() {
+    if !python::available() {
+        return;
+    }
+    let (alpha, beta) = (started("alpha"), started("beta"));
+    let gw = Gateway::start().await;
+    register(&gw, "alpha", &alpha.url).await;
+    register(&gw, "beta", &beta.url).await;
+    sync(&gw, "alpha", None).await;
+    sync(&gw, "beta", None).await;
+    let mut c = gw.mcp("unused");
+    let (_, created) = gw
+        .admin(Method::POST, &format!("{BASE}/portals"), Some(json!({"id": "p", "name": "P", "servers": [{"server_id": "alpha"}, {"server_id": "beta"}]})))
+        .await;
+    c.url = created["result"]["url"].as_str().unwrap().to_owned();
+    let init = c.initialize("2025-11-25").await;
+    assert!(init["capabilities"].get("completions").is_some(), "{init}");
+    assert!(init["capabilities"].get("logging").is_some(), "{init}");
+
+    let done = c
+        .call("completion/complete", json!({"ref": {"type": "ref/prompt", "name": "beta_greet"}, "argument": {"name": "person", "value": "A"}}))
+        .await;
+    assert_eq!(done["completion"]["values"], json!(["Ada", "Alan"]));
+    let bad = c.request(5, "completion/complete", json!({"ref": {"type": "ref/prompt", "name": "nope"}, "argument": {"name": "x", "value": ""}})).await;
+    assert_eq!(bad.error_code(), -32602);
+
+    assert_eq!(
+        c.call("logging/setLevel", json!({"level": "warning"}))
+            .await,
+        json!({})
+    );
+    for tool in ["alpha_current_log_level", "beta_current_log_level"] {
+        let r = c
+            .call("tools/call", json!({"name": tool, "arguments": {}}))
+            .await;
+        assert_eq!(r["content"][0]["text"], "warning", "{tool}: {r}");
+    }
+    let bad = c
+        .request(6, "logging/setLevel", json!({"level": "loud"}))
+        .await;
+    assert_eq!(bad.error_code(), -32602);
 }

@@ -100,6 +100,27 @@ if variant == "dynamic":
         return "grown"
 
 
+@mcp.completion()
+async def complete(ref, argument, context):
+    from mcp.types import Completion
+
+    people = ["Ada", "Alan", "Bob"]
+    return Completion(values=[p for p in people if p.startswith(argument.value)], hasMore=False)
+
+
+log_level = {"level": "info"}
+
+
+@mcp._mcp_server.set_logging_level()
+async def set_level(level) -> None:
+    log_level["level"] = level
+
+
+@mcp.tool(description="The log level the client last set.")
+def current_log_level() -> str:
+    return log_level["level"]
+
+
 @mcp.prompt(description="A greeting prompt.")
 def greet(person: str) -> str:
     return f"Please greet {person} warmly."

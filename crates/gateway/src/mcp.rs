@@ -754,6 +754,11 @@ struct NamedParams {
 }
 
 #[derive(serde::Deserialize)]
+struct LevelParams {
+    level: String,
+}
+
+#[derive(serde::Deserialize)]
 struct UriParams {
     uri: String,
     #[serde(flatten)]
@@ -824,6 +829,80 @@ async fn dispatch<'a>(
             let mut forward = p.rest;
             forward.insert("name".into(), serde_json::Value::String(name.clone()));
             proxy(client, "prompts/get", serde_json::Value::Object(forward)).await
+        }
+        "logging/setLevel" => {
+            if view.routes().logging.is_empty() {
+                return Err(RpcError::method_not_found(method));
+            }
+            let p: LevelParams = jsonrpc::params(params)?;
+            const LEVELS: [&str; 8] = [
+                "debug",
+                "info",
+                "notice",
+                "warning",
+                "error",
+                "critical",
+                "alert",
+                "emergency",
+            ];
+            if !LEVELS.contains(&p.level.as_str()) {
+                return Err(RpcError::invalid_params(format!(
+                    "Invalid log level {:?}; one of {}",
+                    p.level,
+                    LEVELS.join(", ")
+                )));
+            }
+            // Every upstream of the portal that logs gets the same level.
+            let calls =
+                view.routes().logging.iter().map(|c| {
+                    c.request("logging/setLevel", serde_json::json!({ "level": p.level }))
+                });
+            for result in futures_util::future::join_all(calls).await {
+                if let Err(mcpgate_upstream::CallError::Rpc(e)) = result {
+                    return Err(mcpgate_upstream::forwarded(&e));
+                }
+            }
+            Ok(Reply::Borrowed("{}"))
+        }
+        "completion/complete" => {
+            if !view.routes().completions {
+                return Err(RpcError::method_not_found(method));
+            }
+            let mut p: serde_json::Map<String, serde_json::Value> = jsonrpc::params(params)?;
+            let reference = p
+                .get("ref")
+                .cloned()
+                .ok_or_else(|| RpcError::invalid_params("Invalid params: missing ref"))?;
+            let kind = reference.get("type").and_then(|t| t.as_str()).unwrap_or("");
+            let client = match kind {
+                "ref/prompt" => {
+                    let name = reference.get("name").and_then(|n| n.as_str()).unwrap_or("");
+                    let (client, original) = view.routes().prompts.get(name).ok_or_else(|| {
+                        RpcError::invalid_params(format!("Unknown prompt: {name}"))
+                    })?;
+                    p.insert(
+                        "ref".into(),
+                        serde_json::json!({"type": "ref/prompt", "name": original}),
+                    );
+                    client
+                }
+                "ref/resource" => {
+                    let uri = reference.get("uri").and_then(|n| n.as_str()).unwrap_or("");
+                    view.routes()
+                        .templates
+                        .get(uri)
+                        .or_else(|| view.routes().resources.get(uri))
+                        .ok_or_else(|| {
+                            RpcError::invalid_params(format!("Unknown resource: {uri}"))
+                        })?
+                }
+                other => {
+                    return Err(RpcError::invalid_params(format!(
+                        "Invalid params: ref.type {other:?} is not ref/prompt or ref/resource"
+                    )));
+                }
+            };
+            proxy(client, "completion/complete", serde_json::Value::Object(p)).await
         }
         "resources/read" => {
             let p: UriParams = jsonrpc::params(params)?;

@@ -415,7 +415,21 @@ impl Registry {
                 .into_iter()
                 .flatten()
             {
+                if let Some(t) = template.get("uriTemplate").and_then(Value::as_str) {
+                    extras
+                        .routes
+                        .templates
+                        .entry(t.to_owned())
+                        .or_insert_with(|| Arc::clone(&up.client));
+                }
                 extras.templates.push(to_raw(template));
+            }
+            let caps = snapshot.get("capabilities");
+            if caps.and_then(|c| c.get("logging")).is_some() {
+                extras.routes.logging.push(Arc::clone(&up.client));
+            }
+            if caps.and_then(|c| c.get("completions")).is_some() {
+                extras.routes.completions = true;
             }
         }
         // Names within 64 characters and unique, shortened deterministically.

@@ -5,7 +5,9 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use mcpgate_catalog::{Tool, Toolset};
-use mcpgate_protocol::mcp::{Implementation, InitializeResult, ListChanged, ServerCapabilities};
+use mcpgate_protocol::mcp::{
+    Empty, Implementation, InitializeResult, ListChanged, ServerCapabilities,
+};
 use mcpgate_protocol::{ProtocolVersion, RpcError};
 use mcpgate_store::{ServerId, ServerRecord};
 use mcpgate_upstream::{Executor, Handler, McpClient, RestOperation};
@@ -44,6 +46,12 @@ pub struct Routes {
     pub prompts: HashMap<String, (Arc<McpClient>, String)>,
     /// Resource URI → upstream.
     pub resources: HashMap<String, Arc<McpClient>>,
+    /// Resource URI template → upstream (for completions).
+    pub templates: HashMap<String, Arc<McpClient>>,
+    /// Upstreams that take `logging/setLevel`.
+    pub logging: Vec<Arc<McpClient>>,
+    /// Whether some upstream offers completions.
+    pub completions: bool,
 }
 
 /// What a portal offers besides tools, already in wire form.
@@ -224,6 +232,8 @@ impl ServerView {
             tools: Some(ListChanged::default()),
             prompts: (!prompts.is_empty()).then(ListChanged::default),
             resources: (!(resources.is_empty() && templates.is_empty())).then(ListChanged::default),
+            logging: (!extras.routes.logging.is_empty()).then_some(Empty {}),
+            completions: extras.routes.completions.then_some(Empty {}),
         };
         let info = Implementation {
             name: record.name.clone(),

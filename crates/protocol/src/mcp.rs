@@ -80,7 +80,17 @@ pub struct ServerCapabilities {
     /// Present when the source has resources.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resources: Option<ListChanged>,
+    /// Present when `logging/setLevel` is supported.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logging: Option<Empty>,
+    /// Present when `completion/complete` is supported.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub completions: Option<Empty>,
 }
+
+/// An empty capability object (`{}`).
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Empty {}
 
 /// The `{listChanged}` object of a capability.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
