@@ -788,3 +788,47 @@ async fn completions_and_log_levels_reach_the_owning_upstreams() {
         .await;
     assert_eq!(bad.error_code(), -32602);
 }
+
+#[tokio::test]
+async fn legacy_http_sse_upstreams_are_reached_through_the_fallback() {
+    if !python::available() {
+        return;
+    }
+    let port = python::free_port();
+    let _old = python::start("oldie", "sse", port);
+    let gw = Gateway::start().await;
+    register(&gw, "oldie", &format!("http://127.0.0.1:{port}/sse")).await;
+    let synced = sync(&gw, "oldie", None).await;
+    assert_eq!(synced["status"], "ready", "{synced}");
+    assert!(
+        synced["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["name"] == "hello")
+    );
+    let c = portal(
+        &gw,
+        json!({"id": "p", "name": "P", "servers": [{"server_id": "oldie"}]}),
+    )
+    .await;
+    let r = c
+        .call(
+            "tools/call",
+            json!({"name": "oldie_hello", "arguments": {"who": "legacy"}}),
+        )
+        .await;
+    assert_eq!(r["content"][0]["text"], "hello legacy from oldie", "{r}");
+    let got = c
+        .call(
+            "prompts/get",
+            json!({"name": "oldie_greet", "arguments": {"person": "Ann"}}),
+        )
+        .await;
+    assert!(
+        got["messages"][0]["content"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("Ann")
+    );
+}

@@ -4,7 +4,8 @@ official Python SDK (FastMCP, Streamable HTTP).
 Usage: fixture_server.py PORT NAME [VARIANT]
 
 VARIANT "changed" alters one tool's description, to test drift detection;
-"dynamic" announces list changes (and offers `grow`, which adds a tool).
+"dynamic" announces list changes (and offers `grow`, which adds a tool);
+"sse" serves the legacy HTTP+SSE transport at /sse instead.
 """
 
 import asyncio
@@ -149,4 +150,6 @@ class RecordAuthorization:
 if __name__ == "__main__":
     import uvicorn
 
-    uvicorn.run(RecordAuthorization(mcp.streamable_http_app()), host="127.0.0.1", port=port, log_level="warning")
+    # "sse": the legacy HTTP+SSE transport (GET /sse, POST /messages/).
+    app = mcp.sse_app() if variant == "sse" else mcp.streamable_http_app()
+    uvicorn.run(RecordAuthorization(app), host="127.0.0.1", port=port, log_level="warning")

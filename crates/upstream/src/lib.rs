@@ -8,6 +8,7 @@
 
 mod auth;
 pub mod builtin;
+mod legacy;
 pub mod mcp_client;
 pub mod paging;
 pub mod rest;

@@ -11,8 +11,11 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use sse_stream::SseByteStream;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
+
+use crate::legacy::Legacy;
 
 /// The protocol version the gateway asks upstreams for.
 pub const UPSTREAM_VERSION: &str = "2025-11-25";
@@ -71,6 +74,8 @@ pub struct McpClient {
     timeout: Duration,
     session: tokio::sync::Mutex<Option<Session>>,
     next_id: AtomicI64,
+    /// Set when the upstream only speaks the legacy HTTP+SSE transport.
+    legacy: std::sync::Mutex<Option<Arc<Legacy>>>,
 }
 
 /// What a sync found on an upstream.
@@ -128,6 +133,7 @@ impl McpClient {
             timeout,
             session: tokio::sync::Mutex::new(None),
             next_id: AtomicI64::new(1),
+            legacy: std::sync::Mutex::new(None),
         })
     }
 
@@ -137,9 +143,12 @@ impl McpClient {
     }
 
     fn post(&self, session: Option<&Session>, body: &Value) -> reqwest::RequestBuilder {
+        let target = self
+            .legacy()
+            .map_or_else(|| self.url.clone(), |l| l.post_url.clone());
         let mut r = self
             .http
-            .post(&self.url)
+            .post(target)
             .timeout(self.timeout)
             .header(ACCEPT, "application/json, text/event-stream")
             .header(CONTENT_TYPE, "application/json")
@@ -184,6 +193,12 @@ impl McpClient {
         events: Option<&tokio::sync::mpsc::UnboundedSender<Value>>,
     ) -> Result<(Value, Option<String>), CallError> {
         let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        if let Some(legacy) = self.legacy() {
+            let message = legacy
+                .exchange(self.post(session, &body), id, self.timeout)
+                .await?;
+            return Self::unwrap_message(message).map(|v| (v, None));
+        }
         let response = self.post(session, &body).send().await.map_err(|e| {
             let message = if e.is_timeout() {
                 format!(
@@ -201,6 +216,16 @@ impl McpClient {
             .get("mcp-session-id")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
+        // No Streamable HTTP here: try the legacy HTTP+SSE transport.
+        if session.is_none() && matches!(status.as_u16(), 404 | 405) {
+            let legacy = Legacy::connect(&self.http, &self.url, self.auth.as_ref()).await?;
+            tracing::info!(upstream = %self.url, "upstream speaks HTTP+SSE (legacy); using it");
+            *self.legacy.lock().expect("lock") = Some(Arc::clone(&legacy));
+            let message = legacy
+                .exchange(self.post(None, &body), id, self.timeout)
+                .await?;
+            return Self::unwrap_message(message).map(|v| (v, None));
+        }
         if !status.is_success() {
             let text = response.text().await.unwrap_or_default();
             let retryable = status.is_server_error() || status.as_u16() == 429;
@@ -261,13 +286,27 @@ impl McpClient {
                 )
             })?
         };
+        Self::unwrap_message(message).map(|v| (v, session_id))
+    }
+
+    /// The result of a response message, or its error.
+    fn unwrap_message(message: Value) -> Result<Value, CallError> {
         if let Some(error) = message.get("error") {
             return Err(CallError::Rpc(error.clone()));
         }
-        let result = message.get("result").cloned().ok_or_else(|| {
-            UpstreamError::new("the upstream's answer has no result", None, false)
-        })?;
-        Ok((result, session_id))
+        message.get("result").cloned().ok_or_else(|| {
+            UpstreamError::new("the upstream's answer has no result", None, false).into()
+        })
+    }
+
+    /// The legacy connection, while it is open.
+    fn legacy(&self) -> Option<Arc<Legacy>> {
+        let mut guard = self.legacy.lock().expect("lock");
+        if guard.as_ref().is_some_and(|l| !l.alive()) {
+            // The stream closed: start over (Streamable HTTP first) next time.
+            *guard = None;
+        }
+        guard.clone()
     }
 
     async fn initialize(&self) -> Result<(Session, Value), CallError> {
@@ -294,6 +333,15 @@ impl McpClient {
 
     async fn session(&self) -> Result<Session, CallError> {
         let mut guard = self.session.lock().await;
+        let legacy_lost = self
+            .legacy
+            .lock()
+            .expect("lock")
+            .as_ref()
+            .is_some_and(|l| !l.alive());
+        if legacy_lost {
+            *guard = None;
+        }
         if let Some(s) = guard.as_ref() {
             return Ok(s.clone());
         }
@@ -378,6 +426,9 @@ impl McpClient {
                 UpstreamError::new("the upstream refused to initialize", None, true)
             }
         })?;
+        if self.legacy().is_some() {
+            return Ok(false); // the legacy stream is the only stream
+        }
         let mut request = self
             .http
             .get(&self.url)

@@ -1,0 +1,170 @@
+//! The legacy HTTP+SSE transport (protocol 2024-11-05), for upstreams that
+//! do not speak Streamable HTTP: a long-lived GET stream announces a POST
+//! endpoint (`event: endpoint`), requests are POSTed there, and responses
+//! come back as `message` events on the stream.
+
+use futures_util::StreamExt;
+use reqwest::header::{ACCEPT, HeaderValue};
+use serde_json::Value;
+use sse_stream::SseByteStream;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+use crate::mcp_client::UpstreamError;
+
+#[derive(Default)]
+struct Shared {
+    waiting: Mutex<HashMap<i64, oneshot::Sender<Value>>>,
+    alive: AtomicBool,
+}
+
+/// A connection over the legacy transport.
+pub(crate) struct Legacy {
+    /// Where messages are POSTed (from the `endpoint` event).
+    pub post_url: String,
+    shared: Arc<Shared>,
+    reader: tokio::task::AbortHandle,
+}
+
+impl Drop for Legacy {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}
+
+fn err(message: impl Into<String>) -> UpstreamError {
+    UpstreamError {
+        message: message.into(),
+        status: None,
+        retryable: true,
+    }
+}
+
+impl Legacy {
+    /// Open the SSE stream at `url` and wait for its POST endpoint.
+    pub async fn connect(
+        http: &reqwest::Client,
+        url: &str,
+        auth: Option<&HeaderValue>,
+    ) -> Result<Arc<Self>, UpstreamError> {
+        let mut request = http.get(url).header(ACCEPT, "text/event-stream");
+        if let Some(auth) = auth {
+            request = request.header(reqwest::header::AUTHORIZATION, auth.clone());
+        }
+        let response = request.send().await.map_err(|e| {
+            err(format!(
+                "cannot open the upstream's SSE stream: {}",
+                e.without_url()
+            ))
+        })?;
+        let status = response.status();
+        let is_sse = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.starts_with("text/event-stream"));
+        if !status.is_success() || !is_sse {
+            return Err(UpstreamError {
+                message: format!(
+                    "the upstream speaks neither Streamable HTTP nor HTTP+SSE (GET answered {})",
+                    status.as_u16()
+                ),
+                status: Some(status.as_u16()),
+                retryable: false,
+            });
+        }
+        let shared = Arc::new(Shared {
+            alive: AtomicBool::new(true),
+            ..Shared::default()
+        });
+        let (endpoint_tx, endpoint_rx) = oneshot::channel::<String>();
+        let reader_shared = Arc::clone(&shared);
+        let reader = tokio::spawn(async move {
+            let mut endpoint_tx = Some(endpoint_tx);
+            let mut stream = SseByteStream::new(response.bytes_stream());
+            while let Some(Ok(event)) = stream.next().await {
+                let Some(data) = event.data else { continue };
+                if event.event.as_deref() == Some("endpoint") {
+                    if let Some(tx) = endpoint_tx.take() {
+                        let _ = tx.send(data.trim().to_owned());
+                    }
+                    continue;
+                }
+                let Ok(message) = serde_json::from_str::<Value>(&data) else {
+                    continue;
+                };
+                let id = message.get("id").and_then(Value::as_i64);
+                let is_response = message.get("result").is_some() || message.get("error").is_some();
+                if let (Some(id), true) = (id, is_response)
+                    && let Some(waiter) = reader_shared.waiting.lock().expect("lock").remove(&id)
+                {
+                    let _ = waiter.send(message);
+                }
+            }
+            reader_shared.alive.store(false, Ordering::Relaxed);
+            // Waiters see their channel close: the connection is gone.
+            reader_shared.waiting.lock().expect("lock").clear();
+        })
+        .abort_handle();
+        let endpoint = tokio::time::timeout(Duration::from_secs(10), endpoint_rx)
+            .await
+            .map_err(|_| err("the upstream's SSE stream sent no endpoint"))?
+            .map_err(|_| err("the upstream's SSE stream closed before sending its endpoint"))?;
+        let post_url = reqwest::Url::parse(url)
+            .and_then(|base| base.join(&endpoint))
+            .map_err(|_| {
+                err(format!(
+                    "the upstream announced an unusable endpoint {endpoint:?}"
+                ))
+            })?
+            .to_string();
+        Ok(Arc::new(Self {
+            post_url,
+            shared,
+            reader,
+        }))
+    }
+
+    /// Whether the stream is still open.
+    pub fn alive(&self) -> bool {
+        self.shared.alive.load(Ordering::Relaxed)
+    }
+
+    /// POST a request and wait for its response on the stream.
+    pub async fn exchange(
+        &self,
+        request: reqwest::RequestBuilder,
+        id: i64,
+        timeout: Duration,
+    ) -> Result<Value, UpstreamError> {
+        let (tx, rx) = oneshot::channel();
+        self.shared.waiting.lock().expect("lock").insert(id, tx);
+        let sent = request.send().await;
+        let accepted = matches!(&sent, Ok(r) if r.status().is_success());
+        if !accepted {
+            self.shared.waiting.lock().expect("lock").remove(&id);
+            return Err(match sent {
+                Ok(r) => UpstreamError {
+                    message: format!("the upstream answered HTTP {}", r.status().as_u16()),
+                    status: Some(r.status().as_u16()),
+                    retryable: r.status().is_server_error(),
+                },
+                Err(e) => err(format!("cannot reach the upstream: {}", e.without_url())),
+            });
+        }
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(message)) => Ok(message),
+            Ok(Err(_)) => Err(err("the upstream's SSE stream closed before the response")),
+            Err(_) => {
+                self.shared.waiting.lock().expect("lock").remove(&id);
+                Err(err(format!(
+                    "the upstream did not answer within {} s",
+                    timeout.as_secs_f64()
+                )))
+            }
+        }
+    }
+}
