@@ -11,3 +11,4 @@ fi
 tests/py/.venv/bin/pip install --quiet --disable-pip-version-check -r tests/py/requirements.txt
 cargo test --workspace --locked
 scripts/conformance.sh "$root/target/debug/mcpgate"
+scripts/conformance-portal.sh "$root/target/debug/mcpgate"

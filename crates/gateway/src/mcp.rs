@@ -904,9 +904,18 @@ async fn dispatch<'a>(
             };
             proxy(client, "completion/complete", serde_json::Value::Object(p)).await
         }
+        "resources/subscribe" | "resources/unsubscribe" => {
+            let p: UriParams = jsonrpc::params(params)?;
+            let client = view.routes().resource(&p.uri).ok_or_else(|| {
+                RpcError::new(ErrorCode(-32002), format!("Resource not found: {}", p.uri))
+            })?;
+            let mut forward = p.rest;
+            forward.insert("uri".into(), serde_json::Value::String(p.uri));
+            proxy(client, method, serde_json::Value::Object(forward)).await
+        }
         "resources/read" => {
             let p: UriParams = jsonrpc::params(params)?;
-            let client = view.routes().resources.get(&p.uri).ok_or_else(|| {
+            let client = view.routes().resource(&p.uri).ok_or_else(|| {
                 RpcError::new(ErrorCode(-32002), format!("Resource not found: {}", p.uri))
                     .with_data(&serde_json::json!({ "uri": p.uri }))
             })?;

@@ -54,6 +54,44 @@ pub struct Routes {
     pub completions: bool,
 }
 
+impl Routes {
+    /// The upstream serving a resource URI: an exact resource first, then
+    /// the first resource template (RFC 6570, simple `{var}` expressions)
+    /// that matches it.
+    pub fn resource(&self, uri: &str) -> Option<&Arc<McpClient>> {
+        self.resources.get(uri).or_else(|| {
+            self.templates
+                .iter()
+                .find(|(template, _)| matches_template(template, uri))
+                .map(|(_, client)| client)
+        })
+    }
+}
+
+/// Whether `uri` is an expansion of `template`, where each `{var}` stands
+/// for one or more characters other than `/`.
+pub fn matches_template(template: &str, uri: &str) -> bool {
+    match template.find('{') {
+        None => template == uri,
+        Some(open) => {
+            let Some(close) = template[open..].find('}').map(|c| open + c) else {
+                return template == uri;
+            };
+            let (prefix, rest) = (&template[..open], &template[close + 1..]);
+            let Some(tail) = uri.strip_prefix(prefix) else {
+                return false;
+            };
+            // Try every non-empty, slash-free value for the variable.
+            tail.char_indices()
+                .skip(1)
+                .map(|(i, _)| i)
+                .chain(std::iter::once(tail.len()))
+                .take_while(|&i| !tail[..i].contains('/'))
+                .any(|i| matches_template(rest, &tail[i..]))
+        }
+    }
+}
+
 /// What a portal offers besides tools, already in wire form.
 #[derive(Default)]
 pub struct Extras {
@@ -399,5 +437,32 @@ mod tests {
         assert!(v["capabilities"].get("tools").is_some());
         assert!(v["capabilities"].get("prompts").is_none());
         assert!(v["capabilities"].get("resources").is_none());
+    }
+}
+
+#[cfg(test)]
+mod template_tests {
+    use super::matches_template;
+
+    #[test]
+    fn simple_uri_templates() {
+        assert!(matches_template(
+            "test://template/{id}/data",
+            "test://template/123/data"
+        ));
+        assert!(!matches_template(
+            "test://template/{id}/data",
+            "test://template/1/2/data"
+        ));
+        assert!(!matches_template(
+            "test://template/{id}/data",
+            "test://template//data"
+        ));
+        assert!(matches_template(
+            "file:///{dir}/{name}",
+            "file:///etc/hosts"
+        ));
+        assert!(!matches_template("a://{x}", "b://y"));
+        assert!(matches_template("plain://uri", "plain://uri"));
     }
 }
