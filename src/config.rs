@@ -81,6 +81,9 @@ pub struct UpstreamConfig {
     /// Seconds between syncs of each upstream MCP server (with jitter); a
     /// server whose last success is older shows as `stale`.
     pub mcp_resync_secs: u64,
+    /// Resync upstreams periodically (turn off when an external scheduler
+    /// calls `…/sync`).
+    pub mcp_periodic_resync: bool,
 }
 
 impl Default for UpstreamConfig {
@@ -89,6 +92,7 @@ impl Default for UpstreamConfig {
             timeout_secs: 30,
             max_response_bytes: 1 << 20,
             mcp_resync_secs: 3600,
+            mcp_periodic_resync: true,
         }
     }
 }

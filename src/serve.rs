@@ -61,6 +61,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     mcpgate_gateway::sync::spawn_resync(
         Arc::clone(&gateway),
         Duration::from_secs(config.upstream.mcp_resync_secs.max(1)),
+        config.upstream.mcp_periodic_resync,
     );
     gateway.spawn_usage_flush(Duration::from_secs(config.mcp.usage_flush_secs.max(1)));
 

@@ -832,3 +832,107 @@ async fn legacy_http_sse_upstreams_are_reached_through_the_fallback() {
             .contains("Ann")
     );
 }
+
+#[tokio::test]
+async fn ready_turns_stale_when_the_last_success_is_older_than_the_resync_interval() {
+    if !python::available() {
+        return;
+    }
+    let alpha = started("alpha");
+    let gw = Gateway::start_with(common::Start {
+        extra_config: "[upstream]\nmcp_resync_secs = 1\nmcp_periodic_resync = false".into(),
+        ..common::Start::default()
+    })
+    .await;
+    register(&gw, "alpha", &alpha.url).await;
+    assert_eq!(sync(&gw, "alpha", None).await["status"], "ready");
+    tokio::time::sleep(std::time::Duration::from_millis(1300)).await;
+    let (_, one) = gw
+        .admin(Method::GET, &format!("{BASE}/servers/alpha"), None)
+        .await;
+    assert_eq!(one["result"]["status"], "stale", "{one}");
+    assert_eq!(
+        sync(&gw, "alpha", None).await["status"],
+        "ready",
+        "a sync freshens it"
+    );
+}
+
+#[tokio::test]
+async fn an_upstream_that_forgot_the_session_is_reinitialized_transparently() {
+    if !python::available() {
+        return;
+    }
+    let port = python::free_port();
+    let first = python::start("phoenix", "base", port);
+    let gw = Gateway::start().await;
+    register(&gw, "phoenix", &first.url).await;
+    sync(&gw, "phoenix", None).await;
+    let c = portal(
+        &gw,
+        json!({"id": "p", "name": "P", "servers": [{"server_id": "phoenix"}]}),
+    )
+    .await;
+    let r = c
+        .call(
+            "tools/call",
+            json!({"name": "phoenix_hello", "arguments": {"who": "a"}}),
+        )
+        .await;
+    assert_eq!(r["content"][0]["text"], "hello a from phoenix");
+    // A restart loses every session; the gateway's next call gets a 404 and
+    // must re-initialize on its own.
+    drop(first);
+    let _second = python::start("phoenix", "base", port);
+    let r = c
+        .call(
+            "tools/call",
+            json!({"name": "phoenix_hello", "arguments": {"who": "b"}}),
+        )
+        .await;
+    assert_eq!(r["content"][0]["text"], "hello b from phoenix", "{r}");
+}
+
+#[tokio::test]
+async fn each_upstream_has_its_own_timeout() {
+    if !python::available() {
+        return;
+    }
+    let alpha = started("alpha");
+    let gw = Gateway::start().await;
+    let (status, body) = gw
+        .admin(
+            Method::POST,
+            &format!("{BASE}/servers"),
+            Some(
+                json!({"id": "alpha", "name": "alpha", "hostname": alpha.url,
+            "auth_type": "unauthenticated", "timeout_secs": 1}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["result"]["timeout_secs"], 1);
+    sync(&gw, "alpha", None).await;
+    let c = portal(
+        &gw,
+        json!({"id": "p", "name": "P", "servers": [{"server_id": "alpha"}]}),
+    )
+    .await;
+    let started_at = std::time::Instant::now();
+    let r = c
+        .call("tools/call", json!({"name": "alpha_wait", "arguments": {}}))
+        .await;
+    assert_eq!(r["isError"], true, "{r}");
+    assert!(
+        r["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("within 1 s"),
+        "{r}"
+    );
+    assert!(started_at.elapsed() < std::time::Duration::from_secs(5));
+    let (status, _) = gw
+        .admin(Method::POST, &format!("{BASE}/servers"), Some(json!({"name": "x", "hostname": alpha.url, "auth_type": "unauthenticated", "timeout_secs": 0})))
+        .await;
+    assert_eq!(status, 400);
+}

@@ -522,14 +522,20 @@ impl Registry {
             // endpoint or credential changed.
             let previous = self.upstreams.get(&key).map(|e| Arc::clone(&e));
             let client = match &previous {
-                Some(e) if e.record.hostname == record.hostname && e.credentials == credentials => {
+                Some(e)
+                    if e.record.hostname == record.hostname
+                        && e.credentials == credentials
+                        && e.record.timeout_secs == record.timeout_secs =>
+                {
                     Arc::clone(&e.client)
                 }
                 _ => match McpClient::new(
                     self.http.clone(),
                     &record.hostname,
                     credentials.as_deref(),
-                    self.rest.default_timeout,
+                    record
+                        .timeout_secs
+                        .map_or(self.rest.default_timeout, std::time::Duration::from_secs),
                 ) {
                     Ok(c) => Arc::new(c),
                     Err(e) => {

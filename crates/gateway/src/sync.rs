@@ -93,7 +93,11 @@ pub async fn sync_upstream(
 
 /// Resync every upstream whose last sync is older than `every` (with a
 /// per-upstream jitter of up to a tenth, so they do not all go at once).
-pub fn spawn_resync(gw: std::sync::Arc<Gateway>, every: Duration) -> tokio::task::JoinHandle<()> {
+pub fn spawn_resync(
+    gw: std::sync::Arc<Gateway>,
+    every: Duration,
+    periodic: bool,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(15).min(every));
         let mut changed = gw.changed.lock().await.take();
@@ -113,6 +117,9 @@ pub fn spawn_resync(gw: std::sync::Arc<Gateway>, every: Duration) -> tokio::task
                     }
                     continue;
                 }
+            }
+            if !periodic {
+                continue;
             }
             let due: Vec<(String, String)> = match list(&gw.store).await {
                 Ok(all) => all
@@ -161,6 +168,7 @@ mod tests {
             name: "u".into(),
             hostname: "http://x/mcp".into(),
             auth_type: "unauthenticated".into(),
+            timeout_secs: None,
             description: None,
             status: status.into(),
             error: None,

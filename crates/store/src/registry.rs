@@ -20,6 +20,9 @@ pub struct UpstreamRecord {
     pub hostname: String,
     /// `unauthenticated`, `bearer` or `oauth`.
     pub auth_type: String,
+    /// Timeout of one call to this upstream, in seconds (default: the gateway's).
+    #[serde(default)]
+    pub timeout_secs: Option<u64>,
     /// Free text.
     pub description: Option<String>,
     /// `waiting`, `ready`, `error` (or `stale`, computed on read).

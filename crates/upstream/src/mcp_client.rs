@@ -193,6 +193,7 @@ impl McpClient {
         events: Option<&tokio::sync::mpsc::UnboundedSender<Value>>,
     ) -> Result<(Value, Option<String>), CallError> {
         let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        let started = std::time::Instant::now();
         if let Some(legacy) = self.legacy() {
             let message = legacy
                 .exchange(self.post(session, &body), id, self.timeout)
@@ -250,7 +251,20 @@ impl McpClient {
             let mut found = None;
             while let Some(event) = stream.next().await {
                 let event = event.map_err(|e| {
-                    UpstreamError::new(format!("broken SSE stream: {e}"), None, true)
+                    // reqwest's timeout covers the whole body: a stream cut
+                    // at the deadline is the upstream being too slow.
+                    if started.elapsed() + Duration::from_millis(50) >= self.timeout {
+                        UpstreamError::new(
+                            format!(
+                                "the upstream did not answer within {} s",
+                                self.timeout.as_secs_f64()
+                            ),
+                            None,
+                            true,
+                        )
+                    } else {
+                        UpstreamError::new(format!("broken SSE stream: {e}"), None, true)
+                    }
                 })?;
                 let Some(data) = event.data.filter(|d| !d.trim().is_empty()) else {
                     continue;

@@ -62,6 +62,7 @@ fn server_json(gw: &Gateway, r: &UpstreamRecord) -> Value {
         "description": r.description,
         "hostname": r.hostname,
         "auth_type": r.auth_type,
+        "timeout_secs": r.timeout_secs,
         "status": status(r, gw.resync_interval),
         "error": r.error.as_ref().and_then(|e| e.get("message")).cloned(),
         "error_detail": r.error,
@@ -104,12 +105,20 @@ struct ServerBody {
     auth_credentials: Option<String>,
     #[serde(default)]
     description: Option<String>,
+    #[serde(default)]
+    timeout_secs: Option<u64>,
 }
 
 /// Check a server body; returns the credential to store.
 fn check_server(b: &ServerBody) -> Result<Option<String>, ApiError> {
     if b.name.trim().is_empty() {
         return Err(ApiError::field("name", "must not be empty"));
+    }
+    if b.timeout_secs.is_some_and(|t| t == 0 || t > 3600) {
+        return Err(ApiError::field(
+            "timeout_secs",
+            "must be between 1 and 3600",
+        ));
     }
     if !(b.hostname.starts_with("http://") || b.hostname.starts_with("https://")) {
         return Err(ApiError::field(
@@ -162,6 +171,7 @@ pub async fn create_server_handler(
                 name: b.name.trim().to_owned(),
                 hostname: b.hostname,
                 auth_type: b.auth_type,
+                timeout_secs: b.timeout_secs,
                 description: b.description,
                 status: "waiting".into(),
                 error: None,
@@ -258,6 +268,7 @@ pub async fn put_server(
             record.name = b.name.trim().to_owned();
             record.hostname = b.hostname;
             record.auth_type = b.auth_type;
+            record.timeout_secs = b.timeout_secs;
             record.description = b.description;
             record.modified_at = now_ms();
             record.modified_by = Some(ctx.id.to_string());
