@@ -52,6 +52,20 @@ async fn portal(gw: &Gateway, body: Value) -> Mcp {
     c
 }
 
+/// The `alpha` fixture behind a fresh gateway's single-server portal `p`.
+async fn alpha_portal() -> (Fixture, Gateway, Mcp) {
+    let alpha = started("alpha");
+    let gw = Gateway::start().await;
+    register(&gw, "alpha", &alpha.url).await;
+    sync(&gw, "alpha", None).await;
+    let c = portal(
+        &gw,
+        json!({"id": "p", "name": "P", "servers": [{"server_id": "alpha"}]}),
+    )
+    .await;
+    (alpha, gw, c)
+}
+
 fn started(name: &str) -> Fixture {
     python::start(name, "base", python::free_port())
 }
@@ -438,15 +452,7 @@ async fn progress_and_logs_are_relayed_in_order_then_the_result() {
     if !python::available() {
         return;
     }
-    let alpha = started("alpha");
-    let gw = Gateway::start().await;
-    register(&gw, "alpha", &alpha.url).await;
-    sync(&gw, "alpha", None).await;
-    let c = portal(
-        &gw,
-        json!({"id": "p", "name": "P", "servers": [{"server_id": "alpha"}]}),
-    )
-    .await;
+    let (_alpha, gw, c) = alpha_portal().await;
     let r = c
         .post(json!({"jsonrpc":"2.0","id":"call-1","method":"tools/call",
             "params":{"name":"alpha_count","arguments":{"n":3},"_meta":{"progressToken":"tok-7"}}}))
@@ -507,15 +513,7 @@ async fn cancellations_are_forwarded_upstream() {
     if !python::available() {
         return;
     }
-    let alpha = started("alpha");
-    let gw = Gateway::start().await;
-    register(&gw, "alpha", &alpha.url).await;
-    sync(&gw, "alpha", None).await;
-    let c = portal(
-        &gw,
-        json!({"id": "p", "name": "P", "servers": [{"server_id": "alpha"}]}),
-    )
-    .await;
+    let (_alpha, _gw, c) = alpha_portal().await;
     let waiting = tokio::spawn(c.call_detached("alpha_wait", json!({})));
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let r = c
@@ -627,15 +625,7 @@ async fn sampling_is_refused_for_clients_that_did_not_declare_it() {
     if !python::available() {
         return;
     }
-    let alpha = started("alpha");
-    let gw = Gateway::start().await;
-    register(&gw, "alpha", &alpha.url).await;
-    sync(&gw, "alpha", None).await;
-    let c = portal(
-        &gw,
-        json!({"id": "p", "name": "P", "servers": [{"server_id": "alpha"}]}),
-    )
-    .await;
+    let (_alpha, _gw, c) = alpha_portal().await;
     let r = c
         .call(
             "tools/call",
