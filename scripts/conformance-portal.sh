@@ -77,8 +77,8 @@ run() { # label url
 }
 direct=$(run direct "$upstream")
 through=$(run portal "$url")
-echo "conformance direct against the fixture upstream: ${direct#Total: }"
-echo "conformance through a single-upstream portal:   ${through#Total: }"
+echo "(direct against the fixture upstream) conformance-direct: ${direct#Total: }"
+echo "conformance-portal: ${through#Total: }"
 d=$(sed -E 's/^Total: ([0-9]+) passed.*/\1/' <<<"$direct")
 g=$(sed -E 's/^Total: ([0-9]+) passed.*/\1/' <<<"$through")
 [[ -n $d && -n $g ]] || { echo "no score" >&2; exit 1; }
