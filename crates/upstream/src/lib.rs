@@ -12,6 +12,7 @@ mod legacy;
 pub mod mcp_client;
 pub mod paging;
 pub mod rest;
+pub mod simulator;
 
 pub use auth::RotateHook;
 pub use mcp_client::{CallError, McpClient, Snapshot, UpstreamError};
