@@ -30,11 +30,15 @@ pub trait SandboxState: Send + Sync {
     fn reset(&self, sandbox: &str);
 }
 
+/// One collection of a sandbox: id → (creation order, object or `None`
+/// once deleted).
+type Collection = BTreeMap<String, (u64, Option<Value>)>;
+
 /// Sandbox state in memory.
 #[derive(Default)]
 pub struct MemoryState {
-    // (sandbox, resource) → id → object (None = deleted), in creation order.
-    objects: DashMap<(String, String), BTreeMap<String, (u64, Option<Value>)>>,
+    // (sandbox, resource) → its collection.
+    objects: DashMap<(String, String), Collection>,
     counter: std::sync::atomic::AtomicU64,
 }
 
