@@ -90,6 +90,8 @@ pub struct Gateway {
     resync_interval: Duration,
     inflight: Arc<InFlight>,
     pending: Arc<Pending>,
+    /// What sandbox twins' simulated calls created, per key.
+    sandbox: Arc<mcpgate_upstream::simulator::MemoryState>,
     /// Upstreams that announced a list change, for the resync task.
     changed: tokio::sync::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<(String, String)>>>,
     relayed: Arc<std::sync::atomic::AtomicU64>,
@@ -139,6 +141,7 @@ impl Gateway {
             default_toolset: options.default_toolset,
             resync_interval: options.resync_interval,
             inflight: Arc::new(InFlight::new()),
+            sandbox: Arc::new(mcpgate_upstream::simulator::MemoryState::default()),
             changed: tokio::sync::Mutex::new(Some(changed)),
             pending: Arc::new(Pending::new()),
             relayed: Arc::new(std::sync::atomic::AtomicU64::new(1)),
@@ -265,6 +268,12 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route(
             "/v1/tenants/{tenant}/integrations/{integration}/mcp:call",
             post(mcp::post_integration)
+                .get(mcp::get_integration)
+                .delete(mcp::delete_integration),
+        )
+        .route(
+            "/v1/tenants/{tenant}/integrations/{integration}/mcp:test",
+            post(mcp::post_integration_test)
                 .get(mcp::get_integration)
                 .delete(mcp::delete_integration),
         )

@@ -47,7 +47,11 @@ pub async fn post_path(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    post(&gw, Gate::Token(Some(&token)), headers, body).await
+    // `/mcp/{token}:test` is the token's sandbox twin.
+    match token.strip_suffix(":test") {
+        Some(t) => post(&gw, Gate::Token(Some(t)), true, headers, body).await,
+        None => post(&gw, Gate::Token(Some(&token)), false, headers, body).await,
+    }
 }
 
 /// POST /mcp (bearer token)
@@ -56,7 +60,7 @@ pub async fn post_bearer(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    post(&gw, Gate::Token(None), headers, body).await
+    post(&gw, Gate::Token(None), false, headers, body).await
 }
 
 /// GET /mcp/{token}
@@ -65,7 +69,8 @@ pub async fn get_path(
     Path(token): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    get(&gw, Gate::Token(Some(&token)), &headers)
+    let token = token.strip_suffix(":test").unwrap_or(&token);
+    get(&gw, Gate::Token(Some(token)), &headers)
 }
 
 /// GET /mcp (bearer token)
@@ -79,7 +84,8 @@ pub async fn delete_path(
     Path(token): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    delete(&gw, Gate::Token(Some(&token)), &headers).await
+    let token = token.strip_suffix(":test").unwrap_or(&token);
+    delete(&gw, Gate::Token(Some(token)), &headers).await
 }
 
 /// DELETE /mcp (bearer token)
@@ -98,7 +104,27 @@ pub async fn post_integration(
         tenant: &tenant,
         integration: &integration,
     };
-    post(&gw, gate, headers, body).await
+    post(&gw, gate, false, headers, body).await
+}
+
+/// POST …/mcp:test — the sandbox twin of `mcp:call`.
+pub async fn post_integration_test(
+    State(gw): State<Arc<Gateway>>,
+    Path((tenant, integration)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let gate = Gate::Integration {
+        tenant: &tenant,
+        integration: &integration,
+    };
+    post(&gw, gate, true, headers, body).await
+}
+
+/// A sandbox twin's context: where simulated objects live, and whose they are.
+struct Sandbox<'a> {
+    state: &'a mcpgate_upstream::simulator::MemoryState,
+    id: String,
 }
 
 /// GET …/mcp:call
@@ -241,8 +267,17 @@ fn admit(gw: &Gateway, gate: Gate<'_>, headers: &HeaderMap) -> Result<Admitted, 
 
 /// Take a rate cell and a concurrency permit of the key; the permit is
 /// released when the returned guard drops (whatever ends the request).
-fn limit(admitted: &Admitted) -> Result<tokio::sync::OwnedSemaphorePermit, Rejection> {
-    admitted.key.limiter.admit().map_err(|refusal| {
+fn limit(
+    admitted: &Admitted,
+    sandbox: bool,
+) -> Result<tokio::sync::OwnedSemaphorePermit, Rejection> {
+    // A twin counts against its own bucket, so experiments never starve production.
+    let limiter = if sandbox {
+        &admitted.key.sandbox_limiter
+    } else {
+        &admitted.key.limiter
+    };
+    limiter.admit().map_err(|refusal| {
         crate::ops::record_limit_rejection(refusal.kind());
         let l = admitted.key.limiter.limits;
         let message = match refusal {
@@ -327,10 +362,16 @@ fn method_label(method: &str) -> &'static str {
     }
 }
 
-async fn post(gw: &Gateway, gate: Gate<'_>, headers: HeaderMap, body: Body) -> Response {
+async fn post(
+    gw: &Gateway,
+    gate: Gate<'_>,
+    sandbox: bool,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let started = Instant::now();
     let mut label = "unparsed";
-    let response = post_inner(gw, gate, &headers, body, &mut label).await;
+    let response = post_inner(gw, gate, sandbox, &headers, body, &mut label).await;
     crate::ops::record_request(label, response.status(), started.elapsed());
     response
 }
@@ -338,6 +379,7 @@ async fn post(gw: &Gateway, gate: Gate<'_>, headers: HeaderMap, body: Body) -> R
 async fn post_inner(
     gw: &Gateway,
     gate: Gate<'_>,
+    sandbox: bool,
     headers: &HeaderMap,
     body: Body,
     label: &mut &'static str,
@@ -348,10 +390,14 @@ async fn post_inner(
     };
     // Held until this function returns: success, error, timeout or a client
     // that went away (the future is dropped) all give the permit back.
-    let permit = match limit(&admitted) {
+    let permit = match limit(&admitted, sandbox) {
         Ok(p) => p,
         Err(r) => return r.into_response(),
     };
+    let sandbox = sandbox.then(|| Sandbox {
+        state: &gw.sandbox,
+        id: admitted.key.id.to_string(),
+    });
     let view = admitted.view;
     if !http_util::accepts_json(headers) {
         return Rejection::refused(
@@ -428,6 +474,7 @@ async fn post_inner(
             }
             if let Message::Request { id, method, params } = &message
                 && method == method::TOOLS_CALL
+                && sandbox.is_none()
                 && let Some((tool, params)) = portal_tool(&view, params.as_deref())
             {
                 let streaming = http_util::accepts(headers, "text/event-stream");
@@ -446,14 +493,14 @@ async fn post_inner(
                     &RpcError::invalid_request("initialize must be a request (it needs an id)"),
                 );
             }
-            match handle(&view, message).await {
+            match handle(&view, message, sandbox.as_ref()).await {
                 Some(out) => http_util::json(StatusCode::OK, out),
                 None => http_util::empty(StatusCode::ACCEPTED),
             }
         }
         Incoming::Batch(items) => {
             *label = "batch";
-            batch(&view, &session, items).await
+            batch(&view, &session, items, sandbox.as_ref()).await
         }
     }
 }
@@ -654,6 +701,7 @@ async fn batch(
     view: &ServerView,
     session: &Session,
     items: Vec<Result<Message, InvalidMessage>>,
+    sandbox: Option<&Sandbox<'_>>,
 ) -> Response {
     if !session.version.allows_batches() {
         return rpc_error(
@@ -680,7 +728,7 @@ async fn batch(
                     &RpcError::invalid_request("initialize must not be part of a JSON-RPC batch"),
                 ))
             }
-            Ok(message) => handle(view, message).await,
+            Ok(message) => handle(view, message, sandbox).await,
         };
         if let Some(piece) = piece {
             if any {
@@ -727,12 +775,16 @@ fn initialize(
 
 /// Handle one message of an established session. Returns the response body
 /// for requests, `None` for notifications and client responses.
-async fn handle(view: &ServerView, message: Message) -> Option<Vec<u8>> {
+async fn handle(
+    view: &ServerView,
+    message: Message,
+    sandbox: Option<&Sandbox<'_>>,
+) -> Option<Vec<u8>> {
     let Message::Request { id, method, params } = message else {
         return None;
     };
     let mut out = Vec::with_capacity(128);
-    let result = dispatch(view, &method, params.as_deref()).await;
+    let result = dispatch(view, &method, params.as_deref(), sandbox).await;
     match result {
         Ok(Reply::Borrowed(text)) => jsonrpc::write_result(&mut out, &id, text),
         Ok(Reply::Owned(raw)) => jsonrpc::write_result(&mut out, &id, raw.get()),
@@ -788,6 +840,7 @@ async fn dispatch<'a>(
     view: &'a ServerView,
     method: &str,
     params: Option<&serde_json::value::RawValue>,
+    sandbox: Option<&Sandbox<'_>>,
 ) -> Result<Reply<'a>, RpcError> {
     match method {
         method::PING => Ok(Reply::Borrowed("{}")),
@@ -800,6 +853,29 @@ async fn dispatch<'a>(
             let handler = view
                 .handler(&p.name)
                 .ok_or_else(|| RpcError::invalid_params(format!("Unknown tool: {}", p.name)))?;
+            // In a sandbox twin, API and upstream tools are simulated; nothing leaves the gateway.
+            if let Some(sb) = sandbox {
+                use mcpgate_upstream::{Handler, simulator};
+                match handler {
+                    Handler::Rest(op) => {
+                        return Ok(Reply::Owned(simulator::call(
+                            sb.state,
+                            &sb.id,
+                            op,
+                            p.arguments.as_deref(),
+                        )));
+                    }
+                    Handler::Mcp(tool) => {
+                        return Ok(Reply::Owned(simulator::mcp_call(
+                            &sb.id,
+                            &tool.name,
+                            tool.output_schema.as_ref(),
+                            p.arguments.as_deref(),
+                        )));
+                    }
+                    Handler::Builtin(_) => {}
+                }
+            }
             Ok(Reply::Owned(
                 view.executor()
                     .call(handler, p.arguments.as_deref())

@@ -39,6 +39,8 @@ pub struct KeyEntry {
     flushed_ms: AtomicI64,
     /// Its rate and concurrency limiter.
     pub limiter: Arc<KeyLimiter>,
+    /// The same limits, counted separately for the key's sandbox twin.
+    pub sandbox_limiter: Arc<KeyLimiter>,
 }
 
 /// A request's credentials, accepted.
@@ -372,6 +374,7 @@ impl Registry {
                         client: Arc::clone(&up.client),
                         upstream: member.server_id.clone(),
                         name: name.to_owned(),
+                        output_schema: tool.get("outputSchema").cloned(),
                     })),
                 ));
             }
@@ -645,6 +648,11 @@ impl Registry {
                 .filter(|p| p.limiter.limits == want)
                 .map(|p| Arc::clone(&p.limiter))
                 .unwrap_or_else(|| Arc::new(KeyLimiter::new(want)));
+            let sandbox_limiter = previous
+                .as_ref()
+                .filter(|p| p.sandbox_limiter.limits == want)
+                .map(|p| Arc::clone(&p.sandbox_limiter))
+                .unwrap_or_else(|| Arc::new(KeyLimiter::new(want)));
             let used = previous
                 .as_ref()
                 .map_or(0, |p| p.last_used_ms.load(Ordering::Relaxed));
@@ -658,6 +666,7 @@ impl Registry {
                     last_used_ms: AtomicI64::new(used),
                     flushed_ms: AtomicI64::new(used),
                     limiter,
+                    sandbox_limiter,
                 }),
             );
         }

@@ -55,6 +55,8 @@ pub struct McpTool {
     pub upstream: String,
     /// The tool's name on the upstream.
     pub name: String,
+    /// The tool's `outputSchema`, when it has one (the sandbox simulates from it).
+    pub output_schema: Option<serde_json::Value>,
 }
 
 impl Executor {

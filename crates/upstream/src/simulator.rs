@@ -524,6 +524,27 @@ fn id_value(object_schema: &Value, defs: &Map<String, Value>, id: &str) -> Value
     }
 }
 
+/// A sandbox answer for an upstream MCP tool: data that follows its
+/// `outputSchema` when it has one, else a clearly marked generic result.
+pub fn mcp_call(
+    sandbox: &str,
+    tool: &str,
+    output_schema: Option<&Value>,
+    arguments: Option<&RawValue>,
+) -> Box<RawValue> {
+    let args = arguments.map_or("{}", RawValue::get);
+    match output_schema {
+        Some(schema) => simulated(generate(schema, &defs_of(schema), &format!("{sandbox}|{tool}|{args}"))),
+        None => serde_json::value::to_raw_value(&json!({
+            "content": [{"type": "text", "text": format!(
+                "[sandbox] {tool} was not run: it has no output schema to simulate from. This is a generic simulated result."
+            )}],
+            "_meta": {"io.mcpgate/simulated": true, "io.mcpgate/generic": true},
+        }))
+        .expect("a result serializes"),
+    }
+}
+
 /// The schema of one object: the list items (at the results path, or of an
 /// array) or the schema itself.
 fn item_schema(schema: &Value, results: Option<&str>) -> Value {

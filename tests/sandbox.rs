@@ -1,0 +1,218 @@
+//! End-to-end: sandbox twins (`/mcp/{token}:test`, Fruxon `mcp:test`) answer
+//! from the simulator with the production scope and tools, never calling the
+//! upstream.
+
+mod common;
+
+use common::upstream::{self, CRM};
+use common::{Gateway, Mcp};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+async fn crm_server(gw: &Gateway, up: &upstream::Upstream, limits: Value) -> (String, String) {
+    let definition =
+        serde_json::to_value(mcpgate_catalog::Integration::from_yaml(CRM).unwrap()).unwrap();
+    let (_, integration) = gw
+        .admin(
+            Method::POST,
+            "/integration",
+            Some(json!({ "definition": definition })),
+        )
+        .await;
+    let (_, account) = gw
+        .admin(
+            Method::POST,
+            "/integrated-account",
+            Some(json!({"integration": "crm", "base_url": up.base,
+            "credentials": {"type": "bearer", "token": "t"}})),
+        )
+        .await;
+    let account = account["id"].as_str().unwrap().to_owned();
+    let (status, server) = gw
+        .admin(
+            Method::POST,
+            "/server",
+            Some(json!({"name": "crm", "integrated_account_id": account,
+            "config": {"tags": ["crm"]}, "limits": limits})),
+        )
+        .await;
+    assert_eq!(status, 201, "{server}");
+    (
+        integration["id"].as_str().unwrap().to_owned(),
+        server["token"].as_str().unwrap().to_owned(),
+    )
+}
+
+fn at(gw: &Gateway, url: String) -> Mcp {
+    Mcp {
+        http: gw.http.clone(),
+        url,
+        session: None,
+        version_header: None,
+    }
+}
+
+#[tokio::test]
+async fn the_twin_serves_the_same_tools_and_never_reaches_the_upstream() {
+    let gw = Gateway::start().await;
+    let up = upstream::start().await;
+    let (_, token) = crm_server(&gw, &up, json!({})).await;
+    let mut prod = gw.mcp(&token);
+    prod.initialize("2025-11-25").await;
+    let mut twin = at(&gw, gw.url(&format!("/mcp/{token}:test")));
+    twin.initialize("2025-11-25").await;
+    let list = json!({"jsonrpc":"2.0","id":1,"method":"tools/list"});
+    assert_eq!(
+        prod.post(list.clone()).await.text,
+        twin.post(list).await.text,
+        "same tools/list bytes"
+    );
+
+    // Create → get → update → list → delete, all simulated.
+    let created = twin.call("tools/call", json!({"name": "create_a_crm_contact", "arguments": {"properties": {"email": "ada@example.com"}}})).await;
+    assert_eq!(created["_meta"]["io.mcpgate/simulated"], true);
+    let id = created["structuredContent"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let got = twin
+        .call(
+            "tools/call",
+            json!({"name": "get_single_crm_contact_by_id", "arguments": {"id": id}}),
+        )
+        .await;
+    assert_eq!(
+        got["structuredContent"]["properties"]["email"],
+        "ada@example.com"
+    );
+    let again = twin
+        .call(
+            "tools/call",
+            json!({"name": "get_single_crm_contact_by_id", "arguments": {"id": id}}),
+        )
+        .await;
+    assert_eq!(got, again, "deterministic");
+    twin.call("tools/call", json!({"name": "create_a_crm_contact", "arguments": {"properties": {"email": "bob@example.com"}}})).await;
+    let listed = twin
+        .call(
+            "tools/call",
+            json!({"name": "list_all_crm_contacts", "arguments": {"limit": 1}}),
+        )
+        .await;
+    assert_eq!(listed["structuredContent"]["results"][0]["id"], id.as_str());
+    let next = listed["structuredContent"]["next_cursor"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let page2 = twin.call("tools/call", json!({"name": "list_all_crm_contacts", "arguments": {"limit": 1, "next_cursor": next}})).await;
+    assert_eq!(
+        page2["structuredContent"]["results"][0]["properties"]["email"],
+        "bob@example.com"
+    );
+    twin.call(
+        "tools/call",
+        json!({"name": "download_crm_contacts", "arguments": {"id": id}}),
+    )
+    .await;
+    let bad = twin
+        .call(
+            "tools/call",
+            json!({"name": "create_a_crm_contact", "arguments": {"properties": 5}}),
+        )
+        .await;
+    assert_eq!(bad["isError"], true, "validation as in production");
+
+    assert!(
+        up.api_calls().is_empty(),
+        "the twin never called the upstream: {:?}",
+        up.api_calls()
+    );
+    // Production still does.
+    prod.call(
+        "tools/call",
+        json!({"name": "list_all_crm_contacts", "arguments": {"limit": 1}}),
+    )
+    .await;
+    assert_eq!(up.api_calls().len(), 1);
+    // A tool outside the scope is unknown on the twin too.
+    let r = twin
+        .request(
+            9,
+            "tools/call",
+            json!({"name": "list_all_crm_reports", "arguments": {}}),
+        )
+        .await;
+    assert_eq!(r.error_code(), -32602);
+}
+
+#[tokio::test]
+async fn the_twin_has_its_own_limit_bucket() {
+    let gw = Gateway::start().await;
+    let up = upstream::start().await;
+    let (_, token) = crm_server(&gw, &up, json!({"rate_per_sec": 1, "burst": 3})).await;
+    let mut prod = gw.mcp(&token);
+    prod.initialize("2025-11-25").await; // two of three
+    assert_eq!(prod.request(1, "ping", json!({})).await.status, 200);
+    assert_eq!(
+        prod.request(2, "ping", json!({})).await.status,
+        429,
+        "production is used up"
+    );
+    let mut twin = at(&gw, gw.url(&format!("/mcp/{token}:test")));
+    twin.initialize("2025-11-25").await;
+    assert_eq!(
+        twin.request(3, "ping", json!({})).await.status,
+        200,
+        "the twin is not"
+    );
+}
+
+#[tokio::test]
+async fn the_fruxon_test_url_is_the_twin_of_mcp_call() {
+    let gw = Gateway::start().await;
+    let up = upstream::start().await;
+    let definition =
+        serde_json::to_value(mcpgate_catalog::Integration::from_yaml(CRM).unwrap()).unwrap();
+    let (_, integration) = gw
+        .admin(
+            Method::POST,
+            "/integration",
+            Some(json!({ "definition": definition })),
+        )
+        .await;
+    let integration = integration["id"].as_str().unwrap().to_owned();
+    let (_, account) = gw
+        .admin(
+            Method::POST,
+            "/integrated-account",
+            Some(json!({"integration": "crm", "base_url": up.base,
+            "credentials": {"type": "bearer", "token": "t"}})),
+        )
+        .await;
+    let (_, settings) = gw
+        .admin(
+            Method::PATCH,
+            &format!("/v1/tenants/default/integrations/{integration}/mcp"),
+            Some(json!({"enabled": true, "configId": account["id"]})),
+        )
+        .await;
+    let key = settings["apiKey"].as_str().unwrap().to_owned();
+    let mut twin = at(&gw, settings["testUrl"].as_str().unwrap().to_owned());
+    twin.http = reqwest::Client::builder()
+        .default_headers(
+            [("x-api-key".parse().unwrap(), key.parse().unwrap())]
+                .into_iter()
+                .collect(),
+        )
+        .build()
+        .unwrap();
+    twin.initialize("2025-11-25").await;
+    let r = twin
+        .call(
+            "tools/call",
+            json!({"name": "list_all_crm_reports", "arguments": {}}),
+        )
+        .await;
+    assert_eq!(r["_meta"]["io.mcpgate/simulated"], true, "{r}");
+    assert!(up.api_calls().is_empty());
+}
