@@ -216,3 +216,126 @@ async fn the_fruxon_test_url_is_the_twin_of_mcp_call() {
     assert_eq!(r["_meta"]["io.mcpgate/simulated"], true, "{r}");
     assert!(up.api_calls().is_empty());
 }
+
+#[tokio::test]
+async fn sandbox_state_survives_a_restart_and_resets_on_request() {
+    let gw = Gateway::start().await;
+    let up = upstream::start().await;
+    let (_, token) = crm_server(&gw, &up, json!({})).await;
+    let mut twin = at(&gw, gw.url(&format!("/mcp/{token}:test")));
+    twin.initialize("2025-11-25").await;
+    let created = twin.call("tools/call", json!({"name": "create_a_crm_contact", "arguments": {"properties": {"email": "kept@example.com"}}})).await;
+    let id = created["structuredContent"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await; // written behind
+
+    let dir = gw.stop();
+    let gw = Gateway::start_with(common::Start {
+        dir: Some(dir),
+        ..common::Start::default()
+    })
+    .await;
+    let mut twin = at(&gw, gw.url(&format!("/mcp/{token}:test")));
+    twin.initialize("2025-11-25").await;
+    let got = twin
+        .call(
+            "tools/call",
+            json!({"name": "get_single_crm_contact_by_id", "arguments": {"id": id}}),
+        )
+        .await;
+    assert_eq!(
+        got["structuredContent"]["properties"]["email"], "kept@example.com",
+        "{got}"
+    );
+
+    let (_, servers) = gw.admin(Method::GET, "/server", None).await;
+    let server = servers["result"][0]["id"].as_str().unwrap().to_owned();
+    let (status, reset) = gw
+        .admin(Method::DELETE, &format!("/server/{server}/sandbox"), None)
+        .await;
+    assert_eq!(status, 200, "{reset}");
+    assert!(reset["removed"].as_u64().unwrap() >= 1);
+    let after = twin
+        .call(
+            "tools/call",
+            json!({"name": "get_single_crm_contact_by_id", "arguments": {"id": id}}),
+        )
+        .await;
+    assert_ne!(
+        after["structuredContent"]["properties"]["email"], "kept@example.com",
+        "forgotten"
+    );
+}
+
+#[tokio::test]
+async fn injected_faults_are_observed() {
+    let gw = Gateway::start().await;
+    let up = upstream::start().await;
+    let (_, token) = crm_server(&gw, &up, json!({})).await;
+    let (_, servers) = gw.admin(Method::GET, "/server", None).await;
+    let server = servers["result"][0]["id"].as_str().unwrap().to_owned();
+    let (status, patched) = gw
+        .admin(
+            Method::PATCH,
+            &format!("/server/{server}"),
+            Some(json!({"sandbox": {"latency_ms": 250, "error_rate": 0.5, "error_status": 503}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{patched}");
+    assert_eq!(patched["sandbox"]["error_status"], 503);
+    let mut twin = at(&gw, gw.url(&format!("/mcp/{token}:test")));
+    twin.initialize("2025-11-25").await;
+    let mut failures = 0;
+    for _ in 0..4 {
+        let started = std::time::Instant::now();
+        let r = twin
+            .call(
+                "tools/call",
+                json!({"name": "list_all_crm_contacts", "arguments": {}}),
+            )
+            .await;
+        assert!(
+            started.elapsed() >= std::time::Duration::from_millis(250),
+            "latency injected"
+        );
+        if r["isError"] == true {
+            assert!(
+                r["content"][0]["text"].as_str().unwrap().contains("503"),
+                "{r}"
+            );
+            failures += 1;
+        }
+    }
+    assert_eq!(failures, 2, "half of the calls fail");
+
+    gw.admin(
+        Method::PATCH,
+        &format!("/server/{server}"),
+        Some(json!({"sandbox": {"timeout": true}})),
+    )
+    .await;
+    let r = twin
+        .call(
+            "tools/call",
+            json!({"name": "list_all_crm_contacts", "arguments": {}}),
+        )
+        .await;
+    assert!(
+        r["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("did not answer in time"),
+        "{r}"
+    );
+    let (status, bad) = gw
+        .admin(
+            Method::PATCH,
+            &format!("/server/{server}"),
+            Some(json!({"sandbox": {"error_rate": 2}})),
+        )
+        .await;
+    assert_eq!(status, 400, "{bad}");
+    assert!(up.api_calls().is_empty());
+}

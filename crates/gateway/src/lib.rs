@@ -10,6 +10,7 @@ pub mod mcp;
 pub mod ops;
 pub mod origin;
 pub mod registry;
+pub mod sandbox;
 pub mod session;
 pub mod sync;
 pub mod timefmt;
@@ -91,7 +92,7 @@ pub struct Gateway {
     inflight: Arc<InFlight>,
     pending: Arc<Pending>,
     /// What sandbox twins' simulated calls created, per key.
-    sandbox: Arc<mcpgate_upstream::simulator::MemoryState>,
+    pub sandbox: Arc<sandbox::PersistentSandbox>,
     /// Upstreams that announced a list change, for the resync task.
     changed: tokio::sync::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<(String, String)>>>,
     relayed: Arc<std::sync::atomic::AtomicU64>,
@@ -129,6 +130,7 @@ impl Gateway {
                 sessions.mark_ended(n, expires);
             }
         }
+        let sandbox = Arc::new(sandbox::PersistentSandbox::load(&store).await?);
         Ok(Arc::new(Self {
             store,
             registry,
@@ -141,7 +143,7 @@ impl Gateway {
             default_toolset: options.default_toolset,
             resync_interval: options.resync_interval,
             inflight: Arc::new(InFlight::new()),
-            sandbox: Arc::new(mcpgate_upstream::simulator::MemoryState::default()),
+            sandbox,
             changed: tokio::sync::Mutex::new(Some(changed)),
             pending: Arc::new(Pending::new()),
             relayed: Arc::new(std::sync::atomic::AtomicU64::new(1)),
@@ -247,6 +249,10 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         )
         .route("/server/{id}/keys/{key}", delete(admin::keys::revoke))
         .route("/server/{id}/rotate", post(admin::keys::rotate_handler))
+        .route(
+            "/server/{id}/sandbox",
+            delete(admin::servers::reset_sandbox),
+        )
         .route(
             "/integrated-account/{id}/mcp",
             post(admin::truto::create).get(admin::truto::list),

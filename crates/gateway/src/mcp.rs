@@ -121,10 +121,46 @@ pub async fn post_integration_test(
     post(&gw, gate, true, headers, body).await
 }
 
+/// The faults a server's sandbox is set to inject: added latency, then a
+/// timeout or (at the configured rate) a failed call.
+async fn inject_fault(sb: &Sandbox<'_>, tool: &str) -> Option<Box<serde_json::value::RawValue>> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static CALLS: AtomicU64 = AtomicU64::new(0);
+    let f = sb.faults;
+    if let Some(ms) = f.latency_ms {
+        tokio::time::sleep(std::time::Duration::from_millis(ms.min(60_000))).await;
+    }
+    let failure = |text: String| {
+        serde_json::value::to_raw_value(&serde_json::json!({
+            "content": [{"type": "text", "text": text}],
+            "isError": true,
+            "_meta": {"io.mcpgate/simulated": true, "io.mcpgate/fault": true},
+        }))
+        .expect("a result serializes")
+    };
+    if f.timeout {
+        return Some(failure(format!(
+            "The upstream API did not answer in time (simulated timeout of {tool})."
+        )));
+    }
+    let rate = f.error_rate.unwrap_or(0.0).clamp(0.0, 1.0);
+    // An even spread of failures: call n fails when the running total of the
+    // rate crosses an integer.
+    let n = CALLS.fetch_add(1, Ordering::Relaxed) as f64;
+    if rate > 0.0 && ((n + 1.0) * rate).floor() > (n * rate).floor() {
+        let status = f.error_status.unwrap_or(500);
+        return Some(failure(format!(
+            "The upstream API answered {status} (simulated fault injected by the sandbox)."
+        )));
+    }
+    None
+}
+
 /// A sandbox twin's context: where simulated objects live, and whose they are.
 struct Sandbox<'a> {
-    state: &'a mcpgate_upstream::simulator::MemoryState,
+    state: &'a dyn mcpgate_upstream::simulator::SandboxState,
     id: String,
+    faults: &'a mcpgate_store::SandboxSettings,
 }
 
 /// GET …/mcp:call
@@ -394,11 +430,12 @@ async fn post_inner(
         Ok(p) => p,
         Err(r) => return r.into_response(),
     };
-    let sandbox = sandbox.then(|| Sandbox {
-        state: &gw.sandbox,
-        id: admitted.key.id.to_string(),
-    });
     let view = admitted.view;
+    let sandbox = sandbox.then(|| Sandbox {
+        state: &*gw.sandbox,
+        id: admitted.key.id.to_string(),
+        faults: &view.sandbox,
+    });
     if !http_util::accepts_json(headers) {
         return Rejection::refused(
             StatusCode::NOT_ACCEPTABLE,
@@ -856,6 +893,9 @@ async fn dispatch<'a>(
             // In a sandbox twin, API and upstream tools are simulated; nothing leaves the gateway.
             if let Some(sb) = sandbox {
                 use mcpgate_upstream::{Handler, simulator};
+                if let Some(fault) = inject_fault(sb, &p.name).await {
+                    return Ok(Reply::Owned(fault));
+                }
                 match handler {
                     Handler::Rest(op) => {
                         return Ok(Reply::Owned(simulator::call(

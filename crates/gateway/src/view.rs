@@ -29,6 +29,8 @@ pub struct ServerView {
     pub disabled: bool,
     /// Expiry in Unix milliseconds.
     pub expires_at_ms: Option<i64>,
+    /// Sandbox twin settings (faults, recording).
+    pub sandbox: mcpgate_store::SandboxSettings,
     init_results: [String; ProtocolVersion::ALL.len()],
     tools: Pages,
     prompts: Pages,
@@ -293,6 +295,7 @@ impl ServerView {
             name: record.name.clone(),
             tenant: record.tenant.clone(),
             integration_id: record.integration_id,
+            sandbox: record.sandbox.clone(),
             disabled: record.disabled,
             expires_at_ms: record
                 .expires_at
@@ -366,6 +369,7 @@ mod tests {
             description: None,
             limits: Default::default(),
             integration_id: None,
+            sandbox: Default::default(),
             created_by: None,
             modified_by: None,
             disabled: false,

@@ -8,16 +8,18 @@ pub mod key;
 mod migrate;
 pub mod model;
 pub mod registry;
+pub mod sandbox;
 pub mod secrets;
 mod sqlite;
 
 pub use key::{ApiKey, KeyHash};
 pub use model::{
     AccountId, AccountPatch, AccountRecord, AdminTokenRecord, IntegrationId, IntegrationRecord,
-    KeyRecord, Limits, NewAccount, NewServer, Origin, ServerId, ServerPatch, ServerRecord,
-    ServerSource,
+    KeyRecord, Limits, NewAccount, NewServer, Origin, SandboxSettings, ServerId, ServerPatch,
+    ServerRecord, ServerSource,
 };
 pub use registry::{PortalRecord, PortalServer, UpstreamRecord};
+pub use sandbox::Fixture;
 pub use secrets::MasterKey;
 pub use sqlite::Store;
 

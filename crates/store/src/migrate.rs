@@ -29,6 +29,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "upstreams_portals",
         include_str!("../migrations/sqlite/0004_upstreams_portals.sql"),
     ),
+    (
+        5,
+        "sandbox",
+        include_str!("../migrations/sqlite/0005_sandbox.sql"),
+    ),
 ];
 
 impl MigrationSource<'static> for Embedded {

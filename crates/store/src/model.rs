@@ -90,7 +90,7 @@ impl ServerSource {
 }
 
 /// A virtual MCP server as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ServerRecord {
     /// Its id.
     pub id: ServerId,
@@ -110,6 +110,8 @@ pub struct ServerRecord {
     pub limits: Limits,
     /// Set when the per-integration MCP settings API manages this server.
     pub integration_id: Option<IntegrationId>,
+    /// Sandbox twin settings: fault injection and recording.
+    pub sandbox: SandboxSettings,
     /// Admin token that created it.
     pub created_by: Option<String>,
     /// Admin token that changed it last.
@@ -173,6 +175,27 @@ impl NewServer {
     }
 }
 
+/// A server's sandbox twin settings.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxSettings {
+    /// Added latency of every simulated call, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<u64>,
+    /// Share of simulated calls (0.0–1.0) that fail with `error_status`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_rate: Option<f64>,
+    /// The HTTP status of injected failures (default 500).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_status: Option<u16>,
+    /// Every simulated call times out (after `latency_ms`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub timeout: bool,
+    /// Record real (production) calls as fixtures for the sandbox to replay.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub recording: bool,
+}
+
 /// Per-key limit overrides of a server; `None` fields use the gateway's defaults.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -207,6 +230,8 @@ pub struct ServerPatch {
     pub description: Option<Option<String>>,
     /// New limit overrides.
     pub limits: Option<Limits>,
+    /// New sandbox settings.
+    pub sandbox: Option<SandboxSettings>,
     /// Admin token id making the change.
     pub modified_by: Option<String>,
 }

@@ -112,6 +112,7 @@ impl Store {
             description: new.description,
             limits: new.limits,
             integration_id: new.integration_id,
+            sandbox: Default::default(),
             created_by: new.created_by.clone(),
             modified_by: new.created_by,
             disabled: new.disabled,
@@ -241,6 +242,9 @@ impl Store {
         if let Some(limits) = patch.limits {
             record.limits = limits;
         }
+        if let Some(sandbox) = patch.sandbox {
+            record.sandbox = sandbox;
+        }
         if patch.modified_by.is_some() {
             record.modified_by = patch.modified_by;
         }
@@ -248,7 +252,7 @@ impl Store {
         let (kind, reference) = record.source.to_columns();
         sqlx::query(
             "UPDATE servers SET name = ?, disabled = ?, expires_at = ?, scope = ?, exposed_tools = ?,
-                 source_kind = ?, source_ref = ?, description = ?, limits = ?, modified_by = ?, updated_at = ? WHERE id = ?",
+                 source_kind = ?, source_ref = ?, description = ?, limits = ?, sandbox = ?, modified_by = ?, updated_at = ? WHERE id = ?",
         )
         .bind(&record.name)
         .bind(record.disabled)
@@ -259,6 +263,7 @@ impl Store {
         .bind(reference)
         .bind(&record.description)
         .bind(to_json(&record.limits))
+        .bind(to_json(&record.sandbox))
         .bind(&record.modified_by)
         .bind(to_ms(record.updated_at))
         .bind(id.to_string())
@@ -937,6 +942,11 @@ fn server_from_row(r: &SqliteRow) -> Result<ServerRecord, StoreError> {
             .try_get::<Option<String>, _>("integration_id")?
             .map(|i| parse_id("servers", &i))
             .transpose()?,
+        sandbox: r
+            .try_get::<Option<String>, _>("sandbox")?
+            .map(|s| from_json("servers", &s))
+            .transpose()?
+            .unwrap_or_default(),
         created_by: r.try_get("created_by")?,
         modified_by: r.try_get("modified_by")?,
         disabled: r.try_get("disabled")?,

@@ -6,8 +6,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use mcpgate_catalog::{Scope, ScopeConfig, ScopeError};
 use mcpgate_store::{
-    AccountId, AccountRecord, Limits, NewServer, ServerId, ServerPatch, ServerRecord, ServerSource,
-    Store,
+    AccountId, AccountRecord, Limits, NewServer, SandboxSettings, ServerId, ServerPatch,
+    ServerRecord, ServerSource, Store,
 };
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -32,6 +32,7 @@ struct ServerJson {
     config: ScopeConfig,
     exposed_tool_ids: Option<Vec<String>>,
     limits: Limits,
+    sandbox: SandboxSettings,
     description: Option<String>,
     disabled: bool,
     created_by: Option<String>,
@@ -64,6 +65,7 @@ async fn server_json(store: &Store, r: &ServerRecord) -> Result<ServerJson, ApiE
         config: r.scope.clone(),
         exposed_tool_ids: r.exposed_tools.clone(),
         limits: r.limits,
+        sandbox: r.sandbox.clone(),
         description: r.description.clone(),
         disabled: r.disabled,
         created_by: r.created_by.clone(),
@@ -292,6 +294,57 @@ pub(crate) async fn refresh(gw: &Gateway, id: &str) -> Result<(), ApiError> {
         .map_err(ApiError::store)
 }
 
+fn check_sandbox(s: SandboxSettings) -> Result<SandboxSettings, ApiError> {
+    if s.error_rate.is_some_and(|r| !(0.0..=1.0).contains(&r)) {
+        return Err(ApiError::field(
+            "sandbox.error_rate",
+            "must be between 0 and 1",
+        ));
+    }
+    if s.error_status.is_some_and(|c| !(400..=599).contains(&c)) {
+        return Err(ApiError::field(
+            "sandbox.error_status",
+            "must be an HTTP error status (400-599)",
+        ));
+    }
+    if s.latency_ms.is_some_and(|l| l > 60_000) {
+        return Err(ApiError::field(
+            "sandbox.latency_ms",
+            "must be at most 60000",
+        ));
+    }
+    Ok(s)
+}
+
+/// DELETE /server/{id}/sandbox: forget what the server's sandbox twins created.
+pub async fn reset_sandbox(
+    State(gw): State<Arc<Gateway>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    respond(
+        async {
+            let ctx = authorize(&gw, &headers)?;
+            let server = visible_server(&gw, &ctx, &id).await?;
+            let keys = gw
+                .store
+                .all_server_keys(server.id)
+                .await
+                .map_err(ApiError::store)?;
+            let mut removed = 0;
+            for k in keys {
+                removed += gw
+                    .sandbox
+                    .reset(&gw.store, &k.id.to_string())
+                    .await
+                    .map_err(ApiError::store)?;
+            }
+            ok_json(StatusCode::OK, &serde_json::json!({ "removed": removed }))
+        }
+        .await,
+    )
+}
+
 /// Delete a server and its keys, effective at once.
 pub(crate) async fn delete_server(gw: &Gateway, id: ServerId) -> Result<(), ApiError> {
     if !gw.store.delete_server(id).await.map_err(ApiError::store)? {
@@ -372,6 +425,8 @@ struct PatchServer {
     description: Option<Option<String>>,
     #[serde(default)]
     limits: Option<Limits>,
+    #[serde(default)]
+    sandbox: Option<SandboxSettings>,
 }
 
 /// PATCH /server/{id}
@@ -421,6 +476,7 @@ async fn patch_inner(gw: &Gateway, id: &str, headers: &HeaderMap, body: Body) ->
         exposed_tools: req.exposed_tool_ids,
         description: req.description,
         limits: req.limits,
+        sandbox: req.sandbox.map(check_sandbox).transpose()?,
         modified_by: Some(ctx.id.to_string()),
         source: None,
     };
