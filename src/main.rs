@@ -63,6 +63,13 @@ enum Command {
         #[command(subcommand)]
         command: cli::token::TokenCommand,
     },
+    /// Manage sandbox twins' state.
+    Sandbox {
+        #[command(flatten)]
+        target: cli::Target,
+        #[command(subcommand)]
+        command: cli::sandbox::SandboxCommand,
+    },
     /// Manage integrated accounts (one customer's connection to an API).
     Account {
         #[command(flatten)]
@@ -131,6 +138,7 @@ async fn main() -> std::process::ExitCode {
         Command::Integration { target, command } => cli::integration::run(target, command).await,
         Command::Account { target, command } => cli::account::run(target, command).await,
         Command::AdminToken { target, command } => cli::token::run(target, command).await,
+        Command::Sandbox { target, command } => cli::sandbox::run(target, command).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

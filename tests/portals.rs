@@ -926,3 +926,51 @@ async fn each_upstream_has_its_own_timeout() {
         .await;
     assert_eq!(status, 400);
 }
+
+#[tokio::test]
+async fn a_portals_twin_simulates_upstream_tools_from_their_output_schema() {
+    if !python::available() {
+        return;
+    }
+    let (_alpha, gw, prod) = alpha_portal().await;
+    let mut twin = Mcp {
+        http: gw.http.clone(),
+        url: format!("{}:test", prod.url),
+        session: None,
+        version_header: None,
+    };
+    twin.initialize("2025-11-25").await;
+    let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
+    assert_eq!(
+        prod.post(list.clone()).await.text,
+        twin.post(list).await.text,
+        "same tools/list bytes"
+    );
+    let r = twin
+        .call(
+            "tools/call",
+            json!({"name": "alpha_add", "arguments": {"a": 2, "b": 3}}),
+        )
+        .await;
+    assert_eq!(r["_meta"]["io.mcpgate/simulated"], true, "{r}");
+    assert!(
+        r["structuredContent"]["result"].is_i64(),
+        "follows the outputSchema: {r}"
+    );
+    // `explode` always fails upstream; its twin answers without reaching it.
+    let r = twin
+        .call(
+            "tools/call",
+            json!({"name": "alpha_explode", "arguments": {}}),
+        )
+        .await;
+    assert_eq!(r["_meta"]["io.mcpgate/simulated"], true, "{r}");
+    assert_ne!(r["isError"], true, "{r}");
+    let real = prod
+        .call(
+            "tools/call",
+            json!({"name": "alpha_explode", "arguments": {}}),
+        )
+        .await;
+    assert_eq!(real["isError"], true, "{real}");
+}

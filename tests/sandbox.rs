@@ -43,6 +43,12 @@ async fn crm_server(gw: &Gateway, up: &upstream::Upstream, limits: Value) -> (St
     )
 }
 
+/// The id of the gateway's only server.
+async fn only_server(gw: &Gateway) -> String {
+    let (_, servers) = gw.admin(Method::GET, "/server", None).await;
+    servers["result"][0]["id"].as_str().unwrap().to_owned()
+}
+
 fn at(gw: &Gateway, url: String) -> Mcp {
     Mcp {
         http: gw.http.clone(),
@@ -250,8 +256,7 @@ async fn sandbox_state_survives_a_restart_and_resets_on_request() {
         "{got}"
     );
 
-    let (_, servers) = gw.admin(Method::GET, "/server", None).await;
-    let server = servers["result"][0]["id"].as_str().unwrap().to_owned();
+    let server = only_server(&gw).await;
     let (status, reset) = gw
         .admin(Method::DELETE, &format!("/server/{server}/sandbox"), None)
         .await;
@@ -274,8 +279,7 @@ async fn injected_faults_are_observed() {
     let gw = Gateway::start().await;
     let up = upstream::start().await;
     let (_, token) = crm_server(&gw, &up, json!({})).await;
-    let (_, servers) = gw.admin(Method::GET, "/server", None).await;
-    let server = servers["result"][0]["id"].as_str().unwrap().to_owned();
+    let server = only_server(&gw).await;
     let (status, patched) = gw
         .admin(
             Method::PATCH,
@@ -338,4 +342,180 @@ async fn injected_faults_are_observed() {
         .await;
     assert_eq!(status, 400, "{bad}");
     assert!(up.api_calls().is_empty());
+}
+
+#[tokio::test]
+async fn recorded_real_calls_are_replayed_by_the_twin() {
+    let gw = Gateway::start().await;
+    let up = upstream::start().await;
+    let (_, token) = crm_server(&gw, &up, json!({})).await;
+    let server = only_server(&gw).await;
+    let (status, patched) = gw
+        .admin(
+            Method::PATCH,
+            &format!("/server/{server}"),
+            Some(json!({"sandbox": {"recording": true}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{patched}");
+    assert_eq!(patched["sandbox"]["recording"], true);
+
+    let mut prod = gw.mcp(&token);
+    prod.initialize("2025-11-25").await;
+    let get = json!({"name": "get_single_crm_contact_by_id", "arguments": {"id": "42"}});
+    let real = prod.call("tools/call", get.clone()).await;
+    assert_eq!(up.api_calls().len(), 1);
+
+    // Recording happens off the request path; wait for it to land.
+    let mut fixtures = Value::Null;
+    for _ in 0..50 {
+        let (_, list) = gw
+            .admin(Method::GET, &format!("/server/{server}/fixtures"), None)
+            .await;
+        if list["result"].as_array().is_some_and(|l| !l.is_empty()) {
+            fixtures = list;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let recorded = &fixtures["result"][0];
+    assert_eq!(
+        recorded["tool"], "get_single_crm_contact_by_id",
+        "{fixtures}"
+    );
+    assert_eq!(recorded["arguments"], json!({"id": "42"}));
+
+    let mut twin = at(&gw, gw.url(&format!("/mcp/{token}:test")));
+    twin.initialize("2025-11-25").await;
+    let replayed = twin.call("tools/call", get.clone()).await;
+    assert_eq!(replayed["_meta"]["io.mcpgate/replayed"], true);
+    assert_eq!(
+        replayed["content"], real["content"],
+        "the real answer replayed"
+    );
+    // A call that shares no recorded arguments falls back to the simulator.
+    let listed = twin
+        .call(
+            "tools/call",
+            json!({"name": "list_all_crm_contacts", "arguments": {}}),
+        )
+        .await;
+    assert!(
+        listed["_meta"].get("io.mcpgate/replayed").is_none(),
+        "{listed}"
+    );
+    assert_eq!(
+        up.api_calls().len(),
+        1,
+        "the twin never reached the upstream"
+    );
+
+    // Secrets in arguments and in results (structured and as text) are redacted.
+    prod.call(
+        "tools/call",
+        json!({"name": "create_a_crm_contact", "arguments": {"properties": {"email": "a@b.c", "password": "hunter2"}}}),
+    )
+    .await;
+    let mut export = Value::Null;
+    for _ in 0..50 {
+        let (_, list) = gw
+            .admin(
+                Method::GET,
+                &format!("/server/{server}/fixtures/export"),
+                None,
+            )
+            .await;
+        if list.as_array().is_some_and(|l| l.len() == 2) {
+            export = list;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let text = export.to_string();
+    assert!(text.contains("a@b.c"), "{text}");
+    assert!(!text.contains("hunter2"), "a secret was stored: {text}");
+    assert_eq!(up.api_calls().len(), 2);
+
+    let (_, export) = gw
+        .admin(
+            Method::GET,
+            &format!("/server/{server}/fixtures/export"),
+            None,
+        )
+        .await;
+    assert_eq!(export.as_array().map(Vec::len), Some(2), "{export}");
+
+    let fixture = recorded["id"].as_str().unwrap();
+    let (status, _) = gw
+        .admin(
+            Method::DELETE,
+            &format!("/server/{server}/fixtures/{fixture}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    let simulated = twin.call("tools/call", get).await;
+    assert!(
+        simulated["_meta"].get("io.mcpgate/replayed").is_none(),
+        "{simulated}"
+    );
+    let (status, _) = gw
+        .admin(
+            Method::DELETE,
+            &format!("/server/{server}/fixtures/{fixture}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404, "deleting twice is a clear 404");
+}
+
+#[tokio::test]
+async fn cli_sandbox_reset_forgets_the_twins_objects() {
+    let gw = Gateway::start().await;
+    let up = upstream::start().await;
+    let (_, token) = crm_server(&gw, &up, json!({})).await;
+    let mut twin = at(&gw, gw.url(&format!("/mcp/{token}:test")));
+    twin.initialize("2025-11-25").await;
+    let created = twin.call("tools/call", json!({"name": "create_a_crm_contact", "arguments": {"properties": {"email": "gone@example.com"}}})).await;
+    let id = created["structuredContent"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let server = only_server(&gw).await;
+
+    let admin = [("MCPGATE_ADMIN_TOKEN", common::ADMIN_TOKEN)];
+    let out = common::cli(
+        &["sandbox", "reset", &server, "--endpoint", &gw.base],
+        &admin,
+    )
+    .await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("1 object(s) removed"), "{stdout}");
+    let after = twin
+        .call(
+            "tools/call",
+            json!({"name": "get_single_crm_contact_by_id", "arguments": {"id": id}}),
+        )
+        .await;
+    assert_ne!(
+        after["structuredContent"]["properties"]["email"],
+        "gone@example.com"
+    );
+
+    let missing = common::cli(
+        &["sandbox", "reset", "not-a-server", "--endpoint", &gw.base],
+        &admin,
+    )
+    .await;
+    assert!(!missing.status.success());
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("404"),
+        "{}",
+        String::from_utf8_lossy(&missing.stderr)
+    );
 }

@@ -5,6 +5,7 @@
 
 pub mod account;
 pub mod integration;
+pub mod sandbox;
 pub mod server;
 pub mod token;
 

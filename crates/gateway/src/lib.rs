@@ -4,6 +4,7 @@
 //! but the binary.
 
 pub mod admin;
+pub mod fixtures;
 mod http_util;
 pub mod limits;
 pub mod mcp;
@@ -93,6 +94,8 @@ pub struct Gateway {
     pending: Arc<Pending>,
     /// What sandbox twins' simulated calls created, per key.
     pub sandbox: Arc<sandbox::PersistentSandbox>,
+    /// Recorded calls, replayed by sandbox twins.
+    pub fixtures: Arc<fixtures::Fixtures>,
     /// Upstreams that announced a list change, for the resync task.
     changed: tokio::sync::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<(String, String)>>>,
     relayed: Arc<std::sync::atomic::AtomicU64>,
@@ -131,6 +134,7 @@ impl Gateway {
             }
         }
         let sandbox = Arc::new(sandbox::PersistentSandbox::load(&store).await?);
+        let fixtures = Arc::new(fixtures::Fixtures::load(&store).await?);
         Ok(Arc::new(Self {
             store,
             registry,
@@ -144,6 +148,7 @@ impl Gateway {
             resync_interval: options.resync_interval,
             inflight: Arc::new(InFlight::new()),
             sandbox,
+            fixtures,
             changed: tokio::sync::Mutex::new(Some(changed)),
             pending: Arc::new(Pending::new()),
             relayed: Arc::new(std::sync::atomic::AtomicU64::new(1)),
@@ -252,6 +257,15 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route(
             "/server/{id}/sandbox",
             delete(admin::servers::reset_sandbox),
+        )
+        .route("/server/{id}/fixtures", get(admin::servers::list_fixtures))
+        .route(
+            "/server/{id}/fixtures/export",
+            get(admin::servers::export_fixtures),
+        )
+        .route(
+            "/server/{id}/fixtures/{fixture}",
+            delete(admin::servers::delete_fixture),
         )
         .route(
             "/integrated-account/{id}/mcp",

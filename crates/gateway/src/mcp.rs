@@ -156,11 +156,48 @@ async fn inject_fault(sb: &Sandbox<'_>, tool: &str) -> Option<Box<serde_json::va
     None
 }
 
+/// Store a recording server's real call as a fixture (off the request path).
+fn record_fixture(
+    gw: &Gateway,
+    server: mcpgate_store::ServerId,
+    params: serde_json::Value,
+    out: &[u8],
+) {
+    let Ok(response) = serde_json::from_slice::<serde_json::Value>(out) else {
+        return;
+    };
+    let Some(result) = response.get("result").cloned() else {
+        return;
+    };
+    let Some(tool) = params
+        .get("name")
+        .and_then(|n| n.as_str())
+        .map(str::to_owned)
+    else {
+        return;
+    };
+    let arguments = params
+        .get("arguments")
+        .cloned()
+        .unwrap_or_else(|| serde_json::json!({}));
+    let (store, fixtures) = (gw.store.clone(), Arc::clone(&gw.fixtures));
+    tokio::spawn(async move {
+        if let Err(e) = fixtures
+            .record(&store, server, &tool, &arguments, &result)
+            .await
+        {
+            tracing::warn!(error = %e, "could not record a fixture");
+        }
+    });
+}
+
 /// A sandbox twin's context: where simulated objects live, and whose they are.
 struct Sandbox<'a> {
     state: &'a dyn mcpgate_upstream::simulator::SandboxState,
     id: String,
     faults: &'a mcpgate_store::SandboxSettings,
+    fixtures: &'a crate::fixtures::Fixtures,
+    server: mcpgate_store::ServerId,
 }
 
 /// GET …/mcp:call
@@ -435,6 +472,8 @@ async fn post_inner(
         state: &*gw.sandbox,
         id: admitted.key.id.to_string(),
         faults: &view.sandbox,
+        fixtures: &gw.fixtures,
+        server: view.id,
     });
     if !http_util::accepts_json(headers) {
         return Rejection::refused(
@@ -530,8 +569,23 @@ async fn post_inner(
                     &RpcError::invalid_request("initialize must be a request (it needs an id)"),
                 );
             }
+            let record = (sandbox.is_none() && view.sandbox.recording)
+                .then(|| match &message {
+                    Message::Request { method, params, .. } if method == method::TOOLS_CALL => {
+                        params
+                            .as_deref()
+                            .and_then(|p| serde_json::from_str::<serde_json::Value>(p.get()).ok())
+                    }
+                    _ => None,
+                })
+                .flatten();
             match handle(&view, message, sandbox.as_ref()).await {
-                Some(out) => http_util::json(StatusCode::OK, out),
+                Some(out) => {
+                    if let Some(params) = record {
+                        record_fixture(gw, view.id, params, &out);
+                    }
+                    http_util::json(StatusCode::OK, out)
+                }
                 None => http_util::empty(StatusCode::ACCEPTED),
             }
         }
@@ -895,6 +949,25 @@ async fn dispatch<'a>(
                 use mcpgate_upstream::{Handler, simulator};
                 if let Some(fault) = inject_fault(sb, &p.name).await {
                     return Ok(Reply::Owned(fault));
+                }
+                // A recorded real answer beats a generated one.
+                let args: serde_json::Value = p
+                    .arguments
+                    .as_deref()
+                    .and_then(|a| serde_json::from_str(a.get()).ok())
+                    .unwrap_or_else(|| serde_json::json!({}));
+                if !matches!(handler, Handler::Builtin(_))
+                    && let Some(mut replay) = sb.fixtures.find(sb.server, &p.name, &args)
+                {
+                    if let Some(o) = replay.as_object_mut() {
+                        o.insert(
+                            "_meta".into(),
+                            serde_json::json!({"io.mcpgate/simulated": true, "io.mcpgate/replayed": true}),
+                        );
+                    }
+                    return Ok(Reply::Owned(
+                        serde_json::value::to_raw_value(&replay).expect("JSON serializes"),
+                    ));
                 }
                 match handler {
                     Handler::Rest(op) => {

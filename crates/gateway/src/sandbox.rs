@@ -15,10 +15,20 @@ struct Write {
     doc: Option<Value>,
 }
 
+/// What the writer task does, in the order it was asked: a reset queued after
+/// pending writes so none of them lands after it and revives an object.
+enum Op {
+    Write(Write),
+    Reset(
+        String,
+        tokio::sync::oneshot::Sender<Result<u64, mcpgate_store::StoreError>>,
+    ),
+}
+
 /// Simulated objects of every sandbox.
 pub struct PersistentSandbox {
     memory: MemoryState,
-    writes: UnboundedSender<Write>,
+    writes: UnboundedSender<Op>,
     seq: AtomicI64,
 }
 
@@ -34,15 +44,22 @@ impl PersistentSandbox {
                 None => memory.delete(&sandbox, &resource, &id),
             }
         }
-        let (writes, mut rx) = tokio::sync::mpsc::unbounded_channel::<Write>();
+        let (writes, mut rx) = tokio::sync::mpsc::unbounded_channel::<Op>();
         let store = store.clone();
         tokio::spawn(async move {
-            while let Some(w) = rx.recv().await {
-                if let Err(e) = store
-                    .sandbox_write(&w.sandbox, &w.resource, &w.id, w.seq, w.doc.as_ref())
-                    .await
-                {
-                    tracing::warn!(error = %e, "could not store a sandbox object");
+            while let Some(op) = rx.recv().await {
+                match op {
+                    Op::Write(w) => {
+                        if let Err(e) = store
+                            .sandbox_write(&w.sandbox, &w.resource, &w.id, w.seq, w.doc.as_ref())
+                            .await
+                        {
+                            tracing::warn!(error = %e, "could not store a sandbox object");
+                        }
+                    }
+                    Op::Reset(sandbox, done) => {
+                        let _ = done.send(store.sandbox_reset(&sandbox).await);
+                    }
                 }
             }
         });
@@ -63,17 +80,29 @@ impl PersistentSandbox {
         sandbox: &str,
     ) -> Result<u64, mcpgate_store::StoreError> {
         self.memory.reset(sandbox);
-        store.sandbox_reset(sandbox).await
+        let (done, result) = tokio::sync::oneshot::channel();
+        if self
+            .writes
+            .send(Op::Reset(sandbox.to_owned(), done))
+            .is_err()
+        {
+            // No writer (shutting down): nothing is pending, reset directly.
+            return store.sandbox_reset(sandbox).await;
+        }
+        match result.await {
+            Ok(r) => r,
+            Err(_) => store.sandbox_reset(sandbox).await,
+        }
     }
 
     fn write(&self, sandbox: &str, resource: &str, id: &str, doc: Option<Value>) {
-        let _ = self.writes.send(Write {
+        let _ = self.writes.send(Op::Write(Write {
             sandbox: sandbox.to_owned(),
             resource: resource.to_owned(),
             id: id.to_owned(),
             seq: self.seq.fetch_add(1, Ordering::Relaxed),
             doc,
-        });
+        }));
     }
 }
 

@@ -345,6 +345,92 @@ pub async fn reset_sandbox(
     )
 }
 
+fn fixture_json(f: &mcpgate_store::Fixture) -> serde_json::Value {
+    serde_json::json!({
+        "id": f.id.to_string(),
+        "tool": f.tool,
+        "arguments": f.arguments,
+        "result": f.result,
+        "created_at": crate::timefmt::rfc3339_ms(
+            time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(f.created_at) * 1_000_000)
+                .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
+        ),
+    })
+}
+
+/// A visible server's fixtures, as the API shows them.
+async fn server_fixtures(
+    gw: &Gateway,
+    headers: &HeaderMap,
+    id: &str,
+) -> Result<Vec<serde_json::Value>, ApiError> {
+    let ctx = authorize(gw, headers)?;
+    let server = visible_server(gw, &ctx, id).await?;
+    let list = gw
+        .store
+        .list_fixtures(Some(server.id))
+        .await
+        .map_err(ApiError::store)?;
+    Ok(list.iter().map(fixture_json).collect())
+}
+
+/// GET /server/{id}/fixtures
+pub async fn list_fixtures(
+    State(gw): State<Arc<Gateway>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    respond(
+        server_fixtures(&gw, &headers, &id)
+            .await
+            .and_then(|result| {
+                ok_json(
+                    StatusCode::OK,
+                    &serde_json::json!({ "result": result, "next_cursor": null }),
+                )
+            }),
+    )
+}
+
+/// GET /server/{id}/fixtures/export: every fixture, as a JSON array.
+pub async fn export_fixtures(
+    State(gw): State<Arc<Gateway>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    respond(
+        server_fixtures(&gw, &headers, &id)
+            .await
+            .and_then(|result| ok_json(StatusCode::OK, &result)),
+    )
+}
+
+/// DELETE /server/{id}/fixtures/{fixture}
+pub async fn delete_fixture(
+    State(gw): State<Arc<Gateway>>,
+    Path((id, fixture)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    respond(
+        async {
+            let ctx = authorize(&gw, &headers)?;
+            let server = visible_server(&gw, &ctx, &id).await?;
+            let fixture: uuid::Uuid = fixture.parse().map_err(|_| ApiError::not_found())?;
+            if !gw
+                .store
+                .delete_fixture(server.id, fixture)
+                .await
+                .map_err(ApiError::store)?
+            {
+                return Err(ApiError::not_found());
+            }
+            gw.fixtures.remove(server.id, fixture);
+            Ok(http_util::empty(StatusCode::NO_CONTENT))
+        }
+        .await,
+    )
+}
+
 /// Delete a server and its keys, effective at once.
 pub(crate) async fn delete_server(gw: &Gateway, id: ServerId) -> Result<(), ApiError> {
     if !gw.store.delete_server(id).await.map_err(ApiError::store)? {
