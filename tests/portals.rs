@@ -973,4 +973,32 @@ async fn a_portals_twin_simulates_upstream_tools_from_their_output_schema() {
         )
         .await;
     assert_eq!(real["isError"], true, "{real}");
+
+    // Recording the portal's real calls: the twin then replays them.
+    let (_, servers) = gw.admin(Method::GET, "/server", None).await;
+    let server = servers["result"][0]["id"].as_str().unwrap().to_owned();
+    let (status, patched) = gw
+        .admin(
+            Method::PATCH,
+            &format!("/server/{server}"),
+            Some(json!({"sandbox": {"recording": true}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{patched}");
+    let hello = json!({"name": "alpha_hello", "arguments": {"who": "ada"}});
+    let real = prod.call("tools/call", hello.clone()).await;
+    assert_eq!(real["content"][0]["text"], "hello ada from alpha");
+    let mut replayed = Value::Null;
+    for _ in 0..50 {
+        let r = twin.call("tools/call", hello.clone()).await;
+        if r["_meta"]["io.mcpgate/replayed"] == true {
+            replayed = r;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        replayed["content"][0]["text"], "hello ada from alpha",
+        "the recorded answer is replayed: {replayed}"
+    );
 }

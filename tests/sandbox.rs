@@ -519,3 +519,74 @@ async fn cli_sandbox_reset_forgets_the_twins_objects() {
         String::from_utf8_lossy(&missing.stderr)
     );
 }
+
+#[tokio::test]
+async fn a_bundled_integrations_twin_round_trips_create_get_update_list_delete() {
+    let gw = Gateway::start_with(common::Start {
+        extra_config: format!(
+            "integrations_dir = \"{}/config/integrations\"",
+            env!("CARGO_MANIFEST_DIR")
+        ),
+        ..common::Start::default()
+    })
+    .await;
+    let up = upstream::start().await;
+    let (status, account) = gw
+        .admin(
+            Method::POST,
+            "/integrated-account",
+            Some(json!({"integration": "hubspot", "base_url": up.base,
+            "credentials": {"type": "bearer", "token": "pat-sandbox"}})),
+        )
+        .await;
+    assert_eq!(status, 201, "{account}");
+    let (status, server) = gw
+        .admin(
+            Method::POST,
+            "/server",
+            Some(json!({"name": "hubspot", "integrated_account_id": account["id"]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{server}");
+    let token = server["token"].as_str().unwrap();
+    let mut twin = at(&gw, gw.url(&format!("/mcp/{token}:test")));
+    twin.initialize("2025-11-25").await;
+    let call = async |name: &str, arguments: Value| {
+        twin.call("tools/call", json!({"name": name, "arguments": arguments}))
+            .await
+    };
+
+    let created = call(
+        "create_a_hubspot_contact",
+        json!({"properties": {"email": "ada@example.com"}}),
+    )
+    .await;
+    let id = created["structuredContent"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let got = call("get_single_hubspot_contact_by_id", json!({"contactId": id})).await;
+    assert_eq!(got["structuredContent"], created["structuredContent"]);
+    let updated = call(
+        "update_a_hubspot_contact_by_id",
+        json!({"contactId": id, "properties": {"firstname": "Ada"}}),
+    )
+    .await;
+    assert_eq!(
+        updated["structuredContent"]["properties"]["firstname"],
+        "Ada"
+    );
+    let listed = call("list_all_hubspot_contacts", json!({"limit": 5})).await;
+    assert_eq!(
+        listed["structuredContent"]["results"][0]["properties"]["firstname"], "Ada",
+        "{listed}"
+    );
+    call("delete_a_hubspot_contact_by_id", json!({"contactId": id})).await;
+    let gone = call("get_single_hubspot_contact_by_id", json!({"contactId": id})).await;
+    assert_eq!(gone["isError"], true, "{gone}");
+    assert!(
+        up.api_calls().is_empty(),
+        "the twin never called the upstream: {:?}",
+        up.api_calls()
+    );
+}

@@ -58,6 +58,49 @@ pub fn redact(value: &Value) -> Value {
     }
 }
 
+/// A real `tools/call` of a recording server, stored once it has a result.
+pub struct Recording {
+    store: Store,
+    fixtures: Arc<Fixtures>,
+    server: ServerId,
+    tool: String,
+    arguments: Value,
+}
+
+impl Recording {
+    /// For a call's params; `None` when they name no tool.
+    pub fn new(gw: &crate::Gateway, server: ServerId, params: &Map<String, Value>) -> Option<Self> {
+        Some(Self {
+            store: gw.store.clone(),
+            fixtures: Arc::clone(&gw.fixtures),
+            server,
+            tool: params.get("name")?.as_str()?.to_owned(),
+            arguments: params
+                .get("arguments")
+                .cloned()
+                .unwrap_or_else(|| Value::Object(Map::new())),
+        })
+    }
+
+    /// Store the call with its result (a failure is logged: recording never
+    /// fails the call it records).
+    pub async fn save(self, result: Value) {
+        if let Err(e) = self
+            .fixtures
+            .record(
+                &self.store,
+                self.server,
+                &self.tool,
+                &self.arguments,
+                &result,
+            )
+            .await
+        {
+            tracing::warn!(error = %e, "could not record a fixture");
+        }
+    }
+}
+
 impl Fixtures {
     /// Load every fixture from the store.
     pub async fn load(store: &Store) -> Result<Self, StoreError> {

@@ -96,6 +96,8 @@ pub struct Gateway {
     pub sandbox: Arc<sandbox::PersistentSandbox>,
     /// Recorded calls, replayed by sandbox twins.
     pub fixtures: Arc<fixtures::Fixtures>,
+    /// Simulated calls per server, so each server's error rate holds on its own.
+    pub fault_calls: dashmap::DashMap<mcpgate_store::ServerId, u64>,
     /// Upstreams that announced a list change, for the resync task.
     changed: tokio::sync::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<(String, String)>>>,
     relayed: Arc<std::sync::atomic::AtomicU64>,
@@ -149,6 +151,7 @@ impl Gateway {
             inflight: Arc::new(InFlight::new()),
             sandbox,
             fixtures,
+            fault_calls: dashmap::DashMap::new(),
             changed: tokio::sync::Mutex::new(Some(changed)),
             pending: Arc::new(Pending::new()),
             relayed: Arc::new(std::sync::atomic::AtomicU64::new(1)),

@@ -124,8 +124,6 @@ pub async fn post_integration_test(
 /// The faults a server's sandbox is set to inject: added latency, then a
 /// timeout or (at the configured rate) a failed call.
 async fn inject_fault(sb: &Sandbox<'_>, tool: &str) -> Option<Box<serde_json::value::RawValue>> {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static CALLS: AtomicU64 = AtomicU64::new(0);
     let f = sb.faults;
     if let Some(ms) = f.latency_ms {
         tokio::time::sleep(std::time::Duration::from_millis(ms.min(60_000))).await;
@@ -146,7 +144,11 @@ async fn inject_fault(sb: &Sandbox<'_>, tool: &str) -> Option<Box<serde_json::va
     let rate = f.error_rate.unwrap_or(0.0).clamp(0.0, 1.0);
     // An even spread of failures: call n fails when the running total of the
     // rate crosses an integer.
-    let n = CALLS.fetch_add(1, Ordering::Relaxed) as f64;
+    let n = {
+        let mut calls = sb.fault_calls.entry(sb.server).or_insert(0);
+        *calls += 1;
+        (*calls - 1) as f64
+    };
     if rate > 0.0 && ((n + 1.0) * rate).floor() > (n * rate).floor() {
         let status = f.error_status.unwrap_or(500);
         return Some(failure(format!(
@@ -166,29 +168,12 @@ fn record_fixture(
     let Ok(response) = serde_json::from_slice::<serde_json::Value>(out) else {
         return;
     };
-    let Some(result) = response.get("result").cloned() else {
+    let (Some(result), Some(params)) = (response.get("result").cloned(), params.as_object()) else {
         return;
     };
-    let Some(tool) = params
-        .get("name")
-        .and_then(|n| n.as_str())
-        .map(str::to_owned)
-    else {
-        return;
-    };
-    let arguments = params
-        .get("arguments")
-        .cloned()
-        .unwrap_or_else(|| serde_json::json!({}));
-    let (store, fixtures) = (gw.store.clone(), Arc::clone(&gw.fixtures));
-    tokio::spawn(async move {
-        if let Err(e) = fixtures
-            .record(&store, server, &tool, &arguments, &result)
-            .await
-        {
-            tracing::warn!(error = %e, "could not record a fixture");
-        }
-    });
+    if let Some(recording) = crate::fixtures::Recording::new(gw, server, params) {
+        tokio::spawn(recording.save(result));
+    }
 }
 
 /// A sandbox twin's context: where simulated objects live, and whose they are.
@@ -198,6 +183,7 @@ struct Sandbox<'a> {
     faults: &'a mcpgate_store::SandboxSettings,
     fixtures: &'a crate::fixtures::Fixtures,
     server: mcpgate_store::ServerId,
+    fault_calls: &'a dashmap::DashMap<mcpgate_store::ServerId, u64>,
 }
 
 /// GET …/mcp:call
@@ -474,6 +460,7 @@ async fn post_inner(
         faults: &view.sandbox,
         fixtures: &gw.fixtures,
         server: view.id,
+        fault_calls: &gw.fault_calls,
     });
     if !http_util::accepts_json(headers) {
         return Rejection::refused(
@@ -554,7 +541,17 @@ async fn post_inner(
                 && let Some((tool, params)) = portal_tool(&view, params.as_deref())
             {
                 let streaming = http_util::accepts(headers, "text/event-stream");
-                let rx = start_tool_call(gw, &session, id, tool, params, permit, streaming);
+                let recording = view
+                    .sandbox
+                    .recording
+                    .then(|| crate::fixtures::Recording::new(gw, view.id, &params))
+                    .flatten();
+                let call = PortalCall {
+                    tool,
+                    params,
+                    recording,
+                };
+                let rx = start_tool_call(gw, &session, id, call, permit, streaming);
                 return if streaming {
                     sse_response(rx)
                 } else {
@@ -614,6 +611,14 @@ fn portal_tool(
     }
 }
 
+/// A portal `tools/call` about to be forwarded.
+struct PortalCall {
+    tool: Arc<mcpgate_upstream::McpTool>,
+    params: serde_json::Map<String, serde_json::Value>,
+    /// Set when the server records real calls as fixtures.
+    recording: Option<crate::fixtures::Recording>,
+}
+
 /// Start a portal `tools/call` on its own task, registered so that a
 /// client's `notifications/cancelled` can be forwarded upstream. The
 /// receiver yields the upstream's interim messages (progress, logs) in
@@ -622,11 +627,15 @@ fn start_tool_call(
     gw: &Gateway,
     session: &Session,
     id: &RequestId,
-    tool: Arc<mcpgate_upstream::McpTool>,
-    params: serde_json::Map<String, serde_json::Value>,
+    call: PortalCall,
     permit: tokio::sync::OwnedSemaphorePermit,
     streaming: bool,
 ) -> tokio::sync::mpsc::UnboundedReceiver<String> {
+    let PortalCall {
+        tool,
+        params,
+        recording,
+    } = call;
     let client = Arc::clone(&tool.client);
     let upstream_id = client.next_request_id();
     let key = (session.nonce, id.as_json().to_owned());
@@ -683,7 +692,12 @@ fn start_tool_call(
         inflight.remove(&task_key);
         let mut out = Vec::with_capacity(256);
         match result {
-            Ok(v) => jsonrpc::write_result(&mut out, &id, &v.to_string()),
+            Ok(v) => {
+                jsonrpc::write_result(&mut out, &id, &v.to_string());
+                if let Some(recording) = recording {
+                    tokio::spawn(recording.save(v));
+                }
+            }
             Err(e) => jsonrpc::write_error(&mut out, Some(&id), &e),
         }
         let _ = out_tx.send(String::from_utf8(out).expect("JSON is UTF-8"));
