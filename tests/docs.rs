@@ -32,14 +32,7 @@ async fn every_curl_example_in_the_api_docs_runs() {
         eprintln!("SKIPPED: curl is not installed on this machine");
         return;
     }
-    let gw = Gateway::start_with(common::Start {
-        extra_config: format!(
-            "integrations_dir = \"{}/config/integrations\"",
-            env!("CARGO_MANIFEST_DIR")
-        ),
-        ..common::Start::default()
-    })
-    .await;
+    let gw = Gateway::start_with(common::Start::with_bundled_integrations()).await;
 
     // The objects the examples refer to.
     let (status, account) = gw

@@ -522,14 +522,7 @@ async fn cli_sandbox_reset_forgets_the_twins_objects() {
 
 #[tokio::test]
 async fn a_bundled_integrations_twin_round_trips_create_get_update_list_delete() {
-    let gw = Gateway::start_with(common::Start {
-        extra_config: format!(
-            "integrations_dir = \"{}/config/integrations\"",
-            env!("CARGO_MANIFEST_DIR")
-        ),
-        ..common::Start::default()
-    })
-    .await;
+    let gw = Gateway::start_with(common::Start::with_bundled_integrations()).await;
     let up = upstream::start().await;
     let (status, account) = gw
         .admin(

@@ -56,6 +56,19 @@ pub struct Start {
     pub dir: Option<tempfile::TempDir>,
 }
 
+impl Start {
+    /// The default start, serving the repository's bundled integrations.
+    pub fn with_bundled_integrations() -> Self {
+        Self {
+            extra_config: format!(
+                "integrations_dir = \"{}/config/integrations\"",
+                env!("CARGO_MANIFEST_DIR")
+            ),
+            ..Self::default()
+        }
+    }
+}
+
 impl Default for Start {
     fn default() -> Self {
         Self {
