@@ -4,6 +4,7 @@
 
 use dashmap::DashMap;
 use mcpgate_store::{Fixture, ServerId, Store, StoreError};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use std::sync::Arc;
 
@@ -68,18 +69,51 @@ pub struct Recording {
 }
 
 impl Recording {
-    /// For a call's params; `None` when they name no tool.
-    pub fn new(gw: &crate::Gateway, server: ServerId, params: &Map<String, Value>) -> Option<Self> {
+    /// For a production `tools/call`'s params; `None` unless the server
+    /// records, or when the params name no tool.
+    pub fn new(
+        gw: &crate::Gateway,
+        view: &crate::view::ServerView,
+        params: &Map<String, Value>,
+    ) -> Option<Self> {
+        if !view.sandbox.recording {
+            return None;
+        }
         Some(Self {
             store: gw.store.clone(),
             fixtures: Arc::clone(&gw.fixtures),
-            server,
+            server: view.id,
             tool: params.get("name")?.as_str()?.to_owned(),
             arguments: params
                 .get("arguments")
                 .cloned()
                 .unwrap_or_else(|| Value::Object(Map::new())),
         })
+    }
+
+    /// As [`Recording::new`], from the raw params of a request (parsed only
+    /// when the server records).
+    pub fn for_raw(
+        gw: &crate::Gateway,
+        view: &crate::view::ServerView,
+        params: Option<&RawValue>,
+    ) -> Option<Self> {
+        if !view.sandbox.recording {
+            return None;
+        }
+        let params: Map<String, Value> = serde_json::from_str(params?.get()).ok()?;
+        Self::new(gw, view, &params)
+    }
+
+    /// Store the call with the result in a JSON-RPC response (an error
+    /// response is not recorded), off the request path.
+    pub fn save_response(self, response: &[u8]) {
+        let result = serde_json::from_slice::<Map<String, Value>>(response)
+            .ok()
+            .and_then(|mut r| r.remove("result"));
+        if let Some(result) = result {
+            tokio::spawn(self.save(result));
+        }
     }
 
     /// Store the call with its result (a failure is logged: recording never
@@ -153,11 +187,20 @@ impl Fixtures {
     }
 
     /// The fixture to replay for a call: the newest with the same arguments,
-    /// else the one sharing the most argument values (at least one).
-    pub fn find(&self, server: ServerId, tool: &str, arguments: &Value) -> Option<Value> {
-        let list = self.by_server.get(&server)?;
-        let args = redact(arguments);
+    /// else the one sharing the most argument values (at least one). The
+    /// arguments are parsed only when the tool has fixtures.
+    pub fn find(
+        &self,
+        server: ServerId,
+        tool: &str,
+        arguments: Option<&RawValue>,
+    ) -> Option<Value> {
+        let list = Arc::clone(&*self.by_server.get(&server)?);
         let candidates = list.iter().filter(|f| f.tool == tool);
+        candidates.clone().next()?;
+        let args = arguments
+            .and_then(|a| serde_json::from_str::<Value>(a.get()).ok())
+            .map_or_else(|| Value::Object(Map::new()), |a| redact(&a));
         if let Some(exact) = candidates.clone().rfind(|f| f.arguments == args) {
             return Some(exact.result.clone());
         }

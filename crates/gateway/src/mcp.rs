@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::Gateway;
+use crate::fixtures::Recording;
 use crate::http_util::{self, BodyError};
 use crate::registry::{Admitted, AuthFailure};
 use crate::session::{Session, nonce_hex};
@@ -123,8 +124,12 @@ pub async fn post_integration_test(
 
 /// The faults a server's sandbox is set to inject: added latency, then a
 /// timeout or (at the configured rate) a failed call.
-async fn inject_fault(sb: &Sandbox<'_>, tool: &str) -> Option<Box<serde_json::value::RawValue>> {
-    let f = sb.faults;
+async fn inject_fault(
+    sb: &Sandbox<'_>,
+    view: &ServerView,
+    tool: &str,
+) -> Option<Box<serde_json::value::RawValue>> {
+    let f = &view.sandbox;
     if let Some(ms) = f.latency_ms {
         tokio::time::sleep(std::time::Duration::from_millis(ms.min(60_000))).await;
     }
@@ -142,14 +147,17 @@ async fn inject_fault(sb: &Sandbox<'_>, tool: &str) -> Option<Box<serde_json::va
         )));
     }
     let rate = f.error_rate.unwrap_or(0.0).clamp(0.0, 1.0);
+    if rate == 0.0 {
+        return None;
+    }
     // An even spread of failures: call n fails when the running total of the
     // rate crosses an integer.
     let n = {
-        let mut calls = sb.fault_calls.entry(sb.server).or_insert(0);
+        let mut calls = sb.gw.fault_calls.entry(view.id).or_insert(0);
         *calls += 1;
         (*calls - 1) as f64
     };
-    if rate > 0.0 && ((n + 1.0) * rate).floor() > (n * rate).floor() {
+    if ((n + 1.0) * rate).floor() > (n * rate).floor() {
         let status = f.error_status.unwrap_or(500);
         return Some(failure(format!(
             "The upstream API answered {status} (simulated fault injected by the sandbox)."
@@ -158,32 +166,11 @@ async fn inject_fault(sb: &Sandbox<'_>, tool: &str) -> Option<Box<serde_json::va
     None
 }
 
-/// Store a recording server's real call as a fixture (off the request path).
-fn record_fixture(
-    gw: &Gateway,
-    server: mcpgate_store::ServerId,
-    params: serde_json::Value,
-    out: &[u8],
-) {
-    let Ok(response) = serde_json::from_slice::<serde_json::Value>(out) else {
-        return;
-    };
-    let (Some(result), Some(params)) = (response.get("result").cloned(), params.as_object()) else {
-        return;
-    };
-    if let Some(recording) = crate::fixtures::Recording::new(gw, server, params) {
-        tokio::spawn(recording.save(result));
-    }
-}
-
-/// A sandbox twin's context: where simulated objects live, and whose they are.
+/// A sandbox twin's context: the gateway (simulated objects, fixtures, fault
+/// counters) and the key whose sandbox this is.
 struct Sandbox<'a> {
-    state: &'a dyn mcpgate_upstream::simulator::SandboxState,
+    gw: &'a Gateway,
     id: String,
-    faults: &'a mcpgate_store::SandboxSettings,
-    fixtures: &'a crate::fixtures::Fixtures,
-    server: mcpgate_store::ServerId,
-    fault_calls: &'a dashmap::DashMap<mcpgate_store::ServerId, u64>,
 }
 
 /// GET …/mcp:call
@@ -338,7 +325,7 @@ fn limit(
     };
     limiter.admit().map_err(|refusal| {
         crate::ops::record_limit_rejection(refusal.kind());
-        let l = admitted.key.limiter.limits;
+        let l = limiter.limits;
         let message = match refusal {
             crate::limits::Refusal::Rate(_) => format!(
                 "Too Many Requests: this key's rate limit ({} requests/s, burst {}) is used up; retry after {} s",
@@ -455,12 +442,8 @@ async fn post_inner(
     };
     let view = admitted.view;
     let sandbox = sandbox.then(|| Sandbox {
-        state: &*gw.sandbox,
+        gw,
         id: admitted.key.id.to_string(),
-        faults: &view.sandbox,
-        fixtures: &gw.fixtures,
-        server: view.id,
-        fault_calls: &gw.fault_calls,
     });
     if !http_util::accepts_json(headers) {
         return Rejection::refused(
@@ -541,11 +524,7 @@ async fn post_inner(
                 && let Some((tool, params)) = portal_tool(&view, params.as_deref())
             {
                 let streaming = http_util::accepts(headers, "text/event-stream");
-                let recording = view
-                    .sandbox
-                    .recording
-                    .then(|| crate::fixtures::Recording::new(gw, view.id, &params))
-                    .flatten();
+                let recording = Recording::new(gw, &view, &params);
                 let call = PortalCall {
                     tool,
                     params,
@@ -566,20 +545,18 @@ async fn post_inner(
                     &RpcError::invalid_request("initialize must be a request (it needs an id)"),
                 );
             }
-            let record = (sandbox.is_none() && view.sandbox.recording)
-                .then(|| match &message {
-                    Message::Request { method, params, .. } if method == method::TOOLS_CALL => {
-                        params
-                            .as_deref()
-                            .and_then(|p| serde_json::from_str::<serde_json::Value>(p.get()).ok())
-                    }
-                    _ => None,
-                })
-                .flatten();
+            let recording = match &message {
+                Message::Request { method, params, .. }
+                    if sandbox.is_none() && method == method::TOOLS_CALL =>
+                {
+                    Recording::for_raw(gw, &view, params.as_deref())
+                }
+                _ => None,
+            };
             match handle(&view, message, sandbox.as_ref()).await {
                 Some(out) => {
-                    if let Some(params) = record {
-                        record_fixture(gw, view.id, params, &out);
+                    if let Some(recording) = recording {
+                        recording.save_response(&out);
                     }
                     http_util::json(StatusCode::OK, out)
                 }
@@ -961,17 +938,15 @@ async fn dispatch<'a>(
             // In a sandbox twin, API and upstream tools are simulated; nothing leaves the gateway.
             if let Some(sb) = sandbox {
                 use mcpgate_upstream::{Handler, simulator};
-                if let Some(fault) = inject_fault(sb, &p.name).await {
+                if let Some(fault) = inject_fault(sb, view, &p.name).await {
                     return Ok(Reply::Owned(fault));
                 }
                 // A recorded real answer beats a generated one.
-                let args: serde_json::Value = p
-                    .arguments
-                    .as_deref()
-                    .and_then(|a| serde_json::from_str(a.get()).ok())
-                    .unwrap_or_else(|| serde_json::json!({}));
                 if !matches!(handler, Handler::Builtin(_))
-                    && let Some(mut replay) = sb.fixtures.find(sb.server, &p.name, &args)
+                    && let Some(mut replay) =
+                        sb.gw
+                            .fixtures
+                            .find(view.id, &p.name, p.arguments.as_deref())
                 {
                     if let Some(o) = replay.as_object_mut() {
                         o.insert(
@@ -986,7 +961,7 @@ async fn dispatch<'a>(
                 match handler {
                     Handler::Rest(op) => {
                         return Ok(Reply::Owned(simulator::call(
-                            sb.state,
+                            &*sb.gw.sandbox,
                             &sb.id,
                             op,
                             p.arguments.as_deref(),

@@ -84,15 +84,13 @@ impl PersistentSandbox {
         if self
             .writes
             .send(Op::Reset(sandbox.to_owned(), done))
-            .is_err()
+            .is_ok()
+            && let Ok(removed) = result.await
         {
-            // No writer (shutting down): nothing is pending, reset directly.
-            return store.sandbox_reset(sandbox).await;
+            return removed;
         }
-        match result.await {
-            Ok(r) => r,
-            Err(_) => store.sandbox_reset(sandbox).await,
-        }
+        // No writer (shutting down): nothing is pending, reset directly.
+        store.sandbox_reset(sandbox).await
     }
 
     fn write(&self, sandbox: &str, resource: &str, id: &str, doc: Option<Value>) {
@@ -123,9 +121,5 @@ impl SandboxState for PersistentSandbox {
 
     fn list(&self, sandbox: &str, resource: &str) -> Vec<Value> {
         self.memory.list(sandbox, resource)
-    }
-
-    fn reset(&self, sandbox: &str) {
-        self.memory.reset(sandbox);
     }
 }

@@ -26,8 +26,6 @@ pub trait SandboxState: Send + Sync {
     fn delete(&self, sandbox: &str, resource: &str, id: &str);
     /// Live objects of a resource, oldest first.
     fn list(&self, sandbox: &str, resource: &str) -> Vec<Value>;
-    /// Forget everything of a sandbox.
-    fn reset(&self, sandbox: &str);
 }
 
 /// One collection of a sandbox: id → (creation order, object or `None`
@@ -82,8 +80,11 @@ impl SandboxState for MemoryState {
         live.sort_by_key(|(o, _)| *o);
         live.into_iter().map(|(_, v)| v).collect()
     }
+}
 
-    fn reset(&self, sandbox: &str) {
+impl MemoryState {
+    /// Forget everything of a sandbox.
+    pub fn reset(&self, sandbox: &str) {
         self.objects.retain(|(s, _), _| s != sandbox);
     }
 }
