@@ -9,6 +9,10 @@ if [[ ! -x tests/py/.venv/bin/python ]]; then
     python3 -m venv tests/py/.venv
 fi
 tests/py/.venv/bin/pip install --quiet --disable-pip-version-check -r tests/py/requirements.txt
+# Real Node clients (MCP Inspector, mcp-remote) and the Node 22 they need, pinned.
+if [[ ! -x tests/clients/node_modules/.bin/mcp-remote || ! -x tests/clients/node_modules/node/bin/node ]]; then
+    (cd tests/clients && npm ci --no-audit --no-fund --loglevel=error)
+fi
 cargo test --workspace --locked
 scripts/conformance.sh "$root/target/debug/mcpgate"
 scripts/conformance-portal.sh "$root/target/debug/mcpgate"

@@ -77,6 +77,37 @@ enum Command {
         #[command(subcommand)]
         command: cli::account::AccountCommand,
     },
+    /// Manage a server's API keys (create, list, revoke, rotate).
+    Key {
+        #[command(flatten)]
+        target: cli::Target,
+        #[command(subcommand)]
+        command: cli::key::KeyCommand,
+    },
+    /// Manage upstream MCP servers (the registry portals draw from).
+    Upstream {
+        #[command(flatten)]
+        target: cli::Target,
+        #[command(flatten)]
+        tenant: cli::portal::Tenant,
+        #[command(subcommand)]
+        command: cli::portal::UpstreamCommand,
+    },
+    /// Manage portals: several upstream MCP servers behind one endpoint.
+    Portal {
+        #[command(flatten)]
+        target: cli::Target,
+        #[command(flatten)]
+        tenant: cli::portal::Tenant,
+        #[command(subcommand)]
+        command: cli::portal::PortalCommand,
+    },
+    /// Print a ready-to-paste config for Claude Desktop, Cursor, VS Code,
+    /// Windsurf or the MCP Inspector.
+    ClientConfig(cli::client_config::ClientConfigArgs),
+    /// Check the config, store, secrets, clock, a running gateway and the
+    /// upstreams it calls, and say what to fix.
+    Doctor(cli::doctor::DoctorArgs),
 }
 
 fn init_logging(format: LogFormat) {
@@ -139,6 +170,19 @@ async fn main() -> std::process::ExitCode {
         Command::Account { target, command } => cli::account::run(target, command).await,
         Command::AdminToken { target, command } => cli::token::run(target, command).await,
         Command::Sandbox { target, command } => cli::sandbox::run(target, command).await,
+        Command::Key { target, command } => cli::key::run(target, command).await,
+        Command::Upstream {
+            target,
+            tenant,
+            command,
+        } => cli::portal::run_upstream(target, tenant, command).await,
+        Command::Portal {
+            target,
+            tenant,
+            command,
+        } => cli::portal::run_portal(target, tenant, command).await,
+        Command::ClientConfig(args) => cli::client_config::run(args),
+        Command::Doctor(args) => cli::doctor::run(args).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

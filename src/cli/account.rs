@@ -38,6 +38,12 @@ pub enum AccountCommand {
     },
     /// List accounts (credentials are never shown).
     List,
+    /// Show one account (its credential type, never its secrets) and the
+    /// servers that use it.
+    Show {
+        /// Account id.
+        id: String,
+    },
     /// Delete an account no server uses.
     Delete {
         /// Account id.
@@ -125,9 +131,7 @@ pub fn parse_auth(
 
 /// Run an `account` subcommand.
 pub async fn run(target: Target, command: AccountCommand) -> anyhow::Result<()> {
-    if target.data_dir.is_some() {
-        bail!("account commands need a running gateway; drop --data-dir");
-    }
+    target.needs_gateway("account")?;
     let client = Client::new(&target)?;
     match command {
         AccountCommand::Create {
@@ -169,6 +173,44 @@ pub async fn run(target: Target, command: AccountCommand) -> anyhow::Result<()> 
                         a["integration"].as_str().unwrap_or(""),
                         a["name"].as_str().unwrap_or(""),
                         a["credentials"]["type"].as_str().unwrap_or(""),
+                    );
+                }
+            });
+        }
+        AccountCommand::Show { id } => {
+            let account = client
+                .send(
+                    reqwest::Method::GET,
+                    &format!("/integrated-account/{id}"),
+                    None,
+                )
+                .await?;
+            let servers = client
+                .send(
+                    reqwest::Method::GET,
+                    &format!("/integrated-account/{id}/mcp"),
+                    None,
+                )
+                .await?;
+            let mut shown = account.clone();
+            shown["mcp_servers"] = servers["result"].clone();
+            print(&shown, target.output, |a| {
+                for field in ["id", "integration", "name", "base_url", "created_at"] {
+                    println!("{field:<12} {}", a[field].as_str().unwrap_or("-"));
+                }
+                println!("{:<12} {}", "context", a["context"]);
+                println!(
+                    "{:<12} {} (secrets are never shown)",
+                    "credentials",
+                    a["credentials"]["type"].as_str().unwrap_or("none")
+                );
+                let servers = a["mcp_servers"].as_array().cloned().unwrap_or_default();
+                println!("{:<12} {}", "servers", servers.len());
+                for s in servers {
+                    println!(
+                        "  {}  {}",
+                        s["id"].as_str().unwrap_or(""),
+                        s["name"].as_str().unwrap_or("")
                     );
                 }
             });

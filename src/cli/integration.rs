@@ -1,6 +1,6 @@
 //! `mcpgate integration …`
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::Subcommand;
 use mcpgate_catalog::Integration;
 use mcpgate_catalog::openapi::{self, ImportOptions};
@@ -36,9 +36,7 @@ pub enum IntegrationCommand {
 
 /// Run an `integration` subcommand.
 pub async fn run(target: Target, command: IntegrationCommand) -> anyhow::Result<()> {
-    if target.data_dir.is_some() {
-        bail!("integration commands need a running gateway; drop --data-dir");
-    }
+    target.needs_gateway("integration")?;
     let client = Client::new(&target)?;
     match command {
         IntegrationCommand::Import {

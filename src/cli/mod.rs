@@ -4,7 +4,11 @@
 //! gateway picks the change up at its next periodic reload).
 
 pub mod account;
+pub mod client_config;
+pub mod doctor;
 pub mod integration;
+pub mod key;
+pub mod portal;
 pub mod sandbox;
 pub mod server;
 pub mod token;
@@ -39,6 +43,16 @@ pub struct Target {
     /// Output format.
     #[arg(long, global = true, value_enum, default_value_t = Output::Table)]
     pub output: Output,
+}
+
+impl Target {
+    /// Refuse `--data-dir` for commands that only work through the admin API.
+    pub fn needs_gateway(&self, command: &str) -> anyhow::Result<()> {
+        if self.data_dir.is_some() {
+            bail!("`{command}` commands need a running gateway; drop --data-dir");
+        }
+        Ok(())
+    }
 }
 
 /// How results are printed.
@@ -95,7 +109,7 @@ impl Client {
         if !status.is_success() {
             let message = serde_json::from_str::<Value>(&text)
                 .ok()
-                .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
+                .and_then(|v| api_message(&v))
                 .unwrap_or(text);
             bail!("the gateway answered {status}: {message}");
         }
@@ -104,6 +118,34 @@ impl Client {
         }
         serde_json::from_str(&text).context("the gateway answered with invalid JSON")
     }
+}
+
+/// The message of an error answer in any of the admin API's three shapes:
+/// native `{error: {message}}`, Cloudflare `{errors: [{message}]}` or
+/// RFC 7807 `{detail}`.
+fn api_message(v: &Value) -> Option<String> {
+    if let Some(m) = v["error"]["message"].as_str() {
+        return Some(m.to_owned());
+    }
+    if let Some(errors) = v["errors"].as_array().filter(|e| !e.is_empty()) {
+        let all: Vec<String> = errors
+            .iter()
+            .map(|e| {
+                let path = e["path"].as_array().map(|p| {
+                    p.iter()
+                        .map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_owned))
+                        .collect::<Vec<_>>()
+                        .join(".")
+                });
+                match path.filter(|p| !p.is_empty()) {
+                    Some(p) => format!("{p}: {}", e["message"].as_str().unwrap_or("")),
+                    None => e["message"].as_str().unwrap_or("").to_owned(),
+                }
+            })
+            .collect();
+        return Some(all.join("; "));
+    }
+    v["detail"].as_str().map(str::to_owned)
 }
 
 /// Print a JSON value, or a table built by `table` from it.

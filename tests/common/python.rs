@@ -19,7 +19,8 @@ impl Drop for Fixture {
     }
 }
 
-fn python() -> Option<PathBuf> {
+/// The venv's interpreter, when `scripts/test.sh` has made it.
+pub fn python() -> Option<PathBuf> {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/py/.venv/bin/python");
     p.exists().then_some(p)
 }

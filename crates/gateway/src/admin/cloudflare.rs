@@ -349,6 +349,9 @@ fn portal_json(gw: &Gateway, p: &PortalRecord) -> Value {
         "servers": p.servers,
         "prefix": p.prefix,
         "pin_tools": p.pin_tools,
+        // An extension: the virtual server behind the portal, for
+        // `/server/{id}/keys` and limits.
+        "server_id": p.server_id,
         "url_base": format!("{}/mcp", gw.public_url),
         "created_at": ts(p.created_at),
         "created_by": p.created_by,
