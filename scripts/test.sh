@@ -14,5 +14,6 @@ if [[ ! -x tests/clients/node_modules/.bin/mcp-remote || ! -x tests/clients/node
     (cd tests/clients && npm ci --no-audit --no-fund --loglevel=error)
 fi
 cargo test --workspace --locked
+scripts/quickstart.sh
 scripts/conformance.sh "$root/target/debug/mcpgate"
 scripts/conformance-portal.sh "$root/target/debug/mcpgate"

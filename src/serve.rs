@@ -24,7 +24,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             .with_context(|| format!("cannot store bundled integration {:?}", integration.name))?;
     }
     let session_key = session_key(&config)?;
-    let admin = admin_auth(&config, &store).await?;
+    let (admin, bootstrap) = admin_auth(&config, &store).await?;
     let metrics = mcpgate_gateway::ops::install_metrics().map_err(anyhow::Error::msg)?;
 
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -66,6 +66,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     gateway.spawn_usage_flush(Duration::from_secs(config.mcp.usage_flush_secs.max(1)));
 
     tracing::info!(%local, %public_url, servers, keys, "mcpgate listening");
+    if let Some(secret) = bootstrap {
+        print_bootstrap(&secret, local);
+    }
     // One plain line on stdout, for scripts and tests that wait for readiness.
     println!("mcpgate listening on http://{local}");
     std::io::stdout().flush().ok();
@@ -152,16 +155,18 @@ fn write_secret_file(path: &Path, contents: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn admin_auth(config: &Config, store: &Store) -> anyhow::Result<AdminAuth> {
+/// The admin credentials, and the bootstrap token when this start minted it
+/// (to be shown once, after the listener is up).
+async fn admin_auth(config: &Config, store: &Store) -> anyhow::Result<(AdminAuth, Option<String>)> {
     if let Some(token) = config.admin_token() {
         if token.len() < 16 {
             bail!("the admin token must be at least 16 characters");
         }
-        return Ok(AdminAuth::new(vec![KeyHash::of(&token)]));
+        return Ok((AdminAuth::new(vec![KeyHash::of(&token)]), None));
     }
     if let Some(hex) = store.get_setting(BOOTSTRAP_SETTING).await? {
         let hash = KeyHash::from_hex(&hex).context("corrupt bootstrap admin token hash")?;
-        return Ok(AdminAuth::new(vec![hash]));
+        return Ok((AdminAuth::new(vec![hash]), None));
     }
     let key = ApiKey::generate();
     let stored = store
@@ -170,11 +175,42 @@ async fn admin_auth(config: &Config, store: &Store) -> anyhow::Result<AdminAuth>
     if stored != key.hash.to_hex() {
         // Another process bootstrapped first; its token stands.
         let hash = KeyHash::from_hex(&stored).context("corrupt bootstrap admin token hash")?;
-        return Ok(AdminAuth::new(vec![hash]));
+        return Ok((AdminAuth::new(vec![hash]), None));
     }
+    Ok((AdminAuth::new(vec![key.hash]), Some(key.secret)))
+}
+
+/// The first-start message: the bootstrap token and the next command, spelled
+/// the way this binary was started (`cargo run` from a checkout, else the
+/// binary's name) and with `--endpoint` when the address is not the default.
+fn print_bootstrap(secret: &str, local: std::net::SocketAddr) {
+    let exe = std::env::current_exe().ok();
+    let under_cargo = exe.as_ref().is_some_and(|p| {
+        p.parent()
+            .and_then(|d| d.parent())
+            .and_then(|d| d.file_name())
+            .is_some_and(|n| n == "target")
+    });
+    let program = if under_cargo {
+        let release = exe
+            .as_ref()
+            .and_then(|p| p.parent())
+            .and_then(|d| d.file_name())
+            .is_some_and(|n| n == "release");
+        if release {
+            "cargo run --release --"
+        } else {
+            "cargo run --"
+        }
+    } else {
+        "mcpgate"
+    };
+    let endpoint = if local == std::net::SocketAddr::from(([127, 0, 0, 1], 8080)) {
+        String::new()
+    } else {
+        format!(" --endpoint http://{local}")
+    };
     eprintln!(
-        "\nNo admin token is configured, so mcpgate generated one. It is shown only this once:\n\n    {}\n\nKeep it, then create an MCP server in another terminal:\n\n    MCPGATE_ADMIN_TOKEN={} cargo run --release -- server create --name demo\n",
-        key.secret, key.secret
+        "\nNo admin token is configured, so mcpgate generated one. It is shown only this once:\n\n    {secret}\n\nKeep it, then create an MCP server in another terminal:\n\n    MCPGATE_ADMIN_TOKEN={secret} {program} server create --name demo{endpoint}\n"
     );
-    Ok(AdminAuth::new(vec![key.hash]))
 }

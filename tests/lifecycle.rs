@@ -102,7 +102,14 @@ async fn bootstrap_admin_token_is_printed_once_and_works() {
         ..Start::default()
     })
     .await;
-    let logs = gw.stderr();
+    let mut logs = gw.stderr();
+    for _ in 0..50 {
+        if logs.contains("server create") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        logs = gw.stderr();
+    }
     let token = logs
         .lines()
         .map(str::trim)
@@ -117,6 +124,27 @@ async fn bootstrap_admin_token_is_printed_once_and_works() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
+
+    // The next command to type is printed, complete, and works as printed
+    // (here the binary is target/debug/mcpgate, so it reads `cargo run --`).
+    let next = logs
+        .lines()
+        .map(str::trim)
+        .find(|l| l.contains("server create"))
+        .unwrap_or_else(|| panic!("no next command in: {logs}"));
+    let expected_tail = format!("server create --name demo --endpoint {}", gw.base);
+    assert_eq!(
+        next,
+        format!("MCPGATE_ADMIN_TOKEN={token} cargo run -- {expected_tail}")
+    );
+    let args: Vec<&str> = expected_tail.split(' ').collect();
+    let out = common::cli(&args, &[("MCPGATE_ADMIN_TOKEN", &token)]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("/mcp/mcpg_"));
 
     let dir = gw.stop();
     let before = std::fs::read_to_string(dir.path().join("stderr.log"))
