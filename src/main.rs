@@ -41,6 +41,10 @@ enum Command {
         /// Data directory for the embedded store (overrides the config file).
         #[arg(long, env = "MCPGATE_DATA_DIR")]
         data_dir: Option<PathBuf>,
+        /// Base of the URLs handed to clients, e.g. https://mcp.example.com
+        /// (overrides the config file).
+        #[arg(long, env = "MCPGATE_PUBLIC_URL")]
+        public_url: Option<String>,
     },
     /// Manage virtual MCP servers.
     Server {
@@ -152,6 +156,7 @@ async fn main() -> std::process::ExitCode {
             config,
             listen,
             data_dir,
+            public_url,
         } => {
             async {
                 let mut config = config::Config::load(config.as_deref())?;
@@ -160,6 +165,9 @@ async fn main() -> std::process::ExitCode {
                 }
                 if let Some(dir) = data_dir {
                     config.data_dir = dir;
+                }
+                if let Some(url) = public_url {
+                    config.public_url = Some(url.trim_end_matches('/').to_owned());
                 }
                 serve::run(config).await
             }

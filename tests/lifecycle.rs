@@ -341,3 +341,124 @@ async fn unknown_paths_are_json_404() {
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["error"]["status"], 404);
 }
+
+/// The `ENV` settings of the repository's Dockerfile, in order.
+fn dockerfile_env() -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Dockerfile")).unwrap();
+    let mut joined = String::new();
+    let mut in_env = false;
+    for line in text.lines() {
+        let line = line.trim();
+        if let Some(rest) = line.strip_prefix("ENV ") {
+            in_env = true;
+            joined.push_str(rest);
+        } else if in_env {
+            joined.push(' ');
+            joined.push_str(line);
+        }
+        if in_env && !line.ends_with('\\') {
+            in_env = false;
+            joined.push(' ');
+        }
+    }
+    joined
+        .split_whitespace()
+        .filter(|w| *w != "\\")
+        .map(|w| {
+            let (k, v) = w.split_once('=').expect("ENV KEY=VALUE");
+            (k.to_owned(), v.to_owned())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_container_images_environment_configures_serve() {
+    let env = dockerfile_env();
+    let keys: Vec<&str> = env.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "MCPGATE_CONFIG",
+            "MCPGATE_LISTEN",
+            "MCPGATE_DATA_DIR",
+            "MCPGATE_LOG_FORMAT"
+        ]
+    );
+    // Map the image's paths and port onto this machine; keep everything else.
+    let dir = tempfile::tempdir().unwrap();
+    let etc = dir.path().join("etc-mcpgate");
+    std::fs::create_dir_all(etc.join("toolsets")).unwrap();
+    std::fs::create_dir_all(etc.join("integrations")).unwrap();
+    let repo_config = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    for rel in [
+        "mcpgate.toml",
+        "toolsets/demo.yaml",
+        "integrations/github.yaml",
+        "integrations/hubspot.yaml",
+        "integrations/zendesk.yaml",
+    ] {
+        std::fs::copy(repo_config.join(rel), etc.join(rel)).unwrap();
+    }
+    let port = common::python::free_port();
+    let mut cmd = Command::new(binary());
+    cmd.arg("serve");
+    for (k, v) in &env {
+        let v = v
+            .replace("/etc/mcpgate", etc.to_str().unwrap())
+            .replace("0.0.0.0:8080", &format!("0.0.0.0:{port}"));
+        let v = if v == "/data" {
+            dir.path().join("data").to_string_lossy().into_owned()
+        } else {
+            v
+        };
+        cmd.env(k, v);
+    }
+    cmd.env("MCPGATE_PUBLIC_URL", "https://mcp.example.test/")
+        .env("MCPGATE_ADMIN_TOKEN", ADMIN_TOKEN)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("stderr.log")).unwrap());
+    let mut child = cmd.spawn().unwrap();
+    let http = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut ready = false;
+    for _ in 0..100 {
+        if let Ok(r) = http.get(format!("{base}/readyz")).send().await
+            && r.status() == 200
+        {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let logs = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap();
+    assert!(ready, "not ready: {logs}");
+    let created: serde_json::Value = http
+        .post(format!("{base}/server"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"name": "in-a-container"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    child.kill().ok();
+    child.wait().ok();
+    assert!(
+        created["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://mcp.example.test/mcp/mcpg_"),
+        "MCPGATE_PUBLIC_URL shapes the printed URL: {created}"
+    );
+    assert!(
+        dir.path().join("data/mcpgate.db").exists(),
+        "the store is on the data volume"
+    );
+    assert!(
+        logs.lines()
+            .any(|l| serde_json::from_str::<serde_json::Value>(l)
+                .is_ok_and(|v| v["fields"]["message"] == "mcpgate listening")),
+        "JSON logs: {logs}"
+    );
+}
