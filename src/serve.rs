@@ -74,6 +74,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     std::io::stdout().flush().ok();
 
     let grace = Duration::from_secs(config.http.shutdown_grace_secs);
+    // Without TCP_NODELAY a streamed (SSE) answer, written in several small
+    // pieces, waits ~40 ms on Nagle's algorithm and the client's delayed ACK.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     axum::serve(listener, mcpgate_gateway::router(Arc::clone(&gateway)))
         .with_graceful_shutdown(shutdown_signal(grace))
         .await
