@@ -198,13 +198,9 @@ fn check_clock(report: &mut Report) {
     } else {
         report.ok(
             "clock",
-            format!("system time {}", crate::cli::doctor::stamp(now)),
+            format!("system time {}", mcpgate_gateway::timefmt::rfc3339_ms(now)),
         );
     }
-}
-
-pub(crate) fn stamp(t: OffsetDateTime) -> String {
-    mcpgate_gateway::timefmt::rfc3339_ms(t)
 }
 
 /// Data directory and key files; false when the store cannot be opened safely.
@@ -249,16 +245,26 @@ fn check_data_dir(report: &mut Report, config: &Config) -> bool {
         );
     }
     let mut ok = true;
-    for (file, env) in [
-        ("secret.key", "MCPGATE_SECRET_KEY"),
-        ("session.key", "MCPGATE_SESSION_SECRET"),
-    ] {
-        let from_env = match env {
-            "MCPGATE_SECRET_KEY" => config.secret_key(),
-            _ => config.session_secret(),
-        };
-        if let Some(hex) = from_env {
-            if hex.trim().len() == 64 && hex.trim().chars().all(|c| c.is_ascii_hexdigit()) {
+    // Some(valid) when configured; validity by the parser `serve` uses.
+    let keys = [
+        (
+            "secret.key",
+            "MCPGATE_SECRET_KEY",
+            config
+                .secret_key()
+                .map(|h| mcpgate_store::MasterKey::from_hex(&h).is_some()),
+        ),
+        (
+            "session.key",
+            "MCPGATE_SESSION_SECRET",
+            config
+                .session_secret()
+                .map(|h| mcpgate_gateway::SessionKey::from_hex(&h).is_some()),
+        ),
+    ];
+    for (file, env, configured) in keys {
+        if let Some(valid) = configured {
+            if valid {
                 report.ok("secrets", format!("{env} is set"));
             } else {
                 report.fail(

@@ -1,6 +1,5 @@
 //! `mcpgate sandbox …`
 
-use anyhow::bail;
 use clap::Subcommand;
 
 use super::{Client, Target, print};
@@ -18,11 +17,7 @@ pub enum SandboxCommand {
 /// Run a `sandbox` subcommand against a running gateway: it holds sandbox
 /// state in memory too, so editing the store behind its back would not reset it.
 pub async fn run(target: Target, command: SandboxCommand) -> anyhow::Result<()> {
-    if target.data_dir.is_some() {
-        bail!(
-            "`mcpgate sandbox` needs a running gateway (it keeps sandbox state in memory); drop --data-dir"
-        );
-    }
+    target.needs_gateway("sandbox")?;
     let client = Client::new(&target)?;
     match command {
         SandboxCommand::Reset { server } => {
