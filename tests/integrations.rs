@@ -90,6 +90,11 @@ async fn scoped_tools_make_real_authenticated_calls() {
     // list → GET /contacts?limit=2 with the account's bearer token.
     let first = call(&c, "list_all_crm_contacts", json!({"limit": 2})).await;
     assert_eq!(first["structuredContent"]["results"], json!(["ada", "bob"]));
+    let as_text: Value = serde_json::from_str(&text(&first)).unwrap();
+    assert_eq!(
+        as_text, first["structuredContent"],
+        "the text block carries the same JSON for clients that read only content"
+    );
     let cursor = first["structuredContent"]["next_cursor"]
         .as_str()
         .unwrap()
@@ -216,19 +221,25 @@ async fn upstream_failures_are_tool_errors() {
     );
 }
 
-#[tokio::test]
-async fn oauth2_client_credentials_refresh_once_on_401() {
-    let gw = gateway().await;
-    let up = upstream::start().await;
+/// A session on an analytics-scoped server of an account that signs in with
+/// OAuth2 client credentials at the upstream's token endpoint.
+async fn analytics_over_oauth(gw: &Gateway, up: &Upstream) -> Mcp {
     let account = crm_account(
-        &gw,
-        &up,
+        gw,
+        up,
         json!({"type": "oauth2_client_credentials", "client_id": "cid", "client_secret": "csecret",
                "token_url": format!("{}/oauth/token", up.base)}),
     )
     .await;
-    let token = server(&gw, &account, json!({"tags": ["analytics"]})).await;
-    let c = client(&gw, &token).await;
+    let token = server(gw, &account, json!({"tags": ["analytics"]})).await;
+    client(gw, &token).await
+}
+
+#[tokio::test]
+async fn oauth2_client_credentials_refresh_once_on_401() {
+    let gw = gateway().await;
+    let up = upstream::start().await;
+    let c = analytics_over_oauth(&gw, &up).await;
     let r = call(&c, "list_all_crm_reports", json!({})).await;
     assert!(r.get("isError").is_none(), "{r}");
     assert_eq!(r["structuredContent"]["results"], json!([{"name": "q3"}]));
@@ -246,6 +257,35 @@ async fn oauth2_client_credentials_refresh_once_on_401() {
             ("/reports".into(), Some("Bearer tok2".into())),
         ],
         "exactly one refresh and one retry"
+    );
+}
+
+#[tokio::test]
+async fn periodic_reloads_keep_an_unchanged_accounts_oauth_token() {
+    let gw = Gateway::start_with(Start {
+        extra_config: "mcp.reload_interval_secs = 1".into(),
+        ..Start::default()
+    })
+    .await;
+    let up = upstream::start().await;
+    let c = analytics_over_oauth(&gw, &up).await;
+    let r = call(&c, "list_all_crm_reports", json!({})).await;
+    assert!(r.get("isError").is_none(), "{r}");
+    let fetched = || {
+        up.seen()
+            .iter()
+            .filter(|s| s.path == "/oauth/token")
+            .count()
+    };
+    assert_eq!(fetched(), 2, "the first token, then one refresh on 401");
+    // Two full reloads from the store pass; the account did not change.
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let r = call(&c, "list_all_crm_reports", json!({})).await;
+    assert!(r.get("isError").is_none(), "{r}");
+    assert_eq!(fetched(), 2, "a reload must not drop the cached token");
+    assert_eq!(
+        up.seen().last().and_then(|s| s.authorization.clone()),
+        Some("Bearer tok2".into())
     );
 }
 

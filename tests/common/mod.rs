@@ -96,7 +96,8 @@ impl Gateway {
         std::fs::write(
             &config,
             format!(
-                "toolsets = [\"demo.yaml\"]\n{}\n[mcp]\npage_size = 2\nusage_flush_secs = 1\n",
+                // Dotted keys, so an extra config may add `mcp.*` keys too.
+                "toolsets = [\"demo.yaml\"]\nmcp.page_size = 2\nmcp.usage_flush_secs = 1\n{}\n",
                 opts.extra_config
             ),
         )

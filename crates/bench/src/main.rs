@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! cargo run --release -p mcpgate-bench            # about three minutes
+//! cargo run --release -p mcpgate-bench -- --perf  # plus a profile per row
 //! cargo run --release -p mcpgate-bench -- --help
 //! ```
 //!
@@ -13,6 +14,7 @@
 //! baseline measured in the same run, never against a fixed target.
 
 mod load;
+mod profile;
 mod scale;
 mod upstream;
 
@@ -42,12 +44,21 @@ struct Args {
     /// Only measure scenarios whose name contains this (their baselines too).
     #[arg(long)]
     only: Option<String>,
+    /// Record the gateway with `perf` over each gateway row and print what
+    /// dominates it (needs `perf` and perf_event_paranoid <= 2).
+    #[arg(long)]
+    perf: bool,
     /// Skip the scale points.
     #[arg(long)]
     skip_scale: bool,
     /// Use this mcpgate binary instead of building target/release/mcpgate.
     #[arg(long)]
     mcpgate: Option<PathBuf>,
+    /// Seed DIR as a data directory with the big store of the scale point
+    /// (for profiling the gateway's startup and memory by hand), print the
+    /// secret key to start it with, and exit.
+    #[arg(long, value_name = "DIR")]
+    seed_store: Option<PathBuf>,
     /// Internal: run as the upstream on this port.
     #[arg(long, hide = true)]
     upstream: Option<u16>,
@@ -74,10 +85,17 @@ fn main() -> anyhow::Result<()> {
             .build()?
             .block_on(upstream::serve(port));
     }
-    tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .build()?
-        .block_on(bench(args))
+        .build()?;
+    if let Some(dir) = args.seed_store {
+        std::fs::create_dir_all(&dir)?;
+        let (hex, token) =
+            runtime.block_on(scale::seed_big_store(&dir, scale::BIG_STORE_SERVERS))?;
+        println!("MCPGATE_SECRET_KEY={hex}\nfirst server's token: {token}");
+        return Ok(());
+    }
+    runtime.block_on(bench(args))
 }
 
 /// A free loopback port.
@@ -432,6 +450,8 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     ];
 
     let mut rows: Vec<Row> = Vec::new();
+    let perf_dir = args.perf.then(tempfile::tempdir).transpose()?;
+    let mut profiles = Vec::new();
     for &c in &args.concurrency {
         let first = rows.len();
         for (name, target, baseline) in &scenarios {
@@ -445,6 +465,15 @@ async fn bench(args: Args) -> anyhow::Result<()> {
                 continue;
             }
             eprintln!("measuring {name} at concurrency {c}…");
+            let recording = match (&perf_dir, baseline) {
+                (Some(dir), Some(_)) => Some(profile::start(
+                    gw.proc.0.id(),
+                    dir.path(),
+                    rows.len(),
+                    Duration::from_secs(args.warmup + args.secs),
+                )?),
+                _ => None,
+            };
             let m = load::run(
                 &http,
                 target,
@@ -460,6 +489,9 @@ async fn bench(args: Args) -> anyhow::Result<()> {
                     .position(|r| r.name == scenarios[b].0)
                     .map(|i| first + i)
             });
+            if let Some(r) = recording {
+                profiles.push((format!("{name}, concurrency {c}"), r.summary()?));
+            }
             rows.push(Row {
                 name,
                 concurrency: c,
@@ -469,6 +501,12 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         }
     }
     print_table(&rows, &args);
+    if !profiles.is_empty() {
+        println!("\nGateway profile per row (perf, 999 Hz, warm-up included):");
+        for (row, summary) in &profiles {
+            println!("\n- {row}\n{summary}");
+        }
+    }
     let rss = scale::rss_kib(gw.proc.0.id());
     println!(
         "\nGateway RSS after the run: {} MiB",

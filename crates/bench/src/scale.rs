@@ -176,13 +176,17 @@ async fn thousand_tools(http: &reqwest::Client, base: &str) -> anyhow::Result<()
     Ok(())
 }
 
-async fn big_store(bin: &Path, http: &reqwest::Client) -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
+/// Servers in the big store.
+pub const BIG_STORE_SERVERS: usize = 10_000;
+
+/// Seed `dir` as a data directory holding `servers` servers of the `demo`
+/// toolset with two keys each. Returns the secret key (hex) the gateway must
+/// be started with and the first server's token.
+pub async fn seed_big_store(dir: &Path, servers: usize) -> anyhow::Result<(String, String)> {
     let (key, hex) = MasterKey::generate();
-    let store = Store::open(&dir.path().join("mcpgate.db"), key).await?;
-    let started = Instant::now();
+    let store = Store::open(&dir.join("mcpgate.db"), key).await?;
     let mut first_token = None;
-    for i in 0..10_000 {
+    for i in 0..servers {
         let (record, minted) = store
             .create_server(NewServer::new(
                 "default",
@@ -195,8 +199,14 @@ async fn big_store(bin: &Path, http: &reqwest::Client) -> anyhow::Result<()> {
         }
         store.add_key(record.id, None).await?;
     }
+    Ok((hex, first_token.context("a minted key")?))
+}
+
+async fn big_store(bin: &Path, http: &reqwest::Client) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let started = Instant::now();
+    let (hex, first_token) = seed_big_store(dir.path(), BIG_STORE_SERVERS).await?;
     let seeded = started.elapsed();
-    drop(store);
     let (gw, startup) = start_gateway(bin, http, Some((dir.path().to_owned(), hex))).await?;
     let rss_ready = rss_kib(gw.proc.0.id());
     let ready: Value = http
@@ -205,7 +215,7 @@ async fn big_store(bin: &Path, http: &reqwest::Client) -> anyhow::Result<()> {
         .await?
         .json()
         .await?;
-    let url = format!("{}/mcp/{}", gw.base, first_token.context("a minted key")?);
+    let url = format!("{}/mcp/{first_token}", gw.base);
     let headers = session(http, &url).await?;
     let list = rpc(&url, &headers, "tools/list", json!({}), "echo");
     let m = load::run(

@@ -319,9 +319,9 @@ fn limit(
 ) -> Result<tokio::sync::OwnedSemaphorePermit, Rejection> {
     // A twin counts against its own bucket, so experiments never starve production.
     let limiter = if sandbox {
-        &admitted.key.sandbox_limiter
+        admitted.key.sandbox_limiter()
     } else {
-        &admitted.key.limiter
+        admitted.key.limiter()
     };
     limiter.admit().map_err(|refusal| {
         crate::ops::record_limit_rejection(refusal.kind());
@@ -846,7 +846,7 @@ fn initialize(
         .map_or(0, |c| crate::session::ClientCaps::from_json(&c));
     let (session_id, _) = gw.sessions.issue(view.id, version, caps);
     let mut out = Vec::with_capacity(256);
-    jsonrpc::write_result(&mut out, id, view.initialize_result(version));
+    jsonrpc::write_result(&mut out, id, &view.initialize_result(version));
     let mut response = http_util::json(StatusCode::OK, out);
     response.headers_mut().insert(
         SESSION_HEADER,

@@ -15,13 +15,13 @@ use mcpgate_upstream::{
 };
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, OnceLock};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::limits::{Effective, KeyLimiter};
-use crate::view::{Extras, ServerView};
+use crate::view::{Extras, Offering, ServerView};
 
 fn to_raw(v: &Value) -> Box<serde_json::value::RawValue> {
     serde_json::value::to_raw_value(v).expect("JSON serializes")
@@ -37,10 +37,26 @@ pub struct KeyEntry {
     expires_at_ms: Option<i64>,
     last_used_ms: AtomicI64,
     flushed_ms: AtomicI64,
+    limits: Effective,
+    // Created on the key's first request (most keys of a large store are
+    // idle, and a limiter is a rate cell plus a semaphore), then kept
+    // across index rebuilds while the limits stay the same.
+    limiter: OnceLock<Arc<KeyLimiter>>,
+    sandbox_limiter: OnceLock<Arc<KeyLimiter>>,
+}
+
+impl KeyEntry {
     /// Its rate and concurrency limiter.
-    pub limiter: Arc<KeyLimiter>,
+    pub fn limiter(&self) -> &KeyLimiter {
+        self.limiter
+            .get_or_init(|| Arc::new(KeyLimiter::new(self.limits)))
+    }
+
     /// The same limits, counted separately for the key's sandbox twin.
-    pub sandbox_limiter: Arc<KeyLimiter>,
+    pub fn sandbox_limiter(&self) -> &KeyLimiter {
+        self.sandbox_limiter
+            .get_or_init(|| Arc::new(KeyLimiter::new(self.limits)))
+    }
 }
 
 /// A request's credentials, accepted.
@@ -92,17 +108,65 @@ fn announces_changes(record: &UpstreamRecord) -> bool {
 struct AccountEntry {
     integration: IntegrationId,
     executor: Executor,
+    /// The record's write time and the integration entry it was built with
+    /// (held, so the pointer comparison in [`Registry::load_all`] cannot
+    /// match a new entry that reuses a freed address).
+    built_from: (OffsetDateTime, Option<Arc<IntegrationEntry>>),
+}
+
+impl AccountEntry {
+    fn is_current(
+        &self,
+        record: &AccountRecord,
+        integration: Option<&Arc<IntegrationEntry>>,
+    ) -> bool {
+        self.built_from.0 == record.updated_at
+            && match (&self.built_from.1, integration) {
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                (None, None) => true,
+                _ => false,
+            }
+    }
+}
+
+/// What a server's view was built from. A full reload skips servers whose
+/// basis is unchanged: at ten thousand servers, rebuilding every view every
+/// reload churns tens of megabytes, and an account's executor (with its
+/// cached OAuth token) must survive reloads that did not touch it.
+enum Basis {
+    /// A toolset or unbound server: only its own record matters.
+    Record(OffsetDateTime),
+    /// An account server: its record and the account entry in use.
+    Account(OffsetDateTime, Arc<AccountEntry>),
+}
+
+impl PartialEq for Basis {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Record(a), Self::Record(b)) => a == b,
+            (Self::Account(a, x), Self::Account(b, y)) => a == b && Arc::ptr_eq(x, y),
+            _ => false,
+        }
+    }
 }
 
 /// Servers and keys, ready to serve.
 pub struct Registry {
     toolsets: HashMap<String, Arc<Toolset>>,
+    /// Each toolset's offering, shared by all its servers.
+    toolset_offerings: HashMap<String, Arc<Offering>>,
+    /// Offerings of account servers by what they offer (the identities of
+    /// their operations, which the offering keeps alive, and their
+    /// instructions), so servers with the same integration and scope share
+    /// one. Weak: an offering no server holds any more is dropped.
+    operation_offerings: DashMap<OperationsKey, std::sync::Weak<Offering>>,
     integrations: DashMap<IntegrationId, Arc<IntegrationEntry>>,
     accounts: DashMap<AccountId, Arc<AccountEntry>>,
     servers: DashMap<ServerId, Arc<ServerView>>,
     upstreams: DashMap<(String, String), Arc<UpstreamEntry>>,
     portals: DashMap<(String, String), Arc<PortalRecord>>,
     keys: DashMap<KeyHash, Arc<KeyEntry>>,
+    bases: DashMap<ServerId, Basis>,
     page_size: usize,
     http: reqwest::Client,
     rest: RestSettings,
@@ -111,6 +175,9 @@ pub struct Registry {
     /// One change listener per upstream, with the client it listens through.
     listeners: DashMap<(String, String), (Arc<McpClient>, tokio::task::AbortHandle)>,
 }
+
+/// What makes two account servers' offerings identical.
+type OperationsKey = (Vec<usize>, Option<String>);
 
 fn ms(t: OffsetDateTime) -> i64 {
     (t.unix_timestamp_nanos() / 1_000_000) as i64
@@ -131,17 +198,27 @@ impl Registry {
         limits: Effective,
         changes: tokio::sync::mpsc::UnboundedSender<(String, String)>,
     ) -> Self {
+        let toolset_offerings = toolsets
+            .iter()
+            .map(|t| {
+                let offering = Offering::from_toolset(Some(t), page_size);
+                (t.name.clone(), Arc::new(offering))
+            })
+            .collect();
         Self {
             toolsets: toolsets
                 .into_iter()
                 .map(|t| (t.name.clone(), Arc::new(t)))
                 .collect(),
+            toolset_offerings,
+            operation_offerings: DashMap::new(),
             integrations: DashMap::new(),
             accounts: DashMap::new(),
             servers: DashMap::new(),
             upstreams: DashMap::new(),
             portals: DashMap::new(),
             keys: DashMap::new(),
+            bases: DashMap::new(),
             page_size,
             http,
             rest,
@@ -246,29 +323,58 @@ impl Registry {
                 }
             }
         };
+        let integration = self
+            .integrations
+            .get(&record.integration_id)
+            .map(|i| Arc::clone(&i));
         AccountEntry {
             integration: record.integration_id,
             executor,
+            built_from: (record.updated_at, integration),
         }
+    }
+
+    /// What `record`'s view is built from, or `None` when it must be rebuilt
+    /// on every reload (portals, which depend on upstream snapshots, and
+    /// servers whose account is missing).
+    fn basis(&self, record: &ServerRecord) -> Option<Basis> {
+        match &record.source {
+            ServerSource::Toolset(_) | ServerSource::Unbound => {
+                Some(Basis::Record(record.updated_at))
+            }
+            ServerSource::Account(id) => self
+                .accounts
+                .get(id)
+                .map(|a| Basis::Account(record.updated_at, Arc::clone(&a))),
+            ServerSource::Portal(_) => None,
+        }
+    }
+
+    /// Build (or rebuild) a server's view and remember what it was built from.
+    fn install_view(&self, record: &ServerRecord) {
+        self.servers.insert(record.id, Arc::new(self.view(record)));
+        match self.basis(record) {
+            Some(b) => self.bases.insert(record.id, b),
+            None => self.bases.remove(&record.id).map(|(_, b)| b),
+        };
     }
 
     fn view(&self, record: &ServerRecord) -> ServerView {
         match &record.source {
             ServerSource::Toolset(name) => {
-                let toolset = self.toolsets.get(name);
-                if toolset.is_none() {
+                let offering = self.toolset_offerings.get(name).cloned();
+                let offering = offering.unwrap_or_else(|| {
                     tracing::warn!(server = %record.id, toolset = %name,
                         "server refers to a toolset that is not configured; it serves no tools");
-                }
-                ServerView::from_toolset(record, toolset.map(|t| &**t), self.page_size)
+                    self.offering_of(&[], None)
+                });
+                ServerView::new(record, offering, Executor::Builtin)
             }
             ServerSource::Portal(portal) => self.portal_view(record, portal),
-            ServerSource::Unbound => ServerView::from_account(
+            ServerSource::Unbound => ServerView::new(
                 record,
-                &[],
+                self.offering_of(&[], None),
                 Executor::Unavailable("no integrated account is bound to this MCP server".into()),
-                None,
-                self.page_size,
             ),
             ServerSource::Account(account_id) => {
                 let account = self.accounts.get(account_id).map(|a| Arc::clone(&a));
@@ -280,24 +386,50 @@ impl Registry {
                 let (Some(account), Some(integration)) = (account, integration) else {
                     tracing::warn!(server = %record.id, account = %account_id,
                         "server's account or integration is missing; it serves no tools");
-                    return ServerView::from_account(
+                    return ServerView::new(
                         record,
-                        &[],
+                        self.offering_of(&[], None),
                         Executor::Unavailable("the server's account no longer exists".into()),
-                        None,
-                        self.page_size,
                     );
                 };
                 let operations = self.scoped(record, &integration);
-                ServerView::from_account(
+                let instructions = integration.record.definition.description.as_deref();
+                ServerView::new(
                     record,
-                    &operations,
+                    self.offering_of(&operations, instructions),
                     account.executor.clone(),
-                    integration.record.definition.description.as_deref(),
-                    self.page_size,
                 )
             }
         }
+    }
+
+    /// The shared offering of these operations, built on first use.
+    fn offering_of(
+        &self,
+        operations: &[Arc<RestOperation>],
+        instructions: Option<&str>,
+    ) -> Arc<Offering> {
+        let key: OperationsKey = (
+            operations.iter().map(|o| Arc::as_ptr(o) as usize).collect(),
+            instructions.map(str::to_owned),
+        );
+        let mut slot = self.operation_offerings.entry(key).or_default();
+        if let Some(live) = slot.upgrade() {
+            return live;
+        }
+        let offering = Arc::new(Offering::from_operations(
+            operations,
+            instructions,
+            self.page_size,
+        ));
+        *slot = Arc::downgrade(&offering);
+        offering
+    }
+
+    /// Forget offerings no server holds any more.
+    fn prune_offerings(&self) {
+        self.operation_offerings
+            .retain(|_, offering| offering.strong_count() > 0);
     }
 
     /// An upstream by tenant and id.
@@ -319,7 +451,8 @@ impl Registry {
     /// contributes nothing; the others are unaffected.
     fn portal_view(&self, record: &ServerRecord, portal_id: &str) -> ServerView {
         let Some(portal) = self.portal(&record.tenant, portal_id) else {
-            return ServerView::from_portal(record, Vec::new(), Extras::default(), self.page_size);
+            let offering = Offering::from_portal(Vec::new(), Extras::default(), self.page_size);
+            return ServerView::new(record, Arc::new(offering), Executor::Portal);
         };
         let mut names = Vec::new();
         let mut tools: Vec<(Value, Handler)> = Vec::new();
@@ -454,7 +587,8 @@ impl Registry {
             extras.prompts.push(to_raw(&prompt));
             extras.routes.prompts.insert(name, (client, original));
         }
-        ServerView::from_portal(record, view_tools, extras, self.page_size)
+        let offering = Offering::from_portal(view_tools, extras, self.page_size);
+        ServerView::new(record, Arc::new(offering), Executor::Portal)
     }
 
     /// The operations a server's scope exposes. A scope that no longer fits
@@ -509,8 +643,18 @@ impl Registry {
         let accounts = store.list_accounts().await?;
         let live: HashSet<AccountId> = accounts.iter().map(|a| a.id).collect();
         for record in &accounts {
-            self.accounts
-                .insert(record.id, Arc::new(self.account_entry(store, record)));
+            let integration = self
+                .integrations
+                .get(&record.integration_id)
+                .map(|i| Arc::clone(&i));
+            let current = self
+                .accounts
+                .get(&record.id)
+                .is_some_and(|e| e.is_current(record, integration.as_ref()));
+            if !current {
+                self.accounts
+                    .insert(record.id, Arc::new(self.account_entry(store, record)));
+            }
         }
         self.accounts.retain(|id, _| live.contains(id));
 
@@ -595,11 +739,19 @@ impl Registry {
         let keys = store.list_active_keys().await?;
         let mut limits = HashMap::new();
         for s in &servers {
-            self.servers.insert(s.id, Arc::new(self.view(s)));
+            let unchanged = self.servers.contains_key(&s.id)
+                && self
+                    .basis(s)
+                    .is_some_and(|now| self.bases.get(&s.id).is_some_and(|then| *then == now));
+            if !unchanged {
+                self.install_view(s);
+            }
             limits.insert(s.id, self.limits_for(s));
         }
         let live: HashSet<ServerId> = servers.iter().map(|s| s.id).collect();
         self.servers.retain(|id, _| live.contains(id));
+        self.bases.retain(|id, _| live.contains(id));
+        self.prune_offerings();
         self.replace_keys(keys, &limits, |_| true);
         Ok(())
     }
@@ -610,7 +762,7 @@ impl Registry {
     pub async fn refresh_server(&self, store: &Store, id: ServerId) -> Result<(), StoreError> {
         match store.get_server(id).await? {
             Some(record) => {
-                self.servers.insert(id, Arc::new(self.view(&record)));
+                self.install_view(&record);
                 let keys = store.list_server_keys(id).await?;
                 let limits = HashMap::from([(id, self.limits_for(&record))]);
                 self.replace_keys(keys, &limits, |e| e.server == id);
@@ -618,8 +770,10 @@ impl Registry {
             None => {
                 self.keys.retain(|_, e| e.server != id);
                 self.servers.remove(&id);
+                self.bases.remove(&id);
             }
         }
+        self.prune_offerings();
         Ok(())
     }
 
@@ -637,22 +791,20 @@ impl Registry {
             if let Some(p) = &previous
                 && p.id == k.id
                 && p.expires_at_ms == expires_at_ms
-                && p.limiter.limits == want
+                && p.limits == want
             {
                 continue;
             }
-            // Keep the limiter (its budget and calls in flight) when only
+            // Keep the limiters (their budgets and calls in flight) when only
             // other fields changed.
-            let limiter = previous
-                .as_ref()
-                .filter(|p| p.limiter.limits == want)
-                .map(|p| Arc::clone(&p.limiter))
-                .unwrap_or_else(|| Arc::new(KeyLimiter::new(want)));
-            let sandbox_limiter = previous
-                .as_ref()
-                .filter(|p| p.sandbox_limiter.limits == want)
-                .map(|p| Arc::clone(&p.sandbox_limiter))
-                .unwrap_or_else(|| Arc::new(KeyLimiter::new(want)));
+            let kept = previous.as_ref().filter(|p| p.limits == want);
+            let carry = |cell: fn(&KeyEntry) -> &OnceLock<Arc<KeyLimiter>>| {
+                kept.and_then(|p| cell(p).get().cloned())
+                    .map(OnceLock::from)
+                    .unwrap_or_default()
+            };
+            let limiter = carry(|e| &e.limiter);
+            let sandbox_limiter = carry(|e| &e.sandbox_limiter);
             let used = previous
                 .as_ref()
                 .map_or(0, |p| p.last_used_ms.load(Ordering::Relaxed));
@@ -665,6 +817,7 @@ impl Registry {
                     expires_at_ms,
                     last_used_ms: AtomicI64::new(used),
                     flushed_ms: AtomicI64::new(used),
+                    limits: want,
                     limiter,
                     sandbox_limiter,
                 }),

@@ -15,7 +15,9 @@ use serde_json::value::RawValue;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// One virtual server, ready to serve.
+/// One virtual server, ready to serve: who it is (per server) and what it
+/// offers (an [`Offering`], shared by every server that offers the same
+/// tools, so ten thousand servers of one toolset hold one copy).
 pub struct ServerView {
     /// Its id.
     pub id: ServerId,
@@ -31,14 +33,21 @@ pub struct ServerView {
     pub expires_at_ms: Option<i64>,
     /// Sandbox twin settings (faults, recording).
     pub sandbox: mcpgate_store::SandboxSettings,
-    init_results: [String; ProtocolVersion::ALL.len()],
+    offering: Arc<Offering>,
+    executor: Executor,
+}
+
+/// What a server offers, pre-serialized: its list pages, the handler of each
+/// tool, where prompts and resources go, and what `initialize` announces.
+pub struct Offering {
     tools: Pages,
     prompts: Pages,
     resources: Pages,
     templates: Pages,
     handlers: HashMap<String, Handler>,
     routes: Routes,
-    executor: Executor,
+    capabilities: ServerCapabilities,
+    instructions: Option<String>,
 }
 
 /// Where a portal sends prompt and resource requests.
@@ -182,15 +191,11 @@ fn raw(tool: &Tool) -> Box<RawValue> {
 /// A tool as the view keeps it: exposed name, wire JSON, handler.
 pub type ViewTool = (String, Box<RawValue>, Handler);
 
-impl ServerView {
-    /// Build the view of a server whose tools come from a static toolset.
-    /// `toolset` is `None` when the configured toolset is missing: the server
-    /// then serves no tools rather than failing every request.
-    pub fn from_toolset(
-        record: &ServerRecord,
-        toolset: Option<&Toolset>,
-        page_size: usize,
-    ) -> Self {
+impl Offering {
+    /// The tools of a static toolset. `toolset` is `None` when the configured
+    /// toolset is missing: its servers then serve no tools rather than
+    /// failing every request.
+    pub fn from_toolset(toolset: Option<&Toolset>, page_size: usize) -> Self {
         let tools = toolset
             .map(|t| {
                 t.tools
@@ -206,22 +211,12 @@ impl ServerView {
             })
             .unwrap_or_default();
         let instructions = toolset.and_then(|t| t.instructions.as_deref());
-        Self::build(
-            record,
-            tools,
-            Extras::default(),
-            instructions,
-            Executor::Builtin,
-            page_size,
-        )
+        Self::build(tools, Extras::default(), instructions, page_size)
     }
 
-    /// Build the view of an integrated-account server: the operations its
-    /// scope allows, executed against the account.
-    pub fn from_account(
-        record: &ServerRecord,
+    /// The REST operations a scope allows.
+    pub fn from_operations(
         operations: &[Arc<RestOperation>],
-        executor: Executor,
         instructions: Option<&str>,
         page_size: usize,
     ) -> Self {
@@ -235,32 +230,18 @@ impl ServerView {
                 )
             })
             .collect();
-        Self::build(
-            record,
-            tools,
-            Extras::default(),
-            instructions,
-            executor,
-            page_size,
-        )
+        Self::build(tools, Extras::default(), instructions, page_size)
     }
 
-    /// Build the view of a portal: upstream tools plus prompts and resources.
-    pub fn from_portal(
-        record: &ServerRecord,
-        tools: Vec<ViewTool>,
-        extras: Extras,
-        page_size: usize,
-    ) -> Self {
-        Self::build(record, tools, extras, None, Executor::Portal, page_size)
+    /// A portal's upstream tools plus prompts and resources.
+    pub fn from_portal(tools: Vec<ViewTool>, extras: Extras, page_size: usize) -> Self {
+        Self::build(tools, extras, None, page_size)
     }
 
     fn build(
-        record: &ServerRecord,
         tools: Vec<ViewTool>,
         extras: Extras,
         instructions: Option<&str>,
-        executor: Executor,
         page_size: usize,
     ) -> Self {
         let listed: Vec<&RawValue> = tools.iter().map(|(_, t, _)| &**t).collect();
@@ -275,21 +256,22 @@ impl ServerView {
             logging: (!extras.routes.logging.is_empty()).then_some(Empty {}),
             completions: extras.routes.completions.then_some(Empty {}),
         };
-        let info = Implementation {
-            name: record.name.clone(),
-            title: None,
-            version: env!("CARGO_PKG_VERSION").to_owned(),
-        };
-        let init_results = ProtocolVersion::ALL.map(|v| {
-            serde_json::to_string(&InitializeResult {
-                protocol_version: v.as_str(),
-                capabilities: &capabilities,
-                server_info: &info,
-                instructions,
-            })
-            .expect("initialize result serializes")
-        });
-        let handlers = tools.into_iter().map(|(name, _, h)| (name, h)).collect();
+        Self {
+            tools: tool_pages,
+            prompts,
+            resources,
+            templates,
+            handlers: tools.into_iter().map(|(name, _, h)| (name, h)).collect(),
+            routes: extras.routes,
+            capabilities,
+            instructions: instructions.map(str::to_owned),
+        }
+    }
+}
+
+impl ServerView {
+    /// The view of `record` offering `offering`, its tools run by `executor`.
+    pub fn new(record: &ServerRecord, offering: Arc<Offering>, executor: Executor) -> Self {
         Self {
             id: record.id,
             name: record.name.clone(),
@@ -300,50 +282,56 @@ impl ServerView {
             expires_at_ms: record
                 .expires_at
                 .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64),
-            init_results,
-            tools: tool_pages,
-            prompts,
-            resources,
-            templates,
-            handlers,
-            routes: extras.routes,
+            offering,
             executor,
         }
     }
 
-    /// The serialized `initialize` result for a negotiated version.
-    pub fn initialize_result(&self, version: ProtocolVersion) -> &str {
-        &self.init_results[(version.code() - 1) as usize]
+    /// The `initialize` result for a negotiated version. Serialized per
+    /// handshake (once per session, not per call) rather than kept per server
+    /// and version: at ten thousand servers the copies cost megabytes.
+    pub fn initialize_result(&self, version: ProtocolVersion) -> String {
+        serde_json::to_string(&InitializeResult {
+            protocol_version: version.as_str(),
+            capabilities: &self.offering.capabilities,
+            server_info: &Implementation {
+                name: self.name.clone(),
+                title: None,
+                version: env!("CARGO_PKG_VERSION").to_owned(),
+            },
+            instructions: self.offering.instructions.as_deref(),
+        })
+        .expect("initialize result serializes")
     }
 
     /// The serialized `tools/list` result for a cursor.
     pub fn tools_page(&self, cursor: Option<&str>) -> Result<&str, RpcError> {
-        self.tools.page(cursor)
+        self.offering.tools.page(cursor)
     }
 
     /// The serialized `prompts/list` result for a cursor.
     pub fn prompts_page(&self, cursor: Option<&str>) -> Result<&str, RpcError> {
-        self.prompts.page(cursor)
+        self.offering.prompts.page(cursor)
     }
 
     /// The serialized `resources/list` result for a cursor.
     pub fn resources_page(&self, cursor: Option<&str>) -> Result<&str, RpcError> {
-        self.resources.page(cursor)
+        self.offering.resources.page(cursor)
     }
 
     /// The serialized `resources/templates/list` result for a cursor.
     pub fn templates_page(&self, cursor: Option<&str>) -> Result<&str, RpcError> {
-        self.templates.page(cursor)
+        self.offering.templates.page(cursor)
     }
 
     /// Where prompts and resources are routed.
     pub fn routes(&self) -> &Routes {
-        &self.routes
+        &self.offering.routes
     }
 
     /// The handler of a tool this server exposes.
     pub fn handler(&self, tool: &str) -> Option<&Handler> {
-        self.handlers.get(tool)
+        self.offering.handlers.get(tool)
     }
 
     /// The executor for this server's tools.
@@ -387,6 +375,11 @@ mod tests {
         Toolset::parse(&yaml, Path::new("t.yaml")).unwrap()
     }
 
+    fn toolset_view(toolset: Option<&Toolset>, page_size: usize) -> ServerView {
+        let offering = Offering::from_toolset(toolset, page_size);
+        ServerView::new(&record(), Arc::new(offering), Executor::Builtin)
+    }
+
     fn names(page: &str) -> (Vec<String>, Option<String>) {
         let v: serde_json::Value = serde_json::from_str(page).unwrap();
         let names = v["tools"]
@@ -400,7 +393,7 @@ mod tests {
 
     #[test]
     fn pages_walk_every_tool_once_in_order() {
-        let view = ServerView::from_toolset(&record(), Some(&toolset(7)), 3);
+        let view = toolset_view(Some(&toolset(7)), 3);
         let mut seen = Vec::new();
         let mut cursor = None;
         loop {
@@ -417,7 +410,7 @@ mod tests {
 
     #[test]
     fn bad_cursors_are_invalid_params() {
-        let view = ServerView::from_toolset(&record(), Some(&toolset(2)), 10);
+        let view = toolset_view(Some(&toolset(2)), 10);
         for bad in ["nope", &cursor(1), &cursor(99)] {
             let err = view.tools_page(Some(bad)).unwrap_err();
             assert_eq!(err.code, -32602, "{bad}");
@@ -426,16 +419,34 @@ mod tests {
 
     #[test]
     fn empty_and_missing_toolsets_give_one_empty_page() {
-        let view = ServerView::from_toolset(&record(), None, 10);
+        let view = toolset_view(None, 10);
         assert_eq!(view.tools_page(None).unwrap(), r#"{"tools":[]}"#);
         assert!(view.handler("echo").is_none());
     }
 
     #[test]
+    fn servers_sharing_an_offering_keep_their_own_names() {
+        let offering = Arc::new(Offering::from_toolset(Some(&toolset(2)), 10));
+        let (mut a, mut b) = (record(), record());
+        a.name = "alpha".into();
+        b.name = "beta".into();
+        let va = ServerView::new(&a, Arc::clone(&offering), Executor::Builtin);
+        let vb = ServerView::new(&b, offering, Executor::Builtin);
+        assert_eq!(va.tools_page(None).unwrap(), vb.tools_page(None).unwrap());
+        for (view, name) in [(va, "alpha"), (vb, "beta")] {
+            let init: serde_json::Value =
+                serde_json::from_str(&view.initialize_result(ProtocolVersion::V2025_11_25))
+                    .unwrap();
+            assert_eq!(init["serverInfo"]["name"], name);
+            assert_eq!(init["protocolVersion"], "2025-11-25");
+        }
+    }
+
+    #[test]
     fn initialize_result_carries_version_and_only_tools_capability() {
-        let view = ServerView::from_toolset(&record(), Some(&toolset(1)), 10);
+        let view = toolset_view(Some(&toolset(1)), 10);
         let v: serde_json::Value =
-            serde_json::from_str(view.initialize_result(ProtocolVersion::V2025_06_18)).unwrap();
+            serde_json::from_str(&view.initialize_result(ProtocolVersion::V2025_06_18)).unwrap();
         assert_eq!(v["protocolVersion"], "2025-06-18");
         assert_eq!(v["serverInfo"]["name"], "demo");
         assert!(v["capabilities"].get("tools").is_some());

@@ -50,6 +50,17 @@ pub fn at_path<'a>(value: &'a Value, path: &str) -> Option<&'a Value> {
         })
 }
 
+/// [`at_path`], mutable (to take a value out without copying it).
+pub fn at_path_mut<'a>(value: &'a mut Value, path: &str) -> Option<&'a mut Value> {
+    path.split('.')
+        .filter(|s| !s.is_empty())
+        .try_fold(value, |v, key| match v {
+            Value::Object(m) => m.get_mut(key),
+            Value::Array(a) => key.parse::<usize>().ok().and_then(|i| a.get_mut(i)),
+            _ => None,
+        })
+}
+
 /// The `rel="next"` target of an RFC 8288 `Link` header value.
 pub fn next_link(header: &str) -> Option<String> {
     header.split(',').find_map(|part| {

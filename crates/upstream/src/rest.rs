@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 use std::time::Duration;
 
 use crate::auth::{Auth, RotateHook};
-use crate::paging::{PageCursor, at_path, next_link};
+use crate::paging::{PageCursor, at_path, at_path_mut, next_link};
 
 /// Characters escaped in a path segment (RFC 3986 `pchar` complement, plus `/`).
 const SEGMENT: &AsciiSet = &CONTROLS
@@ -135,6 +135,21 @@ fn value_text(v: &Value) -> Option<String> {
 
 fn result(value: Value) -> Box<RawValue> {
     serde_json::value::to_raw_value(&value).expect("a tool result serializes")
+}
+
+/// A result carrying `structured` both as text (for clients that read only
+/// content) and as `structuredContent`, serialized once: the text block is
+/// the escaped serialization, so no second `Value` tree is built.
+fn structured_result(structured: &Value) -> Box<RawValue> {
+    let json = serde_json::to_string(structured).expect("JSON serializes");
+    let text = serde_json::to_string(&json).expect("a string serializes");
+    let mut out = String::with_capacity(json.len() + text.len() + 64);
+    out.push_str(r#"{"content":[{"type":"text","text":"#);
+    out.push_str(&text);
+    out.push_str(r#"}],"structuredContent":"#);
+    out.push_str(&json);
+    out.push('}');
+    RawValue::from_string(out).expect("assembled from serialized JSON")
 }
 
 fn error_result(text: impl Into<String>) -> Box<RawValue> {
@@ -333,17 +348,17 @@ impl RestAccount {
     /// Execute a tool call. Always answers with a `CallToolResult`: failures
     /// of the call itself are `isError` results the model can read.
     pub async fn call(&self, op: &RestOperation, arguments: Option<&RawValue>) -> Box<RawValue> {
-        let args: Map<String, Value> = match arguments
-            .map(|a| serde_json::from_str::<Value>(a.get()))
-        {
-            None => Map::new(),
-            Some(Ok(Value::Object(m))) => m,
-            Some(Ok(Value::Null)) => Map::new(),
+        let args = match arguments.map(|a| serde_json::from_str::<Value>(a.get())) {
+            None | Some(Ok(Value::Null)) => Value::Object(Map::new()),
+            Some(Ok(v @ Value::Object(_))) => v,
             Some(_) => return error_result("Invalid arguments: arguments must be a JSON object"),
         };
-        if let Err(e) = op.check(&Value::Object(args.clone())) {
+        if let Err(e) = op.check(&args) {
             return error_result(e);
         }
+        let Value::Object(args) = args else {
+            unreachable!("matched as an object above")
+        };
         let prepared = match self.prepare(op, &args) {
             Ok(p) => p,
             Err(e) => return error_result(e),
@@ -479,11 +494,7 @@ impl RestAccount {
             } else {
                 json!({ "result": value })
             };
-            let text = serde_json::to_string(&structured).expect("JSON serializes");
-            return result(json!({
-                "content": [{"type": "text", "text": text}],
-                "structuredContent": structured,
-            }));
+            return structured_result(&structured);
         }
         if content_type.starts_with("text/")
             || content_type.contains("json")
@@ -519,31 +530,40 @@ impl RestAccount {
         link: Option<String>,
     ) -> Value {
         let pagination = op.tool.operation.pagination.as_ref();
+        // Read the cursor before the items are taken out of the body.
+        let cursor = match pagination {
+            Some(Pagination::Cursor { next_cursor, .. }) => at_path(&body, next_cursor)
+                .and_then(value_text)
+                .filter(|c| !c.is_empty()),
+            _ => None,
+        };
+        let mut body = body;
         let items = match pagination.and_then(Pagination::results_path) {
-            Some(path) => at_path(&body, path)
-                .cloned()
+            Some(path) => at_path_mut(&mut body, path)
+                .map(Value::take)
                 .unwrap_or(Value::Array(Vec::new())),
-            None => body.clone(),
+            None => std::mem::take(&mut body),
         };
         let count = items.as_array().map(Vec::len);
         let next = match pagination {
             None => {
                 // The API returns everything at once: page through it here.
-                let all = items.as_array().cloned().unwrap_or_default();
+                let mut all = match items {
+                    Value::Array(all) => all,
+                    _ => Vec::new(),
+                };
+                let total = all.len();
                 let start = match p.page {
-                    Some(PageCursor::Slice(n)) => n.min(all.len()),
+                    Some(PageCursor::Slice(n)) => n.min(total),
                     _ => 0,
                 };
-                let end = p
-                    .limit
-                    .map_or(all.len(), |l| (start + l as usize).min(all.len()));
-                let next = (end < all.len()).then(|| PageCursor::Slice(end).encode());
-                return json!({ "results": all[start..end], "next_cursor": next });
+                let end = p.limit.map_or(total, |l| (start + l as usize).min(total));
+                let next = (end < total).then(|| PageCursor::Slice(end).encode());
+                all.truncate(end);
+                all.drain(..start);
+                return json!({ "results": all, "next_cursor": next });
             }
-            Some(Pagination::Cursor { next_cursor, .. }) => at_path(&body, next_cursor)
-                .and_then(value_text)
-                .filter(|c| !c.is_empty())
-                .map(|c| PageCursor::Cursor(c).encode()),
+            Some(Pagination::Cursor { .. }) => cursor.map(|c| PageCursor::Cursor(c).encode()),
             Some(Pagination::Page { first_page, .. }) => {
                 let current = match p.page {
                     Some(PageCursor::Page(n)) => n,
