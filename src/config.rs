@@ -107,6 +107,24 @@ pub struct LimitsConfig {
     pub burst: u32,
     /// Calls a key may have in flight at once.
     pub max_concurrency: u32,
+    /// Where the counts live: `local` (per process) or `redis` (shared by
+    /// every replica).
+    pub backend: LimitsBackend,
+    /// The Redis of `backend = "redis"`.
+    pub redis_url: Option<String>,
+    /// How long a concurrency lease outlives a replica that stopped renewing it.
+    pub lease_ttl_secs: u64,
+}
+
+/// Where per-key limit counts are kept.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LimitsBackend {
+    /// In this process: each replica enforces the limits on its own.
+    #[default]
+    Local,
+    /// In Redis: one limit across every replica.
+    Redis,
 }
 
 impl Default for LimitsConfig {
@@ -115,6 +133,9 @@ impl Default for LimitsConfig {
             rate_per_sec: 20,
             burst: 40,
             max_concurrency: 8,
+            backend: LimitsBackend::Local,
+            redis_url: None,
+            lease_ttl_secs: 30,
         }
     }
 }
@@ -214,6 +235,15 @@ impl Config {
                 path.display()
             );
         }
+        if config.limits.backend == LimitsBackend::Redis
+            && config.limits.redis_url.is_none()
+            && std::env::var("MCPGATE_REDIS_URL").map_or(true, |v| v.trim().is_empty())
+        {
+            bail!(
+                "{}: limits.backend = \"redis\" needs limits.redis_url (or MCPGATE_REDIS_URL), e.g. \"redis://127.0.0.1:6379\"",
+                path.display()
+            );
+        }
         if config.http.max_body_bytes < 1024 {
             bail!(
                 "{}: http.max_body_bytes must be at least 1024",
@@ -280,6 +310,15 @@ impl Config {
     pub fn secret_key(&self) -> Option<String> {
         std::env::var("MCPGATE_SECRET_KEY")
             .ok()
+            .filter(|t| !t.trim().is_empty())
+    }
+
+    /// The Redis URL of `limits.backend = "redis"`: `MCPGATE_REDIS_URL`
+    /// overrides the file.
+    pub fn redis_url(&self) -> Option<String> {
+        std::env::var("MCPGATE_REDIS_URL")
+            .ok()
+            .or_else(|| self.limits.redis_url.clone())
             .filter(|t| !t.trim().is_empty())
     }
 

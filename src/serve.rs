@@ -54,6 +54,18 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             max_concurrency: config.limits.max_concurrency,
         },
         resync_interval: Duration::from_secs(config.upstream.mcp_resync_secs.max(1)),
+        cluster_limits: match config.limits.backend {
+            crate::config::LimitsBackend::Local => None,
+            crate::config::LimitsBackend::Redis => {
+                let url = config.redis_url().unwrap_or_default();
+                let ttl = Duration::from_secs(config.limits.lease_ttl_secs.max(1));
+                Some(Arc::new(
+                    mcpgate_gateway::cluster_limits::ClusterLimits::new(&url, ttl)
+                        .map_err(anyhow::Error::msg)
+                        .context("limits.redis_url")?,
+                ))
+            }
+        },
     };
     let gateway = Gateway::new(store, toolsets, session_key, admin, metrics, options).await?;
     let (servers, keys) = gateway.registry.counts();

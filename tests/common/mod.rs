@@ -54,6 +54,9 @@ pub struct Start {
     pub admin_token: bool,
     /// Reuse this data directory (restart tests).
     pub dir: Option<tempfile::TempDir>,
+    /// Serve this data directory instead of the one in `dir` (a second
+    /// replica over the same store).
+    pub data_dir: Option<PathBuf>,
 }
 
 impl Start {
@@ -75,6 +78,7 @@ impl Default for Start {
             extra_config: String::new(),
             admin_token: true,
             dir: None,
+            data_dir: None,
         }
     }
 }
@@ -115,7 +119,7 @@ impl Gateway {
             .arg("--listen")
             .arg("127.0.0.1:0")
             .arg("--data-dir")
-            .arg(dir.path().join("data"))
+            .arg(opts.data_dir.unwrap_or_else(|| dir.path().join("data")))
             .env("RUST_LOG", "debug")
             .env_remove("MCPGATE_ADMIN_TOKEN")
             .env_remove("MCPGATE_SESSION_SECRET")
@@ -317,6 +321,26 @@ pub struct Mcp {
 }
 
 impl Mcp {
+    /// The same session, addressed to another replica.
+    pub fn clone_to(&self, other: &Gateway) -> Mcp {
+        let path = self.url.find("/mcp").map_or("", |i| &self.url[i..]);
+        Mcp {
+            http: self.http.clone(),
+            url: other.url(path),
+            session: self.session.clone(),
+            version_header: self.version_header.clone(),
+        }
+    }
+
+    /// DELETE the session; returns the status.
+    pub async fn delete_session(&self) -> u16 {
+        let mut req = self.http.delete(&self.url);
+        if let Some(s) = &self.session {
+            req = req.header("mcp-session-id", s);
+        }
+        req.send().await.unwrap().status().as_u16()
+    }
+
     pub async fn post_raw(&self, body: &str, headers: &[(&str, &str)]) -> Reply {
         let mut req = self
             .http
@@ -430,6 +454,26 @@ impl Mcp {
         assert!(v.get("error").is_none(), "{v}");
         v["result"].clone()
     }
+}
+
+/// The Redis every test shares, when it answers. In CI it must: a test that
+/// needs it fails there; elsewhere it prints why it is skipped.
+pub fn redis_url() -> Option<&'static str> {
+    const URL: &str = "redis://127.0.0.1:6379";
+    if std::net::TcpStream::connect_timeout(
+        &"127.0.0.1:6379".parse().unwrap(),
+        Duration::from_secs(1),
+    )
+    .is_ok()
+    {
+        return Some(URL);
+    }
+    assert!(
+        std::env::var("CI").is_err(),
+        "Redis is not reachable at 127.0.0.1:6379; CI must provide it"
+    );
+    eprintln!("SKIPPED: Redis is not reachable at 127.0.0.1:6379");
+    None
 }
 
 /// Write a file (helper for tests that build their own configs).

@@ -4,6 +4,7 @@
 //! but the binary.
 
 pub mod admin;
+pub mod cluster_limits;
 pub mod fixtures;
 mod http_util;
 pub mod limits;
@@ -54,6 +55,19 @@ pub struct Options {
     pub limits: limits::Effective,
     /// How often upstream MCP servers are resynced (and when `ready` turns `stale`).
     pub resync_interval: Duration,
+    /// Limits shared by every replica (`limits.backend = "redis"`); `None`
+    /// keeps them per process.
+    pub cluster_limits: Option<Arc<cluster_limits::ClusterLimits>>,
+}
+
+/// Mark every session the store lists as ended (by any replica) as ended here.
+async fn load_ended_sessions(store: &Store, sessions: &Sessions) -> Result<(), StoreError> {
+    for (nonce, expires) in store.ended_sessions().await? {
+        if let Some(n) = session::nonce_from_hex(&nonce) {
+            sessions.mark_ended(n, expires);
+        }
+    }
+    Ok(())
 }
 
 /// Portal calls in flight, by (session nonce, client request id): the
@@ -101,6 +115,8 @@ pub struct Gateway {
     /// Upstreams that announced a list change, for the resync task.
     changed: tokio::sync::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<(String, String)>>>,
     relayed: Arc<std::sync::atomic::AtomicU64>,
+    /// Cluster-wide limits, when configured.
+    pub cluster_limits: Option<Arc<cluster_limits::ClusterLimits>>,
 }
 
 impl Gateway {
@@ -130,11 +146,7 @@ impl Gateway {
         registry.load_all(&store).await?;
         admin.reload(&store).await?;
         let sessions = Sessions::new(session_key, options.session_ttl);
-        for (nonce, expires) in store.ended_sessions().await? {
-            if let Some(n) = session::nonce_from_hex(&nonce) {
-                sessions.mark_ended(n, expires);
-            }
-        }
+        load_ended_sessions(&store, &sessions).await?;
         let sandbox = Arc::new(sandbox::PersistentSandbox::load(&store).await?);
         let fixtures = Arc::new(fixtures::Fixtures::load(&store).await?);
         Ok(Arc::new(Self {
@@ -155,6 +167,7 @@ impl Gateway {
             changed: tokio::sync::Mutex::new(Some(changed)),
             pending: Arc::new(Pending::new()),
             relayed: Arc::new(std::sync::atomic::AtomicU64::new(1)),
+            cluster_limits: options.cluster_limits.clone(),
         }))
     }
 
@@ -178,6 +191,10 @@ impl Gateway {
                 }
                 if let Err(e) = gw.admin.reload(&gw.store).await {
                     tracing::warn!(error = %e, "periodic reload of admin tokens failed");
+                }
+                // Sessions other replicas ended (DELETE) end here too.
+                if let Err(e) = load_ended_sessions(&gw.store, &gw.sessions).await {
+                    tracing::warn!(error = %e, "periodic reload of ended sessions failed");
                 }
                 gw.sessions.purge_ended();
             }

@@ -311,19 +311,41 @@ fn admit(gw: &Gateway, gate: Gate<'_>, headers: &HeaderMap) -> Result<Admitted, 
     }
 }
 
+/// A key's concurrency permit, given back when dropped.
+pub enum Permit {
+    /// From this process's semaphore.
+    Local(tokio::sync::OwnedSemaphorePermit),
+    /// A lease in the cluster's Redis.
+    Cluster(crate::cluster_limits::Lease),
+}
+
 /// Take a rate cell and a concurrency permit of the key; the permit is
 /// released when the returned guard drops (whatever ends the request).
-fn limit(
-    admitted: &Admitted,
-    sandbox: bool,
-) -> Result<tokio::sync::OwnedSemaphorePermit, Rejection> {
+/// With cluster limits configured, Redis decides; if it cannot, this
+/// replica's own limiter does (never no limit at all).
+async fn limit(gw: &Gateway, admitted: &Admitted, sandbox: bool) -> Result<Permit, Rejection> {
     // A twin counts against its own bucket, so experiments never starve production.
     let limiter = if sandbox {
         admitted.key.sandbox_limiter()
     } else {
         admitted.key.limiter()
     };
-    limiter.admit().map_err(|refusal| {
+    let decided = match &gw.cluster_limits {
+        Some(cluster) => {
+            let bucket = if sandbox {
+                format!("{}:test", admitted.key.id)
+            } else {
+                admitted.key.id.to_string()
+            };
+            cluster.admit(&bucket, limiter.limits).await.ok()
+        }
+        None => None,
+    };
+    let outcome = match decided {
+        Some(outcome) => outcome.map(Permit::Cluster),
+        None => limiter.admit().map(Permit::Local),
+    };
+    outcome.map_err(|refusal| {
         crate::ops::record_limit_rejection(refusal.kind());
         let l = limiter.limits;
         let message = match refusal {
@@ -436,7 +458,7 @@ async fn post_inner(
     };
     // Held until this function returns: success, error, timeout or a client
     // that went away (the future is dropped) all give the permit back.
-    let permit = match limit(&admitted, sandbox) {
+    let permit = match limit(gw, &admitted, sandbox).await {
         Ok(p) => p,
         Err(r) => return r.into_response(),
     };
@@ -605,7 +627,7 @@ fn start_tool_call(
     session: &Session,
     id: &RequestId,
     call: PortalCall,
-    permit: tokio::sync::OwnedSemaphorePermit,
+    permit: Permit,
     streaming: bool,
 ) -> tokio::sync::mpsc::UnboundedReceiver<String> {
     let PortalCall {

@@ -74,13 +74,27 @@ pub async fn healthz() -> Response {
     http_util::json(StatusCode::OK, r#"{"status":"ok"}"#)
 }
 
-/// GET /readyz: the store answers.
+/// GET /readyz: the store answers (and where limits are counted).
 pub async fn readyz(State(gw): State<Arc<Gateway>>) -> Response {
     let (servers, keys) = gw.registry.counts();
+    // Limits falling back to per-replica counts keep the gateway serving
+    // (still limited), so it stays ready, but says so.
+    let limits = match &gw.cluster_limits {
+        None => serde_json::json!({"backend": "local"}),
+        Some(cluster) => match cluster.check().await {
+            None => serde_json::json!({"backend": "redis", "state": "ok"}),
+            Some(why) => serde_json::json!({
+                "backend": "redis",
+                "state": "degraded",
+                "detail": format!("Redis unavailable ({why}); enforcing per-replica limits"),
+            }),
+        },
+    };
     match gw.store.ping().await {
         Ok(()) => http_util::json(
             StatusCode::OK,
-            serde_json::json!({"status": "ready", "servers": servers, "keys": keys}).to_string(),
+            serde_json::json!({"status": "ready", "servers": servers, "keys": keys, "limits": limits})
+                .to_string(),
         ),
         Err(e) => http_util::json(
             StatusCode::SERVICE_UNAVAILABLE,
