@@ -66,6 +66,9 @@ pub struct McpConfig {
     pub default_toolset: String,
     /// Seconds between full reloads from the store.
     pub reload_interval_secs: u64,
+    /// Milliseconds between checks of the store's revision (a change by
+    /// another replica or the CLI triggers a reload).
+    pub change_poll_ms: u64,
     /// Seconds between batched writes of keys' last-use times.
     pub usage_flush_secs: u64,
 }
@@ -194,6 +197,7 @@ impl Default for McpConfig {
             session_ttl_secs: 24 * 3600,
             default_toolset: "demo".into(),
             reload_interval_secs: 30,
+            change_poll_ms: 250,
             usage_flush_secs: 5,
         }
     }

@@ -70,6 +70,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let gateway = Gateway::new(store, toolsets, session_key, admin, metrics, options).await?;
     let (servers, keys) = gateway.registry.counts();
     gateway.spawn_maintenance(Duration::from_secs(config.mcp.reload_interval_secs.max(1)));
+    gateway.spawn_change_watch(Duration::from_millis(config.mcp.change_poll_ms.max(50)));
     mcpgate_gateway::sync::spawn_resync(
         Arc::clone(&gateway),
         Duration::from_secs(config.upstream.mcp_resync_secs.max(1)),

@@ -256,3 +256,56 @@ async fn a_session_started_on_one_replica_continues_on_another() {
     }
     drop(a);
 }
+
+#[tokio::test]
+async fn a_key_revoked_on_one_replica_is_refused_by_another_within_a_second() {
+    // No Redis needed: the replicas share the store, and the full reload
+    // (30 s by default) is left as is, so only the change watch can be fast.
+    let a = Gateway::start().await;
+    let b = Gateway::start_with(Start {
+        data_dir: Some(a.data_dir()),
+        ..Start::default()
+    })
+    .await;
+    let (id, token) = a.create_server("shared").await;
+    let created = Instant::now();
+    let cb = session_when_known(&b, &token).await;
+    println!(
+        "a server created on A served by B after {} ms",
+        created.elapsed().as_millis()
+    );
+    assert!(created.elapsed() < Duration::from_secs(2));
+    assert_eq!(cb.request(1, "ping", json!({})).await.status, 200);
+
+    let (status, keys) = a
+        .admin(Method::GET, &format!("/server/{id}/keys"), None)
+        .await;
+    assert_eq!(status, 200, "{keys}");
+    let key_id = keys["result"][0]["id"]
+        .as_str()
+        .or_else(|| keys[0]["id"].as_str())
+        .unwrap_or_else(|| panic!("a key id in {keys}"))
+        .to_owned();
+    let (status, body) = a
+        .admin(Method::DELETE, &format!("/server/{id}/keys/{key_id}"), None)
+        .await;
+    assert!((200..300).contains(&status), "{body}");
+    let revoked = Instant::now();
+    loop {
+        let status = cb.request(2, "ping", json!({})).await.status;
+        if status == 401 {
+            break;
+        }
+        assert_eq!(status, 200);
+        assert!(
+            revoked.elapsed() < Duration::from_secs(1),
+            "B still accepts a key revoked on A after {:?}",
+            revoked.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    println!(
+        "a key revoked on A refused by B after {} ms (target: 1000 ms)",
+        revoked.elapsed().as_millis()
+    );
+}

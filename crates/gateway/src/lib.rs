@@ -176,9 +176,24 @@ impl Gateway {
         format!("{}/mcp/{token}", self.public_url)
     }
 
-    /// Periodically re-read the store (picking up writes made directly to
-    /// it, e.g. by the CLI in `--data-dir` mode) and forget ended sessions
-    /// that have expired anyway.
+    /// Re-read everything the hot path serves from the store (unchanged
+    /// servers and accounts are kept as they are).
+    async fn reload(&self, why: &str) {
+        if let Err(e) = self.registry.load_all(&self.store).await {
+            tracing::warn!(error = %e, why, "reload from the store failed");
+        }
+        if let Err(e) = self.admin.reload(&self.store).await {
+            tracing::warn!(error = %e, why, "reload of admin tokens failed");
+        }
+        // Sessions other replicas ended (DELETE) end here too.
+        if let Err(e) = load_ended_sessions(&self.store, &self.sessions).await {
+            tracing::warn!(error = %e, why, "reload of ended sessions failed");
+        }
+    }
+
+    /// Periodically re-read the store in full — the safety net behind
+    /// [`Self::spawn_change_watch`] — and forget ended sessions that have
+    /// expired anyway.
     pub fn spawn_maintenance(self: &Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
         let gw = Arc::clone(self);
         tokio::spawn(async move {
@@ -186,17 +201,32 @@ impl Gateway {
             tick.tick().await;
             loop {
                 tick.tick().await;
-                if let Err(e) = gw.registry.load_all(&gw.store).await {
-                    tracing::warn!(error = %e, "periodic reload from the store failed");
-                }
-                if let Err(e) = gw.admin.reload(&gw.store).await {
-                    tracing::warn!(error = %e, "periodic reload of admin tokens failed");
-                }
-                // Sessions other replicas ended (DELETE) end here too.
-                if let Err(e) = load_ended_sessions(&gw.store, &gw.sessions).await {
-                    tracing::warn!(error = %e, "periodic reload of ended sessions failed");
-                }
+                gw.reload("periodic").await;
                 gw.sessions.purge_ended();
+            }
+        })
+    }
+
+    /// Every `every`, read the store's revision; when another process (a
+    /// replica, or the CLI in `--data-dir` mode) changed something, reload.
+    /// This is what makes a key revoked through one replica refused by all
+    /// of them within about `every` plus one reload.
+    pub fn spawn_change_watch(self: &Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
+        let gw = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut seen = gw.store.revision().await.ok();
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                match gw.store.revision().await {
+                    Ok(now) if Some(now) != seen => {
+                        gw.reload("store changed").await;
+                        seen = Some(now);
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::debug!(error = %e, "could not read the store's revision"),
+                }
             }
         })
     }

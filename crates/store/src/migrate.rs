@@ -34,6 +34,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "sandbox",
         include_str!("../migrations/sqlite/0005_sandbox.sql"),
     ),
+    (
+        6,
+        "revision",
+        include_str!("../migrations/sqlite/0006_revision.sql"),
+    ),
 ];
 
 impl MigrationSource<'static> for Embedded {

@@ -74,6 +74,16 @@ impl Store {
         Ok(Self { pool, key })
     }
 
+    /// A number that changes whenever something the gateway serves from
+    /// changes (servers, keys, integrations, accounts, upstreams, portals,
+    /// admin tokens, ended sessions), by this process or any other sharing
+    /// the database. Cheap: one row.
+    pub async fn revision(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT n FROM revision WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
     pub(crate) fn pool(&self) -> &SqlitePool {
         &self.pool
     }
@@ -1000,6 +1010,27 @@ mod tests {
 
     fn demo(name: &str) -> NewServer {
         NewServer::new("default", name, ServerSource::Toolset("demo".into()))
+    }
+
+    #[tokio::test]
+    async fn the_revision_moves_on_served_changes_only() {
+        let store = Store::open_in_memory().await.unwrap();
+        let start = store.revision().await.unwrap();
+        let (server, minted) = store.create_server(demo("a")).await.unwrap();
+        let (key, _) = minted.unwrap();
+        let created = store.revision().await.unwrap();
+        assert!(created > start, "creating a server and its key");
+        store.touch_keys(&[(key.id, now_ms())]).await.unwrap();
+        assert_eq!(
+            store.revision().await.unwrap(),
+            created,
+            "a last-use time changes nothing served"
+        );
+        store
+            .revoke_key(server.id, key.id, time::Duration::ZERO)
+            .await
+            .unwrap();
+        assert!(store.revision().await.unwrap() > created, "a revocation");
     }
 
     #[tokio::test]
