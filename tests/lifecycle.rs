@@ -462,3 +462,84 @@ async fn the_container_images_environment_configures_serve() {
         "JSON logs: {logs}"
     );
 }
+
+#[tokio::test]
+async fn kill_9_during_a_burst_of_admin_writes_loses_nothing_acknowledged() {
+    let mut gw = Gateway::start().await;
+    let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(String, String)>::new()));
+    let mut writers = Vec::new();
+    for w in 0..6 {
+        let (http, url, acked) = (gw.http.clone(), gw.url("/server"), acknowledged.clone());
+        writers.push(tokio::spawn(async move {
+            for i in 0.. {
+                let sent = http
+                    .post(&url)
+                    .bearer_auth(ADMIN_TOKEN)
+                    .json(&json!({"name": format!("burst-{w}-{i}")}))
+                    .send()
+                    .await;
+                // The process died: what was not acknowledged may or may not exist.
+                let Ok(resp) = sent else { return };
+                if resp.status().as_u16() != 201 {
+                    return;
+                }
+                let Ok(body) = resp.json::<serde_json::Value>().await else {
+                    return;
+                };
+                acked.lock().unwrap().push((
+                    body["id"].as_str().unwrap().to_owned(),
+                    body["token"].as_str().unwrap().to_owned(),
+                ));
+            }
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    gw.signal_and_wait("KILL");
+    for w in writers {
+        w.await.unwrap();
+    }
+    let acked = acknowledged.lock().unwrap().clone();
+    assert!(
+        acked.len() > 5,
+        "the burst wrote too little to test: {}",
+        acked.len()
+    );
+
+    let gw = Gateway::start_with(Start {
+        dir: Some(gw.stop()),
+        ..Start::default()
+    })
+    .await;
+    let (status, all) = gw
+        .admin(reqwest::Method::GET, "/server?limit=1000", None)
+        .await;
+    assert_eq!(status, 200, "{all}");
+    let stored: std::collections::HashSet<String> = all["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_owned())
+        .collect();
+    for (id, token) in &acked {
+        assert!(stored.contains(id), "acknowledged server {id} is missing");
+        let probe = gw.mcp(token).request(1, "ping", json!({})).await;
+        assert_ne!(probe.status, 401, "the acknowledged key of {id} is gone");
+    }
+    // Nothing half-written: every stored server (acknowledged or not) has its key.
+    for id in &stored {
+        let (status, keys) = gw
+            .admin(reqwest::Method::GET, &format!("/server/{id}/keys"), None)
+            .await;
+        assert_eq!(status, 200, "{keys}");
+        let n = keys["result"]
+            .as_array()
+            .or(keys.as_array())
+            .map_or(0, Vec::len);
+        assert!(n >= 1, "server {id} was stored without its key: {keys}");
+    }
+    println!(
+        "{} servers acknowledged before kill -9, {} stored after restart",
+        acked.len(),
+        stored.len()
+    );
+}
