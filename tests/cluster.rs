@@ -309,3 +309,49 @@ async fn a_key_revoked_on_one_replica_is_refused_by_another_within_a_second() {
         revoked.elapsed().as_millis()
     );
 }
+
+/// How long until `gw` logs `line`, if it does within `within`.
+async fn logged_within(gw: &Gateway, line: &str, within: Duration) -> Option<Duration> {
+    let started = Instant::now();
+    while started.elapsed() < within {
+        if gw.stderr().contains(line) {
+            return Some(started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    None
+}
+
+#[tokio::test]
+async fn one_replica_runs_the_periodic_resync_and_another_takes_over_when_it_dies() {
+    const RUNS: &str = "this replica now runs the periodic upstream resync";
+    let config = "[upstream]\nmcp_resync_secs = 1\nmcp_periodic_resync = true\n";
+    let mut a = Gateway::start_with(Start {
+        extra_config: config.into(),
+        ..Start::default()
+    })
+    .await;
+    assert!(
+        logged_within(&a, RUNS, Duration::from_secs(3))
+            .await
+            .is_some(),
+        "A took the job"
+    );
+    let b = Gateway::start_with(Start {
+        extra_config: config.into(),
+        data_dir: Some(a.data_dir()),
+        ..Start::default()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert!(!b.stderr().contains(RUNS), "B must not run it while A does");
+
+    a.signal_and_wait("KILL");
+    let took_over = logged_within(&b, RUNS, Duration::from_secs(6))
+        .await
+        .expect("B never took over the resync after A died");
+    println!(
+        "resync taken over {} ms after the runner was killed (lease: 3 ticks of 1 s)",
+        took_over.as_millis()
+    );
+}

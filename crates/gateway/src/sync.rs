@@ -91,16 +91,27 @@ pub async fn sync_upstream(
     Ok(Some(record))
 }
 
+/// The periodic upstream resync's job name (one runner per store).
+pub const RESYNC_JOB: &str = "upstream-resync";
+
 /// Resync every upstream whose last sync is older than `every` (with a
 /// per-upstream jitter of up to a tenth, so they do not all go at once).
+/// Only the replica holding the job's lease runs the periodic part.
 pub fn spawn_resync(
     gw: std::sync::Arc<Gateway>,
     every: Duration,
     periodic: bool,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(15).min(every));
+        let period = Duration::from_secs(15).min(every);
+        let mut tick = tokio::time::interval(period);
         let mut changed = gw.changed.lock().await.take();
+        // Replicas sharing a store take turns: one holds the job's lease and
+        // renews it every tick; if it dies, the lease lapses after three
+        // ticks and another replica takes the job over.
+        let holder = uuid::Uuid::new_v4().to_string();
+        let lease = time::Duration::try_from(period * 3).unwrap_or(time::Duration::MINUTE);
+        let mut running = false;
         loop {
             // An upstream that announced a list change is resynced at once.
             let announced = async {
@@ -119,6 +130,25 @@ pub fn spawn_resync(
                 }
             }
             if !periodic {
+                continue;
+            }
+            let holds = gw
+                .store
+                .hold_lease(RESYNC_JOB, &holder, lease)
+                .await
+                .unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "cannot take the upstream resync lease");
+                    false
+                });
+            if holds != running {
+                running = holds;
+                if running {
+                    tracing::info!("this replica now runs the periodic upstream resync");
+                } else {
+                    tracing::info!("another replica runs the periodic upstream resync now");
+                }
+            }
+            if !running {
                 continue;
             }
             let due: Vec<(String, String)> = match list(&gw.store).await {

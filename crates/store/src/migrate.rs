@@ -39,6 +39,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "revision",
         include_str!("../migrations/sqlite/0006_revision.sql"),
     ),
+    (
+        7,
+        "job_leases",
+        include_str!("../migrations/sqlite/0007_job_leases.sql"),
+    ),
 ];
 
 impl MigrationSource<'static> for Embedded {

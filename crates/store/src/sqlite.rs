@@ -84,6 +84,30 @@ impl Store {
             .await?)
     }
 
+    /// Take, or keep, the lease on a periodic `job` for `holder` until `ttl`
+    /// from now. True when `holder` holds it afterwards: it held it already,
+    /// or nobody did, or the previous holder let it expire.
+    pub async fn hold_lease(
+        &self,
+        job: &str,
+        holder: &str,
+        ttl: time::Duration,
+    ) -> Result<bool, StoreError> {
+        let now = now_ms();
+        let done = sqlx::query(
+            "INSERT INTO job_leases (job, holder, expires_at) VALUES (?, ?, ?)
+             ON CONFLICT(job) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+             WHERE job_leases.holder = excluded.holder OR job_leases.expires_at <= ?",
+        )
+        .bind(job)
+        .bind(holder)
+        .bind(to_ms(now + ttl))
+        .bind(to_ms(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     pub(crate) fn pool(&self) -> &SqlitePool {
         &self.pool
     }
@@ -1010,6 +1034,28 @@ mod tests {
 
     fn demo(name: &str) -> NewServer {
         NewServer::new("default", name, ServerSource::Toolset("demo".into()))
+    }
+
+    #[tokio::test]
+    async fn a_job_lease_has_one_holder_until_it_expires() {
+        let store = Store::open_in_memory().await.unwrap();
+        let ttl = time::Duration::milliseconds(300);
+        assert!(store.hold_lease("resync", "a", ttl).await.unwrap());
+        assert!(!store.hold_lease("resync", "b", ttl).await.unwrap());
+        assert!(
+            store.hold_lease("resync", "a", ttl).await.unwrap(),
+            "renewed"
+        );
+        assert!(
+            store.hold_lease("other", "b", ttl).await.unwrap(),
+            "per job"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(350)).await;
+        assert!(
+            store.hold_lease("resync", "b", ttl).await.unwrap(),
+            "taken over"
+        );
+        assert!(!store.hold_lease("resync", "a", ttl).await.unwrap());
     }
 
     #[tokio::test]
