@@ -355,3 +355,63 @@ async fn one_replica_runs_the_periodic_resync_and_another_takes_over_when_it_die
         took_over.as_millis()
     );
 }
+
+#[tokio::test]
+async fn a_portal_session_started_on_one_replica_continues_on_another() {
+    if !common::python::available() {
+        return;
+    }
+    let upstream = common::python::start("alpha", "base", common::python::free_port());
+    let a = Gateway::start().await;
+    let base = "/accounts/default/access/ai-controls/mcp";
+    let (status, body) = a
+        .admin(
+            Method::POST,
+            &format!("{base}/servers"),
+            Some(json!({"id": "alpha", "name": "alpha", "hostname": upstream.url, "auth_type": "unauthenticated"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = a
+        .admin(Method::POST, &format!("{base}/servers/alpha/sync"), None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, created) = a
+        .admin(
+            Method::POST,
+            &format!("{base}/portals"),
+            Some(json!({"id": "p", "name": "P", "servers": [{"server_id": "alpha"}]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let url = created["result"]["url"].as_str().unwrap().to_owned();
+    let mut on_a = Mcp {
+        http: a.http.clone(),
+        url,
+        session: None,
+        version_header: None,
+    };
+    on_a.initialize("2025-11-25").await;
+    let hello = json!({"name": "alpha_hello", "arguments": {"who": "ada"}});
+    let r = on_a.call("tools/call", hello.clone()).await;
+    assert_eq!(r["content"][0]["text"], "hello ada from alpha", "{r}");
+
+    // B starts later; its client to the upstream opens its own upstream
+    // session, which the client never sees.
+    let b = Gateway::start_with(Start {
+        data_dir: Some(a.data_dir()),
+        ..Start::default()
+    })
+    .await;
+    let on_b = on_a.clone_to(&b);
+    let r = on_b.call("tools/call", hello).await;
+    assert_eq!(r["content"][0]["text"], "hello ada from alpha", "{r}");
+    assert_eq!(
+        r,
+        on_a.call(
+            "tools/call",
+            json!({"name": "alpha_hello", "arguments": {"who": "ada"}})
+        )
+        .await
+    );
+}
