@@ -363,35 +363,13 @@ async fn a_portal_session_started_on_one_replica_continues_on_another() {
     }
     let upstream = common::python::start("alpha", "base", common::python::free_port());
     let a = Gateway::start().await;
-    let base = "/accounts/default/access/ai-controls/mcp";
-    let (status, body) = a
-        .admin(
-            Method::POST,
-            &format!("{base}/servers"),
-            Some(json!({"id": "alpha", "name": "alpha", "hostname": upstream.url, "auth_type": "unauthenticated"})),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    let (status, body) = a
-        .admin(Method::POST, &format!("{base}/servers/alpha/sync"), None)
-        .await;
-    assert_eq!(status, 200, "{body}");
-    let (status, created) = a
-        .admin(
-            Method::POST,
-            &format!("{base}/portals"),
-            Some(json!({"id": "p", "name": "P", "servers": [{"server_id": "alpha"}]})),
-        )
-        .await;
-    assert_eq!(status, 201, "{created}");
-    let url = created["result"]["url"].as_str().unwrap().to_owned();
-    let mut on_a = Mcp {
-        http: a.http.clone(),
-        url,
-        session: None,
-        version_header: None,
-    };
-    on_a.initialize("2025-11-25").await;
+    common::registry::register(&a, "alpha", &upstream.url).await;
+    common::registry::sync(&a, "alpha", None).await;
+    let on_a = common::registry::portal(
+        &a,
+        json!({"id": "p", "name": "P", "servers": [{"server_id": "alpha"}]}),
+    )
+    .await;
     let hello = json!({"name": "alpha_hello", "arguments": {"who": "ada"}});
     let r = on_a.call("tools/call", hello.clone()).await;
     assert_eq!(r["content"][0]["text"], "hello ada from alpha", "{r}");

@@ -5,52 +5,10 @@
 mod common;
 
 use common::python::{self, Fixture};
+use common::registry::{BASE, portal, register, sync};
 use common::{Gateway, Mcp};
 use reqwest::Method;
 use serde_json::{Value, json};
-
-const BASE: &str = "/accounts/default/access/ai-controls/mcp";
-
-async fn register(gw: &Gateway, id: &str, url: &str) -> Value {
-    let (status, body) = gw
-        .admin(
-            Method::POST,
-            &format!("{BASE}/servers"),
-            Some(json!({"id": id, "name": id, "hostname": url, "auth_type": "unauthenticated"})),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    assert_eq!(body["success"], true);
-    body["result"].clone()
-}
-
-async fn sync(gw: &Gateway, id: &str, body: Option<Value>) -> Value {
-    let (status, answer) = gw
-        .admin(Method::POST, &format!("{BASE}/servers/{id}/sync"), body)
-        .await;
-    assert_eq!(status, 200, "{answer}");
-    assert_eq!(answer["result"], json!({}));
-    let (_, one) = gw
-        .admin(Method::GET, &format!("{BASE}/servers/{id}"), None)
-        .await;
-    one["result"].clone()
-}
-
-async fn portal(gw: &Gateway, body: Value) -> Mcp {
-    let (status, created) = gw
-        .admin(Method::POST, &format!("{BASE}/portals"), Some(body))
-        .await;
-    assert_eq!(status, 201, "{created}");
-    let url = created["result"]["url"].as_str().unwrap().to_owned();
-    let mut c = Mcp {
-        http: gw.http.clone(),
-        url,
-        session: None,
-        version_header: None,
-    };
-    c.initialize("2025-11-25").await;
-    c
-}
 
 /// The `alpha` fixture behind a fresh gateway's single-server portal `p`.
 async fn alpha_portal() -> (Fixture, Gateway, Mcp) {

@@ -53,16 +53,11 @@ return 1
 /// How long Redis is left alone after a failure before it is tried again.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 
-/// Why the cluster limits could not decide (the caller falls back to local limits).
+/// Why the cluster limits could not decide (the caller falls back to
+/// local limits): Redis failed now, or recently and is not retried yet.
 #[derive(Debug, thiserror::Error)]
-pub enum Unavailable {
-    /// Redis failed just now.
-    #[error("Redis failed: {0}")]
-    Failed(String),
-    /// Redis failed recently; not retried yet.
-    #[error("Redis is unavailable (retrying): {0}")]
-    Backoff(String),
-}
+#[error("Redis is unavailable: {0}")]
+pub struct Unavailable(pub String);
 
 #[derive(Default)]
 struct Health {
@@ -148,7 +143,7 @@ impl ClusterLimits {
                 "Redis limits unavailable: enforcing per-replica (local) limits until it is back");
         }
         health.down = Some((Instant::now(), why.clone()));
-        Unavailable::Failed(why)
+        Unavailable(why)
     }
 
     fn recovered(&self) {
@@ -162,7 +157,7 @@ impl ClusterLimits {
         if let Some((since, why)) = &self.health.lock().expect("health lock").down
             && since.elapsed() < RETRY_AFTER
         {
-            return Err(Unavailable::Backoff(why.clone()));
+            return Err(Unavailable(why.clone()));
         }
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_millis(500)))

@@ -796,7 +796,9 @@ impl Registry {
                 continue;
             }
             // Keep the limiters (their budgets and calls in flight) when only
-            // other fields changed.
+            // other fields changed. A limiter first created on the old entry
+            // after this point is not carried over: at worst one request's
+            // worth of budget, on a key whose record just changed.
             let kept = previous.as_ref().filter(|p| p.limits == want);
             let carry = |cell: fn(&KeyEntry) -> &OnceLock<Arc<KeyLimiter>>| {
                 kept.and_then(|p| cell(p).get().cloned())

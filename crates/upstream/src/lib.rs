@@ -8,6 +8,7 @@
 
 mod auth;
 pub mod builtin;
+mod call_result;
 mod legacy;
 pub mod mcp_client;
 pub mod paging;

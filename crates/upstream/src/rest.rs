@@ -137,21 +137,6 @@ fn result(value: Value) -> Box<RawValue> {
     serde_json::value::to_raw_value(&value).expect("a tool result serializes")
 }
 
-/// A result carrying `structured` both as text (for clients that read only
-/// content) and as `structuredContent`, serialized once: the text block is
-/// the escaped serialization, so no second `Value` tree is built.
-fn structured_result(structured: &Value) -> Box<RawValue> {
-    let json = serde_json::to_string(structured).expect("JSON serializes");
-    let text = serde_json::to_string(&json).expect("a string serializes");
-    let mut out = String::with_capacity(json.len() + text.len() + 64);
-    out.push_str(r#"{"content":[{"type":"text","text":"#);
-    out.push_str(&text);
-    out.push_str(r#"}],"structuredContent":"#);
-    out.push_str(&json);
-    out.push('}');
-    RawValue::from_string(out).expect("assembled from serialized JSON")
-}
-
 fn error_result(text: impl Into<String>) -> Box<RawValue> {
     result(json!({"content": [{"type": "text", "text": text.into()}], "isError": true}))
 }
@@ -494,7 +479,7 @@ impl RestAccount {
             } else {
                 json!({ "result": value })
             };
-            return structured_result(&structured);
+            return crate::call_result::structured(&structured, None);
         }
         if content_type.starts_with("text/")
             || content_type.contains("json")

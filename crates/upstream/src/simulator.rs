@@ -345,13 +345,7 @@ fn simulated(structured: Value) -> Box<RawValue> {
     } else {
         json!({ "result": structured })
     };
-    let text = serde_json::to_string(&structured).expect("JSON serializes");
-    serde_json::value::to_raw_value(&json!({
-        "content": [{"type": "text", "text": text}],
-        "structuredContent": structured,
-        "_meta": {"io.mcpgate/simulated": true},
-    }))
-    .expect("a result serializes")
+    crate::call_result::structured(&structured, Some(r#"{"io.mcpgate/simulated":true}"#))
 }
 
 fn simulated_error(text: String) -> Box<RawValue> {
