@@ -36,6 +36,8 @@ pub struct Config {
     pub upstream: UpstreamConfig,
     /// Default per-key limits.
     pub limits: LimitsConfig,
+    /// Where the data lives.
+    pub store: StoreConfig,
     #[serde(skip)]
     base_dir: PathBuf,
 }
@@ -143,6 +145,16 @@ impl Default for LimitsConfig {
     }
 }
 
+/// `[store]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// `postgres://user:password@host:5432/db` for replicas sharing one
+    /// database; unset, the embedded SQLite file `<data_dir>/mcpgate.db`.
+    /// `MCPGATE_STORE_URL` (or `serve --store`) overrides it.
+    pub url: Option<String>,
+}
+
 /// `[admin]`
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -174,6 +186,7 @@ impl Default for Config {
             integrations_dir: None,
             upstream: UpstreamConfig::default(),
             limits: LimitsConfig::default(),
+            store: StoreConfig::default(),
             base_dir: PathBuf::from("."),
         }
     }
@@ -323,6 +336,15 @@ impl Config {
         std::env::var("MCPGATE_REDIS_URL")
             .ok()
             .or_else(|| self.limits.redis_url.clone())
+            .filter(|t| !t.trim().is_empty())
+    }
+
+    /// The store URL: `MCPGATE_STORE_URL` overrides the file; `None` means
+    /// the embedded SQLite file in the data directory.
+    pub fn store_url(&self) -> Option<String> {
+        std::env::var("MCPGATE_STORE_URL")
+            .ok()
+            .or_else(|| self.store.url.clone())
             .filter(|t| !t.trim().is_empty())
     }
 

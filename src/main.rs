@@ -45,6 +45,10 @@ enum Command {
         /// (overrides the config file).
         #[arg(long, env = "MCPGATE_PUBLIC_URL")]
         public_url: Option<String>,
+        /// Database shared by replicas, e.g. postgres://mcpgate@db:5432/mcpgate
+        /// (overrides the config file; default: SQLite in the data directory).
+        #[arg(long, env = "MCPGATE_STORE_URL", hide_env_values = true)]
+        store: Option<String>,
     },
     /// Manage virtual MCP servers.
     Server {
@@ -126,9 +130,11 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-/// Open (and migrate) the embedded store of the configured data directory,
-/// with the credentials master key from `MCPGATE_SECRET_KEY` or
-/// `<data_dir>/secret.key` (generated, mode 0600, on first use).
+/// Open (and migrate) the store: the database of `store.url` when set, else
+/// the embedded SQLite file of the data directory. The credentials master key
+/// comes from `MCPGATE_SECRET_KEY` or `<data_dir>/secret.key` (generated, mode
+/// 0600, on first use; replicas on several hosts must share it, which the
+/// store checks).
 pub(crate) async fn open_store(config: &config::Config) -> anyhow::Result<mcpgate_store::Store> {
     let data_dir = &config.data_dir;
     std::fs::create_dir_all(data_dir)
@@ -141,10 +147,17 @@ pub(crate) async fn open_store(config: &config::Config) -> anyhow::Result<mcpgat
     };
     let key = mcpgate_store::MasterKey::from_hex(&hex)
         .context("the credentials key (MCPGATE_SECRET_KEY or <data_dir>/secret.key) must be 64 hex characters")?;
-    let path = data_dir.join("mcpgate.db");
-    mcpgate_store::Store::open(&path, key)
-        .await
-        .with_context(|| format!("cannot open the store at {}", path.display()))
+    match config.store_url() {
+        Some(url) => mcpgate_store::Store::connect(&url, key)
+            .await
+            .with_context(|| format!("cannot open the store at {}", mcpgate_store::redact(&url))),
+        None => {
+            let path = data_dir.join("mcpgate.db");
+            mcpgate_store::Store::open(&path, key)
+                .await
+                .with_context(|| format!("cannot open the store at {}", path.display()))
+        }
+    }
 }
 
 #[tokio::main]
@@ -157,6 +170,7 @@ async fn main() -> std::process::ExitCode {
             listen,
             data_dir,
             public_url,
+            store,
         } => {
             async {
                 let mut config = config::Config::load(config.as_deref())?;
@@ -165,6 +179,9 @@ async fn main() -> std::process::ExitCode {
                 }
                 if let Some(dir) = data_dir {
                     config.data_dir = dir;
+                }
+                if let Some(url) = store {
+                    config.store.url = Some(url);
                 }
                 if let Some(url) = public_url {
                     config.public_url = Some(url.trim_end_matches('/').to_owned());

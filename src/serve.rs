@@ -78,7 +78,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     );
     gateway.spawn_usage_flush(Duration::from_secs(config.mcp.usage_flush_secs.max(1)));
 
-    tracing::info!(%local, %public_url, servers, keys, "mcpgate listening");
+    let store = gateway.store.location();
+    tracing::info!(%local, %public_url, %store, servers, keys, "mcpgate listening");
     if let Some(secret) = bootstrap {
         print_bootstrap(&secret, local);
     }

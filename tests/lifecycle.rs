@@ -420,16 +420,7 @@ async fn the_container_images_environment_configures_serve() {
     let mut child = cmd.spawn().unwrap();
     let http = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
-    let mut ready = false;
-    for _ in 0..100 {
-        if let Ok(r) = http.get(format!("{base}/readyz")).send().await
-            && r.status() == 200
-        {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let ready = common::ready_at(&http, &base).await.is_some();
     let logs = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap();
     assert!(ready, "not ready: {logs}");
     let created: serde_json::Value = http
@@ -465,7 +456,25 @@ async fn the_container_images_environment_configures_serve() {
 
 #[tokio::test]
 async fn kill_9_during_a_burst_of_admin_writes_loses_nothing_acknowledged() {
-    let mut gw = Gateway::start().await;
+    kill_9_during_a_burst(None).await;
+}
+
+#[tokio::test]
+async fn on_postgres_kill_9_during_a_burst_of_admin_writes_loses_nothing_acknowledged() {
+    let Some(url) = common::postgres_url().await else {
+        return;
+    };
+    kill_9_during_a_burst(Some(url)).await;
+}
+
+/// Admin writes from several clients, the gateway killed mid-burst, then
+/// restarted on the same store (`store_url`, else its data directory).
+async fn kill_9_during_a_burst(store_url: Option<String>) {
+    let mut gw = Gateway::start_with(Start {
+        store_url: store_url.clone(),
+        ..Start::default()
+    })
+    .await;
     let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(String, String)>::new()));
     let mut writers = Vec::new();
     for w in 0..6 {
@@ -507,6 +516,7 @@ async fn kill_9_during_a_burst_of_admin_writes_loses_nothing_acknowledged() {
 
     let gw = Gateway::start_with(Start {
         dir: Some(gw.stop()),
+        store_url,
         ..Start::default()
     })
     .await;

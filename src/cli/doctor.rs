@@ -321,7 +321,7 @@ fn group_or_other_readable(_: &std::fs::Metadata) -> bool {
 /// Open the store and read it back; returns the upstream URLs to probe.
 async fn check_store(report: &mut Report, config: &Config) -> Vec<(String, String)> {
     let path = config.data_dir.join("mcpgate.db");
-    if !path.exists() {
+    if config.store_url().is_none() && !path.exists() {
         report.warn(
             "store",
             format!("no store at {} yet", path.display()),
@@ -332,11 +332,19 @@ async fn check_store(report: &mut Report, config: &Config) -> Vec<(String, Strin
     let store = match crate::open_store(config).await {
         Ok(s) => s,
         Err(e) => {
-            report.fail(
-                "store",
-                format!("{e:#}"),
-                "check the file's permissions and free disk space; restore from a backup if it is corrupt",
-            );
+            let wrong_key = e
+                .downcast_ref::<mcpgate_store::StoreError>()
+                .is_some_and(|e| matches!(e, mcpgate_store::StoreError::WrongKey));
+            let fix = if wrong_key {
+                "the sealed credentials need the key the store was created with: use that \
+                 MCPGATE_SECRET_KEY (or restore the data directory's original secret.key)"
+            } else if config.store_url().is_some() {
+                "check store.url / MCPGATE_STORE_URL, that the database server is up and the \
+                 role may create tables in it"
+            } else {
+                "check the file's permissions and free disk space; restore from a backup if it is corrupt"
+            };
+            report.fail("store", format!("{e:#}"), fix);
             return Vec::new();
         }
     };
@@ -344,7 +352,7 @@ async fn check_store(report: &mut Report, config: &Config) -> Vec<(String, Strin
     match store.list_servers().await {
         Ok(servers) => report.ok(
             "store",
-            format!("{} opens; {} server(s)", path.display(), servers.len()),
+            format!("{} opens; {} server(s)", store.location(), servers.len()),
         ),
         Err(e) => report.fail(
             "store",

@@ -58,6 +58,10 @@ pub struct Start {
     /// Serve this data directory instead of the one in `dir` (a second
     /// replica over the same store).
     pub data_dir: Option<PathBuf>,
+    /// Use this database (`--store`) instead of the data directory's SQLite
+    /// file, with the credentials key and session secret every replica of a
+    /// test shares (as replicas on several hosts must).
+    pub store_url: Option<String>,
 }
 
 impl Start {
@@ -80,6 +84,7 @@ impl Default for Start {
             admin_token: true,
             dir: None,
             data_dir: None,
+            store_url: None,
         }
     }
 }
@@ -128,6 +133,12 @@ impl Gateway {
             .stderr(stderr);
         if opts.admin_token {
             cmd.env("MCPGATE_ADMIN_TOKEN", ADMIN_TOKEN);
+        }
+        if let Some(url) = &opts.store_url {
+            cmd.arg("--store")
+                .arg(url)
+                .env("MCPGATE_SECRET_KEY", SHARED_SECRET_KEY)
+                .env("MCPGATE_SESSION_SECRET", SHARED_SESSION_SECRET);
         }
         let mut child = cmd.spawn().expect("start mcpgate");
         let stdout = child.stdout.take().unwrap();
@@ -477,6 +488,32 @@ pub fn redis_url() -> Option<&'static str> {
     None
 }
 
+/// The credentials key of replicas sharing a database (tests only).
+pub const SHARED_SECRET_KEY: &str =
+    "8f1c2d3e4a5b6c7d8e9f0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f";
+/// The session secret of replicas sharing a database (tests only).
+pub const SHARED_SESSION_SECRET: &str =
+    "0a1b2c3d4e5f60718293a4b5c6d7e8f98f1c2d3e4a5b6c7d8e9f0a1b2c3d4e5f";
+
+/// A database of its own (a fresh schema) on the PostgreSQL every test
+/// shares, when it answers. In CI it must: a test that needs it fails
+/// there; elsewhere it prints why it is skipped.
+pub async fn postgres_url() -> Option<String> {
+    let base = std::env::var("MCPGATE_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    match mcpgate_store::scratch::scratch_schema(&base).await {
+        Ok(url) => Some(url),
+        Err(e) => {
+            assert!(
+                std::env::var("CI").is_err(),
+                "PostgreSQL is not reachable at {base} ({e}); CI must provide it"
+            );
+            eprintln!("SKIPPED: PostgreSQL is not reachable at {base}: {e}");
+            None
+        }
+    }
+}
+
 /// Write a file (helper for tests that build their own configs).
 pub fn write(path: &Path, text: &str) {
     std::fs::write(path, text).unwrap();
@@ -509,4 +546,76 @@ pub fn labelled(text: &str, label: &str) -> String {
         .unwrap_or_else(|| panic!("no {label:?} line in {text:?}"))
         .trim()
         .to_owned()
+}
+
+/// A TCP relay to a service that a test can cut and restore, to play a
+/// network failure between the gateway and its database.
+pub struct Link {
+    port: u16,
+    target: std::net::SocketAddr,
+    relay: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Link {
+    pub async fn open(target: &str) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut link = Self {
+            port: listener.local_addr().unwrap().port(),
+            target: target.parse().unwrap(),
+            relay: None,
+        };
+        link.relay = Some(Self::relay(listener, link.target));
+        link
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    fn relay(
+        listener: tokio::net::TcpListener,
+        target: std::net::SocketAddr,
+    ) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            // Dropped with this task: every relayed connection goes too.
+            let mut connections = tokio::task::JoinSet::new();
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                connections.spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        })
+    }
+
+    /// Close the port and every connection through it.
+    pub async fn cut(&mut self) {
+        if let Some(relay) = self.relay.take() {
+            relay.abort();
+            let _ = relay.await;
+        }
+    }
+
+    /// Listen on the same port again.
+    pub async fn restore(&mut self) {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port))
+            .await
+            .unwrap();
+        self.relay = Some(Self::relay(listener, self.target));
+    }
+}
+
+/// `/readyz` of the gateway at `base` once it answers 200 (within 10 s),
+/// else `None`.
+pub async fn ready_at(http: &reqwest::Client, base: &str) -> Option<serde_json::Value> {
+    for _ in 0..100 {
+        if let Ok(r) = http.get(format!("{base}/readyz")).send().await
+            && r.status() == 200
+        {
+            return r.json().await.ok();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    None
 }

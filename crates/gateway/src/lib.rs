@@ -207,18 +207,39 @@ impl Gateway {
         })
     }
 
-    /// Every `every`, read the store's revision; when another process (a
-    /// replica, or the CLI in `--data-dir` mode) changed something, reload.
-    /// This is what makes a key revoked through one replica refused by all
-    /// of them within about `every` plus one reload.
+    /// Reload when another process (a replica, or the CLI in `--data-dir`
+    /// mode) changed something. On PostgreSQL a LISTEN connection wakes this
+    /// at once; on every backend the store's revision is also read every
+    /// `every`, which is all SQLite has and PostgreSQL's safety net (a
+    /// notification sent while the listener reconnects is lost). This is what
+    /// makes a key revoked through one replica refused by all of them.
     pub fn spawn_change_watch(self: &Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
         let gw = Arc::clone(self);
         tokio::spawn(async move {
             let mut seen = gw.store.revision().await.ok();
+            let mut listener = match gw.store.listen().await {
+                Ok(listener) => listener,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot LISTEN for store changes; polling only");
+                    None
+                }
+            };
             let mut tick = tokio::time::interval(every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
-                tick.tick().await;
+                match listener.as_mut() {
+                    Some(l) => tokio::select! {
+                        heard = l.changed() => if let Err(e) = heard {
+                            tracing::debug!(error = %e, "store change listener interrupted");
+                            // Reconnects on the next call; meanwhile the tick rules.
+                            tick.tick().await;
+                        },
+                        _ = tick.tick() => {}
+                    },
+                    None => {
+                        tick.tick().await;
+                    }
+                }
                 match gw.store.revision().await {
                     Ok(now) if Some(now) != seen => {
                         gw.reload("store changed").await;

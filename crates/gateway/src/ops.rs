@@ -74,7 +74,8 @@ pub async fn healthz() -> Response {
     http_util::json(StatusCode::OK, r#"{"status":"ok"}"#)
 }
 
-/// GET /readyz: the store answers (and where limits are counted).
+/// GET /readyz: the store answers (and which store it is, and where limits
+/// are counted).
 pub async fn readyz(State(gw): State<Arc<Gateway>>) -> Response {
     let (servers, keys) = gw.registry.counts();
     // Limits falling back to per-replica counts keep the gateway serving
@@ -90,15 +91,26 @@ pub async fn readyz(State(gw): State<Arc<Gateway>>) -> Response {
             }),
         },
     };
+    let backend = gw.store.backend().name();
     match gw.store.ping().await {
         Ok(()) => http_util::json(
             StatusCode::OK,
-            serde_json::json!({"status": "ready", "servers": servers, "keys": keys, "limits": limits})
-                .to_string(),
+            serde_json::json!({
+                "status": "ready",
+                "servers": servers,
+                "keys": keys,
+                "store": {"backend": backend},
+                "limits": limits,
+            })
+            .to_string(),
         ),
         Err(e) => http_util::json(
             StatusCode::SERVICE_UNAVAILABLE,
-            serde_json::json!({"status": "unavailable", "store": e.to_string()}).to_string(),
+            serde_json::json!({
+                "status": "unavailable",
+                "store": {"backend": backend, "error": e.to_string()},
+            })
+            .to_string(),
         ),
     }
 }

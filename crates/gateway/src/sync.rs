@@ -107,8 +107,9 @@ pub fn spawn_resync(
         let mut tick = tokio::time::interval(period);
         let mut changed = gw.changed.lock().await.take();
         // Replicas sharing a store take turns: one holds the job's lease and
-        // renews it every tick; if it dies, the lease lapses after three
-        // ticks and another replica takes the job over.
+        // renews it every tick; if it dies, another replica takes the job
+        // over (on SQLite once the lease lapses after three ticks, on
+        // PostgreSQL at its next tick after the holder's lock connection closes).
         let holder = uuid::Uuid::new_v4().to_string();
         let lease = time::Duration::try_from(period * 3).unwrap_or(time::Duration::MINUTE);
         let mut running = false;

@@ -1,17 +1,25 @@
 //! Persistence for mcpgate.
 //!
-//! One [`Store`] over SQLite, the embedded default, created and migrated on
-//! first open. Secrets never reach the database in the clear: API keys are
+//! One [`Store`] over SQLite (the embedded default, one host) or PostgreSQL
+//! (any number of replicas), created and migrated on first open. Secrets never reach the database in the clear: API keys are
 //! kept as their SHA-256 ([`KeyHash`]).
 
+mod backend;
+mod changes;
 pub mod key;
+mod lease;
 mod migrate;
 pub mod model;
 pub mod registry;
 pub mod sandbox;
+pub mod scratch;
 pub mod secrets;
-mod sqlite;
+mod store;
+#[cfg(test)]
+mod test_stores;
 
+pub use backend::{Backend, redact};
+pub use changes::ChangeListener;
 pub use key::{ApiKey, KeyHash};
 pub use model::{
     AccountId, AccountPatch, AccountRecord, AdminTokenRecord, IntegrationId, IntegrationRecord,
@@ -21,7 +29,7 @@ pub use model::{
 pub use registry::{PortalRecord, PortalServer, UpstreamRecord};
 pub use sandbox::Fixture;
 pub use secrets::MasterKey;
-pub use sqlite::Store;
+pub use store::Store;
 
 /// A store operation that failed.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +43,15 @@ pub enum StoreError {
     /// The write would break a rule (a duplicate name, a row still in use).
     #[error("{0}")]
     Conflict(String),
+    /// The store cannot be used as configured (a bad URL or path).
+    #[error("{0}")]
+    Config(String),
+    /// The credentials key differs from the one the store was created with.
+    #[error(
+        "this store's credentials were sealed with a different key: start every replica with \
+         the same MCPGATE_SECRET_KEY (or, on one host, the data directory's original secret.key)"
+    )]
+    WrongKey,
     /// A stored row does not decode (a bug or a hand-edited database).
     #[error("corrupt row in {table}: {message}")]
     Corrupt {
@@ -43,4 +60,21 @@ pub enum StoreError {
         /// What failed to decode.
         message: String,
     },
+}
+
+impl StoreError {
+    /// The database could not be reached (down, restarting, out of
+    /// connections): worth retrying, unlike a rejected query.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            Self::Database(
+                sqlx::Error::Io(_)
+                    | sqlx::Error::Tls(_)
+                    | sqlx::Error::PoolTimedOut
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::WorkerCrashed
+            )
+        )
+    }
 }

@@ -1,9 +1,11 @@
-//! Migrations embedded in the binary, so a fresh data directory needs nothing
-//! from disk. (sqlx's `migrate!` macro would do the same but needs the
+//! Migrations embedded in the binary, one list per backend, so a fresh
+//! database needs nothing from disk. (sqlx's `migrate!` macro would do the same but needs the
 //! `macros` feature, which compiles SQLite a second time.)
 
 use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 use sqlx::{AssertSqlSafe, SqlSafeStr};
+
+use crate::backend::Backend;
 
 #[derive(Debug)]
 struct Embedded(&'static [(i64, &'static str, &'static str)]);
@@ -46,6 +48,15 @@ const SQLITE: &[(i64, &str, &str)] = &[
     ),
 ];
 
+// PostgreSQL support arrived after SQLite's seventh migration, so its first
+// migration is the schema those seven build; later changes get a file on
+// each side with the same number.
+const POSTGRES: &[(i64, &str, &str)] = &[(
+    7,
+    "initial",
+    include_str!("../migrations/postgres/0007_initial.sql"),
+)];
+
 impl MigrationSource<'static> for Embedded {
     fn resolve(
         self,
@@ -73,7 +84,11 @@ impl MigrationSource<'static> for Embedded {
     }
 }
 
-/// The migrator for the SQLite backend.
-pub(crate) async fn sqlite() -> Result<Migrator, sqlx::migrate::MigrateError> {
-    Migrator::new(Embedded(SQLITE)).await
+/// The migrator for `backend`.
+pub(crate) async fn migrator(backend: Backend) -> Result<Migrator, sqlx::migrate::MigrateError> {
+    Migrator::new(Embedded(match backend {
+        Backend::Sqlite => SQLITE,
+        Backend::Postgres => POSTGRES,
+    }))
+    .await
 }

@@ -125,7 +125,7 @@ impl Store {
         let sealed =
             credentials.map(|c| self.seal(&format!("upstream:{}:{}", record.tenant, record.id), c));
         let done = sqlx::query(
-            "INSERT INTO mcp_upstreams (tenant, id, doc, credentials) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            "INSERT INTO mcp_upstreams (tenant, id, doc, credentials) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
         )
         .bind(&record.tenant)
         .bind(&record.id)
@@ -151,7 +151,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let done = match credentials {
             None => {
-                sqlx::query("UPDATE mcp_upstreams SET doc = ? WHERE tenant = ? AND id = ?")
+                sqlx::query("UPDATE mcp_upstreams SET doc = $1 WHERE tenant = $2 AND id = $3")
                     .bind(to_json(record))
                     .bind(&record.tenant)
                     .bind(&record.id)
@@ -162,7 +162,7 @@ impl Store {
                 let sealed =
                     c.map(|c| self.seal(&format!("upstream:{}:{}", record.tenant, record.id), c));
                 sqlx::query(
-                    "UPDATE mcp_upstreams SET doc = ?, credentials = ? WHERE tenant = ? AND id = ?",
+                    "UPDATE mcp_upstreams SET doc = $1, credentials = $2 WHERE tenant = $3 AND id = $4",
                 )
                 .bind(to_json(record))
                 .bind(sealed)
@@ -211,7 +211,7 @@ impl Store {
         tenant: &str,
         id: &str,
     ) -> Result<Option<UpstreamRecord>, StoreError> {
-        let row = sqlx::query("SELECT doc FROM mcp_upstreams WHERE tenant = ? AND id = ?")
+        let row = sqlx::query("SELECT doc FROM mcp_upstreams WHERE tenant = $1 AND id = $2")
             .bind(tenant)
             .bind(id)
             .fetch_optional(self.pool())
@@ -236,7 +236,7 @@ impl Store {
                 users.join(", ")
             )));
         }
-        let done = sqlx::query("DELETE FROM mcp_upstreams WHERE tenant = ? AND id = ?")
+        let done = sqlx::query("DELETE FROM mcp_upstreams WHERE tenant = $1 AND id = $2")
             .bind(tenant)
             .bind(id)
             .execute(self.pool())
@@ -247,7 +247,7 @@ impl Store {
     /// Insert a portal; a taken id is a conflict.
     pub async fn create_portal(&self, record: &PortalRecord) -> Result<(), StoreError> {
         let done = sqlx::query(
-            "INSERT INTO portals (tenant, id, doc, server_id) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            "INSERT INTO portals (tenant, id, doc, server_id) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
         )
         .bind(&record.tenant)
         .bind(&record.id)
@@ -266,7 +266,7 @@ impl Store {
 
     /// Replace a portal's record.
     pub async fn update_portal(&self, record: &PortalRecord) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE portals SET doc = ? WHERE tenant = ? AND id = ?")
+        let done = sqlx::query("UPDATE portals SET doc = $1 WHERE tenant = $2 AND id = $3")
             .bind(to_json(record))
             .bind(&record.tenant)
             .bind(&record.id)
@@ -302,16 +302,111 @@ impl Store {
             return Ok(None);
         };
         let mut tx = self.pool().begin().await?;
-        sqlx::query("DELETE FROM portals WHERE tenant = ? AND id = ?")
+        sqlx::query("DELETE FROM portals WHERE tenant = $1 AND id = $2")
             .bind(tenant)
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("DELETE FROM servers WHERE id = ?")
+        sqlx::query("DELETE FROM servers WHERE id = $1")
             .bind(&portal.server_id)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
         Ok(Some(portal))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_stores::stores;
+    use crate::{NewServer, ServerSource};
+
+    fn upstream(id: &str) -> UpstreamRecord {
+        UpstreamRecord {
+            tenant: "acme".into(),
+            id: id.into(),
+            name: id.to_uppercase(),
+            hostname: format!("https://{id}.example.com/mcp"),
+            auth_type: "bearer".into(),
+            timeout_secs: Some(30),
+            description: None,
+            status: "waiting".into(),
+            error: None,
+            snapshot: None,
+            accepted: Default::default(),
+            changes: Vec::new(),
+            last_synced: None,
+            last_successful_sync: None,
+            created_at: 1,
+            created_by: None,
+            modified_at: 1,
+            modified_by: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn upstreams_and_portals_round_trip_with_sealed_credentials() {
+        for store in stores().await {
+            store
+                .create_upstream(&upstream("crm"), Some("upstream-secret"))
+                .await
+                .unwrap();
+            assert!(matches!(
+                store.create_upstream(&upstream("crm"), None).await,
+                Err(StoreError::Conflict(_))
+            ));
+            let mut synced = upstream("crm");
+            synced.status = "ready".into();
+            synced.last_synced = Some(42);
+            assert!(store.update_upstream(&synced, None).await.unwrap());
+            let listed = store.list_upstreams().await.unwrap();
+            assert_eq!(
+                listed,
+                vec![(synced.clone(), Some("upstream-secret".to_owned()))]
+            );
+            assert!(store.update_upstream(&synced, Some(None)).await.unwrap());
+            assert_eq!(store.list_upstreams().await.unwrap()[0].1, None);
+
+            let (server, _) = store
+                .create_server(NewServer::new(
+                    "acme",
+                    "portal",
+                    ServerSource::Portal("p1".into()),
+                ))
+                .await
+                .unwrap();
+            let portal = PortalRecord {
+                tenant: "acme".into(),
+                id: "p1".into(),
+                name: "P1".into(),
+                description: None,
+                servers: vec![PortalServer {
+                    server_id: "crm".into(),
+                    default_disabled: false,
+                    enabled_tools: None,
+                    disabled_tools: Some(vec!["delete".into()]),
+                }],
+                prefix: true,
+                pin_tools: false,
+                server_id: server.id.to_string(),
+                created_at: 1,
+                created_by: None,
+                modified_at: 1,
+                modified_by: None,
+            };
+            store.create_portal(&portal).await.unwrap();
+            assert_eq!(store.list_portals().await.unwrap(), vec![portal.clone()]);
+            let e = store.delete_upstream("acme", "crm").await.unwrap_err();
+            assert!(e.to_string().contains("p1"), "{e}");
+            let deleted = store.delete_portal("acme", "p1").await.unwrap();
+            assert_eq!(deleted, Some(portal));
+            assert!(
+                store.get_server(server.id).await.unwrap().is_none(),
+                "the portal's server goes with it"
+            );
+            assert!(store.delete_upstream("acme", "crm").await.unwrap());
+            assert!(store.get_upstream("acme", "crm").await.unwrap().is_none());
+        }
     }
 }

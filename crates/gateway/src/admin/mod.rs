@@ -178,10 +178,18 @@ impl ApiError {
         self
     }
 
-    /// Map a store error: conflicts are 409, anything else is internal.
+    /// Map a store error: conflicts are 409, an unreachable database 503
+    /// (retry later; nothing was written), anything else is internal.
     pub(crate) fn store(e: StoreError) -> Self {
         match e {
             StoreError::Conflict(message) => Self::new(StatusCode::CONFLICT, message),
+            e if e.is_unavailable() => {
+                tracing::warn!(error = %e, "admin request failed: the store is unreachable");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the store (database) cannot be reached; nothing was changed, try again shortly",
+                )
+            }
             other => Self::internal(other),
         }
     }

@@ -1,13 +1,23 @@
-//! The SQLite backend: one file in the data directory, WAL mode, migrated on open.
+//! The store: one set of queries over SQLite (the embedded default) or
+//! PostgreSQL (many replicas), through sqlx's `Any` driver.
+//!
+//! Queries are written once, in the SQL both databases accept: `$n`
+//! placeholders, `CASE` where SQLite's two-argument `MIN`/`MAX` would not
+//! port, integers for flags and millisecond timestamps. The migrations of
+//! each backend build the same tables (crates/store/migrations).
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow};
-use sqlx::{Row, SqlitePool};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
+use sqlx::{AnyConnection, AnyPool, ConnectOptions, Connection, Row};
 use std::path::Path;
-use std::time::Duration;
+use std::sync::Arc;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::backend::{Backend, redact, sqlite_url};
+use crate::changes::ChangeListener;
 use crate::key::{ApiKey, KeyHash};
+use crate::lease::Leases;
 use crate::model::{
     AccountId, AccountPatch, AccountRecord, AdminTokenRecord, IntegrationId, IntegrationRecord,
     KeyRecord, NewAccount, NewServer, Origin, ServerId, ServerPatch, ServerRecord, ServerSource,
@@ -16,14 +26,31 @@ use crate::secrets::MasterKey;
 use crate::{StoreError, migrate};
 use mcpgate_catalog::{Credentials, Integration};
 
+/// Connections a replica keeps to PostgreSQL (besides one for LISTEN and one
+/// per job lease): admin writes and reloads are all that use the store, the
+/// request path never does.
+const POSTGRES_CONNECTIONS: u32 = 8;
+
 /// The store. Cheap to clone (a pool handle and the master key).
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: AnyPool,
     key: MasterKey,
+    backend: Backend,
+    url: Arc<str>,
+    leases: Arc<Leases>,
 }
 
-fn to_ms(t: OffsetDateTime) -> i64 {
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .field("url", &redact(&self.url))
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn to_ms(t: OffsetDateTime) -> i64 {
     (t.unix_timestamp_nanos() / 1_000_000) as i64
 }
 
@@ -38,40 +65,130 @@ pub(crate) fn now_ms() -> OffsetDateTime {
     from_ms(to_ms(OffsetDateTime::now_utc()))
 }
 
+/// The setting that holds a value sealed with the master key the store was
+/// first opened with, so that a replica started with another key is refused
+/// at startup instead of failing (or sealing unreadable credentials) later.
+const KEY_CHECK: &str = "credentials_key_check";
+
 impl Store {
-    /// Open (creating and migrating if needed) the database file at `path`;
+    /// Open (creating and migrating if needed) the SQLite file at `path`;
     /// `key` seals and opens credentials.
     pub async fn open(path: &Path, key: MasterKey) -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::new()
+        // WAL is a property of the file, set once here with the native
+        // driver; the pool below then opens the file by URL.
+        SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5));
-        Self::connect(options, key).await
-    }
-
-    /// A private in-memory database with a random master key, for tests.
-    pub async fn open_in_memory() -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::new()
-            .in_memory(true)
-            .foreign_keys(true);
-        Self::connect(options, MasterKey::generate().0).await
-    }
-
-    async fn connect(options: SqliteConnectOptions, key: MasterKey) -> Result<Self, StoreError> {
-        // In-memory databases are per connection, so those get exactly one.
-        let max = if options.get_filename() == Path::new(":memory:") {
-            1
-        } else {
-            4
-        };
-        let pool = SqlitePoolOptions::new()
-            .max_connections(max)
-            .connect_with(options)
+            .connect()
+            .await?
+            .close()
             .await?;
-        migrate::sqlite().await?.run(&pool).await?;
-        Ok(Self { pool, key })
+        let url = sqlite_url(path)?;
+        let pool = AnyPoolOptions::new().max_connections(4);
+        Self::start(pool, &url, Backend::Sqlite, key).await
+    }
+
+    /// Connect to the database `url` names (`postgres://…` or
+    /// `sqlite://…`), migrating it if needed.
+    pub async fn connect(url: &str, key: MasterKey) -> Result<Self, StoreError> {
+        match Backend::of(url)? {
+            Backend::Sqlite => {
+                let path = url
+                    .trim_start_matches("sqlite://")
+                    .trim_start_matches("sqlite:");
+                Self::open(Path::new(path), key).await
+            }
+            Backend::Postgres => {
+                // One plain connection first: the pool would retry a refused
+                // connection until its acquire timeout; a gateway that cannot
+                // reach its database should say why at once (an orchestrator
+                // restarts it).
+                sqlx::any::install_default_drivers();
+                AnyConnection::connect(url).await?.close().await?;
+                // While the database is unreachable an admin write waits
+                // this long for a connection, then fails as unavailable
+                // (503), rather than the pool's default 30 s.
+                let pool = AnyPoolOptions::new()
+                    .max_connections(POSTGRES_CONNECTIONS)
+                    .acquire_timeout(std::time::Duration::from_secs(5));
+                Self::start(pool, url, Backend::Postgres, key).await
+            }
+        }
+    }
+
+    /// A private in-memory SQLite database with a random master key, for tests.
+    pub async fn open_in_memory() -> Result<Self, StoreError> {
+        // An in-memory database lives as long as its one connection.
+        let pool = AnyPoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None);
+        Self::start(
+            pool,
+            "sqlite::memory:",
+            Backend::Sqlite,
+            MasterKey::generate().0,
+        )
+        .await
+    }
+
+    async fn start(
+        options: AnyPoolOptions,
+        url: &str,
+        backend: Backend,
+        key: MasterKey,
+    ) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let pool = options.connect(url).await?;
+        migrate::migrator(backend).await?.run(&pool).await?;
+        let leases = match backend {
+            Backend::Sqlite => Leases::Table,
+            Backend::Postgres => Leases::Advisory {
+                url: url.to_owned(),
+                connections: Default::default(),
+            },
+        };
+        let store = Self {
+            pool,
+            key,
+            backend,
+            url: url.into(),
+            leases: Arc::new(leases),
+        };
+        store.check_key().await?;
+        Ok(store)
+    }
+
+    async fn check_key(&self) -> Result<(), StoreError> {
+        let sealed = self
+            .init_setting(KEY_CHECK, &self.seal(KEY_CHECK, KEY_CHECK))
+            .await?;
+        match self.open_sealed(KEY_CHECK, &sealed) {
+            Some(plain) if plain == KEY_CHECK => Ok(()),
+            _ => Err(StoreError::WrongKey),
+        }
+    }
+
+    /// The database this store runs on.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Where the store is, with any password hidden (for logs).
+    pub fn location(&self) -> String {
+        redact(&self.url)
+    }
+
+    /// A connection that hears about every change another replica (or this
+    /// one) makes, on backends that can tell (PostgreSQL); `None` on SQLite,
+    /// where [`revision`](Self::revision) must be polled.
+    pub async fn listen(&self) -> Result<Option<ChangeListener>, StoreError> {
+        match self.backend {
+            Backend::Sqlite => Ok(None),
+            Backend::Postgres => ChangeListener::connect(&self.url).await.map(Some),
+        }
     }
 
     /// A number that changes whenever something the gateway serves from
@@ -84,31 +201,20 @@ impl Store {
             .await?)
     }
 
-    /// Take, or keep, the lease on a periodic `job` for `holder` until `ttl`
-    /// from now. True when `holder` holds it afterwards: it held it already,
-    /// or nobody did, or the previous holder let it expire.
+    /// Take, or keep, the lease on a periodic `job` for `holder`. True when
+    /// `holder` holds it afterwards. On SQLite the lease is a row that lapses
+    /// `ttl` after the holder's last call; on PostgreSQL it is an advisory
+    /// lock that lasts while this process stays connected (`ttl` unused).
     pub async fn hold_lease(
         &self,
         job: &str,
         holder: &str,
         ttl: time::Duration,
     ) -> Result<bool, StoreError> {
-        let now = now_ms();
-        let done = sqlx::query(
-            "INSERT INTO job_leases (job, holder, expires_at) VALUES (?, ?, ?)
-             ON CONFLICT(job) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
-             WHERE job_leases.holder = excluded.holder OR job_leases.expires_at <= ?",
-        )
-        .bind(job)
-        .bind(holder)
-        .bind(to_ms(now + ttl))
-        .bind(to_ms(now))
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        self.leases.hold(&self.pool, job, holder, ttl).await
     }
 
-    pub(crate) fn pool(&self) -> &SqlitePool {
+    pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
     }
 
@@ -159,7 +265,7 @@ impl Store {
         sqlx::query(
             "INSERT INTO servers (id, tenant, name, source_kind, source_ref, scope, exposed_tools, disabled, expires_at, created_at, updated_at,
                                   description, limits, integration_id, created_by, modified_by)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
         )
         .bind(record.id.to_string())
         .bind(&record.tenant)
@@ -168,7 +274,7 @@ impl Store {
         .bind(reference)
         .bind(to_json(&record.scope))
         .bind(record.exposed_tools.as_ref().map(to_json))
-        .bind(record.disabled)
+        .bind(i16::from(record.disabled))
         .bind(record.expires_at.map(to_ms))
         .bind(to_ms(now))
         .bind(to_ms(now))
@@ -196,7 +302,7 @@ impl Store {
 
     /// One server by id.
     pub async fn get_server(&self, id: ServerId) -> Result<Option<ServerRecord>, StoreError> {
-        let row = sqlx::query("SELECT * FROM servers WHERE id = ?")
+        let row = sqlx::query("SELECT * FROM servers WHERE id = $1")
             .bind(id.to_string())
             .fetch_optional(&self.pool)
             .await?;
@@ -220,7 +326,7 @@ impl Store {
         limit: u32,
     ) -> Result<(Vec<ServerRecord>, bool), StoreError> {
         let rows = sqlx::query(
-            "SELECT * FROM servers WHERE id > ? AND (? IS NULL OR tenant = ?) ORDER BY id LIMIT ?",
+            "SELECT * FROM servers WHERE id > $1 AND ($2 IS NULL OR tenant = $3) ORDER BY id LIMIT $4",
         )
         .bind(after.map(|a| a.to_string()).unwrap_or_default())
         .bind(tenant)
@@ -244,7 +350,7 @@ impl Store {
         patch: ServerPatch,
     ) -> Result<Option<ServerRecord>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let Some(row) = sqlx::query("SELECT * FROM servers WHERE id = ?")
+        let Some(row) = sqlx::query("SELECT * FROM servers WHERE id = $1")
             .bind(id.to_string())
             .fetch_optional(&mut *tx)
             .await?
@@ -285,11 +391,11 @@ impl Store {
         record.updated_at = now_ms();
         let (kind, reference) = record.source.to_columns();
         sqlx::query(
-            "UPDATE servers SET name = ?, disabled = ?, expires_at = ?, scope = ?, exposed_tools = ?,
-                 source_kind = ?, source_ref = ?, description = ?, limits = ?, sandbox = ?, modified_by = ?, updated_at = ? WHERE id = ?",
+            "UPDATE servers SET name = $1, disabled = $2, expires_at = $3, scope = $4, exposed_tools = $5,
+                 source_kind = $6, source_ref = $7, description = $8, limits = $9, sandbox = $10, modified_by = $11, updated_at = $12 WHERE id = $13",
         )
         .bind(&record.name)
-        .bind(record.disabled)
+        .bind(i16::from(record.disabled))
         .bind(record.expires_at.map(to_ms))
         .bind(to_json(&record.scope))
         .bind(record.exposed_tools.as_ref().map(to_json))
@@ -309,7 +415,7 @@ impl Store {
 
     /// Delete a server and its keys; false when there was no such server.
     pub async fn delete_server(&self, id: ServerId) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM servers WHERE id = ?")
+        let done = sqlx::query("DELETE FROM servers WHERE id = $1")
             .bind(id.to_string())
             .execute(&self.pool)
             .await?;
@@ -327,7 +433,7 @@ impl Store {
     /// The keys of one server that are not revoked.
     pub async fn list_server_keys(&self, id: ServerId) -> Result<Vec<KeyRecord>, StoreError> {
         let rows = sqlx::query(
-            "SELECT * FROM server_keys WHERE server_id = ? AND revoked_at IS NULL ORDER BY created_at",
+            "SELECT * FROM server_keys WHERE server_id = $1 AND revoked_at IS NULL ORDER BY created_at",
         )
         .bind(id.to_string())
         .fetch_all(&self.pool)
@@ -345,7 +451,7 @@ impl Store {
         let now = to_ms(now_ms());
         sqlx::query(
             "INSERT INTO integrations (id, tenant, name, origin, definition, created_at, updated_at)
-             VALUES (?, ?, ?, 'config', ?, ?, ?)
+             VALUES ($1, $2, $3, 'config', $4, $5, $6)
              ON CONFLICT(tenant, name) DO UPDATE SET definition = excluded.definition, updated_at = excluded.updated_at
              WHERE integrations.origin = 'config' AND integrations.definition != excluded.definition",
         )
@@ -357,7 +463,7 @@ impl Store {
         .bind(now)
         .execute(&self.pool)
         .await?;
-        let row = sqlx::query("SELECT * FROM integrations WHERE tenant = ? AND name = ?")
+        let row = sqlx::query("SELECT * FROM integrations WHERE tenant = $1 AND name = $2")
             .bind(tenant)
             .bind(&definition.name)
             .fetch_one(&self.pool)
@@ -382,7 +488,7 @@ impl Store {
         };
         let done = sqlx::query(
             "INSERT INTO integrations (id, tenant, name, origin, definition, created_at, updated_at)
-             VALUES (?, ?, ?, 'api', ?, ?, ?) ON CONFLICT(tenant, name) DO NOTHING",
+             VALUES ($1, $2, $3, 'api', $4, $5, $6) ON CONFLICT(tenant, name) DO NOTHING",
         )
         .bind(record.id.to_string())
         .bind(tenant)
@@ -406,7 +512,7 @@ impl Store {
         &self,
         id: IntegrationId,
     ) -> Result<Option<IntegrationRecord>, StoreError> {
-        let row = sqlx::query("SELECT * FROM integrations WHERE id = ?")
+        let row = sqlx::query("SELECT * FROM integrations WHERE id = $1")
             .bind(id.to_string())
             .fetch_optional(&self.pool)
             .await?;
@@ -419,7 +525,7 @@ impl Store {
         tenant: &str,
         name: &str,
     ) -> Result<Option<IntegrationRecord>, StoreError> {
-        let row = sqlx::query("SELECT * FROM integrations WHERE tenant = ? AND name = ?")
+        let row = sqlx::query("SELECT * FROM integrations WHERE tenant = $1 AND name = $2")
             .bind(tenant)
             .bind(name)
             .fetch_optional(&self.pool)
@@ -447,8 +553,8 @@ impl Store {
         record.definition = definition;
         record.updated_at = now_ms();
         let done = sqlx::query(
-            "UPDATE integrations SET name = ?, definition = ?, updated_at = ? WHERE id = ?
-             AND NOT EXISTS (SELECT 1 FROM integrations o WHERE o.tenant = ? AND o.name = ? AND o.id != ?)",
+            "UPDATE integrations SET name = $1, definition = $2, updated_at = $3 WHERE id = $4
+             AND NOT EXISTS (SELECT 1 FROM integrations o WHERE o.tenant = $5 AND o.name = $6 AND o.id != $7)",
         )
         .bind(&record.definition.name)
         .bind(to_json(&record.definition))
@@ -471,8 +577,8 @@ impl Store {
     /// Delete an integration that no account uses; `false` when missing.
     pub async fn delete_integration(&self, id: IntegrationId) -> Result<bool, StoreError> {
         self.delete_unless_used(
-            "SELECT COUNT(*) FROM integrated_accounts WHERE integration_id = ?",
-            "DELETE FROM integrations WHERE id = ?",
+            "SELECT COUNT(*) FROM integrated_accounts WHERE integration_id = $1",
+            "DELETE FROM integrations WHERE id = $1",
             &id.to_string(),
             "integrated account(s) use this integration",
         )
@@ -521,7 +627,7 @@ impl Store {
         let id = record.id.to_string();
         sqlx::query(
             "INSERT INTO integrated_accounts (id, tenant, integration_id, name, base_url, context, credentials, credentials_kind, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(&id)
         .bind(&record.tenant)
@@ -540,7 +646,7 @@ impl Store {
 
     /// One account by id.
     pub async fn get_account(&self, id: AccountId) -> Result<Option<AccountRecord>, StoreError> {
-        let row = sqlx::query("SELECT * FROM integrated_accounts WHERE id = ?")
+        let row = sqlx::query("SELECT * FROM integrated_accounts WHERE id = $1")
             .bind(id.to_string())
             .fetch_optional(&self.pool)
             .await?;
@@ -579,7 +685,7 @@ impl Store {
         record.updated_at = now_ms();
         let id = id.to_string();
         sqlx::query(
-            "UPDATE integrated_accounts SET name = ?, base_url = ?, context = ?, credentials = ?, credentials_kind = ?, updated_at = ? WHERE id = ?",
+            "UPDATE integrated_accounts SET name = $1, base_url = $2, context = $3, credentials = $4, credentials_kind = $5, updated_at = $6 WHERE id = $7",
         )
         .bind(&record.name)
         .bind(&record.base_url)
@@ -596,15 +702,15 @@ impl Store {
     /// Delete an account no server uses; `false` when missing.
     pub async fn delete_account(&self, id: AccountId) -> Result<bool, StoreError> {
         self.delete_unless_used(
-            "SELECT COUNT(*) FROM servers WHERE source_kind = 'account' AND source_ref = ?",
-            "DELETE FROM integrated_accounts WHERE id = ?",
+            "SELECT COUNT(*) FROM servers WHERE source_kind = 'account' AND source_ref = $1",
+            "DELETE FROM integrated_accounts WHERE id = $1",
             &id.to_string(),
             "MCP server(s) use this account",
         )
         .await
     }
 
-    fn account_from_row(&self, r: &SqliteRow) -> Result<AccountRecord, StoreError> {
+    fn account_from_row(&self, r: &AnyRow) -> Result<AccountRecord, StoreError> {
         let id: String = r.try_get("id")?;
         let sealed: String = r.try_get("credentials")?;
         let plain = self.key.open(&id, &sealed).ok_or_else(|| {
@@ -637,7 +743,7 @@ impl Store {
         account: AccountId,
     ) -> Result<Vec<ServerRecord>, StoreError> {
         let rows = sqlx::query(
-            "SELECT * FROM servers WHERE source_kind = 'account' AND source_ref = ? AND integration_id IS NULL ORDER BY id",
+            "SELECT * FROM servers WHERE source_kind = 'account' AND source_ref = $1 AND integration_id IS NULL ORDER BY id",
         )
         .bind(account.to_string())
         .fetch_all(&self.pool)
@@ -651,7 +757,7 @@ impl Store {
         tenant: &str,
         integration: IntegrationId,
     ) -> Result<Option<ServerRecord>, StoreError> {
-        let row = sqlx::query("SELECT * FROM servers WHERE tenant = ? AND integration_id = ?")
+        let row = sqlx::query("SELECT * FROM servers WHERE tenant = $1 AND integration_id = $2")
             .bind(tenant)
             .bind(integration.to_string())
             .fetch_optional(&self.pool)
@@ -666,7 +772,7 @@ impl Store {
         expires_at: Option<OffsetDateTime>,
     ) -> Result<Option<(KeyRecord, ApiKey)>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let exists = sqlx::query("SELECT 1 FROM servers WHERE id = ?")
+        let exists = sqlx::query("SELECT 1 FROM servers WHERE id = $1")
             .bind(server.to_string())
             .fetch_optional(&mut *tx)
             .await?
@@ -682,7 +788,7 @@ impl Store {
     /// Every key of a server, revoked ones included, oldest first.
     pub async fn all_server_keys(&self, id: ServerId) -> Result<Vec<KeyRecord>, StoreError> {
         let rows =
-            sqlx::query("SELECT * FROM server_keys WHERE server_id = ? ORDER BY created_at, id")
+            sqlx::query("SELECT * FROM server_keys WHERE server_id = $1 ORDER BY created_at, id")
                 .bind(id.to_string())
                 .fetch_all(&self.pool)
                 .await?;
@@ -711,7 +817,7 @@ impl Store {
         grace: time::Duration,
     ) -> Result<Option<(KeyRecord, ApiKey)>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let exists = sqlx::query("SELECT 1 FROM servers WHERE id = ?")
+        let exists = sqlx::query("SELECT 1 FROM servers WHERE id = $1")
             .bind(server.to_string())
             .fetch_optional(&mut *tx)
             .await?
@@ -720,7 +826,7 @@ impl Store {
             return Ok(None);
         }
         let old: Vec<String> =
-            sqlx::query("SELECT id FROM server_keys WHERE server_id = ? AND revoked_at IS NULL")
+            sqlx::query("SELECT id FROM server_keys WHERE server_id = $1 AND revoked_at IS NULL")
                 .bind(server.to_string())
                 .fetch_all(&mut *tx)
                 .await?
@@ -744,7 +850,7 @@ impl Store {
         }
         let mut tx = self.pool.begin().await?;
         for (id, at) in used {
-            sqlx::query("UPDATE server_keys SET last_used_at = MAX(COALESCE(last_used_at, 0), ?) WHERE id = ?")
+            sqlx::query("UPDATE server_keys SET last_used_at = CASE WHEN last_used_at IS NULL OR last_used_at < $1 THEN $1 ELSE last_used_at END WHERE id = $2")
                 .bind(to_ms(*at))
                 .bind(id.to_string())
                 .execute(&mut *tx)
@@ -768,7 +874,7 @@ impl Store {
             created_at: now_ms(),
         };
         sqlx::query(
-            "INSERT INTO admin_tokens (id, tenant, hash, prefix, created_at) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO admin_tokens (id, tenant, hash, prefix, created_at) VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(record.id.to_string())
         .bind(&record.tenant)
@@ -802,7 +908,7 @@ impl Store {
     /// Revoke an admin token; `false` when there is no such live token.
     pub async fn revoke_admin_token(&self, id: Uuid) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "UPDATE admin_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+            "UPDATE admin_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
         )
         .bind(to_ms(now_ms()))
         .bind(id.to_string())
@@ -813,7 +919,7 @@ impl Store {
 
     /// A setting's value.
     pub async fn get_setting(&self, name: &str) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query("SELECT value FROM settings WHERE name = ?")
+        let row = sqlx::query("SELECT value FROM settings WHERE name = $1")
             .bind(name)
             .fetch_optional(&self.pool)
             .await?;
@@ -824,7 +930,7 @@ impl Store {
     /// racing first starts agree on one value.
     pub async fn init_setting(&self, name: &str, value: &str) -> Result<String, StoreError> {
         sqlx::query(
-            "INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT(name) DO NOTHING",
+            "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT(name) DO NOTHING",
         )
         .bind(name)
         .bind(value)
@@ -842,7 +948,7 @@ impl Store {
         nonce: &str,
         expires_at: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO ended_sessions (nonce, expires_at) VALUES (?, ?) ON CONFLICT(nonce) DO NOTHING")
+        sqlx::query("INSERT INTO ended_sessions (nonce, expires_at) VALUES ($1, $2) ON CONFLICT(nonce) DO NOTHING")
             .bind(nonce)
             .bind(to_ms(expires_at))
             .execute(&self.pool)
@@ -853,7 +959,7 @@ impl Store {
     /// Ended sessions that have not yet expired (older ones are purged).
     pub async fn ended_sessions(&self) -> Result<Vec<(String, OffsetDateTime)>, StoreError> {
         let now = to_ms(OffsetDateTime::now_utc());
-        sqlx::query("DELETE FROM ended_sessions WHERE expires_at < ?")
+        sqlx::query("DELETE FROM ended_sessions WHERE expires_at < $1")
             .bind(now)
             .execute(&self.pool)
             .await?;
@@ -868,7 +974,7 @@ impl Store {
 }
 
 async fn insert_key(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut AnyConnection,
     server: ServerId,
     expires_at: Option<OffsetDateTime>,
 ) -> Result<(KeyRecord, ApiKey), StoreError> {
@@ -884,7 +990,7 @@ async fn insert_key(
         last_used_at: None,
     };
     sqlx::query(
-        "INSERT INTO server_keys (id, server_id, hash, prefix, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO server_keys (id, server_id, hash, prefix, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(record.id.to_string())
     .bind(server.to_string())
@@ -899,7 +1005,7 @@ async fn insert_key(
 
 /// Revoke now (grace 0), or shorten the key's life to `now + grace`.
 async fn revoke(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut AnyConnection,
     server: ServerId,
     key: Uuid,
     grace: time::Duration,
@@ -908,10 +1014,9 @@ async fn revoke(
     let done = if grace.is_positive() {
         let until = to_ms(now + grace);
         sqlx::query(
-            "UPDATE server_keys SET expires_at = MIN(COALESCE(expires_at, ?), ?)
-             WHERE id = ? AND server_id = ? AND revoked_at IS NULL",
+            "UPDATE server_keys SET expires_at = CASE WHEN expires_at IS NULL OR expires_at > $1 THEN $1 ELSE expires_at END
+             WHERE id = $2 AND server_id = $3 AND revoked_at IS NULL",
         )
-        .bind(until)
         .bind(until)
         .bind(key.to_string())
         .bind(server.to_string())
@@ -919,7 +1024,7 @@ async fn revoke(
         .await?
     } else {
         sqlx::query(
-            "UPDATE server_keys SET revoked_at = ? WHERE id = ? AND server_id = ? AND revoked_at IS NULL",
+            "UPDATE server_keys SET revoked_at = $1 WHERE id = $2 AND server_id = $3 AND revoked_at IS NULL",
         )
         .bind(to_ms(now))
         .bind(key.to_string())
@@ -953,7 +1058,7 @@ fn parse_id<T: std::str::FromStr>(table: &'static str, text: &str) -> Result<T, 
         .map_err(|_| corrupt(table, format!("bad id {text:?}")))
 }
 
-fn server_from_row(r: &SqliteRow) -> Result<ServerRecord, StoreError> {
+fn server_from_row(r: &AnyRow) -> Result<ServerRecord, StoreError> {
     let id: String = r.try_get("id")?;
     let kind: String = r.try_get("source_kind")?;
     let reference: String = r.try_get("source_ref")?;
@@ -983,14 +1088,14 @@ fn server_from_row(r: &SqliteRow) -> Result<ServerRecord, StoreError> {
             .unwrap_or_default(),
         created_by: r.try_get("created_by")?,
         modified_by: r.try_get("modified_by")?,
-        disabled: r.try_get("disabled")?,
+        disabled: r.try_get::<i64, _>("disabled")? != 0,
         expires_at: r.try_get::<Option<i64>, _>("expires_at")?.map(from_ms),
         created_at: from_ms(r.try_get("created_at")?),
         updated_at: from_ms(r.try_get("updated_at")?),
     })
 }
 
-fn integration_from_row(r: &SqliteRow) -> Result<IntegrationRecord, StoreError> {
+fn integration_from_row(r: &AnyRow) -> Result<IntegrationRecord, StoreError> {
     let origin: String = r.try_get("origin")?;
     let definition: Integration =
         from_json("integrations", &r.try_get::<String, _>("definition")?)?;
@@ -1008,7 +1113,7 @@ fn integration_from_row(r: &SqliteRow) -> Result<IntegrationRecord, StoreError> 
     })
 }
 
-fn key_from_row(r: &SqliteRow) -> Result<KeyRecord, StoreError> {
+fn key_from_row(r: &AnyRow) -> Result<KeyRecord, StoreError> {
     let id: String = r.try_get("id")?;
     let server_id: String = r.try_get("server_id")?;
     let hash: String = r.try_get("hash")?;
@@ -1031,9 +1136,128 @@ fn key_from_row(r: &SqliteRow) -> Result<KeyRecord, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_stores::{postgres, stores};
+    use sqlx::AssertSqlSafe;
 
     fn demo(name: &str) -> NewServer {
         NewServer::new("default", name, ServerSource::Toolset("demo".into()))
+    }
+
+    #[tokio::test]
+    async fn a_postgres_job_lease_is_held_while_its_holder_is_connected() {
+        let Some(url) = postgres().await else { return };
+        let key = MasterKey::generate().0;
+        let a = Store::connect(&url, key.clone()).await.unwrap();
+        let b = Store::connect(&url, key.clone()).await.unwrap();
+        let ttl = time::Duration::seconds(1);
+        assert!(a.hold_lease("resync", "a", ttl).await.unwrap());
+        assert!(!b.hold_lease("resync", "b", ttl).await.unwrap());
+        assert!(a.hold_lease("resync", "a", ttl).await.unwrap(), "kept");
+        assert!(b.hold_lease("other", "b", ttl).await.unwrap(), "per job");
+        // Another schema is another deployment: its jobs do not contend.
+        let elsewhere = postgres().await.unwrap();
+        let c = Store::connect(&elsewhere, key).await.unwrap();
+        assert!(c.hold_lease("resync", "c", ttl).await.unwrap());
+        // The holder goes away (as a crashed replica's connection does):
+        // the lock is free as soon as the server notices.
+        drop(a);
+        let started = std::time::Instant::now();
+        while !b.hold_lease("resync", "b", ttl).await.unwrap() {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(5),
+                "the lease was not released"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn postgres_tells_listeners_of_changes_by_other_stores() {
+        let Some(url) = postgres().await else { return };
+        let key = MasterKey::generate().0;
+        let writer = Store::connect(&url, key.clone()).await.unwrap();
+        let reader = Store::connect(&url, key).await.unwrap();
+        let mut listener = reader.listen().await.unwrap().expect("postgres listens");
+        let before = reader.revision().await.unwrap();
+        writer.create_server(demo("x")).await.unwrap();
+        tokio::time::timeout(std::time::Duration::from_secs(5), listener.changed())
+            .await
+            .expect("a notification within 5 s")
+            .unwrap();
+        assert!(reader.revision().await.unwrap() > before);
+        assert!(
+            Store::open_in_memory()
+                .await
+                .unwrap()
+                .listen()
+                .await
+                .unwrap()
+                .is_none(),
+            "SQLite has no notifications; its revision is polled"
+        );
+    }
+
+    #[tokio::test]
+    async fn postgres_rows_hold_no_secrets_and_refuse_another_key() {
+        let Some(url) = postgres().await else { return };
+        let key = MasterKey::generate().0;
+        let store = Store::connect(&url, key.clone()).await.unwrap();
+        let integration = store.create_integration("default", crm()).await.unwrap();
+        let secret = "tok-pg-5e4d3c2b1a";
+        let account = store
+            .create_account(NewAccount {
+                tenant: "default".into(),
+                integration_id: integration.id,
+                name: Some("acme".into()),
+                base_url: None,
+                context: Default::default(),
+                credentials: Credentials::Bearer {
+                    token: secret.into(),
+                },
+            })
+            .await
+            .unwrap();
+        let server = NewServer::new("default", "s", ServerSource::Account(account.id));
+        let (server, minted) = store.create_server(server).await.unwrap();
+        let (_, api_key) = minted.unwrap();
+        assert!(matches!(
+            store.delete_account(account.id).await,
+            Err(StoreError::Conflict(_))
+        ));
+        let mut dump = String::new();
+        for table in ["integrated_accounts", "server_keys", "servers", "settings"] {
+            let rows: Vec<String> = sqlx::query_scalar(AssertSqlSafe(format!(
+                "SELECT CAST(t AS TEXT) FROM {table} t"
+            )))
+            .fetch_all(&store.pool)
+            .await
+            .unwrap();
+            dump.extend(rows);
+        }
+        assert!(dump.contains(&api_key.hash.to_hex()), "the dump is real");
+        assert!(!dump.contains(secret), "credentials are sealed");
+        assert!(!dump.contains(&api_key.secret), "keys are hashed");
+
+        let e = Store::connect(&url, MasterKey::generate().0)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, StoreError::WrongKey), "{e}");
+        let again = Store::connect(&url, key).await.unwrap();
+        assert_eq!(
+            again
+                .get_account(account.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .credentials,
+            Credentials::Bearer {
+                token: secret.into()
+            }
+        );
+        assert_eq!(
+            again.get_server(server.id).await.unwrap().unwrap().name,
+            "s"
+        );
     }
 
     #[tokio::test]
@@ -1060,107 +1284,110 @@ mod tests {
 
     #[tokio::test]
     async fn the_revision_moves_on_served_changes_only() {
-        let store = Store::open_in_memory().await.unwrap();
-        let start = store.revision().await.unwrap();
-        let (server, minted) = store.create_server(demo("a")).await.unwrap();
-        let (key, _) = minted.unwrap();
-        let created = store.revision().await.unwrap();
-        assert!(created > start, "creating a server and its key");
-        store.touch_keys(&[(key.id, now_ms())]).await.unwrap();
-        assert_eq!(
-            store.revision().await.unwrap(),
-            created,
-            "a last-use time changes nothing served"
-        );
-        store
-            .revoke_key(server.id, key.id, time::Duration::ZERO)
-            .await
-            .unwrap();
-        assert!(store.revision().await.unwrap() > created, "a revocation");
+        for store in stores().await {
+            let start = store.revision().await.unwrap();
+            let (server, minted) = store.create_server(demo("a")).await.unwrap();
+            let (key, _) = minted.unwrap();
+            let created = store.revision().await.unwrap();
+            assert!(created > start, "creating a server and its key");
+            store.touch_keys(&[(key.id, now_ms())]).await.unwrap();
+            assert_eq!(
+                store.revision().await.unwrap(),
+                created,
+                "a last-use time changes nothing served"
+            );
+            store
+                .revoke_key(server.id, key.id, time::Duration::ZERO)
+                .await
+                .unwrap();
+            assert!(store.revision().await.unwrap() > created, "a revocation");
+        }
     }
 
     #[tokio::test]
     async fn server_lifecycle_and_keys() {
-        let store = Store::open_in_memory().await.unwrap();
-        let (server, minted) = store.create_server(demo("a")).await.unwrap();
-        let (key, secret) = minted.unwrap();
-        assert_eq!(
-            store.get_server(server.id).await.unwrap(),
-            Some(server.clone())
-        );
-        assert_eq!(key.hash, KeyHash::of(&secret.secret));
+        for store in stores().await {
+            let (server, minted) = store.create_server(demo("a")).await.unwrap();
+            let (key, secret) = minted.unwrap();
+            assert_eq!(
+                store.get_server(server.id).await.unwrap(),
+                Some(server.clone())
+            );
+            assert_eq!(key.hash, KeyHash::of(&secret.secret));
 
-        let keys = store.list_active_keys().await.unwrap();
-        assert_eq!(keys, vec![key.clone()]);
+            let keys = store.list_active_keys().await.unwrap();
+            assert_eq!(keys, vec![key.clone()]);
 
-        let expiry = now_ms() + time::Duration::hours(1);
-        let patched = store
-            .update_server(
-                server.id,
-                ServerPatch {
-                    name: Some("b".into()),
-                    disabled: Some(true),
-                    expires_at: Some(Some(expiry)),
-                    ..ServerPatch::default()
-                },
-            )
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(patched.name, "b");
-        assert!(patched.disabled);
-        assert_eq!(patched.expires_at, Some(expiry));
-        assert_eq!(store.get_server(server.id).await.unwrap(), Some(patched));
-
-        assert!(store.delete_server(server.id).await.unwrap());
-        assert!(!store.delete_server(server.id).await.unwrap());
-        assert!(
-            store.list_active_keys().await.unwrap().is_empty(),
-            "keys cascade"
-        );
-        assert!(
-            store
-                .update_server(server.id, ServerPatch::default())
+            let expiry = now_ms() + time::Duration::hours(1);
+            let patched = store
+                .update_server(
+                    server.id,
+                    ServerPatch {
+                        name: Some("b".into()),
+                        disabled: Some(true),
+                        expires_at: Some(Some(expiry)),
+                        ..ServerPatch::default()
+                    },
+                )
                 .await
                 .unwrap()
-                .is_none()
-        );
+                .unwrap();
+            assert_eq!(patched.name, "b");
+            assert!(patched.disabled);
+            assert_eq!(patched.expires_at, Some(expiry));
+            assert_eq!(store.get_server(server.id).await.unwrap(), Some(patched));
+
+            assert!(store.delete_server(server.id).await.unwrap());
+            assert!(!store.delete_server(server.id).await.unwrap());
+            assert!(
+                store.list_active_keys().await.unwrap().is_empty(),
+                "keys cascade"
+            );
+            assert!(
+                store
+                    .update_server(server.id, ServerPatch::default())
+                    .await
+                    .unwrap()
+                    .is_none()
+            );
+        }
     }
 
     #[tokio::test]
     async fn pages_cover_every_server_once() {
-        let store = Store::open_in_memory().await.unwrap();
-        let mut ids = Vec::new();
-        for i in 0..5 {
-            ids.push(
-                store
-                    .create_server(demo(&format!("s{i}")))
-                    .await
-                    .unwrap()
-                    .0
-                    .id,
-            );
+        for store in stores().await {
+            let mut ids = Vec::new();
+            for i in 0..5 {
+                ids.push(
+                    store
+                        .create_server(demo(&format!("s{i}")))
+                        .await
+                        .unwrap()
+                        .0
+                        .id,
+                );
+            }
+            ids.sort();
+            let (first, more) = store.list_servers_page(None, None, 2).await.unwrap();
+            assert!(more);
+            let (second, more) = store
+                .list_servers_page(None, Some(first[1].id), 2)
+                .await
+                .unwrap();
+            assert!(more);
+            let (third, more) = store
+                .list_servers_page(None, Some(second[1].id), 2)
+                .await
+                .unwrap();
+            assert!(!more);
+            let got: Vec<_> = first
+                .iter()
+                .chain(&second)
+                .chain(&third)
+                .map(|s| s.id)
+                .collect();
+            assert_eq!(got, ids);
         }
-        ids.sort();
-        let (first, more) = store.list_servers_page(None, None, 2).await.unwrap();
-        assert!(more);
-        let (second, more) = store
-            .list_servers_page(None, Some(first[1].id), 2)
-            .await
-            .unwrap();
-        assert!(more);
-        let (third, more) = store
-            .list_servers_page(None, Some(second[1].id), 2)
-            .await
-            .unwrap();
-        assert!(!more);
-        let got: Vec<_> = first
-            .iter()
-            .chain(&second)
-            .chain(&third)
-            .map(|s| s.id)
-            .collect();
-        assert_eq!(got, ids);
     }
 
     fn crm() -> Integration {
@@ -1266,157 +1493,163 @@ mod tests {
                 token: rotated.into()
             }
         );
-        let wrong = Store::open(&path, MasterKey::generate().0).await.unwrap();
-        let e = wrong.get_account(account.id).await.unwrap_err().to_string();
-        assert!(e.contains("MCPGATE_SECRET_KEY"), "{e}");
+        let e = Store::open(&path, MasterKey::generate().0)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("MCPGATE_SECRET_KEY"), "refused at open: {e}");
     }
 
     #[tokio::test]
     async fn bundled_integrations_upsert_without_clobbering_api_ones() {
-        let store = Store::open_in_memory().await.unwrap();
-        let first = store
-            .upsert_config_integration("default", &crm())
-            .await
-            .unwrap();
-        assert_eq!(first.origin, Origin::Config);
-        let mut changed = crm();
-        changed.label = Some("CRM v2".into());
-        let second = store
-            .upsert_config_integration("default", &changed)
-            .await
-            .unwrap();
-        assert_eq!(second.id, first.id, "same row, refreshed");
-        assert_eq!(second.definition.label.as_deref(), Some("CRM v2"));
+        for store in stores().await {
+            let first = store
+                .upsert_config_integration("default", &crm())
+                .await
+                .unwrap();
+            assert_eq!(first.origin, Origin::Config);
+            let mut changed = crm();
+            changed.label = Some("CRM v2".into());
+            let second = store
+                .upsert_config_integration("default", &changed)
+                .await
+                .unwrap();
+            assert_eq!(second.id, first.id, "same row, refreshed");
+            assert_eq!(second.definition.label.as_deref(), Some("CRM v2"));
 
-        let mut other = crm();
-        other.name = "other".into();
-        let api = store
-            .create_integration("default", other.clone())
-            .await
-            .unwrap();
-        other.label = Some("from config".into());
-        let after = store
-            .upsert_config_integration("default", &other)
-            .await
-            .unwrap();
-        assert_eq!(after.id, api.id);
-        assert_eq!(after.origin, Origin::Api);
-        assert_eq!(after.definition.label, None, "the API's version stands");
+            let mut other = crm();
+            other.name = "other".into();
+            let api = store
+                .create_integration("default", other.clone())
+                .await
+                .unwrap();
+            other.label = Some("from config".into());
+            let after = store
+                .upsert_config_integration("default", &other)
+                .await
+                .unwrap();
+            assert_eq!(after.id, api.id);
+            assert_eq!(after.origin, Origin::Api);
+            assert_eq!(after.definition.label, None, "the API's version stands");
+        }
     }
 
     #[tokio::test]
     async fn keys_rotate_with_and_without_grace_and_record_use_in_batches() {
-        let store = Store::open_in_memory().await.unwrap();
-        let (server, minted) = store.create_server(demo("k")).await.unwrap();
-        let (first, _) = minted.unwrap();
-        let (second, _) = store.add_key(server.id, None).await.unwrap().unwrap();
-        assert_eq!(store.list_server_keys(server.id).await.unwrap().len(), 2);
+        for store in stores().await {
+            let (server, minted) = store.create_server(demo("k")).await.unwrap();
+            let (first, _) = minted.unwrap();
+            let (second, _) = store.add_key(server.id, None).await.unwrap().unwrap();
+            assert_eq!(store.list_server_keys(server.id).await.unwrap().len(), 2);
 
-        // Rotation with grace: old keys live on until the grace ends.
-        let (third, secret) = store
-            .rotate_keys(server.id, time::Duration::seconds(60))
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(third.hash, KeyHash::of(&secret.secret));
-        let keys = store.list_server_keys(server.id).await.unwrap();
-        assert_eq!(keys.len(), 3);
-        for old in [first.id, second.id] {
-            let k = keys.iter().find(|k| k.id == old).unwrap();
-            let left = k.expires_at.unwrap() - now_ms();
-            assert!(left > time::Duration::seconds(55) && left <= time::Duration::seconds(60));
-        }
-        // Rotation without grace revokes at once.
-        let (fourth, _) = store
-            .rotate_keys(server.id, time::Duration::ZERO)
-            .await
-            .unwrap()
-            .unwrap();
-        let live: Vec<_> = store
-            .list_server_keys(server.id)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|k| k.id)
-            .collect();
-        assert_eq!(live, vec![fourth.id]);
-        assert!(
-            !store
-                .revoke_key(server.id, first.id, time::Duration::ZERO)
+            // Rotation with grace: old keys live on until the grace ends.
+            let (third, secret) = store
+                .rotate_keys(server.id, time::Duration::seconds(60))
                 .await
                 .unwrap()
-        );
-        assert!(
+                .unwrap();
+            assert_eq!(third.hash, KeyHash::of(&secret.secret));
+            let keys = store.list_server_keys(server.id).await.unwrap();
+            assert_eq!(keys.len(), 3);
+            for old in [first.id, second.id] {
+                let k = keys.iter().find(|k| k.id == old).unwrap();
+                let left = k.expires_at.unwrap() - now_ms();
+                assert!(left > time::Duration::seconds(55) && left <= time::Duration::seconds(60));
+            }
+            // Rotation without grace revokes at once.
+            let (fourth, _) = store
+                .rotate_keys(server.id, time::Duration::ZERO)
+                .await
+                .unwrap()
+                .unwrap();
+            let live: Vec<_> = store
+                .list_server_keys(server.id)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|k| k.id)
+                .collect();
+            assert_eq!(live, vec![fourth.id]);
+            assert!(
+                !store
+                    .revoke_key(server.id, first.id, time::Duration::ZERO)
+                    .await
+                    .unwrap()
+            );
+            assert!(
+                store
+                    .rotate_keys(ServerId::new(), time::Duration::ZERO)
+                    .await
+                    .unwrap()
+                    .is_none()
+            );
+
+            let at = now_ms();
+            store.touch_keys(&[(fourth.id, at)]).await.unwrap();
             store
-                .rotate_keys(ServerId::new(), time::Duration::ZERO)
+                .touch_keys(&[(fourth.id, at - time::Duration::hours(1))])
                 .await
-                .unwrap()
-                .is_none()
-        );
-
-        let at = now_ms();
-        store.touch_keys(&[(fourth.id, at)]).await.unwrap();
-        store
-            .touch_keys(&[(fourth.id, at - time::Duration::hours(1))])
-            .await
-            .unwrap();
-        let all = store.all_server_keys(server.id).await.unwrap();
-        assert_eq!(all.len(), 4);
-        assert_eq!(
-            all.last().unwrap().last_used_at,
-            Some(at),
-            "never moves backwards"
-        );
+                .unwrap();
+            let all = store.all_server_keys(server.id).await.unwrap();
+            assert_eq!(all.len(), 4);
+            assert_eq!(
+                all.last().unwrap().last_used_at,
+                Some(at),
+                "never moves backwards"
+            );
+        }
     }
 
     #[tokio::test]
     async fn admin_tokens_are_tenant_scoped_and_revocable() {
-        let store = Store::open_in_memory().await.unwrap();
-        let (acme, key) = store.create_admin_token(Some("acme")).await.unwrap();
-        let (root, _) = store.create_admin_token(None).await.unwrap();
-        let listed = store.list_admin_tokens().await.unwrap();
-        assert_eq!(listed, vec![acme.clone(), root.clone()]);
-        assert_eq!(listed[0].hash, KeyHash::of(&key.secret));
-        assert!(store.revoke_admin_token(acme.id).await.unwrap());
-        assert!(!store.revoke_admin_token(acme.id).await.unwrap());
-        assert_eq!(store.list_admin_tokens().await.unwrap(), vec![root]);
+        for store in stores().await {
+            let (acme, key) = store.create_admin_token(Some("acme")).await.unwrap();
+            let (root, _) = store.create_admin_token(None).await.unwrap();
+            let listed = store.list_admin_tokens().await.unwrap();
+            assert_eq!(listed, vec![acme.clone(), root.clone()]);
+            assert_eq!(listed[0].hash, KeyHash::of(&key.secret));
+            assert!(store.revoke_admin_token(acme.id).await.unwrap());
+            assert!(!store.revoke_admin_token(acme.id).await.unwrap());
+            assert_eq!(store.list_admin_tokens().await.unwrap(), vec![root]);
+        }
     }
 
     #[tokio::test]
     async fn one_settings_server_per_tenant_and_integration() {
-        let store = Store::open_in_memory().await.unwrap();
-        let integration = store.create_integration("t1", crm()).await.unwrap();
-        let new = || NewServer {
-            integration_id: Some(integration.id),
-            ..NewServer::new("t1", "settings", ServerSource::Unbound)
-        };
-        let (s, none) = store
-            .create_server(NewServer {
-                mint_key: false,
-                ..new()
-            })
-            .await
-            .unwrap();
-        assert!(none.is_none());
-        assert!(store.list_server_keys(s.id).await.unwrap().is_empty());
-        assert!(matches!(
-            store.create_server(new()).await,
-            Err(StoreError::Conflict(_))
-        ));
-        let found = store
-            .integration_server("t1", integration.id)
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(found.id, s.id);
-        assert_eq!(found.source, ServerSource::Unbound);
-        assert!(
-            store
-                .integration_server("t2", integration.id)
+        for store in stores().await {
+            let integration = store.create_integration("t1", crm()).await.unwrap();
+            let new = || NewServer {
+                integration_id: Some(integration.id),
+                ..NewServer::new("t1", "settings", ServerSource::Unbound)
+            };
+            let (s, none) = store
+                .create_server(NewServer {
+                    mint_key: false,
+                    ..new()
+                })
+                .await
+                .unwrap();
+            assert!(none.is_none());
+            assert!(store.list_server_keys(s.id).await.unwrap().is_empty());
+            assert!(matches!(
+                store.create_server(new()).await,
+                Err(StoreError::Conflict(_))
+            ));
+            let found = store
+                .integration_server("t1", integration.id)
                 .await
                 .unwrap()
-                .is_none()
-        );
+                .unwrap();
+            assert_eq!(found.id, s.id);
+            assert_eq!(found.source, ServerSource::Unbound);
+            assert!(
+                store
+                    .integration_server("t2", integration.id)
+                    .await
+                    .unwrap()
+                    .is_none()
+            );
+        }
     }
 
     #[tokio::test]
@@ -1441,33 +1674,35 @@ mod tests {
 
     #[tokio::test]
     async fn settings_keep_the_first_value_and_sessions_expire() {
-        let store = Store::open_in_memory().await.unwrap();
-        assert_eq!(store.init_setting("k", "one").await.unwrap(), "one");
-        assert_eq!(store.init_setting("k", "two").await.unwrap(), "one");
+        for store in stores().await {
+            assert_eq!(store.init_setting("k", "one").await.unwrap(), "one");
+            assert_eq!(store.init_setting("k", "two").await.unwrap(), "one");
 
-        let past = now_ms() - time::Duration::minutes(1);
-        let future = now_ms() + time::Duration::minutes(1);
-        store.end_session("old", past).await.unwrap();
-        store.end_session("new", future).await.unwrap();
-        let ended: Vec<_> = store
-            .ended_sessions()
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|(n, _)| n)
-            .collect();
-        assert_eq!(ended, vec!["new".to_owned()]);
+            let past = now_ms() - time::Duration::minutes(1);
+            let future = now_ms() + time::Duration::minutes(1);
+            store.end_session("old", past).await.unwrap();
+            store.end_session("new", future).await.unwrap();
+            let ended: Vec<_> = store
+                .ended_sessions()
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|(n, _)| n)
+                .collect();
+            assert_eq!(ended, vec!["new".to_owned()]);
+        }
     }
 
     #[tokio::test]
     async fn reopening_a_file_keeps_data_and_does_not_remigrate() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.sqlite");
+        let key = MasterKey::generate().0;
         let id = {
-            let store = Store::open(&path, MasterKey::generate().0).await.unwrap();
+            let store = Store::open(&path, key.clone()).await.unwrap();
             store.create_server(demo("kept")).await.unwrap().0.id
         };
-        let store = Store::open(&path, MasterKey::generate().0).await.unwrap();
+        let store = Store::open(&path, key).await.unwrap();
         assert_eq!(store.get_server(id).await.unwrap().unwrap().name, "kept");
     }
 }

@@ -1,0 +1,31 @@
+//! Stores for unit tests, on every backend that is there.
+
+use crate::{MasterKey, Store};
+
+/// The PostgreSQL server store tests use: `MCPGATE_TEST_POSTGRES`, else
+/// the local one. `None` (with a printed reason) when it cannot be
+/// reached on a developer's machine; under `CI=true` that is a failure.
+pub(crate) async fn postgres() -> Option<String> {
+    let base = std::env::var("MCPGATE_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    match crate::scratch::scratch_schema(&base).await {
+        Ok(url) => Some(url),
+        Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("PostgreSQL at {base} is required in CI: {e}")
+        }
+        Err(e) => {
+            eprintln!("skipping the PostgreSQL half of this test: {base}: {e}");
+            None
+        }
+    }
+}
+
+/// A store on each backend: in-memory SQLite, and PostgreSQL in a
+/// schema of its own when the server is there.
+pub(crate) async fn stores() -> Vec<Store> {
+    let mut stores = vec![Store::open_in_memory().await.unwrap()];
+    if let Some(url) = postgres().await {
+        stores.push(Store::connect(&url, MasterKey::generate().0).await.unwrap());
+    }
+    stores
+}
