@@ -9,6 +9,11 @@ if [[ ! -x tests/py/.venv/bin/python ]]; then
     python3 -m venv tests/py/.venv
 fi
 tests/py/.venv/bin/pip install --quiet --disable-pip-version-check -r tests/py/requirements.txt
+# The SDK's dual-era 2.x client (2026-07-28), in a venv of its own.
+if [[ ! -x tests/py/modern/.venv/bin/python ]]; then
+    python3 -m venv tests/py/modern/.venv
+fi
+tests/py/modern/.venv/bin/pip install --quiet --disable-pip-version-check -r tests/py/modern/requirements.txt
 # Real Node clients (MCP Inspector, mcp-remote) and the Node 22 they need, pinned.
 if [[ ! -x tests/clients/node_modules/.bin/mcp-remote || ! -x tests/clients/node_modules/node/bin/node ]]; then
     (cd tests/clients && npm ci --no-audit --no-fund --loglevel=error)
@@ -16,4 +21,5 @@ fi
 cargo test --workspace --locked
 scripts/quickstart.sh
 scripts/conformance.sh "$root/target/debug/mcpgate"
+scripts/conformance.sh --era 2026-07-28 "$root/target/debug/mcpgate"
 scripts/conformance-portal.sh "$root/target/debug/mcpgate"

@@ -195,6 +195,93 @@ async fn the_mcp_inspector_cli_connects_with_the_config_client_config_prints() {
 }
 
 #[tokio::test]
+async fn the_mcp_inspector_cli_speaks_2026_to_a_server_and_to_a_portal() {
+    let Some(dir) = node_clients() else { return };
+    if !python::available() {
+        return;
+    }
+    let inspector = |url: &str, home: &std::path::Path, extra: &[&str]| {
+        let mut cmd = Command::new(dir.join("node_modules/.bin/mcp-inspector"));
+        cmd.args([
+            "--cli",
+            url,
+            "--transport",
+            "http",
+            "--protocol-era",
+            "modern",
+        ])
+        .args(extra)
+        .env("PATH", node_path(&dir))
+        .env("HOME", home)
+        .current_dir(&dir);
+        cmd
+    };
+    let gw = Gateway::start().await;
+    let (_, token) = gw.create_server("inspector").await;
+    let upstream = python::start("alpha", "base", python::free_port());
+    let portal = common::registry::portal_over(&gw, "alpha", &upstream.url).await;
+    let before = gw.served("initialize").await;
+    for (url, tool, arg, expected) in [
+        (
+            gw.url(&format!("/mcp/{token}")),
+            "echo",
+            "message=modern inspector",
+            "modern inspector",
+        ),
+        (
+            portal.url.clone(),
+            "alpha_hello",
+            "who=ada",
+            "hello ada from alpha",
+        ),
+    ] {
+        let (ok, stdout, stderr) = run(
+            inspector(&url, gw.dir.path(), &["--method", "tools/list"]),
+            60,
+        )
+        .await;
+        assert!(ok, "{url}: {stderr}");
+        let listed: Value = serde_json::from_str(&stdout).unwrap();
+        assert!(
+            listed["tools"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|t| t["name"] == tool),
+            "{listed}"
+        );
+        let (ok, stdout, stderr) = run(
+            inspector(
+                &url,
+                gw.dir.path(),
+                &[
+                    "--method",
+                    "tools/call",
+                    "--tool-name",
+                    tool,
+                    "--tool-arg",
+                    arg,
+                ],
+            ),
+            60,
+        )
+        .await;
+        assert!(ok, "{url}: {stderr}");
+        let called: Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(called["content"][0]["text"], expected, "{called}");
+    }
+    assert!(
+        gw.served("server/discover").await >= 4,
+        "each run discovered"
+    );
+    assert_eq!(
+        gw.served("initialize").await,
+        before,
+        "and none used the 2025 handshake"
+    );
+}
+
+#[tokio::test]
 async fn mcp_remote_over_stdio_runs_the_claude_desktop_snippet() {
     let Some(dir) = node_clients() else { return };
     let gw = Gateway::start().await;

@@ -303,15 +303,7 @@ async fn health_readiness_and_metrics() {
     c.request(9, "tools/list", json!({"cursor":"bad"})).await;
     gw.mcp("mcpg_wrong").request(1, "ping", json!({})).await;
 
-    let text = gw
-        .http
-        .get(gw.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = gw.metrics().await;
     let count = |needle: &str| -> f64 {
         text.lines()
             .find(|l| l.starts_with(needle))

@@ -736,15 +736,7 @@ async fn concurrency_limit_refuses_the_extra_call_and_frees_permits() {
         "disconnects released their permits"
     );
 
-    let metrics = gw
-        .http
-        .get(gw.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = gw.metrics().await;
     assert!(
         metrics.contains(r#"mcpgate_limit_rejections_total{limit="concurrency"} 1"#),
         "{metrics}"

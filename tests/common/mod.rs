@@ -24,7 +24,7 @@ tools:
     handler: echo
     inputSchema:
       type: object
-      properties: { message: { type: string } }
+      properties: { message: { type: string, x-mcp-header: Message } }
       required: [message]
   - name: sleep
     description: Wait a while
@@ -266,6 +266,23 @@ impl Gateway {
             body["id"].as_str().unwrap().to_owned(),
             body["token"].as_str().unwrap().to_owned(),
         )
+    }
+
+    /// The `/metrics` page.
+    pub async fn metrics(&self) -> String {
+        let r = self.http.get(self.url("/metrics")).send().await.unwrap();
+        r.text().await.unwrap()
+    }
+
+    /// How many MCP requests of `method` this gateway has counted (its
+    /// `/metrics`), whatever their status.
+    pub async fn served(&self, method: &str) -> u64 {
+        let text = self.metrics().await;
+        let label = format!("method=\"{method}\"");
+        text.lines()
+            .filter(|l| l.starts_with("mcpgate_requests_total{") && l.contains(&label))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>() as u64
     }
 
     pub fn mcp(&self, token: &str) -> Mcp {

@@ -73,3 +73,18 @@ pub fn start(name: &str, variant: &str, port: u16) -> Fixture {
         url: format!("http://127.0.0.1:{port}/mcp"),
     }
 }
+
+/// The interpreter of the venv with the SDK's 2.x (dual-era) client, when
+/// `scripts/test.sh` has made it; in CI it must have.
+pub fn modern_python() -> Option<PathBuf> {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/py/modern/.venv/bin/python");
+    if p.exists() {
+        return Some(p);
+    }
+    assert!(
+        std::env::var("CI").is_err(),
+        "tests/py/modern/.venv is missing in CI: scripts/test.sh creates it"
+    );
+    eprintln!("SKIPPED: tests/py/modern/.venv is missing (run scripts/test.sh once to create it)");
+    None
+}

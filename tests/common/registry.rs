@@ -52,3 +52,15 @@ pub async fn portal(gw: &Gateway, body: Value) -> Mcp {
     c.initialize("2025-11-25").await;
     c
 }
+
+/// Register the upstream MCP server at `url` as `id`, sync it, and put it
+/// alone behind portal `p`; an initialized 2025 session on the portal.
+pub async fn portal_over(gw: &Gateway, id: &str, url: &str) -> Mcp {
+    register(gw, id, url).await;
+    sync(gw, id, None).await;
+    portal(
+        gw,
+        json!({"id": "p", "name": "P", "servers": [{"server_id": id}]}),
+    )
+    .await
+}

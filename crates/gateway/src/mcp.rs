@@ -23,6 +23,8 @@ use crate::registry::{Admitted, AuthFailure};
 use crate::session::{Session, nonce_hex};
 use crate::view::ServerView;
 
+mod stateless;
+
 /// How a route identifies the server a request is for.
 #[derive(Clone, Copy)]
 enum Gate<'a> {
@@ -278,14 +280,7 @@ fn admit(gw: &Gateway, gate: Gate<'_>, headers: &HeaderMap) -> Result<Admitted, 
             "Forbidden: this Origin is not in the gateway's allowed_origins",
         ));
     }
-    let token = match gate {
-        Gate::Token(path) => path.or_else(|| http_util::bearer(headers)),
-        Gate::Integration { .. } => headers
-            .get("x-api-key")
-            .and_then(|v| v.to_str().ok())
-            .or_else(|| http_util::bearer(headers)),
-    };
-    let Some(token) = token else {
+    let Some(token) = presented_token(gate, headers) else {
         return Err(Rejection::unauthorized());
     };
     match (gw.registry.authenticate(token), gate) {
@@ -308,6 +303,18 @@ fn admit(gw: &Gateway, gate: Gate<'_>, headers: &HeaderMap) -> Result<Admitted, 
             "Forbidden: MCP is disabled for this integration; enable it in its MCP settings",
         )),
         _ => Err(Rejection::unauthorized()),
+    }
+}
+
+/// The token a request presents: in the path, as a bearer token, or (on
+/// integration settings endpoints) in `X-API-KEY`.
+fn presented_token<'a>(gate: Gate<'a>, headers: &'a HeaderMap) -> Option<&'a str> {
+    match gate {
+        Gate::Token(path) => path.or_else(|| http_util::bearer(headers)),
+        Gate::Integration { .. } => headers
+            .get("x-api-key")
+            .and_then(|v| v.to_str().ok())
+            .or_else(|| http_util::bearer(headers)),
     }
 }
 
@@ -425,13 +432,15 @@ fn method_label(method: &str) -> &'static str {
         method::PROMPTS_LIST => method::PROMPTS_LIST,
         method::RESOURCES_LIST => method::RESOURCES_LIST,
         method::RESOURCE_TEMPLATES_LIST => method::RESOURCE_TEMPLATES_LIST,
+        "server/discover" => "server/discover",
+        "subscriptions/listen" => "subscriptions/listen",
         m if m.starts_with("notifications/") => "notification",
         _ => "other",
     }
 }
 
 async fn post(
-    gw: &Gateway,
+    gw: &Arc<Gateway>,
     gate: Gate<'_>,
     sandbox: bool,
     headers: HeaderMap,
@@ -445,7 +454,7 @@ async fn post(
 }
 
 async fn post_inner(
-    gw: &Gateway,
+    gw: &Arc<Gateway>,
     gate: Gate<'_>,
     sandbox: bool,
     headers: &HeaderMap,
@@ -507,6 +516,48 @@ async fn post_inner(
         Ok(i) => i,
         Err(e) => return rpc_error(StatusCode::BAD_REQUEST, None, &e.to_error()),
     };
+
+    // A request naming its protocol version in `_meta` is of the stateless
+    // era: no session, no handshake.
+    let incoming = match stateless_request(incoming) {
+        Ok((id, method, params, meta)) => {
+            *label = method_label(&method);
+            // Long-lived and idle, a listen stream holds no permit.
+            if method == "subscriptions/listen" {
+                drop(permit);
+            }
+            let token = presented_token(gate, headers)
+                .unwrap_or_default()
+                .to_owned();
+            let req = stateless::Request {
+                gw,
+                view,
+                token,
+                sandbox,
+                id,
+                method,
+                params,
+                meta,
+            };
+            return stateless::serve(req, headers).await;
+        }
+        Err(other) => other,
+    };
+    if stateless::header_claims_stateless(headers) {
+        return match &incoming {
+            Incoming::Single(Ok(Message::Notification { .. })) => {
+                http_util::empty(StatusCode::ACCEPTED)
+            }
+            Incoming::Single(Ok(Message::Request { id, .. })) => stateless::missing_meta(Some(id)),
+            _ => rpc_error(
+                StatusCode::BAD_REQUEST,
+                None,
+                &RpcError::invalid_request(
+                    "Bad Request: 2026-07-28 clients send single requests or notifications only",
+                ),
+            ),
+        };
+    }
 
     // initialize opens a session, so it is the one message that needs none.
     if let Incoming::Single(Ok(Message::Request { id, method, params })) = &incoming
@@ -589,6 +640,35 @@ async fn post_inner(
             *label = "batch";
             batch(&view, &session, items, sandbox.as_ref()).await
         }
+    }
+}
+
+/// The parts of a stateless-era request (one request whose params carry a
+/// `_meta` protocol version), or the message back untouched.
+#[allow(clippy::type_complexity)]
+fn stateless_request(
+    incoming: Incoming,
+) -> Result<
+    (
+        RequestId,
+        String,
+        Option<Box<serde_json::value::RawValue>>,
+        mcpgate_protocol::stateless::RequestMeta,
+    ),
+    Incoming,
+> {
+    match incoming {
+        Incoming::Single(Ok(Message::Request { id, method, params })) => {
+            match mcpgate_protocol::stateless::request_meta(params.as_deref()) {
+                Some(meta) => Ok((id, method, params, meta)),
+                None => Err(Incoming::Single(Ok(Message::Request {
+                    id,
+                    method,
+                    params,
+                }))),
+            }
+        }
+        other => Err(other),
     }
 }
 
@@ -1146,6 +1226,13 @@ async fn delete(gw: &Gateway, gate: Gate<'_>, headers: &HeaderMap) -> Response {
     let started = Instant::now();
     let response = match admit(gw, gate, headers) {
         Err(r) => r.into_response(),
+        // There are no sessions to end in the stateless era.
+        Ok(_) if stateless::header_claims_stateless(headers) => Rejection::refused(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Method Not Allowed: 2026-07-28 has no sessions to delete; use POST",
+        )
+        .with_header(header::ALLOW, "POST")
+        .into_response(),
         Ok(admitted) => match session(gw, &admitted.view, headers) {
             Err(r) => r.into_response(),
             Ok(s) => {

@@ -48,6 +48,51 @@ pub struct Offering {
     routes: Routes,
     capabilities: ServerCapabilities,
     instructions: Option<String>,
+    /// Per tool, the arguments its schema marks `x-mcp-header` and the
+    /// header name of each (only tools that have any).
+    param_headers: HashMap<String, Vec<ParamHeader>>,
+}
+
+/// An argument a tool's schema mirrors into an `Mcp-Param-{header}` header
+/// (2026-07-28).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParamHeader {
+    /// The argument (`inputSchema.properties` key).
+    pub argument: String,
+    /// The `x-mcp-header` value: the header is `Mcp-Param-{header}`.
+    pub header: String,
+}
+
+/// The `x-mcp-header` arguments of a tool definition.
+fn param_headers_of(tool: &RawValue) -> Vec<ParamHeader> {
+    #[derive(serde::Deserialize)]
+    struct Tool {
+        #[serde(rename = "inputSchema")]
+        input_schema: Option<Schema>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Schema {
+        properties: Option<serde_json::Map<String, serde_json::Value>>,
+    }
+    let Ok(tool) = serde_json::from_str::<Tool>(tool.get()) else {
+        return Vec::new();
+    };
+    let properties = tool
+        .input_schema
+        .and_then(|s| s.properties)
+        .unwrap_or_default();
+    let mut marked: Vec<ParamHeader> = properties
+        .iter()
+        .filter_map(|(argument, schema)| {
+            let header = schema.get("x-mcp-header")?.as_str()?;
+            Some(ParamHeader {
+                argument: argument.clone(),
+                header: header.to_owned(),
+            })
+        })
+        .collect();
+    marked.sort_by(|a, b| a.argument.cmp(&b.argument));
+    marked
 }
 
 /// Where a portal sends prompt and resource requests.
@@ -245,6 +290,11 @@ impl Offering {
         page_size: usize,
     ) -> Self {
         let listed: Vec<&RawValue> = tools.iter().map(|(_, t, _)| &**t).collect();
+        let param_headers = tools
+            .iter()
+            .map(|(name, t, _)| (name.clone(), param_headers_of(t)))
+            .filter(|(_, marked)| !marked.is_empty())
+            .collect();
         let tool_pages = Pages::build("tools", &listed, page_size);
         let prompts = Pages::build("prompts", &as_refs(&extras.prompts), page_size);
         let resources = Pages::build("resources", &as_refs(&extras.resources), page_size);
@@ -265,6 +315,7 @@ impl Offering {
             routes: extras.routes,
             capabilities,
             instructions: instructions.map(str::to_owned),
+            param_headers,
         }
     }
 }
@@ -302,6 +353,86 @@ impl ServerView {
             instructions: self.offering.instructions.as_deref(),
         })
         .expect("initialize result serializes")
+    }
+
+    /// The `server/discover` result of the stateless era: the versions this
+    /// server speaks, what it offers (without `logging`, whose
+    /// `logging/setLevel` that era removed), and who it is.
+    pub fn discover_result(&self, ttl_ms: u64) -> String {
+        let mut capabilities = self.offering.capabilities.clone();
+        capabilities.logging = None;
+        // Every server answers the list methods (an empty list is an
+        // answer) and says so: a portal's prompts and resources come and go
+        // with its upstreams, and clients take an answer as support.
+        capabilities.prompts.get_or_insert_with(Default::default);
+        capabilities.resources.get_or_insert_with(Default::default);
+        // `subscriptions/listen` announces every list change.
+        for list in [
+            &mut capabilities.tools,
+            &mut capabilities.prompts,
+            &mut capabilities.resources,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            list.list_changed = true;
+        }
+        let mut result = serde_json::json!({
+            "resultType": "complete",
+            "supportedVersions": mcpgate_protocol::stateless::supported_versions(),
+            "capabilities": capabilities,
+            "ttlMs": ttl_ms,
+            // Lists vary by key (scopes, allow-lists), never by connection.
+            "cacheScope": "private",
+            "_meta": {
+                mcpgate_protocol::stateless::META_SERVER_INFO: {
+                    "name": self.name,
+                    "version": env!("CARGO_PKG_VERSION"),
+                }
+            },
+        });
+        if let Some(instructions) = &self.offering.instructions {
+            result["instructions"] = serde_json::Value::String(instructions.clone());
+        }
+        result.to_string()
+    }
+
+    /// The arguments of `tool` that clients mirror into `Mcp-Param-*`
+    /// headers (empty for most tools).
+    pub fn param_headers(&self, tool: &str) -> &[ParamHeader] {
+        self.offering
+            .param_headers
+            .get(tool)
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// Whether this server announces `capability` (`tools`, `prompts`,
+    /// `resources`, `completions`, `logging`).
+    pub fn offers(&self, capability: &str) -> bool {
+        let c = &self.offering.capabilities;
+        match capability {
+            "tools" => c.tools.is_some(),
+            "prompts" => c.prompts.is_some(),
+            "resources" => c.resources.is_some(),
+            "completions" => c.completions.is_some(),
+            "logging" => c.logging.is_some(),
+            _ => false,
+        }
+    }
+
+    /// Whether `other` (this server after a reload) lists the same tools,
+    /// prompts and resources: an unchanged offering is shared, so pointer
+    /// equality answers most reloads without comparing pages.
+    pub fn lists_unchanged(&self, other: &ServerView) -> [bool; 3] {
+        if Arc::ptr_eq(&self.offering, &other.offering) {
+            return [true; 3];
+        }
+        let (a, b) = (&self.offering, &other.offering);
+        [
+            a.tools.0 == b.tools.0,
+            a.prompts.0 == b.prompts.0,
+            a.resources.0 == b.resources.0 && a.templates.0 == b.templates.0,
+        ]
     }
 
     /// The serialized `tools/list` result for a cursor.

@@ -22,6 +22,14 @@ impl ErrorCode {
     pub const REQUEST_REFUSED: Self = Self(-32000);
     /// Implementation-defined: the session named by `Mcp-Session-Id` does not exist.
     pub const SESSION_NOT_FOUND: Self = Self(-32001);
+    /// 2026-07-28: a required `MCP-Protocol-Version`, `Mcp-Method` or
+    /// `Mcp-Name` header is missing, malformed, or disagrees with the body.
+    pub const HEADER_MISMATCH: Self = Self(-32020);
+    /// 2026-07-28: the request needs a client capability the request's
+    /// `_meta` does not declare.
+    pub const MISSING_CLIENT_CAPABILITY: Self = Self(-32021);
+    /// 2026-07-28: the `_meta` protocol version is not one the server speaks.
+    pub const UNSUPPORTED_PROTOCOL_VERSION: Self = Self(-32022);
 }
 
 /// A JSON-RPC error object: a code, a message a person can act on, optional data.

@@ -7,6 +7,7 @@
 pub mod error;
 pub mod jsonrpc;
 pub mod mcp;
+pub mod stateless;
 pub mod version;
 
 pub use error::{ErrorCode, RpcError};

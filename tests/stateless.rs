@@ -1,0 +1,600 @@
+//! The stateless era (MCP 2026-07-28) beside the 2025 handshake, on the same
+//! endpoints: one test per rule, and the official Python SDK's 2.x client
+//! in its automatic and pinned modes.
+
+mod common;
+
+use common::{Gateway, Mcp, Reply, python};
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+const VERSION: &str = "2026-07-28";
+
+fn meta() -> Value {
+    json!({
+        "io.modelcontextprotocol/protocolVersion": VERSION,
+        "io.modelcontextprotocol/clientCapabilities": {},
+    })
+}
+
+/// A 2026-07-28 request as a conforming client sends it: `_meta` in the
+/// params and the headers that repeat the body.
+async fn modern(c: &Mcp, id: i64, method: &str, mut params: Value) -> Reply {
+    params["_meta"] = meta();
+    let name = match method {
+        "tools/call" | "prompts/get" => params["name"].as_str().map(str::to_owned),
+        "resources/read" => params["uri"].as_str().map(str::to_owned),
+        _ => None,
+    };
+    let mut headers = vec![("mcp-protocol-version", VERSION), ("mcp-method", method)];
+    if let Some(name) = &name {
+        headers.push(("mcp-name", name));
+    }
+    // The test toolset's `echo` marks `message` with `x-mcp-header: Message`.
+    let message = params["arguments"]["message"].as_str().map(str::to_owned);
+    if let Some(message) = &message {
+        headers.push(("mcp-param-message", message));
+    }
+    raw(c, id, method, params, &headers).await
+}
+
+async fn raw(c: &Mcp, id: i64, method: &str, params: Value, headers: &[(&str, &str)]) -> Reply {
+    let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+    c.post_raw(&body.to_string(), headers).await
+}
+
+async fn server(gw: &Gateway) -> (String, Mcp) {
+    let (id, token) = gw.create_server("modern").await;
+    (id, gw.mcp(&token))
+}
+
+#[tokio::test]
+async fn discover_says_what_the_server_speaks_and_issues_no_session() {
+    let gw = Gateway::start().await;
+    let (_, c) = server(&gw).await;
+    let r = modern(&c, 1, "server/discover", json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.header("mcp-session-id").is_none());
+    let d = &r.json()["result"];
+    assert_eq!(d["resultType"], "complete");
+    assert_eq!(
+        d["supportedVersions"],
+        json!([VERSION, "2025-11-25", "2025-06-18", "2025-03-26"])
+    );
+    for list in ["tools", "prompts", "resources"] {
+        assert_eq!(d["capabilities"][list]["listChanged"], true, "{list}: {d}");
+    }
+    // A toolset server has no prompts: the list is empty, with cache hints.
+    let prompts = modern(&c, 2, "prompts/list", json!({})).await;
+    assert_eq!(prompts.status, 200, "{}", prompts.text);
+    assert_eq!(prompts.json()["result"]["prompts"], json!([]));
+    assert_eq!(prompts.json()["result"]["cacheScope"], "private");
+    let completion = modern(&c, 3, "completion/complete", json!({})).await;
+    assert_eq!(
+        completion.status, 404,
+        "no completions here: {}",
+        completion.text
+    );
+    assert!(d["capabilities"].get("logging").is_none());
+    assert_eq!(d["cacheScope"], "private");
+    assert!(d["ttlMs"].as_u64().unwrap() > 0);
+    assert_eq!(
+        d["_meta"]["io.modelcontextprotocol/serverInfo"]["name"],
+        "modern"
+    );
+}
+
+#[tokio::test]
+async fn lists_and_calls_are_served_without_a_session_and_say_their_result_type() {
+    let gw = Gateway::start().await;
+    let (_, c) = server(&gw).await;
+    // Page size 2 in the test config: follow the cursor.
+    let first = modern(&c, 1, "tools/list", json!({})).await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    let page = &first.json()["result"];
+    assert_eq!(page["resultType"], "complete");
+    assert_eq!(page["cacheScope"], "private");
+    assert!(page["ttlMs"].as_u64().is_some());
+    let cursor = page["nextCursor"].as_str().unwrap();
+    let second = modern(&c, 2, "tools/list", json!({"cursor": cursor})).await;
+    let names: Vec<Value> = page["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(second.json()["result"]["tools"].as_array().unwrap())
+        .map(|t| t["name"].clone())
+        .collect();
+    assert_eq!(names, [json!("echo"), json!("sleep"), json!("time")]);
+
+    let call = modern(
+        &c,
+        3,
+        "tools/call",
+        json!({"name": "echo", "arguments": {"message": "stateless"}}),
+    )
+    .await;
+    assert_eq!(call.status, 200, "{}", call.text);
+    assert!(call.header("mcp-session-id").is_none());
+    let result = &call.json()["result"];
+    assert_eq!(result["resultType"], "complete");
+    assert_eq!(result["content"][0]["text"], "stateless");
+    // A tool error is still a result, not a protocol error.
+    let unknown = modern(
+        &c,
+        4,
+        "tools/call",
+        json!({"name": "nope", "arguments": {}}),
+    )
+    .await;
+    assert_eq!(unknown.status, 200);
+    assert_eq!(unknown.error_code(), -32602, "{}", unknown.text);
+
+    // The sandbox twin of the same key speaks it too.
+    let twin = Mcp {
+        url: format!("{}:test", c.url),
+        ..c.clone_to(&gw)
+    };
+    let r = modern(
+        &twin,
+        5,
+        "tools/call",
+        json!({"name": "echo", "arguments": {"message": "twin"}}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["result"]["resultType"], "complete");
+
+    // And a 2025 session still works on the same endpoint.
+    let mut legacy = c.clone_to(&gw);
+    legacy.initialize("2025-11-25").await;
+    let r = legacy
+        .call(
+            "tools/call",
+            json!({"name": "echo", "arguments": {"message": "old"}}),
+        )
+        .await;
+    assert_eq!(r["content"][0]["text"], "old");
+    assert!(
+        r.get("resultType").is_none(),
+        "2025 results are unchanged: {r}"
+    );
+}
+
+#[tokio::test]
+async fn headers_must_agree_with_the_body() {
+    let gw = Gateway::start().await;
+    let (_, c) = server(&gw).await;
+    let call = |args: Value| json!({"name": "echo", "arguments": args, "_meta": meta()});
+    let cases: [(&str, Vec<(&str, &str)>); 6] = [
+        (
+            "no MCP-Protocol-Version",
+            vec![("mcp-method", "tools/call"), ("mcp-name", "echo")],
+        ),
+        (
+            "MCP-Protocol-Version disagrees",
+            vec![
+                ("mcp-protocol-version", "2025-11-25"),
+                ("mcp-method", "tools/call"),
+                ("mcp-name", "echo"),
+            ],
+        ),
+        (
+            "no Mcp-Method",
+            vec![("mcp-protocol-version", VERSION), ("mcp-name", "echo")],
+        ),
+        (
+            "Mcp-Method disagrees",
+            vec![
+                ("mcp-protocol-version", VERSION),
+                ("mcp-method", "tools/list"),
+                ("mcp-name", "echo"),
+            ],
+        ),
+        (
+            "Mcp-Name disagrees",
+            vec![
+                ("mcp-protocol-version", VERSION),
+                ("mcp-method", "tools/call"),
+                ("mcp-name", "time"),
+            ],
+        ),
+        (
+            "Mcp-Name is broken base64",
+            vec![
+                ("mcp-protocol-version", VERSION),
+                ("mcp-method", "tools/call"),
+                ("mcp-name", "=?base64?%%%?="),
+            ],
+        ),
+    ];
+    for (what, headers) in cases {
+        let r = raw(&c, 1, "tools/call", call(json!({"message": "x"})), &headers).await;
+        assert_eq!(r.status, 400, "{what}: {}", r.text);
+        assert_eq!(r.error_code(), -32020, "{what}: {}", r.text);
+        assert_eq!(r.json()["id"], 1, "{what}: the error names the request");
+    }
+    // A base64-encoded name ("echo") is decoded before comparing.
+    let r = raw(
+        &c,
+        2,
+        "tools/call",
+        call(json!({"message": "encoded"})),
+        &[
+            ("mcp-protocol-version", VERSION),
+            ("mcp-method", "tools/call"),
+            ("mcp-name", "=?base64?ZWNobw==?="),
+            ("mcp-param-message", "encoded"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["result"]["content"][0]["text"], "encoded");
+}
+
+#[tokio::test]
+async fn arguments_marked_x_mcp_header_must_arrive_in_their_header_too() {
+    let gw = Gateway::start().await;
+    let (_, c) = server(&gw).await;
+    let listed = modern(&c, 1, "tools/list", json!({})).await.json();
+    assert_eq!(
+        listed["result"]["tools"][0]["inputSchema"]["properties"]["message"]["x-mcp-header"],
+        "Message",
+        "the annotation is listed as the toolset defines it"
+    );
+    let call =
+        |message: &str| json!({"name": "echo", "arguments": {"message": message}, "_meta": meta()});
+    let send = |message: &'static str, param: Option<&'static str>| {
+        let c = &c;
+        async move {
+            let mut headers = vec![
+                ("mcp-protocol-version", VERSION),
+                ("mcp-method", "tools/call"),
+                ("mcp-name", "echo"),
+            ];
+            if let Some(p) = param {
+                headers.push(("mcp-param-message", p));
+            }
+            raw(c, 7, "tools/call", call(message), &headers).await
+        }
+    };
+    // "Hello" as padded base64, and values that only look like base64 are literal.
+    for (message, header) in [
+        ("Hello", "=?base64?SGVsbG8=?="),
+        ("SGVsbG8=", "SGVsbG8="),
+        ("=?base64?SGVsbG8=", "=?base64?SGVsbG8="),
+    ] {
+        let r = send(message, Some(header)).await;
+        assert_eq!(r.status, 200, "{header}: {}", r.text);
+        assert_eq!(r.json()["result"]["content"][0]["text"], message);
+    }
+    for (what, header) in [
+        ("missing", None),
+        ("different", Some("Goodbye")),
+        ("unpadded base64", Some("=?base64?SGVsbG8?=")),
+        ("non-alphabet base64", Some("=?base64?SGVs!!!bG8=?=")),
+    ] {
+        let r = send("Hello", header).await;
+        assert_eq!(r.status, 400, "{what}: {}", r.text);
+        assert_eq!(r.error_code(), -32020, "{what}: {}", r.text);
+        assert!(r.text.contains("Mcp-Param-Message"), "{what}: {}", r.text);
+    }
+}
+
+#[tokio::test]
+async fn versions_and_capabilities_are_checked_per_request() {
+    let gw = Gateway::start().await;
+    let (_, c) = server(&gw).await;
+    let future = json!({
+        "_meta": {
+            "io.modelcontextprotocol/protocolVersion": "2027-01-01",
+            "io.modelcontextprotocol/clientCapabilities": {},
+        }
+    });
+    let r = raw(
+        &c,
+        1,
+        "tools/list",
+        future,
+        &[
+            ("mcp-protocol-version", "2027-01-01"),
+            ("mcp-method", "tools/list"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(r.error_code(), -32022);
+    let data = &r.json()["error"]["data"];
+    assert_eq!(data["requested"], "2027-01-01");
+    assert_eq!(data["supported"][0], VERSION);
+
+    let bare = json!({"_meta": {"io.modelcontextprotocol/protocolVersion": VERSION}});
+    let r = raw(
+        &c,
+        2,
+        "tools/list",
+        bare,
+        &[
+            ("mcp-protocol-version", VERSION),
+            ("mcp-method", "tools/list"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(r.error_code(), -32602);
+    assert!(r.text.contains("clientCapabilities"), "{}", r.text);
+
+    // The header says 2026-07-28 but the body has no _meta.
+    let r = raw(
+        &c,
+        3,
+        "tools/list",
+        json!({}),
+        &[
+            ("mcp-protocol-version", VERSION),
+            ("mcp-method", "tools/list"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(r.error_code(), -32602);
+}
+
+#[tokio::test]
+async fn unknown_and_removed_methods_are_404_and_get_and_delete_are_405() {
+    let gw = Gateway::start().await;
+    let (_, c) = server(&gw).await;
+    for method in [
+        "no/such/method",
+        "ping",
+        "logging/setLevel",
+        "resources/subscribe",
+    ] {
+        let r = modern(&c, 1, method, json!({})).await;
+        assert_eq!(r.status, 404, "{method}: {}", r.text);
+        assert_eq!(r.error_code(), -32601, "{method}");
+    }
+    let get = c
+        .http
+        .get(&c.url)
+        .header("accept", "text/event-stream")
+        .header("mcp-protocol-version", VERSION)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get.status(), 405);
+    let delete = c
+        .http
+        .delete(&c.url)
+        .header("mcp-protocol-version", VERSION)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(delete.status(), 405);
+    assert_eq!(delete.headers()["allow"], "POST");
+    // Authentication comes first, as in every era.
+    let stranger = gw.mcp("mcpg_not_a_key");
+    assert_eq!(
+        modern(&stranger, 1, "tools/list", json!({})).await.status,
+        401
+    );
+}
+
+/// The next JSON message of an SSE stream, within `secs`.
+async fn next_message(
+    resp: &mut reqwest::Response,
+    buffer: &mut String,
+    secs: u64,
+) -> Option<Value> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(end) = buffer.find("\n\n") {
+            let event: String = buffer.drain(..end + 2).collect();
+            let data: String = event
+                .lines()
+                .filter_map(|l| l.strip_prefix("data:"))
+                .map(str::trim_start)
+                .collect();
+            if !data.is_empty() {
+                return Some(serde_json::from_str(&data).unwrap());
+            }
+            continue;
+        }
+        let chunk = tokio::time::timeout_at(deadline, resp.chunk()).await.ok()?;
+        buffer.push_str(std::str::from_utf8(&chunk.ok()??).unwrap());
+    }
+}
+
+/// Open a `subscriptions/listen` stream on `url` with `filter`.
+async fn listen(http: &reqwest::Client, url: &str, filter: Value) -> reqwest::Response {
+    let mut params = json!({ "notifications": filter });
+    params["_meta"] = meta();
+    let body = json!({"jsonrpc": "2.0", "id": "sub-1", "method": "subscriptions/listen", "params": params});
+    let resp = http
+        .post(url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", VERSION)
+        .header("mcp-method", "subscriptions/listen")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    resp
+}
+
+#[tokio::test]
+async fn listen_agrees_to_the_lists_asked_for_and_holds_no_permit() {
+    let gw = Gateway::start().await;
+    let (_, c) = server(&gw).await;
+    let mut resp = listen(
+        &c.http,
+        &c.url,
+        json!({"toolsListChanged": true, "promptsListChanged": true, "resourceSubscriptions": ["file:///x"]}),
+    )
+    .await;
+    let mut buffer = String::new();
+    let ack = next_message(&mut resp, &mut buffer, 5)
+        .await
+        .expect("an acknowledgement");
+    assert_eq!(ack["method"], "notifications/subscriptions/acknowledged");
+    assert_eq!(
+        ack["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"],
+        "sub-1"
+    );
+    assert_eq!(
+        ack["params"]["notifications"],
+        json!({"toolsListChanged": true, "promptsListChanged": true}),
+        "what was asked for, less resource subscriptions (not offered)"
+    );
+    // The stream holds no concurrency permit: calls go on beside it.
+    let r = modern(
+        &c,
+        9,
+        "tools/call",
+        json!({"name": "echo", "arguments": {"message": "x"}}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+}
+
+#[tokio::test]
+async fn listen_announces_list_changes_and_ends_when_the_server_goes() {
+    if !python::available() {
+        return;
+    }
+    let upstream = python::start("alpha", "base", python::free_port());
+    let gw = Gateway::start().await;
+    let portal = common::registry::portal_over(&gw, "alpha", &upstream.url).await;
+    let mut resp = listen(&portal.http, &portal.url, json!({"toolsListChanged": true})).await;
+    let mut buffer = String::new();
+    let ack = next_message(&mut resp, &mut buffer, 5)
+        .await
+        .expect("an acknowledgement");
+    assert_eq!(
+        ack["params"]["notifications"]["toolsListChanged"], true,
+        "{ack}"
+    );
+
+    // An admin hides a tool of the portal: the listener hears of it.
+    let base = common::registry::BASE;
+    let (status, body) = gw
+        .admin(
+            Method::PUT,
+            &format!("{base}/portals/p"),
+            Some(json!({"name": "P", "servers": [{"server_id": "alpha", "disabled_tools": ["hello"]}]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let changed = next_message(&mut resp, &mut buffer, 5)
+        .await
+        .expect("a list_changed notification");
+    assert_eq!(changed["method"], "notifications/tools/list_changed");
+    assert_eq!(
+        changed["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"],
+        "sub-1"
+    );
+
+    // The portal is deleted (its key with it): the stream ends with the
+    // listen result.
+    let (status, body) = gw
+        .admin(Method::DELETE, &format!("{base}/portals/p"), None)
+        .await;
+    assert!((200..300).contains(&status), "{body}");
+    let end = next_message(&mut resp, &mut buffer, 5)
+        .await
+        .expect("the listen result");
+    assert_eq!(end["id"], "sub-1");
+    assert_eq!(end["result"]["resultType"], "complete");
+    assert_eq!(
+        end["result"]["_meta"]["io.modelcontextprotocol/subscriptionId"],
+        "sub-1"
+    );
+}
+
+/// Run the SDK 2.x client script; its report.
+async fn python_client(url: &str, mode: &str, tool: &str, arguments: Value) -> Value {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/py/modern/client.py");
+    let mut cmd = Command::new(python::modern_python().expect("checked by the caller"));
+    cmd.arg(script)
+        .arg(url)
+        .arg(mode)
+        .arg(tool)
+        .arg(arguments.to_string());
+    let out = tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::task::spawn_blocking(move || cmd.output().unwrap()),
+    )
+    .await
+    .expect("the client finished in time")
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{mode}: {stderr}");
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"))
+}
+
+#[tokio::test]
+async fn the_python_sdk_2_speaks_2026_to_servers_in_auto_and_pinned_modes() {
+    if python::modern_python().is_none() {
+        return;
+    }
+    let gw = Gateway::start().await;
+    let (_, token) = gw.create_server("py2").await;
+    let url = gw.url(&format!("/mcp/{token}"));
+    for mode in ["auto", VERSION] {
+        let report = python_client(&url, mode, "echo", json!({"message": "from sdk 2"})).await;
+        assert_eq!(report["era"], "modern", "{mode}: {report}");
+        assert_eq!(
+            report["tools"],
+            json!(["echo", "sleep", "time"]),
+            "{mode}: all pages"
+        );
+        assert_eq!(report["result"]["content"][0]["text"], "from sdk 2");
+        assert_eq!(report["result"]["resultType"], "complete");
+    }
+    assert!(
+        gw.served("server/discover").await >= 1,
+        "auto mode probed discover"
+    );
+    assert_eq!(gw.served("initialize").await, 0, "and never fell back");
+    // Forced to the handshake, the same client still works.
+    let report = python_client(&url, "legacy", "echo", json!({"message": "old way"})).await;
+    assert_eq!(report["era"], "legacy");
+    assert_eq!(report["result"]["content"][0]["text"], "old way");
+    assert_eq!(gw.served("initialize").await, 1);
+}
+
+#[tokio::test]
+async fn the_python_sdk_2_speaks_2026_to_a_portal_over_a_2025_upstream() {
+    if !python::available() || python::modern_python().is_none() {
+        return;
+    }
+    // The upstream is the 1.x SDK's server: handshake era only.
+    let upstream = python::start("alpha", "base", python::free_port());
+    let gw = Gateway::start().await;
+    let portal = common::registry::portal_over(&gw, "alpha", &upstream.url).await;
+    for mode in ["auto", VERSION] {
+        let report = python_client(&portal.url, mode, "alpha_hello", json!({"who": "ada"})).await;
+        assert_eq!(report["era"], "modern", "{mode}: {report}");
+        assert!(
+            report["tools"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("alpha_hello")),
+            "{report}"
+        );
+        assert_eq!(
+            report["result"]["content"][0]["text"], "hello ada from alpha",
+            "{report}"
+        );
+    }
+}
