@@ -45,7 +45,7 @@ async fn every_curl_example_in_the_api_docs_runs() {
         .await;
     assert_eq!(status, 201, "{account}");
     let account = account["id"].as_str().unwrap().to_owned();
-    let (id, _) = gw.create_server("docs").await;
+    let (id, server_token) = gw.create_server("docs").await;
     let (_, mcp) = gw
         .admin(
             Method::POST,
@@ -75,6 +75,7 @@ async fn every_curl_example_in_the_api_docs_runs() {
         ("ADMIN", common::ADMIN_TOKEN.to_owned()),
         ("ACCOUNT", account),
         ("ID", id),
+        ("TOKEN", server_token),
         ("MCP", mcp["id"].as_str().unwrap().to_owned()),
         ("KEY_ID", key["id"].as_str().unwrap().to_owned()),
         ("TOKEN_ID", token["id"].as_str().unwrap().to_owned()),
