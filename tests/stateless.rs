@@ -598,3 +598,139 @@ async fn the_python_sdk_2_speaks_2026_to_a_portal_over_a_2025_upstream() {
         );
     }
 }
+
+/// `_meta` declaring the `sampling` client capability.
+fn meta_with_sampling() -> Value {
+    json!({
+        "io.modelcontextprotocol/protocolVersion": VERSION,
+        "io.modelcontextprotocol/clientCapabilities": {"sampling": {}},
+    })
+}
+
+async fn ask(c: &Mcp, id: i64, meta: Value, extra: Value) -> Reply {
+    let mut params = json!({"name": "alpha_ask", "arguments": {"question": "6x7?"}, "_meta": meta});
+    for (k, v) in extra.as_object().unwrap() {
+        params[k] = v.clone();
+    }
+    raw(
+        c,
+        id,
+        "tools/call",
+        params,
+        &[
+            ("mcp-protocol-version", VERSION),
+            ("mcp-method", "tools/call"),
+            ("mcp-name", "alpha_ask"),
+        ],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_2025_upstreams_sampling_request_becomes_input_required_and_the_answer_goes_back() {
+    if !python::available() {
+        return;
+    }
+    let upstream = python::start("alpha", "base", python::free_port());
+    let gw = Gateway::start().await;
+    let portal = common::registry::portal_over(&gw, "alpha", &upstream.url).await;
+    let c = Mcp {
+        session: None,
+        version_header: None,
+        ..portal.clone_to(&gw)
+    };
+
+    // The upstream asks the client's model; the 2026 client gets the question.
+    let first = ask(&c, 1, meta_with_sampling(), json!({})).await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    let paused = first.json()["result"].clone();
+    assert_eq!(paused["resultType"], "input_required", "{paused}");
+    let (key, request) = paused["inputRequests"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .next()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .unwrap();
+    assert_eq!(request["method"], "sampling/createMessage");
+    assert_eq!(request["params"]["messages"][0]["content"]["text"], "6x7?");
+    let state = paused["requestState"].as_str().unwrap().to_owned();
+
+    // A tampered state is refused; so is a retry that does not answer.
+    let tampered = ask(
+        &c,
+        2,
+        meta_with_sampling(),
+        json!({"requestState": format!("{state}x"), "inputResponses": {}}),
+    )
+    .await;
+    assert_eq!(tampered.error_code(), -32602, "{}", tampered.text);
+    let unanswered = ask(
+        &c,
+        3,
+        meta_with_sampling(),
+        json!({"requestState": state, "inputResponses": {}}),
+    )
+    .await;
+    assert_eq!(unanswered.error_code(), -32602, "{}", unanswered.text);
+    assert!(unanswered.text.contains(&key), "{}", unanswered.text);
+
+    // The answer goes to the upstream, whose result completes the call.
+    let answer =
+        json!({"role": "assistant", "content": {"type": "text", "text": "42"}, "model": "m"});
+    let done = ask(
+        &c,
+        4,
+        meta_with_sampling(),
+        json!({"requestState": state, "inputResponses": {key.clone(): answer}}),
+    )
+    .await;
+    assert_eq!(done.status, 200, "{}", done.text);
+    let result = &done.json()["result"];
+    assert_eq!(result["resultType"], "complete", "{result}");
+    assert_eq!(result["content"][0]["text"], "model said: 42");
+    // The state was used up.
+    let again = ask(
+        &c,
+        5,
+        meta_with_sampling(),
+        json!({"requestState": state, "inputResponses": {key: answer}}),
+    )
+    .await;
+    assert_eq!(again.error_code(), -32602, "{}", again.text);
+
+    // A client that did not declare sampling cannot be asked: -32021, HTTP 400.
+    let refused = ask(&c, 6, meta(), json!({})).await;
+    assert_eq!(refused.status, 400, "{}", refused.text);
+    assert_eq!(refused.error_code(), -32021, "{}", refused.text);
+    assert!(
+        refused.json()["error"]["data"]["requiredCapabilities"]
+            .get("sampling")
+            .is_some(),
+        "{}",
+        refused.text
+    );
+
+    // The official SDK's 2026 client resolves it by itself.
+    if python::modern_python().is_some() {
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/py/modern/client.py");
+        let mut cmd = Command::new(python::modern_python().unwrap());
+        cmd.arg(script)
+            .arg(&c.url)
+            .arg(VERSION)
+            .arg("alpha_ask")
+            .arg(r#"{"question": "and 6x9?"}"#)
+            .arg("54");
+        let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+            .await
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(report["sampled"], json!(["and 6x9?"]));
+        assert_eq!(report["result"]["content"][0]["text"], "model said: 54");
+    }
+}

@@ -115,6 +115,8 @@ pub struct Gateway {
     /// Upstreams that announced a list change, for the resync task.
     changed: tokio::sync::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<(String, String)>>>,
     relayed: Arc<std::sync::atomic::AtomicU64>,
+    /// Portal calls of 2026-07-28 clients paused on a question to the client.
+    waiting: mcp::bridge::Waiting,
     /// Cluster-wide limits, when configured.
     pub cluster_limits: Option<Arc<cluster_limits::ClusterLimits>>,
 }
@@ -167,6 +169,7 @@ impl Gateway {
             changed: tokio::sync::Mutex::new(Some(changed)),
             pending: Arc::new(Pending::new()),
             relayed: Arc::new(std::sync::atomic::AtomicU64::new(1)),
+            waiting: Default::default(),
             cluster_limits: options.cluster_limits.clone(),
         }))
     }

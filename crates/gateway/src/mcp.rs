@@ -23,6 +23,7 @@ use crate::registry::{Admitted, AuthFailure};
 use crate::session::{Session, nonce_hex};
 use crate::view::ServerView;
 
+pub(crate) mod bridge;
 mod stateless;
 
 /// How a route identifies the server a request is for.

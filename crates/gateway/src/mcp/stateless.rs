@@ -119,6 +119,14 @@ pub(super) async fn serve(req: Request<'_>, headers: &HeaderMap) -> Response {
 /// a session's, with the result marked and cache hints on lists.
 async fn call(req: &Request<'_>) -> Response {
     let (id, method, params) = (&req.id, req.method.as_str(), req.params.as_deref());
+    // A portal tool: its upstream may ask the client something mid-call.
+    if method == "tools/call"
+        && req.sandbox.is_none()
+        && let Some((tool, params)) = super::portal_tool(&req.view, params)
+    {
+        let recording = Recording::new(req.gw, &req.view, &params);
+        return super::bridge::call(&req.gw.waiting, tool, params, &req.meta, id, recording).await;
+    }
     let recording = match &req.sandbox {
         None if method == "tools/call" => Recording::for_raw(req.gw, &req.view, params),
         _ => None,
