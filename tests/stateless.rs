@@ -734,3 +734,93 @@ async fn a_2025_upstreams_sampling_request_becomes_input_required_and_the_answer
         assert_eq!(report["result"]["content"][0]["text"], "model said: 54");
     }
 }
+
+#[tokio::test]
+async fn a_portal_call_streams_progress_and_only_requested_logs_before_its_result() {
+    if !python::available() {
+        return;
+    }
+    let upstream = python::start("alpha", "base", python::free_port());
+    let gw = Gateway::start().await;
+    let portal = common::registry::portal_over(&gw, "alpha", &upstream.url).await;
+    let c = Mcp {
+        session: None,
+        version_header: None,
+        ..portal.clone_to(&gw)
+    };
+    let count = |meta: Value| json!({"name": "alpha_count", "arguments": {"n": 3}, "_meta": meta});
+    let headers = [
+        ("mcp-protocol-version", VERSION),
+        ("mcp-method", "tools/call"),
+        ("mcp-name", "alpha_count"),
+    ];
+    let messages = |r: &Reply| -> Vec<Value> {
+        r.text
+            .lines()
+            .filter_map(|l| l.strip_prefix("data:"))
+            .map(|d| serde_json::from_str(d.trim()).unwrap())
+            .collect()
+    };
+
+    let mut with_token = meta();
+    with_token["progressToken"] = json!("p-1");
+    let r = raw(&c, 1, "tools/call", count(with_token.clone()), &headers).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(
+        r.header("content-type")
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let all = messages(&r);
+    let progress: Vec<&Value> = all
+        .iter()
+        .filter(|m| m["method"] == "notifications/progress")
+        .collect();
+    assert_eq!(progress.len(), 3, "{all:?}");
+    assert_eq!(progress[0]["params"]["progressToken"], "p-1");
+    assert!(
+        !all.iter().any(|m| m["method"] == "notifications/message"),
+        "no logs unless the request sets logLevel: {all:?}"
+    );
+    let last = all.last().unwrap();
+    assert_eq!(last["id"], 1);
+    assert_eq!(last["result"]["resultType"], "complete");
+    assert_eq!(last["result"]["content"][0]["text"], "counted to 3");
+
+    // With a logLevel, the upstream's log lines come too.
+    with_token["io.modelcontextprotocol/logLevel"] = json!("info");
+    let r = raw(&c, 2, "tools/call", count(with_token), &headers).await;
+    let all = messages(&r);
+    assert!(
+        all.iter().any(|m| m["method"] == "notifications/message"),
+        "{all:?}"
+    );
+
+    // A client that takes only JSON gets the result alone.
+    let r = c
+        .http
+        .post(&c.url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json")
+        .header("mcp-protocol-version", VERSION)
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", "alpha_count")
+        .body(
+            json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": count(meta())})
+                .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(
+        body["result"]["content"][0]["text"], "counted to 3",
+        "{body}"
+    );
+}

@@ -116,7 +116,7 @@ pub struct Gateway {
     changed: tokio::sync::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<(String, String)>>>,
     relayed: Arc<std::sync::atomic::AtomicU64>,
     /// Portal calls of 2026-07-28 clients paused on a question to the client.
-    waiting: mcp::bridge::Waiting,
+    waiting: Arc<mcp::bridge::Waiting>,
     /// Cluster-wide limits, when configured.
     pub cluster_limits: Option<Arc<cluster_limits::ClusterLimits>>,
 }

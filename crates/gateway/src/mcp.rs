@@ -539,6 +539,7 @@ async fn post_inner(
                 method,
                 params,
                 meta,
+                streaming: http_util::accepts(headers, "text/event-stream"),
             };
             return stateless::serve(req, headers).await;
         }

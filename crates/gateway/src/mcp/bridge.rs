@@ -20,7 +20,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
-use super::rpc_error;
 use crate::fixtures::Recording;
 use crate::http_util;
 
@@ -75,18 +74,31 @@ fn capability_for(method: &str) -> Option<&'static str> {
     }
 }
 
+/// How the client takes the answer.
+pub(super) struct Reply<'a> {
+    pub waiting: &'a Arc<Waiting>,
+    pub meta: &'a RequestMeta,
+    pub id: &'a RequestId,
+    /// The client accepts `text/event-stream`.
+    pub streaming: bool,
+}
+
 /// Serve a stateless `tools/call` of a portal tool: a new call, or the
 /// continuation of a paused one (`requestState` in the params).
 pub(super) async fn call(
-    waiting: &Waiting,
+    reply: Reply<'_>,
     tool: Arc<McpTool>,
     mut params: Map<String, Value>,
-    meta: &RequestMeta,
-    id: &RequestId,
     recording: Option<Recording>,
 ) -> Response {
+    let (waiting, id) = (reply.waiting, reply.id);
     let state = params.remove("requestState");
     let responses = params.remove("inputResponses");
+    // Log notifications only for a request that asked for them (logLevel).
+    let logs = params
+        .get("_meta")
+        .and_then(|m| m.get("io.modelcontextprotocol/logLevel"))
+        .is_some();
     let running = match state {
         Some(state) => {
             let paused = match state.as_str().and_then(|s| waiting.0.remove(s)) {
@@ -116,7 +128,45 @@ pub(super) async fn call(
         }
         None => start(tool.clone(), params, recording),
     };
-    drive(waiting, &tool.client, running, meta, id).await
+    let mut driver = Driver {
+        waiting: Arc::clone(waiting),
+        client: Arc::clone(&tool.client),
+        call: Some(running),
+        meta: reply.meta.clone(),
+        id: id.clone(),
+        logs,
+    };
+    // The first thing to say decides the form of the answer: the outcome
+    // alone as JSON (with its own HTTP status), or, when the upstream has
+    // something to say before it and the client takes SSE, a stream.
+    loop {
+        match driver.step().await {
+            Step::Final(status, body) => return http_util::json(status, body),
+            Step::Notify(_) if !reply.streaming => continue,
+            Step::Notify(first) => {
+                let (tx, rx) = mpsc::unbounded_channel();
+                let _ = tx.send(first);
+                tokio::spawn(async move {
+                    loop {
+                        match driver.step().await {
+                            Step::Notify(message) => {
+                                if tx.send(message).is_err() {
+                                    // The client closed the stream: that
+                                    // cancels the request (dropping the call).
+                                    return;
+                                }
+                            }
+                            Step::Final(_, body) => {
+                                let _ = tx.send(String::from_utf8(body).expect("JSON is UTF-8"));
+                                return;
+                            }
+                        }
+                    }
+                });
+                return super::sse_response(rx);
+            }
+        }
+    }
 }
 
 /// Start the upstream call.
@@ -147,107 +197,133 @@ fn start(
     }
 }
 
-/// Wait for the call's result, or its next request to the client.
-async fn drive(
-    waiting: &Waiting,
-    client: &Arc<McpClient>,
-    mut call: Running,
-    meta: &RequestMeta,
-    id: &RequestId,
-) -> Response {
-    loop {
-        tokio::select! {
-            // Interim messages first: a request sent just before the result
-            // must still be seen.
-            biased;
-            Some(message) = call.events.recv() => {
-                let (Some(upstream_request), Some(method)) = (
-                    message.get("id").cloned(),
-                    message.get("method").and_then(Value::as_str).map(str::to_owned),
-                ) else {
-                    // Progress and log notifications: this era's JSON answer
-                    // has no place for them.
-                    continue;
-                };
-                let needed = capability_for(&method);
-                if let Some(capability) = needed.filter(|c| !meta.declares(c)) {
-                    refuse(client, upstream_request, &method).await;
-                    return rpc_error(
-                        StatusCode::BAD_REQUEST,
-                        Some(id),
-                        &RpcError::new(
+/// What the call says next to the client.
+enum Step {
+    /// A progress (or requested log) notification.
+    Notify(String),
+    /// The last message: the result, an `input_required` result, or an
+    /// error, with the HTTP status it gets as a JSON answer.
+    Final(StatusCode, Vec<u8>),
+}
+
+/// One upstream call, seen from the 2026 client's request.
+struct Driver {
+    waiting: Arc<Waiting>,
+    client: Arc<McpClient>,
+    /// `None` once the call is parked (the driver has said its last word).
+    call: Option<Running>,
+    meta: RequestMeta,
+    id: RequestId,
+    logs: bool,
+}
+
+impl Driver {
+    /// Wait for the call's next message to the client.
+    async fn step(&mut self) -> Step {
+        let id = &self.id;
+        let Some(call) = self.call.as_mut() else {
+            let e = RpcError::internal("the call was already handed back to the client");
+            return Step::Final(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                jsonrpc::error_body(Some(id), &e),
+            );
+        };
+        loop {
+            tokio::select! {
+                // Interim messages first: a request sent just before the
+                // result must still be seen.
+                biased;
+                Some(message) = call.events.recv() => {
+                    let (Some(upstream_request), Some(method)) = (
+                        message.get("id").cloned(),
+                        message.get("method").and_then(Value::as_str).map(str::to_owned),
+                    ) else {
+                        let method = message.get("method").and_then(Value::as_str).unwrap_or("");
+                        if method == "notifications/progress"
+                            || (method == "notifications/message" && self.logs)
+                        {
+                            return Step::Notify(message.to_string());
+                        }
+                        continue;
+                    };
+                    let needed = capability_for(&method);
+                    if let Some(capability) = needed.filter(|c| !self.meta.declares(c)) {
+                        refuse(&self.client, upstream_request, &method).await;
+                        let error = RpcError::new(
                             ErrorCode::MISSING_CLIENT_CAPABILITY,
                             format!(
                                 "Missing client capability: the tool asked for {method}, which \
                                  needs the {capability:?} client capability in _meta"
                             ),
                         )
-                        .with_data(&json!({"requiredCapabilities": {capability: {}}})),
-                    );
-                }
-                if needed.is_none() {
-                    refuse(client, upstream_request, &method).await;
-                    continue;
-                }
-                let params = message.get("params").cloned().unwrap_or_else(|| json!({}));
-                return pause(waiting, client, call, upstream_request, &method, params, id);
-            }
-            result = &mut call.result => {
-                let result = result.unwrap_or_else(|_| {
-                    Err(RpcError::internal("the upstream call ended without an answer"))
-                });
-                return match result {
-                    Ok(value) => {
-                        if let Some(recording) = call.recording.take() {
-                            tokio::spawn(recording.save(value.clone()));
-                        }
-                        let text = mcpgate_protocol::stateless::with_fields(
-                            &value.to_string(),
-                            r#""resultType":"complete""#,
-                        );
-                        let mut out = Vec::with_capacity(text.len() + 48);
-                        jsonrpc::write_result(&mut out, id, &text);
-                        http_util::json(StatusCode::OK, out)
+                        .with_data(&json!({"requiredCapabilities": {capability: {}}}));
+                        return Step::Final(StatusCode::BAD_REQUEST, jsonrpc::error_body(Some(id), &error));
                     }
-                    Err(e) => http_util::json(StatusCode::OK, jsonrpc::error_body(Some(id), &e)),
-                };
+                    if needed.is_none() {
+                        refuse(&self.client, upstream_request, &method).await;
+                        continue;
+                    }
+                    let params = message.get("params").cloned().unwrap_or_else(|| json!({}));
+                    return self.pause(upstream_request, &method, params);
+                }
+                result = &mut call.result => {
+                    let result = result.unwrap_or_else(|_| {
+                        Err(RpcError::internal("the upstream call ended without an answer"))
+                    });
+                    return match result {
+                        Ok(value) => {
+                            if let Some(recording) = call.recording.take() {
+                                tokio::spawn(recording.save(value.clone()));
+                            }
+                            let text = mcpgate_protocol::stateless::with_fields(
+                                &value.to_string(),
+                                r#""resultType":"complete""#,
+                            );
+                            let mut out = Vec::with_capacity(text.len() + 48);
+                            jsonrpc::write_result(&mut out, id, &text);
+                            Step::Final(StatusCode::OK, out)
+                        }
+                        Err(e) => Step::Final(StatusCode::OK, jsonrpc::error_body(Some(id), &e)),
+                    };
+                }
             }
         }
     }
-}
 
-/// Park the call and hand the client its question.
-fn pause(
-    waiting: &Waiting,
-    client: &Arc<McpClient>,
-    call: Running,
-    upstream_request: Value,
-    method: &str,
-    params: Value,
-    id: &RequestId,
-) -> Response {
-    let now = Instant::now();
-    waiting.0.retain(|_, p| p.expires > now);
-    let state = format!("mcpg-rs-{}", uuid::Uuid::new_v4().simple());
-    let key = "input-1".to_owned();
-    let result = json!({
-        "resultType": "input_required",
-        "inputRequests": { key.clone(): {"method": method, "params": params} },
-        "requestState": state,
-    });
-    waiting.0.insert(
-        state,
-        Paused {
-            client: Arc::clone(client),
-            upstream_request,
-            key,
-            call,
-            expires: now + WAIT_FOR_INPUT,
-        },
-    );
-    let mut out = Vec::with_capacity(256);
-    jsonrpc::write_result(&mut out, id, &result.to_string());
-    http_util::json(StatusCode::OK, out)
+    /// Park the call (it continues in the background, its messages
+    /// buffered) and hand the client its question.
+    fn pause(&mut self, upstream_request: Value, method: &str, params: Value) -> Step {
+        let now = Instant::now();
+        self.waiting.0.retain(|_, p| p.expires > now);
+        let state = format!("mcpg-rs-{}", uuid::Uuid::new_v4().simple());
+        let key = "input-1".to_owned();
+        let result = json!({
+            "resultType": "input_required",
+            "inputRequests": { key.clone(): {"method": method, "params": params} },
+            "requestState": state,
+        });
+        // The driver ends with this step; its call lives on in the map.
+        let Some(call) = self.call.take() else {
+            let e = RpcError::internal("the call was already handed back to the client");
+            return Step::Final(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                jsonrpc::error_body(Some(&self.id), &e),
+            );
+        };
+        self.waiting.0.insert(
+            state,
+            Paused {
+                client: Arc::clone(&self.client),
+                upstream_request,
+                key,
+                call,
+                expires: now + WAIT_FOR_INPUT,
+            },
+        );
+        let mut out = Vec::with_capacity(256);
+        jsonrpc::write_result(&mut out, &self.id, &result.to_string());
+        Step::Final(StatusCode::OK, out)
+    }
 }
 
 /// Answer an upstream request the client cannot take.

@@ -67,6 +67,8 @@ pub(super) struct Request<'a> {
     pub method: String,
     pub params: Option<Box<RawValue>>,
     pub meta: RequestMeta,
+    /// The client accepts `text/event-stream` answers.
+    pub streaming: bool,
 }
 
 /// Serve a stateless request.
@@ -125,7 +127,13 @@ async fn call(req: &Request<'_>) -> Response {
         && let Some((tool, params)) = super::portal_tool(&req.view, params)
     {
         let recording = Recording::new(req.gw, &req.view, &params);
-        return super::bridge::call(&req.gw.waiting, tool, params, &req.meta, id, recording).await;
+        let reply = super::bridge::Reply {
+            waiting: &req.gw.waiting,
+            meta: &req.meta,
+            id,
+            streaming: req.streaming,
+        };
+        return super::bridge::call(reply, tool, params, recording).await;
     }
     let recording = match &req.sandbox {
         None if method == "tools/call" => Recording::for_raw(req.gw, &req.view, params),
