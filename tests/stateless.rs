@@ -824,3 +824,54 @@ async fn a_portal_call_streams_progress_and_only_requested_logs_before_its_resul
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn mcp_param_headers_are_passed_on_to_upstream_mcp_servers() {
+    if !python::available() {
+        return;
+    }
+    let upstream = python::start("alpha", "base", python::free_port());
+    let gw = Gateway::start().await;
+    let mut portal = common::registry::portal_over(&gw, "alpha", &upstream.url).await;
+    // A header the gateway does not know, on a 2026 call…
+    let params = json!({"name": "alpha_hello", "arguments": {"who": "ada"}, "_meta": meta()});
+    let r = raw(
+        &Mcp {
+            session: None,
+            version_header: None,
+            ..portal.clone_to(&gw)
+        },
+        1,
+        "tools/call",
+        params,
+        &[
+            ("mcp-protocol-version", VERSION),
+            ("mcp-method", "tools/call"),
+            ("mcp-name", "alpha_hello"),
+            ("mcp-param-region", "eu-west"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        r.json()["result"]["content"][0]["text"],
+        "hello ada from alpha"
+    );
+    // …and on a 2025 session's call.
+    portal.version_header = Some("2025-11-25".into());
+    let r = portal
+        .post_raw(
+            &json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                "params": {"name": "alpha_hello", "arguments": {"who": "bo"}}})
+            .to_string(),
+            &[("mcp-param-tenant", "=?base64?YWNtZQ==?=")],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let seen = upstream.param_headers_seen();
+    assert!(seen.contains("mcp-param-region: eu-west"), "{seen:?}");
+    assert!(
+        seen.contains("mcp-param-tenant: =?base64?YWNtZQ==?="),
+        "passed on as sent: {seen:?}"
+    );
+}

@@ -50,11 +50,14 @@ pub fn free_port() -> u16 {
 /// Start `fixture_server.py` as `name` (variant `base` or `changed`) on `port`.
 pub fn start(name: &str, variant: &str, port: u16) -> Fixture {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/py/fixture_server.py");
+    let header_log = header_log(port);
+    let _ = std::fs::remove_file(&header_log);
     let child = Command::new(python().expect("checked by available()"))
         .arg(script)
         .arg(port.to_string())
         .arg(name)
         .arg(variant)
+        .env("FIXTURE_HEADER_LOG", &header_log)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -71,6 +74,19 @@ pub fn start(name: &str, variant: &str, port: u16) -> Fixture {
         child,
         port,
         url: format!("http://127.0.0.1:{port}/mcp"),
+    }
+}
+
+/// Where the fixture on `port` notes the `Mcp-Param-*` headers it receives.
+fn header_log(port: u16) -> PathBuf {
+    std::env::temp_dir().join(format!("mcpgate-fixture-{port}.headers"))
+}
+
+impl Fixture {
+    /// The `Mcp-Param-*` headers this fixture has received, one
+    /// `name: value` per line.
+    pub fn param_headers_seen(&self) -> String {
+        std::fs::read_to_string(header_log(self.port)).unwrap_or_default()
     }
 }
 

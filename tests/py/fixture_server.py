@@ -9,6 +9,7 @@ VARIANT "changed" alters one tool's description, to test drift detection;
 """
 
 import asyncio
+import os
 import sys
 
 from mcp.server.fastmcp import Context, FastMCP
@@ -144,6 +145,10 @@ class RecordAuthorization:
             for key, value in scope["headers"]:
                 if key == b"authorization":
                     seen_authorization.append(value.decode())
+                # Mcp-Param-* headers a proxy passed on, for the tests to read.
+                if key.startswith(b"mcp-param-") and os.environ.get("FIXTURE_HEADER_LOG"):
+                    with open(os.environ["FIXTURE_HEADER_LOG"], "a") as log:
+                        log.write(f"{key.decode()}: {value.decode()}\n")
         await self.app(scope, receive, send)
 
 

@@ -540,6 +540,7 @@ async fn post_inner(
                 params,
                 meta,
                 streaming: http_util::accepts(headers, "text/event-stream"),
+                passthrough: param_headers(headers),
             };
             return stateless::serve(req, headers).await;
         }
@@ -604,6 +605,7 @@ async fn post_inner(
                     tool,
                     params,
                     recording,
+                    passthrough: param_headers(headers),
                 };
                 let rx = start_tool_call(gw, &session, id, call, permit, streaming);
                 return if streaming {
@@ -698,6 +700,18 @@ struct PortalCall {
     params: serde_json::Map<String, serde_json::Value>,
     /// Set when the server records real calls as fixtures.
     recording: Option<crate::fixtures::Recording>,
+    /// The client's `Mcp-Param-*` headers, passed on to the upstream.
+    passthrough: HeaderMap,
+}
+
+/// The request's `Mcp-Param-*` headers: a proxy passes them on (2026-07-28
+/// clients mirror `x-mcp-header` arguments into them).
+fn param_headers(headers: &HeaderMap) -> HeaderMap {
+    headers
+        .iter()
+        .filter(|(name, _)| name.as_str().starts_with("mcp-param-"))
+        .map(|(name, value)| (name.clone(), value.clone()))
+        .collect()
 }
 
 /// Start a portal `tools/call` on its own task, registered so that a
@@ -716,6 +730,7 @@ fn start_tool_call(
         tool,
         params,
         recording,
+        passthrough,
     } = call;
     let client = Arc::clone(&tool.client);
     let upstream_id = client.next_request_id();
@@ -769,7 +784,8 @@ fn start_tool_call(
                 let _ = out_tx.send(msg.to_string());
             }
         };
-        let (result, ()) = tokio::join!(tool.call_streaming(params, upstream_id, tx), relay);
+        let call = tool.call_streaming(params, upstream_id, tx, &passthrough);
+        let (result, ()) = tokio::join!(call, relay);
         inflight.remove(&task_key);
         let mut out = Vec::with_capacity(256);
         match result {

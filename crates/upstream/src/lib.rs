@@ -102,17 +102,20 @@ impl McpTool {
 impl McpTool {
     /// Forward a `tools/call` with the client's own params (its `_meta` and
     /// progress token included) under upstream request id `id`; interim
-    /// messages (progress, logs) go to `events` as they arrive.
+    /// messages (progress, logs) go to `events` as they arrive. `passthrough`
+    /// holds the client's `Mcp-Param-*` headers, which a proxy passes on.
     pub async fn call_streaming(
         &self,
         mut params: serde_json::Map<String, serde_json::Value>,
         id: i64,
         events: tokio::sync::mpsc::UnboundedSender<serde_json::Value>,
+        passthrough: &reqwest::header::HeaderMap,
     ) -> Result<serde_json::Value, RpcError> {
         params.insert("name".into(), serde_json::Value::String(self.name.clone()));
+        let params = serde_json::Value::Object(params);
         match self
             .client
-            .request_streaming(id, "tools/call", serde_json::Value::Object(params), events)
+            .request_streaming(id, "tools/call", params, events, passthrough)
             .await
         {
             Ok(result) => Ok(result),

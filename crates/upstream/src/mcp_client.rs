@@ -6,7 +6,7 @@
 //! or as an SSE stream.
 
 use futures_util::StreamExt;
-use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue};
 use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -143,6 +143,17 @@ impl McpClient {
     }
 
     fn post(&self, session: Option<&Session>, body: &Value) -> reqwest::RequestBuilder {
+        self.post_with(session, body, None)
+    }
+
+    /// [`post`](Self::post) plus headers passed through from the client
+    /// (`Mcp-Param-*`), which never override the gateway's own.
+    fn post_with(
+        &self,
+        session: Option<&Session>,
+        body: &Value,
+        passthrough: Option<&HeaderMap>,
+    ) -> reqwest::RequestBuilder {
         let target = self
             .legacy()
             .map_or_else(|| self.url.clone(), |l| l.post_url.clone());
@@ -153,6 +164,9 @@ impl McpClient {
             .header(ACCEPT, "application/json, text/event-stream")
             .header(CONTENT_TYPE, "application/json")
             .json(body);
+        if let Some(extra) = passthrough {
+            r = r.headers(extra.clone());
+        }
         if let Some(auth) = &self.auth {
             r = r.header(reqwest::header::AUTHORIZATION, auth.clone());
         }
@@ -173,7 +187,8 @@ impl McpClient {
         params: Value,
     ) -> Result<(Value, Option<String>), CallError> {
         let id = self.next_request_id();
-        self.exchange_with(session, id, method, params, None).await
+        self.exchange_with(session, id, method, params, None, None)
+            .await
     }
 
     /// A fresh request id on this upstream (for callers that must know it,
@@ -191,26 +206,35 @@ impl McpClient {
         method: &str,
         params: Value,
         events: Option<&tokio::sync::mpsc::UnboundedSender<Value>>,
+        passthrough: Option<&HeaderMap>,
     ) -> Result<(Value, Option<String>), CallError> {
         let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
         let started = std::time::Instant::now();
         if let Some(legacy) = self.legacy() {
             let message = legacy
-                .exchange(self.post(session, &body), id, self.timeout)
+                .exchange(
+                    self.post_with(session, &body, passthrough),
+                    id,
+                    self.timeout,
+                )
                 .await?;
             return Self::unwrap_message(message).map(|v| (v, None));
         }
-        let response = self.post(session, &body).send().await.map_err(|e| {
-            let message = if e.is_timeout() {
-                format!(
-                    "the upstream did not answer within {} s",
-                    self.timeout.as_secs_f64()
-                )
-            } else {
-                format!("cannot reach the upstream: {}", e.without_url())
-            };
-            UpstreamError::new(message, None, true)
-        })?;
+        let response = self
+            .post_with(session, &body, passthrough)
+            .send()
+            .await
+            .map_err(|e| {
+                let message = if e.is_timeout() {
+                    format!(
+                        "the upstream did not answer within {} s",
+                        self.timeout.as_secs_f64()
+                    )
+                } else {
+                    format!("cannot reach the upstream: {}", e.without_url())
+                };
+                UpstreamError::new(message, None, true)
+            })?;
         let status = response.status();
         let session_id = response
             .headers()
@@ -379,24 +403,34 @@ impl McpClient {
     }
 
     /// A request whose interim messages (progress, log notifications) are
-    /// passed to `events` as they arrive, in order.
+    /// passed to `events` as they arrive, in order; `passthrough` headers go
+    /// with it.
     pub async fn request_streaming(
         &self,
         id: i64,
         method: &str,
         params: Value,
         events: tokio::sync::mpsc::UnboundedSender<Value>,
+        passthrough: &HeaderMap,
     ) -> Result<Value, CallError> {
         let session = self.session().await?;
+        let extra = Some(passthrough);
         match self
-            .exchange_with(Some(&session), id, method, params.clone(), Some(&events))
+            .exchange_with(
+                Some(&session),
+                id,
+                method,
+                params.clone(),
+                Some(&events),
+                extra,
+            )
             .await
         {
             Err(CallError::Transport(e)) if e.status == Some(404) && session.id.is_some() => {
                 *self.session.lock().await = None;
                 let session = self.session().await?;
                 Ok(self
-                    .exchange_with(Some(&session), id, method, params, Some(&events))
+                    .exchange_with(Some(&session), id, method, params, Some(&events), extra)
                     .await?
                     .0)
             }

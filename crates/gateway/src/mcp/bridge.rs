@@ -81,6 +81,8 @@ pub(super) struct Reply<'a> {
     pub id: &'a RequestId,
     /// The client accepts `text/event-stream`.
     pub streaming: bool,
+    /// The client's `Mcp-Param-*` headers, passed on to the upstream.
+    pub passthrough: axum::http::HeaderMap,
 }
 
 /// Serve a stateless `tools/call` of a portal tool: a new call, or the
@@ -126,7 +128,7 @@ pub(super) async fn call(
             paused.client.send_response(reply).await;
             paused.call
         }
-        None => start(tool.clone(), params, recording),
+        None => start(tool.clone(), params, recording, reply.passthrough),
     };
     let mut driver = Driver {
         waiting: Arc::clone(waiting),
@@ -174,6 +176,7 @@ fn start(
     tool: Arc<McpTool>,
     mut params: Map<String, Value>,
     recording: Option<Recording>,
+    passthrough: axum::http::HeaderMap,
 ) -> Running {
     if let Some(Value::Object(meta)) = params.get_mut("_meta") {
         for key in ERA_META {
@@ -187,7 +190,10 @@ fn start(
     let (done, result) = oneshot::channel();
     let upstream_id = tool.client.next_request_id();
     let task = tokio::spawn(async move {
-        let _ = done.send(tool.call_streaming(params, upstream_id, tx).await);
+        let _ = done.send(
+            tool.call_streaming(params, upstream_id, tx, &passthrough)
+                .await,
+        );
     });
     Running {
         events,

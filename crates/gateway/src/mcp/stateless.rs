@@ -69,6 +69,8 @@ pub(super) struct Request<'a> {
     pub meta: RequestMeta,
     /// The client accepts `text/event-stream` answers.
     pub streaming: bool,
+    /// Its `Mcp-Param-*` headers.
+    pub passthrough: HeaderMap,
 }
 
 /// Serve a stateless request.
@@ -132,6 +134,7 @@ async fn call(req: &Request<'_>) -> Response {
             meta: &req.meta,
             id,
             streaming: req.streaming,
+            passthrough: req.passthrough.clone(),
         };
         return super::bridge::call(reply, tool, params, recording).await;
     }
