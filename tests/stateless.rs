@@ -678,6 +678,27 @@ async fn a_2025_upstreams_sampling_request_becomes_input_required_and_the_answer
     // The answer goes to the upstream, whose result completes the call.
     let answer =
         json!({"role": "assistant", "content": {"type": "text", "text": "42"}, "model": "m"});
+    // Only the key that made the call may continue it: another key of the
+    // same portal is told the state is unknown (and the call waits on).
+    let (_, servers) = gw.admin(Method::GET, "/server", None).await;
+    let server = servers["result"][0]["id"].as_str().unwrap().to_owned();
+    let (status, second) = gw
+        .admin(
+            Method::POST,
+            &format!("/server/{server}/keys"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, 201, "{second}");
+    let other = gw.mcp(second["token"].as_str().unwrap());
+    let stolen = ask(
+        &other,
+        40,
+        meta_with_sampling(),
+        json!({"requestState": state, "inputResponses": {key.clone(): answer.clone()}}),
+    )
+    .await;
+    assert_eq!(stolen.error_code(), -32602, "{}", stolen.text);
     let done = ask(
         &c,
         4,

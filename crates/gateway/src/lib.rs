@@ -206,6 +206,7 @@ impl Gateway {
                 tick.tick().await;
                 gw.reload("periodic").await;
                 gw.sessions.purge_ended();
+                gw.waiting.purge_expired();
             }
         })
     }

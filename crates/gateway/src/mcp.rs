@@ -472,6 +472,7 @@ async fn post_inner(
         Ok(p) => p,
         Err(r) => return r.into_response(),
     };
+    let admitted_key = admitted.key.id;
     let view = admitted.view;
     let sandbox = sandbox.then(|| Sandbox {
         gw,
@@ -541,6 +542,7 @@ async fn post_inner(
                 meta,
                 streaming: http_util::accepts(headers, "text/event-stream"),
                 passthrough: param_headers(headers),
+                key: admitted_key,
             };
             return stateless::serve(req, headers).await;
         }

@@ -40,6 +40,8 @@ pub struct Waiting(DashMap<String, Paused>);
 
 /// An upstream call paused on a request to the client.
 pub(crate) struct Paused {
+    /// The key that made the call: only it may continue it.
+    owner: uuid::Uuid,
     client: Arc<McpClient>,
     /// The id the upstream gave its request.
     upstream_request: Value,
@@ -64,6 +66,14 @@ impl Drop for Running {
     }
 }
 
+impl Waiting {
+    /// Drop calls whose clients never came back (their upstream calls end).
+    pub fn purge_expired(&self) {
+        let now = Instant::now();
+        self.0.retain(|_, p| p.expires > now);
+    }
+}
+
 /// The client capability an upstream request needs.
 fn capability_for(method: &str) -> Option<&'static str> {
     match method {
@@ -83,6 +93,8 @@ pub(super) struct Reply<'a> {
     pub streaming: bool,
     /// The client's `Mcp-Param-*` headers, passed on to the upstream.
     pub passthrough: axum::http::HeaderMap,
+    /// The key of the request.
+    pub key: uuid::Uuid,
 }
 
 /// Serve a stateless `tools/call` of a portal tool: a new call, or the
@@ -103,7 +115,11 @@ pub(super) async fn call(
         .is_some();
     let running = match state {
         Some(state) => {
-            let paused = match state.as_str().and_then(|s| waiting.0.remove(s)) {
+            // Another key's state is as unknown as a made-up one.
+            let paused = match state
+                .as_str()
+                .and_then(|s| waiting.0.remove_if(s, |_, p| p.owner == reply.key))
+            {
                 Some((_, paused)) if paused.expires > Instant::now() => paused,
                 _ => {
                     return invalid(
@@ -134,6 +150,7 @@ pub(super) async fn call(
         waiting: Arc::clone(waiting),
         client: Arc::clone(&tool.client),
         call: Some(running),
+        owner: reply.key,
         meta: reply.meta.clone(),
         id: id.clone(),
         logs,
@@ -218,6 +235,7 @@ struct Driver {
     client: Arc<McpClient>,
     /// `None` once the call is parked (the driver has said its last word).
     call: Option<Running>,
+    owner: uuid::Uuid,
     meta: RequestMeta,
     id: RequestId,
     logs: bool,
@@ -300,7 +318,7 @@ impl Driver {
     /// buffered) and hand the client its question.
     fn pause(&mut self, upstream_request: Value, method: &str, params: Value) -> Step {
         let now = Instant::now();
-        self.waiting.0.retain(|_, p| p.expires > now);
+        self.waiting.purge_expired();
         let state = format!("mcpg-rs-{}", uuid::Uuid::new_v4().simple());
         let key = "input-1".to_owned();
         let result = json!({
@@ -319,6 +337,7 @@ impl Driver {
         self.waiting.0.insert(
             state,
             Paused {
+                owner: self.owner,
                 client: Arc::clone(&self.client),
                 upstream_request,
                 key,

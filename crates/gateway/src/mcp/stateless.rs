@@ -71,6 +71,8 @@ pub(super) struct Request<'a> {
     pub streaming: bool,
     /// Its `Mcp-Param-*` headers.
     pub passthrough: HeaderMap,
+    /// The id of the key it presented.
+    pub key: uuid::Uuid,
 }
 
 /// Serve a stateless request.
@@ -135,6 +137,7 @@ async fn call(req: &Request<'_>) -> Response {
             id,
             streaming: req.streaming,
             passthrough: req.passthrough.clone(),
+            key: req.key,
         };
         return super::bridge::call(reply, tool, params, recording).await;
     }
