@@ -478,20 +478,7 @@ async fn cancellations_are_forwarded_upstream() {
         .post(json!({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1,"reason":"user gave up"}}))
         .await;
     assert_eq!(r.status, 202);
-    let mut count = 0;
-    for _ in 0..40 {
-        let n = c
-            .call(
-                "tools/call",
-                json!({"name": "alpha_cancellations", "arguments": {}}),
-            )
-            .await;
-        count = n["structuredContent"]["result"].as_i64().unwrap_or(0);
-        if count == 1 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let count = python::cancellations(&c, "alpha", 1).await;
     assert_eq!(count, 1, "the upstream saw the cancellation");
     let ended = tokio::time::timeout(std::time::Duration::from_secs(5), waiting).await;
     assert!(ended.is_ok(), "the relay stopped after the cancellation");
@@ -675,14 +662,7 @@ async fn a_list_changed_notification_triggers_a_resync() {
         .call("tools/call", json!({"name": "dyn_grow", "arguments": {}}))
         .await;
     assert_eq!(r["content"][0]["text"], "grown");
-    let mut names = Vec::new();
-    for _ in 0..50 {
-        names = c.tool_names().await;
-        if names.contains(&"dyn_grown".to_owned()) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let names = c.tool_names_with("dyn_grown").await;
     assert!(
         names.contains(&"dyn_grown".to_owned()),
         "resynced after list_changed: {names:?}"

@@ -523,6 +523,18 @@ async fn listen_announces_list_changes_and_ends_when_the_server_goes() {
 
 /// Run the SDK 2.x client script; its report.
 async fn python_client(url: &str, mode: &str, tool: &str, arguments: Value) -> Value {
+    python_client_sampling(url, mode, tool, arguments, None).await
+}
+
+/// [`python_client`] declaring sampling and answering every question of
+/// the server with `reply`, when given.
+async fn python_client_sampling(
+    url: &str,
+    mode: &str,
+    tool: &str,
+    arguments: Value,
+    reply: Option<&str>,
+) -> Value {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/py/modern/client.py");
     let mut cmd = Command::new(python::modern_python().expect("checked by the caller"));
     cmd.arg(script)
@@ -530,6 +542,9 @@ async fn python_client(url: &str, mode: &str, tool: &str, arguments: Value) -> V
         .arg(mode)
         .arg(tool)
         .arg(arguments.to_string());
+    if let Some(reply) = reply {
+        cmd.arg(reply);
+    }
     let out = tokio::time::timeout(
         Duration::from_secs(60),
         tokio::task::spawn_blocking(move || cmd.output().unwrap()),
@@ -734,23 +749,9 @@ async fn a_2025_upstreams_sampling_request_becomes_input_required_and_the_answer
 
     // The official SDK's 2026 client resolves it by itself.
     if python::modern_python().is_some() {
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/py/modern/client.py");
-        let mut cmd = Command::new(python::modern_python().unwrap());
-        cmd.arg(script)
-            .arg(&c.url)
-            .arg(VERSION)
-            .arg("alpha_ask")
-            .arg(r#"{"question": "and 6x9?"}"#)
-            .arg("54");
-        let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
-            .await
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let arguments = json!({"question": "and 6x9?"});
+        let report =
+            python_client_sampling(&c.url, VERSION, "alpha_ask", arguments, Some("54")).await;
         assert_eq!(report["sampled"], json!(["and 6x9?"]));
         assert_eq!(report["result"]["content"][0]["text"], "model said: 54");
     }
@@ -895,4 +896,183 @@ async fn mcp_param_headers_are_passed_on_to_upstream_mcp_servers() {
         seen.contains("mcp-param-tenant: =?base64?YWNtZQ==?="),
         "passed on as sent: {seen:?}"
     );
+}
+
+/// SSE `data:` messages of a reply, in order.
+fn sse_messages(r: &Reply) -> Vec<Value> {
+    r.text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .filter(|d| !d.trim().is_empty())
+        .map(|d| serde_json::from_str(d.trim()).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn an_upstream_that_speaks_only_2026_is_synced_and_served_to_clients_of_both_eras() {
+    if python::modern_python().is_none() {
+        return;
+    }
+    // The 2.x SDK's server, refusing `initialize` with 404/-32601.
+    let upstream = python::start_stateless("beta", python::free_port());
+    let gw = Gateway::start().await;
+    let portal = common::registry::portal_over(&gw, "beta", &upstream.url).await;
+    let (_, synced) = gw
+        .admin(
+            Method::GET,
+            &format!("{}/servers/beta", common::registry::BASE),
+            None,
+        )
+        .await;
+    let synced = &synced["result"];
+    assert_eq!(synced["status"], "ready", "{synced}");
+    let tools: Vec<&str> = synced["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(tools, ["hello", "count", "ask", "grow"], "{synced}");
+    assert_eq!(synced["prompts"][0]["name"], "greet");
+
+    // A 2025 session: calls, prompts and resources go through statelessly,
+    // without the era's fields (`resultType`, the upstream's serverInfo).
+    let hello = portal
+        .call(
+            "tools/call",
+            json!({"name": "beta_hello", "arguments": {"who": "ada"}}),
+        )
+        .await;
+    assert_eq!(
+        hello["content"][0]["text"], "hello ada from beta",
+        "{hello}"
+    );
+    assert!(hello.get("resultType").is_none(), "{hello}");
+    assert!(hello.get("_meta").is_none(), "{hello}");
+    let prompt = portal
+        .call(
+            "prompts/get",
+            json!({"name": "beta_greet", "arguments": {"person": "Bo"}}),
+        )
+        .await;
+    assert!(
+        prompt["messages"][0]["content"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("Bo"),
+        "{prompt}"
+    );
+    let read = portal
+        .call("resources/read", json!({"uri": "fixture://info"}))
+        .await;
+    assert_eq!(read["contents"][0]["text"], "info of beta", "{read}");
+
+    // Progress of a stateless upstream reaches the 2025 client's stream.
+    let r = portal
+        .request(
+            2,
+            "tools/call",
+            json!({"name": "beta_count", "arguments": {"n": 3}, "_meta": {"progressToken": "p"}}),
+        )
+        .await;
+    let all = sse_messages(&r);
+    let progress = all
+        .iter()
+        .filter(|m| m["method"] == "notifications/progress")
+        .count();
+    assert_eq!(progress, 3, "{all:?}");
+    assert_eq!(
+        all.last().unwrap()["result"]["content"][0]["text"],
+        "counted to 3"
+    );
+
+    // This session declared no sampling, so the upstream says what it needs.
+    let refused = portal
+        .request(
+            3,
+            "tools/call",
+            json!({"name": "beta_ask", "arguments": {"question": "?"}}),
+        )
+        .await;
+    assert_eq!(refused.error_code(), -32021, "{}", refused.text);
+
+    // The official SDK in both eras, answering the upstream's question:
+    // as a 2025 client it gets a sampling request mid-call (bridged from
+    // input_required); as a 2026 client, an input_required of the gateway's.
+    for (mode, era, reply) in [("legacy", "legacy", "42"), (VERSION, "modern", "54")] {
+        let question = json!({"question": format!("6x? ({mode})")});
+        let report =
+            python_client_sampling(&portal.url, mode, "beta_ask", question, Some(reply)).await;
+        assert_eq!(report["era"], era, "{report}");
+        assert!(
+            report["tools"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("beta_hello"))
+        );
+        assert_eq!(
+            report["sampled"],
+            json!([format!("6x? ({mode})")]),
+            "{report}"
+        );
+        assert_eq!(
+            report["result"]["content"][0]["text"],
+            format!("model said: {reply}"),
+            "{report}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_2026_only_upstreams_list_changes_arrive_by_subscriptions_listen() {
+    if python::modern_python().is_none() {
+        return;
+    }
+    let upstream = python::start_stateless("beta", python::free_port());
+    let gw = Gateway::start().await;
+    let portal = common::registry::portal_over(&gw, "beta", &upstream.url).await;
+    assert!(!portal.tool_names().await.contains(&"beta_grown".to_owned()));
+    // Give the gateway's listener a moment to open its subscription.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let grown = portal
+        .call("tools/call", json!({"name": "beta_grow", "arguments": {}}))
+        .await;
+    assert_eq!(grown["content"][0]["text"], "grown");
+    let names = portal.tool_names_with("beta_grown").await;
+    assert!(
+        names.contains(&"beta_grown".to_owned()),
+        "resynced after the upstream's list_changed: {names:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_2026_client_closing_its_request_cancels_the_2025_upstream_call() {
+    if !python::available() {
+        return;
+    }
+    let upstream = python::start("alpha", "base", python::free_port());
+    let gw = Gateway::start().await;
+    let portal = common::registry::portal_over(&gw, "alpha", &upstream.url).await;
+    // `alpha_wait` sleeps a minute unless cancelled; the client gives up
+    // after a second and closes the connection.
+    let gave_up = gw
+        .http
+        .post(&portal.url)
+        .timeout(Duration::from_secs(1))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", VERSION)
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", "alpha_wait")
+        .body(
+            json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                "params": {"name": "alpha_wait", "arguments": {}, "_meta": meta()}})
+            .to_string(),
+        )
+        .send()
+        .await;
+    assert!(gave_up.is_err_and(|e| e.is_timeout()));
+    // A 2025 upstream stops only on notifications/cancelled.
+    let count = python::cancellations(&portal, "alpha", 1).await;
+    assert_eq!(count, 1, "the upstream saw the cancellation");
 }

@@ -428,6 +428,20 @@ impl Mcp {
             .await
     }
 
+    /// The tool names once `name` is among them (polled for up to 5 s,
+    /// for changes that arrive asynchronously).
+    pub async fn tool_names_with(&self, name: &str) -> Vec<String> {
+        let mut names = Vec::new();
+        for _ in 0..50 {
+            names = self.tool_names().await;
+            if names.iter().any(|n| n == name) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        names
+    }
+
     /// Every tool name, walking all `tools/list` pages.
     pub async fn tool_names(&self) -> Vec<String> {
         let mut names = Vec::new();

@@ -52,12 +52,29 @@ pub fn start(name: &str, variant: &str, port: u16) -> Fixture {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/py/fixture_server.py");
     let header_log = header_log(port);
     let _ = std::fs::remove_file(&header_log);
-    let child = Command::new(python().expect("checked by available()"))
+    let mut command = Command::new(python().expect("checked by available()"));
+    command
         .arg(script)
         .arg(port.to_string())
         .arg(name)
         .arg(variant)
-        .env("FIXTURE_HEADER_LOG", &header_log)
+        .env("FIXTURE_HEADER_LOG", &header_log);
+    launch(command, name, port)
+}
+
+/// Start `modern/upstream_server.py` (the 2.x SDK's server, refusing the
+/// 2025 handshake: a 2026-07-28-only upstream) as `name` on `port`.
+pub fn start_stateless(name: &str, port: u16) -> Fixture {
+    let script =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/py/modern/upstream_server.py");
+    let mut command = Command::new(modern_python().expect("checked by the caller"));
+    command.arg(script).arg(port.to_string()).arg(name);
+    launch(command, name, port)
+}
+
+/// Run a fixture server and wait until it listens.
+fn launch(mut command: Command, name: &str, port: u16) -> Fixture {
+    let child = command
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -88,6 +105,27 @@ impl Fixture {
     pub fn param_headers_seen(&self) -> String {
         std::fs::read_to_string(header_log(self.port)).unwrap_or_default()
     }
+}
+
+/// How many `wait` calls the fixture behind `portal` saw cancelled (its
+/// tool `<prefix>_cancellations`), once it is `want` or after 4 s.
+pub async fn cancellations(portal: &super::Mcp, prefix: &str, want: i64) -> i64 {
+    let tool = format!("{prefix}_cancellations");
+    let mut count = 0;
+    for _ in 0..40 {
+        let n = portal
+            .call(
+                "tools/call",
+                serde_json::json!({"name": tool, "arguments": {}}),
+            )
+            .await;
+        count = n["structuredContent"]["result"].as_i64().unwrap_or(0);
+        if count == want {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    count
 }
 
 /// The interpreter of the venv with the SDK's 2.x (dual-era) client, when

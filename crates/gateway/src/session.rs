@@ -93,6 +93,21 @@ impl ClientCaps {
             | (if has("roots") { Self::ROOTS } else { 0 })
     }
 
+    /// The capabilities object the bits stand for (`{"sampling": {}}`, …).
+    pub fn to_json(bits: u8) -> serde_json::Value {
+        let mut caps = serde_json::Map::new();
+        for (bit, name) in [
+            (Self::SAMPLING, "sampling"),
+            (Self::ELICITATION, "elicitation"),
+            (Self::ROOTS, "roots"),
+        ] {
+            if bits & bit != 0 {
+                caps.insert(name.into(), serde_json::json!({}));
+            }
+        }
+        serde_json::Value::Object(caps)
+    }
+
     /// The capability a server-to-client request needs, if it is one we relay.
     pub fn needed_for(method: &str) -> Option<u8> {
         match method {

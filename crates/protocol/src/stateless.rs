@@ -158,6 +158,25 @@ pub fn decode_header(value: &[u8]) -> Option<String> {
     }
 }
 
+/// A value as a header carries it: as is when it is safe visible ASCII
+/// (inner spaces allowed), else `=?base64?<data>?=` — the inverse of
+/// [`decode_header`].
+pub fn encode_header(value: &str) -> String {
+    let safe = !value.is_empty()
+        && !value.starts_with(' ')
+        && !value.ends_with(' ')
+        && !value.starts_with("=?base64?")
+        && value.bytes().all(|b| (0x20..0x7f).contains(&b));
+    if safe {
+        value.to_owned()
+    } else {
+        format!(
+            "=?base64?{}?=",
+            base64::engine::general_purpose::STANDARD.encode(value)
+        )
+    }
+}
+
 /// -32020: a header that is missing, malformed or disagrees with the body.
 pub fn header_mismatch(message: impl Into<String>) -> RpcError {
     RpcError::new(ErrorCode::HEADER_MISMATCH, message)
@@ -219,6 +238,26 @@ mod tests {
             capabilities: None,
         };
         assert_eq!(bare.validate().unwrap_err().code, -32602);
+    }
+
+    #[test]
+    fn encoded_header_values_decode_to_what_was_encoded() {
+        for value in [
+            "get_weather",
+            "file:///a b.txt",
+            "café",
+            " padded",
+            "=?base64?x?=",
+        ] {
+            let encoded = encode_header(value);
+            assert!(
+                encoded.bytes().all(|b| (0x20..0x7f).contains(&b)),
+                "{encoded}"
+            );
+            assert_eq!(decode_header(encoded.as_bytes()).as_deref(), Some(value));
+        }
+        assert_eq!(encode_header("get_weather"), "get_weather");
+        assert_eq!(encode_header("café"), "=?base64?Y2Fmw6k=?=");
     }
 
     #[test]

@@ -11,12 +11,13 @@ pub mod builtin;
 mod call_result;
 mod legacy;
 pub mod mcp_client;
+mod modern;
 pub mod paging;
 pub mod rest;
 pub mod simulator;
 
 pub use auth::RotateHook;
-pub use mcp_client::{CallError, McpClient, Snapshot, UpstreamError};
+pub use mcp_client::{CallError, Extras, McpClient, Snapshot, UpstreamError};
 pub use rest::{RestAccount, RestOperation, RestSettings};
 
 use mcpgate_catalog::Builtin;
@@ -103,19 +104,31 @@ impl McpTool {
     /// Forward a `tools/call` with the client's own params (its `_meta` and
     /// progress token included) under upstream request id `id`; interim
     /// messages (progress, logs) go to `events` as they arrive. `passthrough`
-    /// holds the client's `Mcp-Param-*` headers, which a proxy passes on.
+    /// holds the client's `Mcp-Param-*` headers, which a proxy passes on;
+    /// `capabilities` says what the client can answer (sampling,
+    /// elicitation, roots), for upstreams that ask before they call.
     pub async fn call_streaming(
         &self,
         mut params: serde_json::Map<String, serde_json::Value>,
         id: i64,
         events: tokio::sync::mpsc::UnboundedSender<serde_json::Value>,
         passthrough: &reqwest::header::HeaderMap,
+        capabilities: &serde_json::Value,
     ) -> Result<serde_json::Value, RpcError> {
         params.insert("name".into(), serde_json::Value::String(self.name.clone()));
         let params = serde_json::Value::Object(params);
         match self
             .client
-            .request_streaming(id, "tools/call", params, events, passthrough)
+            .request_streaming(
+                id,
+                "tools/call",
+                params,
+                Extras {
+                    events: Some(&events),
+                    passthrough: Some(passthrough),
+                    capabilities: Some(capabilities),
+                },
+            )
             .await
         {
             Ok(result) => Ok(result),

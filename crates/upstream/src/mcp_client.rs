@@ -15,12 +15,19 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
+use mcpgate_protocol::stateless;
+
 use crate::legacy::Legacy;
+use crate::modern::{self, Outcome};
 
 /// The protocol version the gateway asks upstreams for.
 pub const UPSTREAM_VERSION: &str = "2025-11-25";
 /// At most this many pages are read from one list.
 const MAX_PAGES: usize = 200;
+/// At most this many `input_required` rounds answer one request.
+const MAX_INPUT_ROUNDS: usize = 16;
+/// How long a call waits for its client's answer to an input request.
+const WAIT_FOR_INPUT: Duration = Duration::from_secs(300);
 
 /// A failure to talk to an upstream (not a JSON-RPC error it answered with).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
@@ -60,10 +67,40 @@ impl From<UpstreamError> for CallError {
     }
 }
 
+/// How the gateway talks to the upstream: a 2025 session (its id, if the
+/// upstream issued one) or, for an upstream without the handshake,
+/// stateless 2026-07-28 requests (`id` is then always `None`).
 #[derive(Clone)]
 struct Session {
     id: Option<String>,
     version: String,
+}
+
+impl Session {
+    /// A stateless "session": every request stands alone.
+    fn stateless() -> Self {
+        Self {
+            id: None,
+            version: stateless::VERSION.to_owned(),
+        }
+    }
+
+    fn is_stateless(&self) -> bool {
+        self.version == stateless::VERSION
+    }
+}
+
+/// What goes with a request besides its params.
+#[derive(Clone, Copy, Default)]
+pub struct Extras<'a> {
+    /// Where interim messages (progress, logs, requests to the client) go;
+    /// without it, an upstream's request to the client cannot be answered.
+    pub events: Option<&'a tokio::sync::mpsc::UnboundedSender<Value>>,
+    /// Headers passed through from the client (`Mcp-Param-*`).
+    pub passthrough: Option<&'a HeaderMap>,
+    /// What the client the call is made for can answer (a
+    /// ClientCapabilities object), declared to stateless upstreams.
+    pub capabilities: Option<&'a Value>,
 }
 
 /// One upstream MCP server, as the gateway's client.
@@ -76,6 +113,8 @@ pub struct McpClient {
     next_id: AtomicI64,
     /// Set when the upstream only speaks the legacy HTTP+SSE transport.
     legacy: std::sync::Mutex<Option<Arc<Legacy>>>,
+    /// Input requests of a stateless upstream, out to clients.
+    questions: modern::Questions,
 }
 
 /// What a sync found on an upstream.
@@ -134,6 +173,7 @@ impl McpClient {
             session: tokio::sync::Mutex::new(None),
             next_id: AtomicI64::new(1),
             legacy: std::sync::Mutex::new(None),
+            questions: modern::Questions::default(),
         })
     }
 
@@ -175,6 +215,9 @@ impl McpClient {
                 r = r.header("mcp-session-id", id);
             }
             r = r.header("mcp-protocol-version", &s.version);
+            if s.is_stateless() {
+                r = r.headers(modern::headers(body));
+            }
         }
         r
     }
@@ -187,7 +230,7 @@ impl McpClient {
         params: Value,
     ) -> Result<(Value, Option<String>), CallError> {
         let id = self.next_request_id();
-        self.exchange_with(session, id, method, params, None, None)
+        self.exchange_with(session, id, method, params, Extras::default())
             .await
     }
 
@@ -198,16 +241,22 @@ impl McpClient {
     }
 
     /// Like `exchange`, with a chosen id; messages other than the response
-    /// (progress, logs) that arrive on an SSE answer go to `events`.
+    /// (progress, logs) that arrive on an SSE answer go to `extras.events`.
     async fn exchange_with(
         &self,
         session: Option<&Session>,
         id: i64,
         method: &str,
         params: Value,
-        events: Option<&tokio::sync::mpsc::UnboundedSender<Value>>,
-        passthrough: Option<&HeaderMap>,
+        extras: Extras<'_>,
     ) -> Result<(Value, Option<String>), CallError> {
+        let stateless = session.is_some_and(Session::is_stateless);
+        let params = if stateless {
+            modern::stamp(params, extras.capabilities)
+        } else {
+            params
+        };
+        let (events, passthrough) = (extras.events, extras.passthrough);
         let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
         let started = std::time::Instant::now();
         if let Some(legacy) = self.legacy() {
@@ -241,18 +290,15 @@ impl McpClient {
             .get("mcp-session-id")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        // No Streamable HTTP here: try the legacy HTTP+SSE transport.
-        if session.is_none() && matches!(status.as_u16(), 404 | 405) {
-            let legacy = Legacy::connect(&self.http, &self.url, self.auth.as_ref()).await?;
-            tracing::info!(upstream = %self.url, "upstream speaks HTTP+SSE (legacy); using it");
-            *self.legacy.lock().expect("lock") = Some(Arc::clone(&legacy));
-            let message = legacy
-                .exchange(self.post(None, &body), id, self.timeout)
-                .await?;
-            return Self::unwrap_message(message).map(|v| (v, None));
-        }
         if !status.is_success() {
             let text = response.text().await.unwrap_or_default();
+            // A stateless server answers a JSON-RPC error with a 4xx status.
+            if stateless
+                && let Ok(message) = serde_json::from_str::<Value>(&text)
+                && let Some(error) = message.get("error")
+            {
+                return Err(CallError::Rpc(error.clone()));
+            }
             let retryable = status.is_server_error() || status.as_u16() == 429;
             return Err(UpstreamError::new(
                 format!(
@@ -347,16 +393,56 @@ impl McpClient {
         guard.clone()
     }
 
+    /// Open a session: the 2025 handshake or, for an upstream without one,
+    /// `server/discover` (then every request stands alone). An upstream
+    /// without Streamable HTTP is tried on the legacy HTTP+SSE transport.
     async fn initialize(&self) -> Result<(Session, Value), CallError> {
         let params = json!({
             "protocolVersion": UPSTREAM_VERSION,
             "capabilities": {},
             "clientInfo": {"name": "mcpgate", "version": env!("CARGO_PKG_VERSION")},
         });
-        let (result, session_id) = self.exchange(None, "initialize", params).await?;
+        let refused = match self.exchange(None, "initialize", params.clone()).await {
+            Ok((result, session_id)) => return Ok(self.opened(result, session_id).await),
+            Err(e) => e,
+        };
+        // Refused by a server that is there: it may have no handshake.
+        let status = match &refused {
+            CallError::Rpc(_) => None,
+            CallError::Transport(e) if matches!(e.status, Some(400 | 404 | 405)) => e.status,
+            CallError::Transport(_) => return Err(refused),
+        };
+        let stateless = Session::stateless();
+        if let Ok((result, _)) = self
+            .exchange(Some(&stateless), "server/discover", json!({}))
+            .await
+        {
+            match modern::discovered(&result) {
+                Ok(init) => {
+                    tracing::info!(upstream = %self.url, "upstream speaks only 2026-07-28; talking to it statelessly");
+                    return Ok((stateless, init));
+                }
+                Err(why) => tracing::debug!(upstream = %self.url, why, "not a 2026-07-28 server"),
+            }
+        }
+        if matches!(status, Some(404 | 405)) {
+            // No Streamable HTTP here: try the legacy HTTP+SSE transport.
+            let legacy = Legacy::connect(&self.http, &self.url, self.auth.as_ref()).await?;
+            tracing::info!(upstream = %self.url, "upstream speaks HTTP+SSE (legacy); using it");
+            *self.legacy.lock().expect("lock") = Some(legacy);
+            let (result, session_id) = self.exchange(None, "initialize", params).await?;
+            return Ok(self.opened(result, session_id).await);
+        }
+        Err(refused)
+    }
+
+    /// The session an `initialize` result opens, announced with
+    /// `notifications/initialized`.
+    async fn opened(&self, result: Value, session_id: Option<String>) -> (Session, Value) {
         let version = result
             .get("protocolVersion")
             .and_then(Value::as_str)
+            .filter(|v| *v != stateless::VERSION)
             .unwrap_or(UPSTREAM_VERSION)
             .to_owned();
         let session = Session {
@@ -366,7 +452,7 @@ impl McpClient {
         // The initialized notification; its answer (202) carries nothing.
         let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
         let _ = self.post(Some(&session), &note).send().await;
-        Ok((session, result))
+        (session, result)
     }
 
     async fn session(&self) -> Result<Session, CallError> {
@@ -391,69 +477,178 @@ impl McpClient {
     /// Send a request on the gateway's session; when the upstream has
     /// forgotten the session (404), re-initialize once and retry.
     pub async fn request(&self, method: &str, params: Value) -> Result<Value, CallError> {
-        let session = self.session().await?;
-        match self.exchange(Some(&session), method, params.clone()).await {
-            Err(CallError::Transport(e)) if e.status == Some(404) && session.id.is_some() => {
-                *self.session.lock().await = None;
-                let session = self.session().await?;
-                Ok(self.exchange(Some(&session), method, params).await?.0)
-            }
-            other => other.map(|(v, _)| v),
-        }
+        let id = self.next_request_id();
+        self.call(id, method, params, Extras::default()).await
     }
 
-    /// A request whose interim messages (progress, log notifications) are
-    /// passed to `events` as they arrive, in order; `passthrough` headers go
-    /// with it.
+    /// A request whose interim messages (progress, log notifications, and
+    /// requests to the client) are passed to `extras.events` as they
+    /// arrive, in order. A stateless upstream's `input_required` rounds
+    /// become such requests; their answers come back through
+    /// [`send_response`](Self::send_response).
     pub async fn request_streaming(
         &self,
         id: i64,
         method: &str,
         params: Value,
-        events: tokio::sync::mpsc::UnboundedSender<Value>,
-        passthrough: &HeaderMap,
+        extras: Extras<'_>,
+    ) -> Result<Value, CallError> {
+        self.call(id, method, params, extras).await
+    }
+
+    async fn call(
+        &self,
+        id: i64,
+        method: &str,
+        params: Value,
+        extras: Extras<'_>,
     ) -> Result<Value, CallError> {
         let session = self.session().await?;
-        let extra = Some(passthrough);
-        match self
-            .exchange_with(
-                Some(&session),
-                id,
-                method,
-                params.clone(),
-                Some(&events),
-                extra,
-            )
+        let result = match self
+            .exchange_with(Some(&session), id, method, params.clone(), extras)
             .await
         {
             Err(CallError::Transport(e)) if e.status == Some(404) && session.id.is_some() => {
                 *self.session.lock().await = None;
                 let session = self.session().await?;
-                Ok(self
-                    .exchange_with(Some(&session), id, method, params, Some(&events), extra)
+                return Ok(self
+                    .exchange_with(Some(&session), id, method, params, extras)
                     .await?
-                    .0)
+                    .0);
             }
-            other => other.map(|(v, _)| v),
+            other => other?.0,
+        };
+        if !session.is_stateless() {
+            return Ok(result);
         }
+        self.rounds(&session, method, params, result, extras).await
     }
 
-    /// Answer a request the upstream sent us (a JSON-RPC response message),
-    /// on the gateway's session (best effort).
+    /// Answer a stateless upstream's `input_required` results (asking the
+    /// client through `extras.events`) until it completes.
+    async fn rounds(
+        &self,
+        session: &Session,
+        method: &str,
+        mut params: Value,
+        mut result: Value,
+        extras: Extras<'_>,
+    ) -> Result<Value, CallError> {
+        for _ in 0..MAX_INPUT_ROUNDS {
+            let (requests, state) = match modern::outcome(result) {
+                Outcome::Complete(value) => return Ok(value),
+                Outcome::InputRequired { requests, state } => (requests, state),
+            };
+            let Some(events) = extras.events else {
+                let asked: Vec<&str> = requests
+                    .values()
+                    .filter_map(|r| r.get("method")?.as_str())
+                    .collect();
+                return Err(UpstreamError::new(
+                    format!(
+                        "the upstream needs the client to answer {} before it answers {method}, \
+                         which the gateway cannot relay for this request",
+                        asked.join(", ")
+                    ),
+                    None,
+                    false,
+                )
+                .into());
+            };
+            let responses = self.ask_client(requests, events).await?;
+            if let Value::Object(p) = &mut params {
+                p.insert("inputResponses".into(), Value::Object(responses));
+                match state {
+                    Some(state) => p.insert("requestState".into(), state),
+                    None => p.remove("requestState"),
+                };
+            }
+            let id = self.next_request_id();
+            result = self
+                .exchange_with(Some(session), id, method, params.clone(), extras)
+                .await?
+                .0;
+        }
+        Err(UpstreamError::new(
+            format!("the upstream asked for input more than {MAX_INPUT_ROUNDS} times; giving up"),
+            None,
+            false,
+        )
+        .into())
+    }
+
+    /// Put each input request to the client as a request message and wait
+    /// for every answer: `inputResponses`, by the upstream's keys.
+    async fn ask_client(
+        &self,
+        requests: serde_json::Map<String, Value>,
+        events: &tokio::sync::mpsc::UnboundedSender<Value>,
+    ) -> Result<serde_json::Map<String, Value>, CallError> {
+        let gone = || UpstreamError::new("the client went away before answering", None, false);
+        let mut asked = Vec::with_capacity(requests.len());
+        for (key, request) in requests {
+            let question = self.questions.ask();
+            let message = json!({
+                "jsonrpc": "2.0",
+                "id": question.id,
+                "method": request.get("method").cloned().unwrap_or(Value::Null),
+                "params": request.get("params").cloned().unwrap_or_else(|| json!({})),
+            });
+            events.send(message).map_err(|_| gone())?;
+            asked.push((key, question));
+        }
+        let mut responses = serde_json::Map::new();
+        for (key, mut question) in asked {
+            let reply = tokio::time::timeout(WAIT_FOR_INPUT, question.reply())
+                .await
+                .map_err(|_| {
+                    UpstreamError::new(
+                        format!(
+                            "the client did not answer the upstream's request within {} s",
+                            WAIT_FOR_INPUT.as_secs()
+                        ),
+                        None,
+                        false,
+                    )
+                })?
+                .ok_or_else(gone)?;
+            if let Some(error) = reply.get("error") {
+                return Err(CallError::Rpc(error.clone()));
+            }
+            let result = reply.get("result").cloned().unwrap_or_else(|| json!({}));
+            responses.insert(key, result);
+        }
+        Ok(responses)
+    }
+
+    /// Answer a request the upstream sent us (a JSON-RPC response message):
+    /// on the gateway's session, or, for a stateless upstream's input
+    /// request, into the round waiting for it.
     pub async fn send_response(&self, message: Value) {
+        let Err(message) = self.questions.answer(message) else {
+            return;
+        };
         let Ok(session) = self.session().await else {
             return;
         };
+        if session.is_stateless() {
+            return; // nothing on the wire waits for it
+        }
         if let Err(e) = self.post(Some(&session), &message).send().await {
             tracing::debug!(error = %e.without_url(), "response to the upstream not delivered");
         }
     }
 
-    /// Send a notification on the gateway's session (best effort).
+    /// Send a notification on the gateway's session (best effort). A
+    /// stateless upstream takes none: there, closing the request's stream
+    /// is what cancels it.
     pub async fn notify(&self, method: &str, params: Value) {
         let Ok(session) = self.session().await else {
             return;
         };
+        if session.is_stateless() {
+            return;
+        }
         let note = json!({"jsonrpc": "2.0", "method": method, "params": params});
         if let Err(e) = self.post(Some(&session), &note).send().await {
             tracing::debug!(error = %e.without_url(), method, "upstream notification not delivered");
@@ -476,6 +671,9 @@ impl McpClient {
         })?;
         if self.legacy().is_some() {
             return Ok(false); // the legacy stream is the only stream
+        }
+        if session.is_stateless() {
+            return self.listen_statelessly(&session, on_change).await;
         }
         let mut request = self
             .http
@@ -516,6 +714,78 @@ impl McpClient {
             let Ok(event) = event else { break };
             let Some(data) = event.data else { continue };
             let Ok(msg) = serde_json::from_str::<Value>(&data) else {
+                continue;
+            };
+            if let Some(method) = msg.get("method").and_then(Value::as_str)
+                && method.ends_with("/list_changed")
+            {
+                on_change(method);
+            }
+        }
+        Ok(true)
+    }
+
+    /// `subscriptions/listen` on a stateless upstream: a long-lived POST
+    /// whose SSE answer carries the list changes asked for.
+    async fn listen_statelessly(
+        &self,
+        session: &Session,
+        on_change: &(dyn Fn(&str) + Send + Sync),
+    ) -> Result<bool, UpstreamError> {
+        let params = modern::stamp(
+            json!({"notifications": {
+                "toolsListChanged": true,
+                "promptsListChanged": true,
+                "resourcesListChanged": true,
+            }}),
+            None,
+        );
+        let id = self.next_request_id();
+        let body =
+            json!({"jsonrpc": "2.0", "id": id, "method": "subscriptions/listen", "params": params});
+        // Without the per-request timeout: the stream is meant to stay open.
+        let mut request = self
+            .http
+            .post(&self.url)
+            .header(ACCEPT, "application/json, text/event-stream")
+            .header("mcp-protocol-version", &session.version)
+            .headers(modern::headers(&body))
+            .json(&body);
+        if let Some(auth) = &self.auth {
+            request = request.header(reqwest::header::AUTHORIZATION, auth.clone());
+        }
+        let response = request.send().await.map_err(|e| {
+            UpstreamError::new(
+                format!(
+                    "cannot open the upstream's subscription: {}",
+                    e.without_url()
+                ),
+                None,
+                true,
+            )
+        })?;
+        let status = response.status().as_u16();
+        let is_sse = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.starts_with("text/event-stream"));
+        if status == 404 || status == 405 || (status == 200 && !is_sse) {
+            return Ok(false); // no subscriptions here
+        }
+        if !(200..300).contains(&status) {
+            return Err(UpstreamError::new(
+                format!("the upstream's subscription answered HTTP {status}"),
+                Some(status),
+                true,
+            ));
+        }
+        let mut stream = SseByteStream::new(response.bytes_stream());
+        while let Some(Ok(event)) = stream.next().await {
+            let Some(msg) = event
+                .data
+                .and_then(|d| serde_json::from_str::<Value>(&d).ok())
+            else {
                 continue;
             };
             if let Some(method) = msg.get("method").and_then(Value::as_str)

@@ -57,12 +57,24 @@ struct Running {
     result: oneshot::Receiver<Result<Value, RpcError>>,
     task: tokio::task::AbortHandle,
     recording: Option<Recording>,
+    /// The upstream and its id for the call, until the call has answered.
+    upstream: Option<(Arc<McpClient>, i64)>,
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
-        // Nobody will hear the answer: stop the upstream call.
+        // Nobody will hear the answer: stop the upstream call. Closing the
+        // client's stream cancels in 2026-07-28, but a 2025 upstream only
+        // stops on `notifications/cancelled` (a disconnect is not a cancel).
         self.task.abort();
+        if let Some((client, id)) = self.upstream.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(async move {
+                let params = json!({"requestId": id, "reason": "the client closed its request"});
+                client.notify("notifications/cancelled", params).await;
+            });
+        }
     }
 }
 
@@ -144,7 +156,13 @@ pub(super) async fn call(
             paused.client.send_response(reply).await;
             paused.call
         }
-        None => start(tool.clone(), params, recording, reply.passthrough),
+        None => start(
+            tool.clone(),
+            params,
+            recording,
+            reply.passthrough,
+            reply.meta.capabilities.clone().unwrap_or_else(|| json!({})),
+        ),
     };
     let mut driver = Driver {
         waiting: Arc::clone(waiting),
@@ -194,6 +212,7 @@ fn start(
     mut params: Map<String, Value>,
     recording: Option<Recording>,
     passthrough: axum::http::HeaderMap,
+    capabilities: Value,
 ) -> Running {
     if let Some(Value::Object(meta)) = params.get_mut("_meta") {
         for key in ERA_META {
@@ -206,9 +225,10 @@ fn start(
     let (tx, events) = mpsc::unbounded_channel();
     let (done, result) = oneshot::channel();
     let upstream_id = tool.client.next_request_id();
+    let client = Arc::clone(&tool.client);
     let task = tokio::spawn(async move {
         let _ = done.send(
-            tool.call_streaming(params, upstream_id, tx, &passthrough)
+            tool.call_streaming(params, upstream_id, tx, &passthrough, &capabilities)
                 .await,
         );
     });
@@ -217,6 +237,7 @@ fn start(
         result,
         task: task.abort_handle(),
         recording,
+        upstream: Some((client, upstream_id)),
     }
 }
 
@@ -291,6 +312,7 @@ impl Driver {
                     return self.pause(upstream_request, &method, params);
                 }
                 result = &mut call.result => {
+                    call.upstream = None; // it has answered: nothing to cancel
                     let result = result.unwrap_or_else(|_| {
                         Err(RpcError::internal("the upstream call ended without an answer"))
                     });
