@@ -9,7 +9,7 @@ if [[ ! -x tests/py/.venv/bin/python ]]; then
     python3 -m venv tests/py/.venv
 fi
 tests/py/.venv/bin/pip install --quiet --disable-pip-version-check -r tests/py/requirements.txt
-# The SDK's dual-era 2.x client (2026-07-28), in a venv of its own.
+# The SDK's dual-era 2.x (2026-07-28) client and server, in a venv of its own.
 if [[ ! -x tests/py/modern/.venv/bin/python ]]; then
     python3 -m venv tests/py/modern/.venv
 fi
@@ -23,3 +23,4 @@ scripts/quickstart.sh
 scripts/conformance.sh "$root/target/debug/mcpgate"
 scripts/conformance.sh --era 2026-07-28 "$root/target/debug/mcpgate"
 scripts/conformance-portal.sh "$root/target/debug/mcpgate"
+scripts/conformance-portal.sh --era 2026-07-28 "$root/target/debug/mcpgate"

@@ -658,6 +658,10 @@ async fn a_list_changed_notification_triggers_a_resync() {
     assert!(!c.tool_names().await.contains(&"dyn_grown".to_owned()));
     // Give the gateway's listener a moment to open the upstream's stream.
     tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    // A resync opens a new upstream session; the upstream announces that
+    // session's changes on its own stream, so the listener must move to it.
+    sync(&gw, "dyn", None).await;
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
     let r = c
         .call("tools/call", json!({"name": "dyn_grow", "arguments": {}}))
         .await;

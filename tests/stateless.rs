@@ -995,6 +995,21 @@ async fn an_upstream_that_speaks_only_2026_is_synced_and_served_to_clients_of_bo
         )
         .await;
     assert_eq!(refused.error_code(), -32021, "{}", refused.text);
+    // To a 2026 client the upstream's -32021 comes with the era's HTTP 400.
+    let c = Mcp {
+        session: None,
+        version_header: None,
+        ..portal.clone_to(&gw)
+    };
+    let refused = modern(
+        &c,
+        4,
+        "tools/call",
+        json!({"name": "beta_ask", "arguments": {"question": "?"}}),
+    )
+    .await;
+    assert_eq!(refused.status, 400, "{}", refused.text);
+    assert_eq!(refused.error_code(), -32021, "{}", refused.text);
 
     // The official SDK in both eras, answering the upstream's question:
     // as a 2025 client it gets a sampling request mid-call (bridged from

@@ -432,12 +432,13 @@ impl Mcp {
     /// for changes that arrive asynchronously).
     pub async fn tool_names_with(&self, name: &str) -> Vec<String> {
         let mut names = Vec::new();
-        for _ in 0..50 {
+        // Gently: the key's rate limit (20/s) must hold for the test's calls.
+        for _ in 0..25 {
             names = self.tool_names().await;
             if names.iter().any(|n| n == name) {
                 break;
             }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         }
         names
     }

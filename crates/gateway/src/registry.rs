@@ -12,6 +12,7 @@ use mcpgate_store::{
 use mcpgate_store::{PortalRecord, UpstreamRecord};
 use mcpgate_upstream::{
     Executor, Handler, McpClient, McpTool, RestAccount, RestOperation, RestSettings, RotateHook,
+    StreamEnd,
 };
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
@@ -239,15 +240,26 @@ impl Registry {
         let key = (record.tenant.clone(), record.id.clone());
         let changes = self.changes.clone();
         tokio::spawn(async move {
-            let mut backoff = std::time::Duration::from_secs(1);
+            const QUICK: std::time::Duration = std::time::Duration::from_millis(100);
+            let mut backoff = QUICK;
             loop {
                 let notify = |method: &str| {
                     tracing::info!(upstream = %key.1, method, "upstream announced a change; resyncing");
                     let _ = changes.send(key.clone());
                 };
+                let opened = std::time::Instant::now();
                 match client.listen_for_changes(&notify).await {
-                    Ok(false) => return, // no stream on this upstream
-                    Ok(true) => backoff = std::time::Duration::from_secs(1),
+                    Ok(StreamEnd::Unsupported) => return, // no stream on this upstream
+                    Ok(StreamEnd::Renewed) => {
+                        backoff = QUICK;
+                        continue; // the new session's stream, at once
+                    }
+                    // A stream that lived a while is reopened soon; one that
+                    // keeps ending or failing, less and less often.
+                    Ok(StreamEnd::Ended) if opened.elapsed() > std::time::Duration::from_secs(5) => {
+                        backoff = QUICK;
+                    }
+                    Ok(StreamEnd::Ended) => {}
                     Err(e) => tracing::debug!(upstream = %key.1, error = %e, "upstream stream failed"),
                 }
                 tokio::time::sleep(backoff).await;

@@ -177,6 +177,19 @@ pub fn encode_header(value: &str) -> String {
     }
 }
 
+/// The HTTP status an error response gets in this era, wherever the error
+/// came from (an upstream's too): 400 for -32020/-32021/-32022, 404 for
+/// -32601, else 200.
+pub fn http_status(code: i32) -> u16 {
+    match ErrorCode(code) {
+        ErrorCode::HEADER_MISMATCH
+        | ErrorCode::MISSING_CLIENT_CAPABILITY
+        | ErrorCode::UNSUPPORTED_PROTOCOL_VERSION => 400,
+        ErrorCode::METHOD_NOT_FOUND => 404,
+        _ => 200,
+    }
+}
+
 /// -32020: a header that is missing, malformed or disagrees with the body.
 pub fn header_mismatch(message: impl Into<String>) -> RpcError {
     RpcError::new(ErrorCode::HEADER_MISMATCH, message)
@@ -238,6 +251,16 @@ mod tests {
             capabilities: None,
         };
         assert_eq!(bare.validate().unwrap_err().code, -32602);
+    }
+
+    #[test]
+    fn error_codes_of_the_era_get_their_http_status() {
+        assert_eq!(http_status(-32020), 400);
+        assert_eq!(http_status(-32021), 400);
+        assert_eq!(http_status(-32022), 400);
+        assert_eq!(http_status(-32601), 404);
+        assert_eq!(http_status(-32602), 200);
+        assert_eq!(http_status(-32603), 200);
     }
 
     #[test]

@@ -17,7 +17,7 @@ pub mod rest;
 pub mod simulator;
 
 pub use auth::RotateHook;
-pub use mcp_client::{CallError, Extras, McpClient, Snapshot, UpstreamError};
+pub use mcp_client::{CallError, Extras, McpClient, Snapshot, StreamEnd, UpstreamError};
 pub use rest::{RestAccount, RestOperation, RestSettings};
 
 use mcpgate_catalog::Builtin;

@@ -90,6 +90,17 @@ impl Session {
     }
 }
 
+/// How a change listener's stream ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamEnd {
+    /// The upstream offers no such stream: there is nothing to reopen.
+    Unsupported,
+    /// The stream ended (or the upstream forgot the session): reopen it.
+    Ended,
+    /// A new session replaced the stream's: reopen at once.
+    Renewed,
+}
+
 /// What goes with a request besides its params.
 #[derive(Clone, Copy, Default)]
 pub struct Extras<'a> {
@@ -115,6 +126,9 @@ pub struct McpClient {
     legacy: std::sync::Mutex<Option<Arc<Legacy>>>,
     /// Input requests of a stateless upstream, out to clients.
     questions: modern::Questions,
+    /// Told when a new session replaces the one a change listener is on
+    /// (an upstream sends a session's list changes on that session's stream).
+    renewed: tokio::sync::Notify,
 }
 
 /// What a sync found on an upstream.
@@ -174,6 +188,7 @@ impl McpClient {
             next_id: AtomicI64::new(1),
             legacy: std::sync::Mutex::new(None),
             questions: modern::Questions::default(),
+            renewed: tokio::sync::Notify::new(),
         })
     }
 
@@ -397,9 +412,11 @@ impl McpClient {
     /// `server/discover` (then every request stands alone). An upstream
     /// without Streamable HTTP is tried on the legacy HTTP+SSE transport.
     async fn initialize(&self) -> Result<(Session, Value), CallError> {
+        // The gateway can answer what it relays to its clients; a call whose
+        // client cannot is refused then (or, for a 2026 client, told -32021).
         let params = json!({
             "protocolVersion": UPSTREAM_VERSION,
-            "capabilities": {},
+            "capabilities": {"sampling": {}, "elicitation": {}, "roots": {}},
             "clientInfo": {"name": "mcpgate", "version": env!("CARGO_PKG_VERSION")},
         });
         let refused = match self.exchange(None, "initialize", params.clone()).await {
@@ -419,7 +436,7 @@ impl McpClient {
         {
             match modern::discovered(&result) {
                 Ok(init) => {
-                    tracing::info!(upstream = %self.url, "upstream speaks only 2026-07-28; talking to it statelessly");
+                    tracing::debug!(upstream = %self.url, "upstream speaks only 2026-07-28; talking to it statelessly");
                     return Ok((stateless, init));
                 }
                 Err(why) => tracing::debug!(upstream = %self.url, why, "not a 2026-07-28 server"),
@@ -471,6 +488,7 @@ impl McpClient {
         }
         let (session, _) = self.initialize().await?;
         *guard = Some(session.clone());
+        self.renewed.notify_waiters();
         Ok(session)
     }
 
@@ -655,14 +673,15 @@ impl McpClient {
         }
     }
 
-    /// Listen on the upstream's standalone SSE stream (GET) and call
-    /// `on_change` for every `notifications/*/list_changed`. Returns when the
-    /// stream ends or fails (the caller reconnects); `Ok(false)` when the
-    /// upstream offers no such stream (405), so there is nothing to retry.
+    /// Listen for the upstream's list changes — on its standalone SSE
+    /// stream (GET) for a 2025 session, by `subscriptions/listen` for a
+    /// stateless upstream — and call `on_change` for every
+    /// `notifications/*/list_changed`. Returns how the stream ended (the
+    /// caller reopens it unless [`StreamEnd::Unsupported`]).
     pub async fn listen_for_changes(
         &self,
         on_change: &(dyn Fn(&str) + Send + Sync),
-    ) -> Result<bool, UpstreamError> {
+    ) -> Result<StreamEnd, UpstreamError> {
         let session = self.session().await.map_err(|e| match e {
             CallError::Transport(t) => t,
             CallError::Rpc(_) => {
@@ -670,11 +689,13 @@ impl McpClient {
             }
         })?;
         if self.legacy().is_some() {
-            return Ok(false); // the legacy stream is the only stream
+            return Ok(StreamEnd::Unsupported); // the legacy stream is the only stream
         }
         if session.is_stateless() {
             return self.listen_statelessly(&session, on_change).await;
         }
+        let renewed = self.renewed.notified();
+        tokio::pin!(renewed);
         let mut request = self
             .http
             .get(&self.url)
@@ -694,11 +715,11 @@ impl McpClient {
             )
         })?;
         match response.status().as_u16() {
-            405 => return Ok(false),
+            405 => return Ok(StreamEnd::Unsupported),
             404 => {
                 // The upstream forgot our session: start a new one next time.
                 *self.session.lock().await = None;
-                return Ok(true);
+                return Ok(StreamEnd::Ended);
             }
             s if !(200..300).contains(&s) => {
                 return Err(UpstreamError::new(
@@ -710,8 +731,13 @@ impl McpClient {
             _ => {}
         }
         let mut stream = SseByteStream::new(response.bytes_stream());
-        while let Some(event) = stream.next().await {
-            let Ok(event) = event else { break };
+        loop {
+            let event = tokio::select! {
+                event = stream.next() => event,
+                // A new session: its changes come on its own stream.
+                () = &mut renewed => return Ok(StreamEnd::Renewed),
+            };
+            let Some(Ok(event)) = event else { break };
             let Some(data) = event.data else { continue };
             let Ok(msg) = serde_json::from_str::<Value>(&data) else {
                 continue;
@@ -722,7 +748,7 @@ impl McpClient {
                 on_change(method);
             }
         }
-        Ok(true)
+        Ok(StreamEnd::Ended)
     }
 
     /// `subscriptions/listen` on a stateless upstream: a long-lived POST
@@ -731,7 +757,7 @@ impl McpClient {
         &self,
         session: &Session,
         on_change: &(dyn Fn(&str) + Send + Sync),
-    ) -> Result<bool, UpstreamError> {
+    ) -> Result<StreamEnd, UpstreamError> {
         let params = modern::stamp(
             json!({"notifications": {
                 "toolsListChanged": true,
@@ -771,7 +797,7 @@ impl McpClient {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|ct| ct.starts_with("text/event-stream"));
         if status == 404 || status == 405 || (status == 200 && !is_sse) {
-            return Ok(false); // no subscriptions here
+            return Ok(StreamEnd::Unsupported); // no subscriptions here
         }
         if !(200..300).contains(&status) {
             return Err(UpstreamError::new(
@@ -794,7 +820,7 @@ impl McpClient {
                 on_change(method);
             }
         }
-        Ok(true)
+        Ok(StreamEnd::Ended)
     }
 
     /// Every item of a paginated list (`tools/list` → `tools`).
@@ -834,6 +860,7 @@ impl McpClient {
         };
         let (session, init) = self.initialize().await.map_err(to_transport)?;
         *self.session.lock().await = Some(session.clone());
+        self.renewed.notify_waiters();
         let capabilities = init.get("capabilities").cloned().unwrap_or(json!({}));
         let has = |c: &str| capabilities.get(c).is_some();
         let mut snapshot = Snapshot {

@@ -8,12 +8,12 @@ HTTP 404 with -32601), so the gateway must reach it statelessly.
 Usage: upstream_server.py PORT NAME
 """
 
-import json
 import sys
 from typing import Annotated
 
 from mcp.server.mcpserver import Context, MCPServer, Resolve, Sample
 from mcp_types import CreateMessageResult, SamplingMessage, TextContent
+from modern_only import ModernOnly
 
 port = int(sys.argv[1])
 name = sys.argv[2]
@@ -63,36 +63,6 @@ def greet(person: str) -> str:
 @mcp.resource("fixture://info", description="Static info.", mime_type="text/plain")
 def info() -> str:
     return f"info of {name}"
-
-
-class ModernOnly:
-    """Refuse every request that is not 2026-07-28 (by its
-    MCP-Protocol-Version header), as a server without the handshake does."""
-
-    def __init__(self, app):
-        self.app = app
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] == "http" and scope["method"] == "POST":
-            version = dict(scope["headers"]).get(b"mcp-protocol-version", b"").decode()
-            if version != "2026-07-28":
-                body = json.dumps(
-                    {
-                        "jsonrpc": "2.0",
-                        "id": None,
-                        "error": {"code": -32601, "message": "Method not found (this server speaks only 2026-07-28)"},
-                    }
-                ).encode()
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 404,
-                        "headers": [(b"content-type", b"application/json")],
-                    }
-                )
-                await send({"type": "http.response.body", "body": body})
-                return
-        await self.app(scope, receive, send)
 
 
 if __name__ == "__main__":

@@ -329,7 +329,10 @@ impl Driver {
                             jsonrpc::write_result(&mut out, id, &text);
                             Step::Final(StatusCode::OK, out)
                         }
-                        Err(e) => Step::Final(StatusCode::OK, jsonrpc::error_body(Some(id), &e)),
+                        Err(e) => Step::Final(
+                            super::stateless::era_status(&e),
+                            jsonrpc::error_body(Some(id), &e),
+                        ),
                     };
                 }
             }

@@ -170,17 +170,19 @@ async fn call(req: &Request<'_>) -> Response {
             };
             result(id, &stateless::with_fields(text, &fields))
         }
-        Err(e) if e.code == ErrorCode::METHOD_NOT_FOUND.0 => {
-            rpc_error(StatusCode::NOT_FOUND, Some(id), &e)
-        }
         // A missing resource is -32602 in this era (-32002 before).
         Err(e) if e.code == -32002 => {
             let mut e = e;
             e.code = ErrorCode::INVALID_PARAMS.0;
             http_util::json(StatusCode::OK, jsonrpc::error_body(Some(id), &e))
         }
-        Err(e) => http_util::json(StatusCode::OK, jsonrpc::error_body(Some(id), &e)),
+        Err(e) => rpc_error(era_status(&e), Some(id), &e),
     }
+}
+
+/// The HTTP status of an error answer in this era (an upstream's included).
+pub(super) fn era_status(e: &RpcError) -> StatusCode {
+    StatusCode::from_u16(stateless::http_status(e.code)).unwrap_or(StatusCode::OK)
 }
 
 fn result(id: &RequestId, text: &str) -> Response {
