@@ -932,7 +932,11 @@ async fn an_upstream_that_speaks_only_2026_is_synced_and_served_to_clients_of_bo
         .iter()
         .map(|t| t["name"].as_str().unwrap())
         .collect();
-    assert_eq!(tools, ["hello", "count", "ask", "grow"], "{synced}");
+    assert_eq!(
+        tools,
+        ["hello", "count", "ask", "grow", "locate"],
+        "{synced}"
+    );
     assert_eq!(synced["prompts"][0]["name"], "greet");
 
     // A 2025 session: calls, prompts and resources go through statelessly,
@@ -966,6 +970,15 @@ async fn an_upstream_that_speaks_only_2026_is_synced_and_served_to_clients_of_bo
         .call("resources/read", json!({"uri": "fixture://info"}))
         .await;
     assert_eq!(read["contents"][0]["text"], "info of beta", "{read}");
+    // The upstream wants `region` in Mcp-Param-Region too; a 2025 client
+    // sends no such header, so the gateway writes it.
+    let located = portal
+        .call(
+            "tools/call",
+            json!({"name": "beta_locate", "arguments": {"region": "eu-west"}}),
+        )
+        .await;
+    assert_eq!(located["content"][0]["text"], "region eu-west", "{located}");
 
     // Progress of a stateless upstream reaches the 2025 client's stream.
     let r = portal

@@ -520,6 +520,9 @@ impl Registry {
                         upstream: member.server_id.clone(),
                         name: name.to_owned(),
                         output_schema: tool.get("outputSchema").cloned(),
+                        param_headers: mcpgate_protocol::stateless::param_headers(
+                            tool.get("inputSchema"),
+                        ),
                     })),
                 ));
             }

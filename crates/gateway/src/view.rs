@@ -53,46 +53,18 @@ pub struct Offering {
     param_headers: HashMap<String, Vec<ParamHeader>>,
 }
 
-/// An argument a tool's schema mirrors into an `Mcp-Param-{header}` header
-/// (2026-07-28).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ParamHeader {
-    /// The argument (`inputSchema.properties` key).
-    pub argument: String,
-    /// The `x-mcp-header` value: the header is `Mcp-Param-{header}`.
-    pub header: String,
-}
+pub use mcpgate_protocol::stateless::ParamHeader;
 
 /// The `x-mcp-header` arguments of a tool definition.
 fn param_headers_of(tool: &RawValue) -> Vec<ParamHeader> {
     #[derive(serde::Deserialize)]
     struct Tool {
         #[serde(rename = "inputSchema")]
-        input_schema: Option<Schema>,
+        input_schema: Option<serde_json::Value>,
     }
-    #[derive(serde::Deserialize)]
-    struct Schema {
-        properties: Option<serde_json::Map<String, serde_json::Value>>,
-    }
-    let Ok(tool) = serde_json::from_str::<Tool>(tool.get()) else {
-        return Vec::new();
-    };
-    let properties = tool
-        .input_schema
-        .and_then(|s| s.properties)
-        .unwrap_or_default();
-    let mut marked: Vec<ParamHeader> = properties
-        .iter()
-        .filter_map(|(argument, schema)| {
-            let header = schema.get("x-mcp-header")?.as_str()?;
-            Some(ParamHeader {
-                argument: argument.clone(),
-                header: header.to_owned(),
-            })
-        })
-        .collect();
-    marked.sort_by(|a, b| a.argument.cmp(&b.argument));
-    marked
+    serde_json::from_str::<Tool>(tool.get())
+        .map(|t| mcpgate_protocol::stateless::param_headers(t.input_schema.as_ref()))
+        .unwrap_or_default()
 }
 
 /// Where a portal sends prompt and resource requests.

@@ -177,6 +177,48 @@ pub fn encode_header(value: &str) -> String {
     }
 }
 
+/// An argument a tool's schema mirrors into an `Mcp-Param-{header}` header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParamHeader {
+    /// The argument (`inputSchema.properties` key).
+    pub argument: String,
+    /// The `x-mcp-header` value: the header is `Mcp-Param-{header}`.
+    pub header: String,
+}
+
+/// The arguments an `inputSchema` marks `x-mcp-header`, by argument name.
+pub fn param_headers(input_schema: Option<&serde_json::Value>) -> Vec<ParamHeader> {
+    let Some(properties) = input_schema
+        .and_then(|s| s.get("properties"))
+        .and_then(serde_json::Value::as_object)
+    else {
+        return Vec::new();
+    };
+    let mut marked: Vec<ParamHeader> = properties
+        .iter()
+        .filter_map(|(argument, schema)| {
+            let header = schema.get("x-mcp-header")?.as_str()?;
+            Some(ParamHeader {
+                argument: argument.clone(),
+                header: header.to_owned(),
+            })
+        })
+        .collect();
+    marked.sort_by(|a, b| a.argument.cmp(&b.argument));
+    marked
+}
+
+/// The value an argument's `Mcp-Param-*` header carries (before any
+/// base64): a string as it is, a number or boolean as JSON writes it;
+/// `None` when the argument is absent or null.
+pub fn param_header_value(argument: Option<&serde_json::Value>) -> Option<String> {
+    match argument {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(s)) => Some(s.clone()),
+        Some(other) => Some(other.to_string()),
+    }
+}
+
 /// The HTTP status an error response gets in this era, wherever the error
 /// came from (an upstream's too): 400 for -32020/-32021/-32022, 404 for
 /// -32601, else 200.
@@ -251,6 +293,33 @@ mod tests {
             capabilities: None,
         };
         assert_eq!(bare.validate().unwrap_err().code, -32602);
+    }
+
+    #[test]
+    fn marked_arguments_are_found_and_their_values_written_as_headers_carry_them() {
+        let schema = serde_json::json!({"type": "object", "properties": {
+            "region": {"type": "string", "x-mcp-header": "Region"},
+            "count": {"type": "integer", "x-mcp-header": "Count"},
+            "other": {"type": "string"}}});
+        let marked = param_headers(Some(&schema));
+        let names: Vec<(&str, &str)> = marked
+            .iter()
+            .map(|m| (m.argument.as_str(), m.header.as_str()))
+            .collect();
+        assert_eq!(names, [("count", "Count"), ("region", "Region")]);
+        assert!(param_headers(None).is_empty());
+        let args = serde_json::json!({"region": "eu", "count": 3, "flag": true, "none": null});
+        assert_eq!(
+            param_header_value(args.get("region")).as_deref(),
+            Some("eu")
+        );
+        assert_eq!(param_header_value(args.get("count")).as_deref(), Some("3"));
+        assert_eq!(
+            param_header_value(args.get("flag")).as_deref(),
+            Some("true")
+        );
+        assert_eq!(param_header_value(args.get("none")), None);
+        assert_eq!(param_header_value(args.get("absent")), None);
     }
 
     #[test]

@@ -59,6 +59,9 @@ pub struct McpTool {
     pub name: String,
     /// The tool's `outputSchema`, when it has one (the sandbox simulates from it).
     pub output_schema: Option<serde_json::Value>,
+    /// Its arguments marked `x-mcp-header`, which a 2026-07-28 upstream
+    /// expects in `Mcp-Param-*` headers too.
+    pub param_headers: Vec<mcpgate_protocol::stateless::ParamHeader>,
 }
 
 impl Executor {
@@ -116,6 +119,7 @@ impl McpTool {
         capabilities: &serde_json::Value,
     ) -> Result<serde_json::Value, RpcError> {
         params.insert("name".into(), serde_json::Value::String(self.name.clone()));
+        let headers = self.param_headers_for(&params, passthrough);
         let params = serde_json::Value::Object(params);
         match self
             .client
@@ -125,7 +129,7 @@ impl McpTool {
                 params,
                 Extras {
                     events: Some(&events),
-                    passthrough: Some(passthrough),
+                    passthrough: Some(&headers),
                     capabilities: Some(capabilities),
                 },
             )
@@ -138,6 +142,38 @@ impl McpTool {
                 "isError": true,
             })),
         }
+    }
+}
+
+impl McpTool {
+    /// The client's `Mcp-Param-*` headers, plus one for each argument marked
+    /// `x-mcp-header` that the client did not send (a 2025 client sends
+    /// none; a 2026-07-28 upstream requires them).
+    fn param_headers_for(
+        &self,
+        params: &serde_json::Map<String, serde_json::Value>,
+        passthrough: &reqwest::header::HeaderMap,
+    ) -> reqwest::header::HeaderMap {
+        let mut headers = passthrough.clone();
+        let arguments = params.get("arguments");
+        for marked in &self.param_headers {
+            let name = format!("mcp-param-{}", marked.header.to_ascii_lowercase());
+            let value = mcpgate_protocol::stateless::param_header_value(
+                arguments.and_then(|a| a.get(&marked.argument)),
+            );
+            let (Ok(name), Some(value)) = (reqwest::header::HeaderName::try_from(name), value)
+            else {
+                continue;
+            };
+            if headers.contains_key(&name) {
+                continue;
+            }
+            let encoded = mcpgate_protocol::stateless::encode_header(&value);
+            if let Ok(value) = reqwest::header::HeaderValue::try_from(encoded) {
+                headers.insert(name, value);
+            }
+        }
+        headers
     }
 }
 

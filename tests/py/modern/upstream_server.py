@@ -14,6 +14,7 @@ from typing import Annotated
 from mcp.server.mcpserver import Context, MCPServer, Resolve, Sample
 from mcp_types import CreateMessageResult, SamplingMessage, TextContent
 from modern_only import ModernOnly
+from pydantic import Field
 
 port = int(sys.argv[1])
 name = sys.argv[2]
@@ -53,6 +54,11 @@ async def grow(ctx: Context) -> str:
     mcp.add_tool(grown, description="Added at run time.")
     await ctx.notify_tools_changed()
     return "grown"
+
+
+@mcp.tool(description="Names a region, which clients also send as the Mcp-Param-Region header.")
+def locate(region: Annotated[str, Field(json_schema_extra={"x-mcp-header": "Region"})]) -> str:
+    return f"region {region}"
 
 
 @mcp.prompt(description="A greeting prompt.")

@@ -252,11 +252,7 @@ fn check_param_headers(headers: &HeaderMap, req: &Request<'_>) -> Result<(), Rpc
     for marked in req.view.param_headers(&call.name) {
         let name = format!("{}{}", stateless::PARAM_HEADER_PREFIX, marked.header);
         let sent = headers.get(&name);
-        let expected = match call.arguments.get(&marked.argument) {
-            None | Some(serde_json::Value::Null) => None,
-            Some(serde_json::Value::String(s)) => Some(s.clone()),
-            Some(other) => Some(other.to_string()),
-        };
+        let expected = stateless::param_header_value(call.arguments.get(&marked.argument));
         match (expected, sent) {
             (None, None) => {}
             (None, Some(_)) => {
