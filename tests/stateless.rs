@@ -999,6 +999,39 @@ async fn an_upstream_that_speaks_only_2026_is_synced_and_served_to_clients_of_bo
         "counted to 3"
     );
 
+    // A 2026 client's logLevel reaches the stateless upstream, whose log
+    // lines then stream to it with the progress.
+    let c = Mcp {
+        session: None,
+        version_header: None,
+        ..portal.clone_to(&gw)
+    };
+    let mut with_logs = meta();
+    with_logs["progressToken"] = json!("p");
+    with_logs["io.modelcontextprotocol/logLevel"] = json!("info");
+    let r = raw(
+        &c,
+        5,
+        "tools/call",
+        json!({"name": "beta_count", "arguments": {"n": 2}, "_meta": with_logs}),
+        &[
+            ("mcp-protocol-version", VERSION),
+            ("mcp-method", "tools/call"),
+            ("mcp-name", "beta_count"),
+        ],
+    )
+    .await;
+    let all = sse_messages(&r);
+    let logs = all
+        .iter()
+        .filter(|m| m["method"] == "notifications/message")
+        .count();
+    assert_eq!(logs, 2, "{all:?}");
+    assert_eq!(
+        all.last().unwrap()["result"]["content"][0]["text"],
+        "counted to 2"
+    );
+
     // This session declared no sampling, so the upstream says what it needs.
     let refused = portal
         .request(
@@ -1009,11 +1042,6 @@ async fn an_upstream_that_speaks_only_2026_is_synced_and_served_to_clients_of_bo
         .await;
     assert_eq!(refused.error_code(), -32021, "{}", refused.text);
     // To a 2026 client the upstream's -32021 comes with the era's HTTP 400.
-    let c = Mcp {
-        session: None,
-        version_header: None,
-        ..portal.clone_to(&gw)
-    };
     let refused = modern(
         &c,
         4,

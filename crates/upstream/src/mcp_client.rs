@@ -269,7 +269,7 @@ impl McpClient {
         let params = if stateless {
             modern::stamp(params, extras.capabilities)
         } else {
-            params
+            modern::unstamp(params)
         };
         let (events, passthrough) = (extras.events, extras.passthrough);
         let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});

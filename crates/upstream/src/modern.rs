@@ -38,6 +38,30 @@ pub(crate) fn stamp(params: Value, capabilities: Option<&Value>) -> Value {
     Value::Object(params)
 }
 
+/// `_meta` keys of the stateless era, which a 2025 upstream has no use for.
+const ERA_META: [&str; 4] = [
+    META_PROTOCOL_VERSION,
+    META_CLIENT_CAPABILITIES,
+    "io.modelcontextprotocol/clientInfo",
+    "io.modelcontextprotocol/logLevel",
+];
+
+/// `params` without the stateless era's `_meta` keys (a 2026 client's,
+/// relayed to a 2025 upstream), and without `_meta` if nothing is left.
+pub(crate) fn unstamp(mut params: Value) -> Value {
+    if let Some(fields) = params.as_object_mut()
+        && let Some(Value::Object(meta)) = fields.get_mut("_meta")
+    {
+        for key in ERA_META {
+            meta.remove(key);
+        }
+        if meta.is_empty() {
+            fields.remove("_meta");
+        }
+    }
+    params
+}
+
 /// The routing headers of a stateless request body: `Mcp-Method`, and
 /// `Mcp-Name` for the methods that name a tool, prompt or resource.
 pub(crate) fn headers(body: &Value) -> HeaderMap {
@@ -213,6 +237,19 @@ mod tests {
             stamp(Value::Null, None)["_meta"][META_CLIENT_CAPABILITIES],
             json!({})
         );
+    }
+
+    #[test]
+    fn unstamping_leaves_only_the_clients_own_meta() {
+        let p = json!({"name": "t", "_meta": {"progressToken": 1, META_PROTOCOL_VERSION: VERSION,
+            "io.modelcontextprotocol/logLevel": "info"}});
+        assert_eq!(
+            unstamp(p),
+            json!({"name": "t", "_meta": {"progressToken": 1}})
+        );
+        let p = json!({"name": "t", "_meta": {META_CLIENT_CAPABILITIES: {}}});
+        assert_eq!(unstamp(p), json!({"name": "t"}));
+        assert_eq!(unstamp(json!({"name": "t"})), json!({"name": "t"}));
     }
 
     #[test]

@@ -27,10 +27,11 @@ def hello(who: str) -> str:
     return f"hello {who} from {name}"
 
 
-@mcp.tool(description="Counts to n, reporting progress at each step.")
+@mcp.tool(description="Counts to n, reporting progress and logging each step.")
 async def count(n: int, ctx: Context) -> str:
     for i in range(n):
         await ctx.report_progress(i + 1, n, f"step {i + 1}")
+        await ctx.info(f"counted {i + 1}")
     return f"counted to {n}"
 
 

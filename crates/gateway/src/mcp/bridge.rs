@@ -26,14 +26,6 @@ use crate::http_util;
 /// How long a call waits for its client's input before it is abandoned.
 const WAIT_FOR_INPUT: Duration = Duration::from_secs(300);
 
-/// `_meta` keys of the stateless era, which a 2025 upstream has no use for.
-const ERA_META: [&str; 4] = [
-    "io.modelcontextprotocol/protocolVersion",
-    "io.modelcontextprotocol/clientCapabilities",
-    "io.modelcontextprotocol/clientInfo",
-    "io.modelcontextprotocol/logLevel",
-];
-
 /// Calls waiting for their clients' input, by `requestState`.
 #[derive(Default)]
 pub struct Waiting(DashMap<String, Paused>);
@@ -209,19 +201,14 @@ pub(super) async fn call(
 /// Start the upstream call.
 fn start(
     tool: Arc<McpTool>,
-    mut params: Map<String, Value>,
+    params: Map<String, Value>,
     recording: Option<Recording>,
     passthrough: axum::http::HeaderMap,
     capabilities: Value,
 ) -> Running {
-    if let Some(Value::Object(meta)) = params.get_mut("_meta") {
-        for key in ERA_META {
-            meta.remove(key);
-        }
-        if meta.is_empty() {
-            params.remove("_meta");
-        }
-    }
+    // The client's `_meta` goes on as it is: the upstream client keeps the
+    // era's keys (logLevel, clientInfo, …) for a 2026-07-28 upstream and
+    // drops them for a 2025 one.
     let (tx, events) = mpsc::unbounded_channel();
     let (done, result) = oneshot::channel();
     let upstream_id = tool.client.next_request_id();
