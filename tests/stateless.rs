@@ -622,6 +622,23 @@ fn meta_with_sampling() -> Value {
     })
 }
 
+/// The first question of an `input_required` reply: its key, the request
+/// and the `requestState`.
+fn question(reply: &Reply) -> (String, Value, String) {
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let paused = reply.json()["result"].clone();
+    assert_eq!(paused["resultType"], "input_required", "{paused}");
+    let (key, request) = paused["inputRequests"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .next()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .unwrap();
+    let state = paused["requestState"].as_str().unwrap().to_owned();
+    (key, request, state)
+}
+
 async fn ask(c: &Mcp, id: i64, meta: Value, extra: Value) -> Reply {
     let mut params = json!({"name": "alpha_ask", "arguments": {"question": "6x7?"}, "_meta": meta});
     for (k, v) in extra.as_object().unwrap() {
@@ -657,19 +674,9 @@ async fn a_2025_upstreams_sampling_request_becomes_input_required_and_the_answer
 
     // The upstream asks the client's model; the 2026 client gets the question.
     let first = ask(&c, 1, meta_with_sampling(), json!({})).await;
-    assert_eq!(first.status, 200, "{}", first.text);
-    let paused = first.json()["result"].clone();
-    assert_eq!(paused["resultType"], "input_required", "{paused}");
-    let (key, request) = paused["inputRequests"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .next()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .unwrap();
+    let (key, request, state) = question(&first);
     assert_eq!(request["method"], "sampling/createMessage");
     assert_eq!(request["params"]["messages"][0]["content"]["text"], "6x7?");
-    let state = paused["requestState"].as_str().unwrap().to_owned();
 
     // A tampered state is refused; so is a retry that does not answer.
     let tampered = ask(
@@ -1131,4 +1138,78 @@ async fn a_2026_client_closing_its_request_cancels_the_2025_upstream_call() {
     // A 2025 upstream stops only on notifications/cancelled.
     let count = python::cancellations(&portal, "alpha", 1).await;
     assert_eq!(count, 1, "the upstream saw the cancellation");
+}
+
+#[tokio::test]
+async fn a_2026_upstreams_question_reaches_a_2026_client_as_is_and_any_replica_takes_the_answer() {
+    if python::modern_python().is_none() {
+        return;
+    }
+    let upstream = python::start_stateless("beta", python::free_port());
+    let a = Gateway::start().await;
+    let portal = common::registry::portal_over(&a, "beta", &upstream.url).await;
+    // Replica B serves the same data directory: same store, same secrets.
+    let b = Gateway::start_with(common::Start {
+        data_dir: Some(a.data_dir()),
+        ..common::Start::default()
+    })
+    .await;
+    let stateless = |gw: &Gateway| Mcp {
+        session: None,
+        version_header: None,
+        ..portal.clone_to(gw)
+    };
+    let (on_a, on_b) = (stateless(&a), stateless(&b));
+    let headers = [
+        ("mcp-protocol-version", VERSION),
+        ("mcp-method", "tools/call"),
+        ("mcp-name", "beta_ask"),
+    ];
+    let ask = |extra: Value| {
+        let mut params = json!({"name": "beta_ask", "arguments": {"question": "6x7?"}, "_meta": meta_with_sampling()});
+        for (k, v) in extra.as_object().unwrap() {
+            params[k] = v.clone();
+        }
+        params
+    };
+
+    // The upstream's own question and state, the state sealed to the key.
+    let first = raw(&on_a, 1, "tools/call", ask(json!({})), &headers).await;
+    let (key, request, state) = question(&first);
+    assert_ne!(key, "input-1", "the upstream's key, not a bridge's");
+    assert_eq!(request["method"], "sampling/createMessage");
+    assert!(state.starts_with("mcpg-ps-"), "{state}");
+    let answer =
+        json!({"role": "assistant", "content": {"type": "text", "text": "42"}, "model": "m"});
+    let answered = |state: &str| json!({"requestState": state, "inputResponses": {key.clone(): answer.clone()}});
+
+    // Tampered, or another key's: refused.
+    let tampered = raw(
+        &on_b,
+        2,
+        "tools/call",
+        ask(answered(&format!("{state}x"))),
+        &headers,
+    )
+    .await;
+    assert_eq!(tampered.error_code(), -32602, "{}", tampered.text);
+    let (_, servers) = a.admin(Method::GET, "/server", None).await;
+    let server = servers["result"][0]["id"].as_str().unwrap().to_owned();
+    let (_, second) = a
+        .admin(
+            Method::POST,
+            &format!("/server/{server}/keys"),
+            Some(json!({})),
+        )
+        .await;
+    let other = a.mcp(second["token"].as_str().unwrap());
+    let stolen = raw(&other, 3, "tools/call", ask(answered(&state)), &headers).await;
+    assert_eq!(stolen.error_code(), -32602, "{}", stolen.text);
+
+    // The answer, sent to the other replica, completes the call there.
+    let done = raw(&on_b, 4, "tools/call", ask(answered(&state)), &headers).await;
+    assert_eq!(done.status, 200, "{}", done.text);
+    let result = &done.json()["result"];
+    assert_eq!(result["resultType"], "complete", "{result}");
+    assert_eq!(result["content"][0]["text"], "model said: 42", "{result}");
 }

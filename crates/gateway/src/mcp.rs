@@ -788,7 +788,7 @@ fn start_tool_call(
         };
         // What the client can answer on this stream, for upstreams that ask first.
         let answerable = crate::session::ClientCaps::to_json(if streaming { caps } else { 0 });
-        let call = tool.call_streaming(params, upstream_id, tx, &passthrough, &answerable);
+        let call = tool.call_streaming(params, upstream_id, tx, &passthrough, &answerable, false);
         let (result, ()) = tokio::join!(call, relay);
         inflight.remove(&task_key);
         let mut out = Vec::with_capacity(256);

@@ -55,6 +55,47 @@ impl SessionKey {
     }
 }
 
+/// Prefix of a sealed upstream `requestState` (see [`SessionKey::seal_state`]).
+const STATE_PREFIX: &str = "mcpg-ps-";
+
+impl SessionKey {
+    /// Wrap a stateless upstream's `requestState` for the client holding
+    /// key `owner`: the state itself plus an HMAC binding it to that key, so
+    /// any replica can check it and hand it back, and no other key can use it.
+    pub fn seal_state(&self, owner: Uuid, state: &str) -> String {
+        let mut mac = self.mac();
+        mac.update(b"request-state\0");
+        mac.update(owner.as_bytes());
+        mac.update(state.as_bytes());
+        let mut sealed = mac.finalize().into_bytes().to_vec();
+        sealed.extend_from_slice(state.as_bytes());
+        format!("{STATE_PREFIX}{}", URL_SAFE_NO_PAD.encode(sealed))
+    }
+
+    /// Whether `value` is a state sealed by [`seal_state`](Self::seal_state)
+    /// (valid or not).
+    pub fn is_sealed_state(value: &str) -> bool {
+        value.starts_with(STATE_PREFIX)
+    }
+
+    /// The upstream state inside `sealed`, when this key sealed it for `owner`.
+    pub fn open_state(&self, owner: Uuid, sealed: &str) -> Option<String> {
+        let bytes = URL_SAFE_NO_PAD
+            .decode(sealed.strip_prefix(STATE_PREFIX)?)
+            .ok()?;
+        if bytes.len() < MAC_LEN {
+            return None;
+        }
+        let (tag, state) = bytes.split_at(MAC_LEN);
+        let mut mac = self.mac();
+        mac.update(b"request-state\0");
+        mac.update(owner.as_bytes());
+        mac.update(state);
+        mac.verify_slice(tag).ok()?;
+        String::from_utf8(state.to_vec()).ok()
+    }
+}
+
 /// A validated session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Session {
@@ -146,6 +187,11 @@ pub struct Sessions {
 }
 
 impl Sessions {
+    /// The key that signs session ids (and seals request states).
+    pub fn key(&self) -> &SessionKey {
+        &self.key
+    }
+
     /// A session manager with a signing key and a session lifetime.
     pub fn new(key: SessionKey, ttl: Duration) -> Self {
         Self {
@@ -257,6 +303,27 @@ mod tests {
 
     fn sessions() -> Sessions {
         Sessions::new(SessionKey::generate(), Duration::from_secs(3600))
+    }
+
+    #[test]
+    fn sealed_states_open_only_for_their_key_and_unaltered() {
+        let key = SessionKey::generate();
+        let (owner, other) = (Uuid::new_v4(), Uuid::new_v4());
+        let sealed = key.seal_state(owner, "v1.upstream-state");
+        assert!(SessionKey::is_sealed_state(&sealed));
+        assert_eq!(
+            key.open_state(owner, &sealed).as_deref(),
+            Some("v1.upstream-state")
+        );
+        assert_eq!(key.open_state(other, &sealed), None, "another key");
+        assert_eq!(SessionKey::generate().open_state(owner, &sealed), None);
+        let mut tampered = sealed.clone().into_bytes();
+        let last = tampered.len() - 1;
+        tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
+        let tampered = String::from_utf8(tampered).unwrap();
+        assert_eq!(key.open_state(owner, &tampered), None);
+        assert_eq!(key.open_state(owner, "mcpg-ps-"), None);
+        assert_eq!(key.open_state(owner, "v1.upstream-state"), None);
     }
 
     #[test]

@@ -109,7 +109,9 @@ impl McpTool {
     /// messages (progress, logs) go to `events` as they arrive. `passthrough`
     /// holds the client's `Mcp-Param-*` headers, which a proxy passes on;
     /// `capabilities` says what the client can answer (sampling,
-    /// elicitation, roots), for upstreams that ask before they call.
+    /// elicitation, roots), for upstreams that ask before they call; with
+    /// `hand_back_input`, a stateless upstream's `input_required` result is
+    /// returned as it is rather than asked of the client through `events`.
     pub async fn call_streaming(
         &self,
         mut params: serde_json::Map<String, serde_json::Value>,
@@ -117,6 +119,7 @@ impl McpTool {
         events: tokio::sync::mpsc::UnboundedSender<serde_json::Value>,
         passthrough: &reqwest::header::HeaderMap,
         capabilities: &serde_json::Value,
+        hand_back_input: bool,
     ) -> Result<serde_json::Value, RpcError> {
         params.insert("name".into(), serde_json::Value::String(self.name.clone()));
         let headers = self.param_headers_for(&params, passthrough);
@@ -131,6 +134,7 @@ impl McpTool {
                     events: Some(&events),
                     passthrough: Some(&headers),
                     capabilities: Some(capabilities),
+                    hand_back_input,
                 },
             )
             .await

@@ -112,6 +112,10 @@ pub struct Extras<'a> {
     /// What the client the call is made for can answer (a
     /// ClientCapabilities object), declared to stateless upstreams.
     pub capabilities: Option<&'a Value>,
+    /// Hand a stateless upstream's `input_required` result back as it is
+    /// (for a 2026 client, who answers it itself) instead of asking the
+    /// client through `events`.
+    pub hand_back_input: bool,
 }
 
 /// One upstream MCP server, as the gateway's client.
@@ -195,6 +199,13 @@ impl McpClient {
     /// The upstream's URL.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// Whether the upstream is spoken to statelessly (2026-07-28); connects
+    /// first if no session is open yet (`false` if that fails: the call
+    /// that follows will say why).
+    pub async fn is_stateless(&self) -> bool {
+        self.session().await.is_ok_and(|s| s.is_stateless())
     }
 
     fn post(&self, session: Option<&Session>, body: &Value) -> reqwest::RequestBuilder {
@@ -538,6 +549,14 @@ impl McpClient {
         };
         if !session.is_stateless() {
             return Ok(result);
+        }
+        if extras.hand_back_input {
+            return Ok(match modern::outcome(result) {
+                Outcome::Complete(value) => value,
+                Outcome::InputRequired { requests, state } => {
+                    modern::input_required(requests, state)
+                }
+            });
         }
         self.rounds(&session, method, params, result, extras).await
     }

@@ -126,6 +126,16 @@ pub(crate) fn outcome(mut result: Value) -> Outcome {
     Outcome::Complete(result)
 }
 
+/// An `input_required` result as the upstream sent it (what
+/// [`outcome`] took apart), to hand on to a client of the same era.
+pub(crate) fn input_required(requests: Map<String, Value>, state: Option<Value>) -> Value {
+    let mut result = json!({"resultType": "input_required", "inputRequests": requests});
+    if let Some(state) = state {
+        result["requestState"] = state;
+    }
+    result
+}
+
 /// The `initialize`-shaped view of a `server/discover` result (what a sync
 /// records), or why the upstream is not a 2026-07-28 server.
 pub(crate) fn discovered(result: &Value) -> Result<Value, String> {
@@ -283,6 +293,10 @@ mod tests {
         };
         assert_eq!(requests["a"]["method"], "roots/list");
         assert_eq!(state, Some(json!("s")));
+        let again = input_required(requests, state);
+        assert_eq!(again["resultType"], "input_required");
+        assert_eq!(again["requestState"], "s");
+        assert_eq!(again["inputRequests"]["a"]["method"], "roots/list");
     }
 
     #[test]

@@ -8,6 +8,11 @@
 //! and the client calls again with `inputResponses` and the same
 //! `requestState`. The gateway keeps the upstream call (and its upstream
 //! session) open in between, in this process, and relays the answer.
+//!
+//! An upstream that speaks 2026-07-28 asks the same way the client does, so
+//! its `input_required` goes to the client as it is, with its `requestState`
+//! sealed to the client's key ([`SessionKey::seal_state`]) — nothing is kept
+//! in between, and any replica can take the retry.
 
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -22,6 +27,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::fixtures::Recording;
 use crate::http_util;
+use crate::session::SessionKey;
 
 /// How long a call waits for its client's input before it is abandoned.
 const WAIT_FOR_INPUT: Duration = Duration::from_secs(300);
@@ -99,6 +105,8 @@ pub(super) struct Reply<'a> {
     pub passthrough: axum::http::HeaderMap,
     /// The key of the request.
     pub key: uuid::Uuid,
+    /// Seals and opens the request states of stateless upstreams.
+    pub sealer: &'a SessionKey,
 }
 
 /// Serve a stateless `tools/call` of a portal tool: a new call, or the
@@ -117,7 +125,24 @@ pub(super) async fn call(
         .get("_meta")
         .and_then(|m| m.get("io.modelcontextprotocol/logLevel"))
         .is_some();
+    let capabilities = reply.meta.capabilities.clone().unwrap_or_else(|| json!({}));
     let running = match state {
+        // A stateless upstream's own state, sealed for this key.
+        Some(Value::String(sealed)) if SessionKey::is_sealed_state(&sealed) => {
+            let Some(state) = reply.sealer.open_state(reply.key, &sealed) else {
+                return invalid(
+                    id,
+                    "Invalid params: requestState is not one this gateway issued to this \
+                     key; call the tool again without it",
+                );
+            };
+            params.insert("requestState".into(), Value::String(state));
+            if let Some(responses) = responses {
+                params.insert("inputResponses".into(), responses);
+            }
+            let call = Call::new(params, reply.passthrough, capabilities, true);
+            start(tool.clone(), call, recording)
+        }
         Some(state) => {
             // Another key's state is as unknown as a made-up one.
             let paused = match state
@@ -148,19 +173,22 @@ pub(super) async fn call(
             paused.client.send_response(reply).await;
             paused.call
         }
-        None => start(
-            tool.clone(),
-            params,
-            recording,
-            reply.passthrough,
-            reply.meta.capabilities.clone().unwrap_or_else(|| json!({})),
-        ),
+        None => {
+            // A stateless upstream answers its own questions' answers.
+            let hand_back = tool.client.is_stateless().await;
+            if let (true, Some(responses)) = (hand_back, responses) {
+                params.insert("inputResponses".into(), responses);
+            }
+            let call = Call::new(params, reply.passthrough, capabilities, hand_back);
+            start(tool.clone(), call, recording)
+        }
     };
     let mut driver = Driver {
         waiting: Arc::clone(waiting),
         client: Arc::clone(&tool.client),
         call: Some(running),
         owner: reply.key,
+        sealer: reply.sealer.clone(),
         meta: reply.meta.clone(),
         id: id.clone(),
         logs,
@@ -198,14 +226,41 @@ pub(super) async fn call(
     }
 }
 
-/// Start the upstream call.
-fn start(
-    tool: Arc<McpTool>,
+/// What an upstream call is made with.
+struct Call {
     params: Map<String, Value>,
-    recording: Option<Recording>,
+    /// The client's `Mcp-Param-*` headers.
     passthrough: axum::http::HeaderMap,
+    /// The client's declared capabilities.
     capabilities: Value,
-) -> Running {
+    /// Return a stateless upstream's `input_required` as it is.
+    hand_back_input: bool,
+}
+
+impl Call {
+    fn new(
+        params: Map<String, Value>,
+        passthrough: axum::http::HeaderMap,
+        capabilities: Value,
+        hand_back_input: bool,
+    ) -> Self {
+        Self {
+            params,
+            passthrough,
+            capabilities,
+            hand_back_input,
+        }
+    }
+}
+
+/// Start the upstream call.
+fn start(tool: Arc<McpTool>, call: Call, recording: Option<Recording>) -> Running {
+    let Call {
+        params,
+        passthrough,
+        capabilities,
+        hand_back_input,
+    } = call;
     // The client's `_meta` goes on as it is: the upstream client keeps the
     // era's keys (logLevel, clientInfo, …) for a 2026-07-28 upstream and
     // drops them for a 2025 one.
@@ -215,8 +270,15 @@ fn start(
     let client = Arc::clone(&tool.client);
     let task = tokio::spawn(async move {
         let _ = done.send(
-            tool.call_streaming(params, upstream_id, tx, &passthrough, &capabilities)
-                .await,
+            tool.call_streaming(
+                params,
+                upstream_id,
+                tx,
+                &passthrough,
+                &capabilities,
+                hand_back_input,
+            )
+            .await,
         );
     });
     Running {
@@ -244,6 +306,7 @@ struct Driver {
     /// `None` once the call is parked (the driver has said its last word).
     call: Option<Running>,
     owner: uuid::Uuid,
+    sealer: SessionKey,
     meta: RequestMeta,
     id: RequestId,
     logs: bool,
@@ -304,6 +367,18 @@ impl Driver {
                         Err(RpcError::internal("the upstream call ended without an answer"))
                     });
                     return match result {
+                        // A stateless upstream's question, for the client to answer.
+                        Ok(mut value) if value.get("resultType").and_then(Value::as_str)
+                            == Some("input_required") =>
+                        {
+                            if let Some(state) = value.get("requestState").and_then(Value::as_str) {
+                                let sealed = self.sealer.seal_state(self.owner, state);
+                                value["requestState"] = Value::String(sealed);
+                            }
+                            let mut out = Vec::with_capacity(256);
+                            jsonrpc::write_result(&mut out, id, &value.to_string());
+                            Step::Final(StatusCode::OK, out)
+                        }
                         Ok(value) => {
                             if let Some(recording) = call.recording.take() {
                                 tokio::spawn(recording.save(value.clone()));

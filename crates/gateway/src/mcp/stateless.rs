@@ -138,6 +138,7 @@ async fn call(req: &Request<'_>) -> Response {
             streaming: req.streaming,
             passthrough: req.passthrough.clone(),
             key: req.key,
+            sealer: req.gw.sessions.key(),
         };
         return super::bridge::call(reply, tool, params, recording).await;
     }
