@@ -41,6 +41,15 @@ async fn modern(c: &Mcp, id: i64, method: &str, mut params: Value) -> Reply {
     raw(c, id, method, params, &headers).await
 }
 
+/// The headers a conforming client sends with a `tools/call` of `tool`.
+fn call_headers(tool: &str) -> [(&str, &str); 3] {
+    [
+        ("mcp-protocol-version", VERSION),
+        ("mcp-method", "tools/call"),
+        ("mcp-name", tool),
+    ]
+}
+
 async fn raw(c: &Mcp, id: i64, method: &str, params: Value, headers: &[(&str, &str)]) -> Reply {
     let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
     c.post_raw(&body.to_string(), headers).await
@@ -193,14 +202,7 @@ async fn headers_must_agree_with_the_body() {
                 ("mcp-name", "echo"),
             ],
         ),
-        (
-            "Mcp-Name disagrees",
-            vec![
-                ("mcp-protocol-version", VERSION),
-                ("mcp-method", "tools/call"),
-                ("mcp-name", "time"),
-            ],
-        ),
+        ("Mcp-Name disagrees", call_headers("time").to_vec()),
         (
             "Mcp-Name is broken base64",
             vec![
@@ -249,11 +251,7 @@ async fn arguments_marked_x_mcp_header_must_arrive_in_their_header_too() {
     let send = |message: &'static str, param: Option<&'static str>| {
         let c = &c;
         async move {
-            let mut headers = vec![
-                ("mcp-protocol-version", VERSION),
-                ("mcp-method", "tools/call"),
-                ("mcp-name", "echo"),
-            ];
+            let mut headers = call_headers("echo").to_vec();
             if let Some(p) = param {
                 headers.push(("mcp-param-message", p));
             }
@@ -644,18 +642,7 @@ async fn ask(c: &Mcp, id: i64, meta: Value, extra: Value) -> Reply {
     for (k, v) in extra.as_object().unwrap() {
         params[k] = v.clone();
     }
-    raw(
-        c,
-        id,
-        "tools/call",
-        params,
-        &[
-            ("mcp-protocol-version", VERSION),
-            ("mcp-method", "tools/call"),
-            ("mcp-name", "alpha_ask"),
-        ],
-    )
-    .await
+    raw(c, id, "tools/call", params, &call_headers("alpha_ask")).await
 }
 
 #[tokio::test]
@@ -666,11 +653,7 @@ async fn a_2025_upstreams_sampling_request_becomes_input_required_and_the_answer
     let upstream = python::start("alpha", "base", python::free_port());
     let gw = Gateway::start().await;
     let portal = common::registry::portal_over(&gw, "alpha", &upstream.url).await;
-    let c = Mcp {
-        session: None,
-        version_header: None,
-        ..portal.clone_to(&gw)
-    };
+    let c = portal.stateless_to(&gw);
 
     // The upstream asks the client's model; the 2026 client gets the question.
     let first = ask(&c, 1, meta_with_sampling(), json!({})).await;
@@ -772,17 +755,9 @@ async fn a_portal_call_streams_progress_and_only_requested_logs_before_its_resul
     let upstream = python::start("alpha", "base", python::free_port());
     let gw = Gateway::start().await;
     let portal = common::registry::portal_over(&gw, "alpha", &upstream.url).await;
-    let c = Mcp {
-        session: None,
-        version_header: None,
-        ..portal.clone_to(&gw)
-    };
+    let c = portal.stateless_to(&gw);
     let count = |meta: Value| json!({"name": "alpha_count", "arguments": {"n": 3}, "_meta": meta});
-    let headers = [
-        ("mcp-protocol-version", VERSION),
-        ("mcp-method", "tools/call"),
-        ("mcp-name", "alpha_count"),
-    ];
+    let headers = call_headers("alpha_count");
     let messages = |r: &Reply| -> Vec<Value> {
         r.text
             .lines()
@@ -865,11 +840,7 @@ async fn mcp_param_headers_are_passed_on_to_upstream_mcp_servers() {
     // A header the gateway does not know, on a 2026 call…
     let params = json!({"name": "alpha_hello", "arguments": {"who": "ada"}, "_meta": meta()});
     let r = raw(
-        &Mcp {
-            session: None,
-            version_header: None,
-            ..portal.clone_to(&gw)
-        },
+        &portal.stateless_to(&gw),
         1,
         "tools/call",
         params,
@@ -1008,11 +979,7 @@ async fn an_upstream_that_speaks_only_2026_is_synced_and_served_to_clients_of_bo
 
     // A 2026 client's logLevel reaches the stateless upstream, whose log
     // lines then stream to it with the progress.
-    let c = Mcp {
-        session: None,
-        version_header: None,
-        ..portal.clone_to(&gw)
-    };
+    let c = portal.stateless_to(&gw);
     let mut with_logs = meta();
     with_logs["progressToken"] = json!("p");
     with_logs["io.modelcontextprotocol/logLevel"] = json!("info");
@@ -1021,11 +988,7 @@ async fn an_upstream_that_speaks_only_2026_is_synced_and_served_to_clients_of_bo
         5,
         "tools/call",
         json!({"name": "beta_count", "arguments": {"n": 2}, "_meta": with_logs}),
-        &[
-            ("mcp-protocol-version", VERSION),
-            ("mcp-method", "tools/call"),
-            ("mcp-name", "beta_count"),
-        ],
+        &call_headers("beta_count"),
     )
     .await;
     let all = sse_messages(&r);
@@ -1154,17 +1117,9 @@ async fn a_2026_upstreams_question_reaches_a_2026_client_as_is_and_any_replica_t
         ..common::Start::default()
     })
     .await;
-    let stateless = |gw: &Gateway| Mcp {
-        session: None,
-        version_header: None,
-        ..portal.clone_to(gw)
-    };
+    let stateless = |gw: &Gateway| portal.stateless_to(gw);
     let (on_a, on_b) = (stateless(&a), stateless(&b));
-    let headers = [
-        ("mcp-protocol-version", VERSION),
-        ("mcp-method", "tools/call"),
-        ("mcp-name", "beta_ask"),
-    ];
+    let headers = call_headers("beta_ask");
     let ask = |extra: Value| {
         let mut params = json!({"name": "beta_ask", "arguments": {"question": "6x7?"}, "_meta": meta_with_sampling()});
         for (k, v) in extra.as_object().unwrap() {

@@ -361,6 +361,16 @@ impl Mcp {
         }
     }
 
+    /// The same endpoint on `other`, as a 2026-07-28 client sees it: no
+    /// session, no negotiated version header.
+    pub fn stateless_to(&self, other: &Gateway) -> Mcp {
+        Mcp {
+            session: None,
+            version_header: None,
+            ..self.clone_to(other)
+        }
+    }
+
     /// DELETE the session; returns the status.
     pub async fn delete_session(&self) -> u16 {
         let mut req = self.http.delete(&self.url);

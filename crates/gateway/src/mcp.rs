@@ -528,23 +528,20 @@ async fn post_inner(
             if method == "subscriptions/listen" {
                 drop(permit);
             }
-            let token = presented_token(gate, headers)
-                .unwrap_or_default()
-                .to_owned();
             let req = stateless::Request {
                 gw,
                 view,
-                token,
+                token: presented_token(gate, headers).unwrap_or_default(),
                 sandbox,
                 id,
                 method,
                 params,
                 meta,
                 streaming: http_util::accepts(headers, "text/event-stream"),
-                passthrough: param_headers(headers),
+                headers,
                 key: admitted_key,
             };
-            return stateless::serve(req, headers).await;
+            return stateless::serve(req).await;
         }
         Err(other) => other,
     };

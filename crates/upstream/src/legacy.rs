@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::oneshot;
 
-use crate::mcp_client::UpstreamError;
+use crate::mcp_client::{UpstreamError, is_event_stream};
 
 #[derive(Default)]
 struct Shared {
@@ -61,12 +61,7 @@ impl Legacy {
             ))
         })?;
         let status = response.status();
-        let is_sse = response
-            .headers()
-            .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|ct| ct.starts_with("text/event-stream"));
-        if !status.is_success() || !is_sse {
+        if !status.is_success() || !is_event_stream(&response) {
             return Err(UpstreamError {
                 message: format!(
                     "the upstream speaks neither Streamable HTTP nor HTTP+SSE (GET answered {})",

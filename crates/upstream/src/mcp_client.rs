@@ -201,13 +201,6 @@ impl McpClient {
         &self.url
     }
 
-    /// Whether the upstream is spoken to statelessly (2026-07-28); connects
-    /// first if no session is open yet (`false` if that fails: the call
-    /// that follows will say why).
-    pub async fn is_stateless(&self) -> bool {
-        self.session().await.is_ok_and(|s| s.is_stateless())
-    }
-
     fn post(&self, session: Option<&Session>, body: &Value) -> reqwest::RequestBuilder {
         self.post_with(session, body, None)
     }
@@ -233,9 +226,7 @@ impl McpClient {
         if let Some(extra) = passthrough {
             r = r.headers(extra.clone());
         }
-        if let Some(auth) = &self.auth {
-            r = r.header(reqwest::header::AUTHORIZATION, auth.clone());
-        }
+        r = self.authorized(r);
         if let Some(s) = session {
             if let Some(id) = &s.id {
                 r = r.header("mcp-session-id", id);
@@ -246,6 +237,14 @@ impl McpClient {
             }
         }
         r
+    }
+
+    /// `request` with the gateway's own credential for this upstream.
+    fn authorized(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.auth {
+            Some(auth) => request.header(reqwest::header::AUTHORIZATION, auth.clone()),
+            None => request,
+        }
     }
 
     /// Send one request and wait for its response (JSON or SSE).
@@ -337,12 +336,7 @@ impl McpClient {
             )
             .into());
         }
-        let is_sse = response
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|ct| ct.starts_with("text/event-stream"));
-        let message = if is_sse {
+        let message = if is_event_stream(&response) {
             let mut stream = SseByteStream::new(response.bytes_stream());
             let mut found = None;
             while let Some(event) = stream.next().await {
@@ -714,7 +708,6 @@ impl McpClient {
             return self.listen_statelessly(&session, on_change).await;
         }
         let renewed = self.renewed.notified();
-        tokio::pin!(renewed);
         let mut request = self
             .http
             .get(&self.url)
@@ -723,10 +716,7 @@ impl McpClient {
         if let Some(id) = &session.id {
             request = request.header("mcp-session-id", id);
         }
-        if let Some(auth) = &self.auth {
-            request = request.header(reqwest::header::AUTHORIZATION, auth.clone());
-        }
-        let response = request.send().await.map_err(|e| {
+        let response = self.authorized(request).send().await.map_err(|e| {
             UpstreamError::new(
                 format!("cannot open the upstream's stream: {}", e.without_url()),
                 None,
@@ -749,25 +739,8 @@ impl McpClient {
             }
             _ => {}
         }
-        let mut stream = SseByteStream::new(response.bytes_stream());
-        loop {
-            let event = tokio::select! {
-                event = stream.next() => event,
-                // A new session: its changes come on its own stream.
-                () = &mut renewed => return Ok(StreamEnd::Renewed),
-            };
-            let Some(Ok(event)) = event else { break };
-            let Some(data) = event.data else { continue };
-            let Ok(msg) = serde_json::from_str::<Value>(&data) else {
-                continue;
-            };
-            if let Some(method) = msg.get("method").and_then(Value::as_str)
-                && method.ends_with("/list_changed")
-            {
-                on_change(method);
-            }
-        }
-        Ok(StreamEnd::Ended)
+        // A new session's changes come on its own stream.
+        Ok(relay_list_changes(response, on_change, renewed).await)
     }
 
     /// `subscriptions/listen` on a stateless upstream: a long-lived POST
@@ -789,17 +762,14 @@ impl McpClient {
         let body =
             json!({"jsonrpc": "2.0", "id": id, "method": "subscriptions/listen", "params": params});
         // Without the per-request timeout: the stream is meant to stay open.
-        let mut request = self
+        let request = self
             .http
             .post(&self.url)
             .header(ACCEPT, "application/json, text/event-stream")
             .header("mcp-protocol-version", &session.version)
             .headers(modern::headers(&body))
             .json(&body);
-        if let Some(auth) = &self.auth {
-            request = request.header(reqwest::header::AUTHORIZATION, auth.clone());
-        }
-        let response = request.send().await.map_err(|e| {
+        let response = self.authorized(request).send().await.map_err(|e| {
             UpstreamError::new(
                 format!(
                     "cannot open the upstream's subscription: {}",
@@ -810,12 +780,7 @@ impl McpClient {
             )
         })?;
         let status = response.status().as_u16();
-        let is_sse = response
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|ct| ct.starts_with("text/event-stream"));
-        if status == 404 || status == 405 || (status == 200 && !is_sse) {
+        if status == 404 || status == 405 || (status == 200 && !is_event_stream(&response)) {
             return Ok(StreamEnd::Unsupported); // no subscriptions here
         }
         if !(200..300).contains(&status) {
@@ -825,21 +790,8 @@ impl McpClient {
                 true,
             ));
         }
-        let mut stream = SseByteStream::new(response.bytes_stream());
-        while let Some(Ok(event)) = stream.next().await {
-            let Some(msg) = event
-                .data
-                .and_then(|d| serde_json::from_str::<Value>(&d).ok())
-            else {
-                continue;
-            };
-            if let Some(method) = msg.get("method").and_then(Value::as_str)
-                && method.ends_with("/list_changed")
-            {
-                on_change(method);
-            }
-        }
-        Ok(StreamEnd::Ended)
+        // No session to be replaced: the subscription stands on its own.
+        Ok(relay_list_changes(response, on_change, std::future::pending()).await)
     }
 
     /// Every item of a paginated list (`tools/list` → `tools`).
@@ -911,6 +863,46 @@ impl McpClient {
                 .unwrap_or_default();
         }
         Ok(snapshot)
+    }
+}
+
+/// Whether an answer is an SSE stream.
+pub(crate) fn is_event_stream(response: &reqwest::Response) -> bool {
+    response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("text/event-stream"))
+}
+
+/// Call `on_change` for each `notifications/*/list_changed` on an SSE
+/// answer, until it ends or `renewed` fires.
+async fn relay_list_changes(
+    response: reqwest::Response,
+    on_change: &(dyn Fn(&str) + Send + Sync),
+    renewed: impl std::future::Future<Output = ()>,
+) -> StreamEnd {
+    let mut stream = SseByteStream::new(response.bytes_stream());
+    tokio::pin!(renewed);
+    loop {
+        let event = tokio::select! {
+            event = stream.next() => event,
+            () = &mut renewed => return StreamEnd::Renewed,
+        };
+        let Some(Ok(event)) = event else {
+            return StreamEnd::Ended;
+        };
+        let Some(msg) = event
+            .data
+            .and_then(|d| serde_json::from_str::<Value>(&d).ok())
+        else {
+            continue;
+        };
+        if let Some(method) = msg.get("method").and_then(Value::as_str)
+            && method.ends_with("/list_changed")
+        {
+            on_change(method);
+        }
     }
 }
 

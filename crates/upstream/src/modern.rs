@@ -46,12 +46,16 @@ const ERA_META: [&str; 4] = [
     "io.modelcontextprotocol/logLevel",
 ];
 
-/// `params` without the stateless era's `_meta` keys (a 2026 client's,
-/// relayed to a 2025 upstream), and without `_meta` if nothing is left.
+/// `params` without what only the stateless era has (a 2026 client's,
+/// relayed to a 2025 upstream): its `_meta` keys (and `_meta` if nothing is
+/// left) and the `inputResponses`/`requestState` of its input rounds.
 pub(crate) fn unstamp(mut params: Value) -> Value {
-    if let Some(fields) = params.as_object_mut()
-        && let Some(Value::Object(meta)) = fields.get_mut("_meta")
-    {
+    let Some(fields) = params.as_object_mut() else {
+        return params;
+    };
+    fields.remove("inputResponses");
+    fields.remove("requestState");
+    if let Some(Value::Object(meta)) = fields.get_mut("_meta") {
         for key in ERA_META {
             meta.remove(key);
         }
@@ -260,6 +264,8 @@ mod tests {
         let p = json!({"name": "t", "_meta": {META_CLIENT_CAPABILITIES: {}}});
         assert_eq!(unstamp(p), json!({"name": "t"}));
         assert_eq!(unstamp(json!({"name": "t"})), json!({"name": "t"}));
+        let p = json!({"name": "t", "inputResponses": {}, "requestState": "s"});
+        assert_eq!(unstamp(p), json!({"name": "t"}));
     }
 
     #[test]

@@ -118,16 +118,14 @@ pub(super) async fn call(
     recording: Option<Recording>,
 ) -> Response {
     let (waiting, id) = (reply.waiting, reply.id);
-    let state = params.remove("requestState");
-    let responses = params.remove("inputResponses");
     // Log notifications only for a request that asked for them (logLevel).
     let logs = params
         .get("_meta")
         .and_then(|m| m.get("io.modelcontextprotocol/logLevel"))
         .is_some();
-    let capabilities = reply.meta.capabilities.clone().unwrap_or_else(|| json!({}));
-    let running = match state {
-        // A stateless upstream's own state, sealed for this key.
+    let resumed = match params.remove("requestState") {
+        // A stateless upstream's own state, sealed for this key: the
+        // upstream takes it back with the client's `inputResponses`.
         Some(Value::String(sealed)) if SessionKey::is_sealed_state(&sealed) => {
             let Some(state) = reply.sealer.open_state(reply.key, &sealed) else {
                 return invalid(
@@ -137,13 +135,11 @@ pub(super) async fn call(
                 );
             };
             params.insert("requestState".into(), Value::String(state));
-            if let Some(responses) = responses {
-                params.insert("inputResponses".into(), responses);
-            }
-            let call = Call::new(params, reply.passthrough, capabilities, true);
-            start(tool.clone(), call, recording)
+            None
         }
+        // A call paused here on a 2025 upstream's question.
         Some(state) => {
+            let responses = params.remove("inputResponses");
             // Another key's state is as unknown as a made-up one.
             let paused = match state
                 .as_str()
@@ -171,15 +167,17 @@ pub(super) async fn call(
             };
             let reply = json!({"jsonrpc": "2.0", "id": paused.upstream_request, "result": answer});
             paused.client.send_response(reply).await;
-            paused.call
+            Some(paused.call)
         }
+        None => None,
+    };
+    let running = match resumed {
+        Some(call) => call,
+        // A new call, or a stateless upstream's next round (the upstream
+        // client drops `inputResponses` for a 2025 upstream, which asks mid-call).
         None => {
-            // A stateless upstream answers its own questions' answers.
-            let hand_back = tool.client.is_stateless().await;
-            if let (true, Some(responses)) = (hand_back, responses) {
-                params.insert("inputResponses".into(), responses);
-            }
-            let call = Call::new(params, reply.passthrough, capabilities, hand_back);
+            let capabilities = reply.meta.capabilities.clone().unwrap_or_else(|| json!({}));
+            let call = Call::new(params, reply.passthrough, capabilities);
             start(tool.clone(), call, recording)
         }
     };
@@ -233,8 +231,6 @@ struct Call {
     passthrough: axum::http::HeaderMap,
     /// The client's declared capabilities.
     capabilities: Value,
-    /// Return a stateless upstream's `input_required` as it is.
-    hand_back_input: bool,
 }
 
 impl Call {
@@ -242,13 +238,11 @@ impl Call {
         params: Map<String, Value>,
         passthrough: axum::http::HeaderMap,
         capabilities: Value,
-        hand_back_input: bool,
     ) -> Self {
         Self {
             params,
             passthrough,
             capabilities,
-            hand_back_input,
         }
     }
 }
@@ -259,7 +253,6 @@ fn start(tool: Arc<McpTool>, call: Call, recording: Option<Recording>) -> Runnin
         params,
         passthrough,
         capabilities,
-        hand_back_input,
     } = call;
     // The client's `_meta` goes on as it is: the upstream client keeps the
     // era's keys (logLevel, clientInfo, …) for a 2026-07-28 upstream and
@@ -276,7 +269,9 @@ fn start(tool: Arc<McpTool>, call: Call, recording: Option<Recording>) -> Runnin
                 tx,
                 &passthrough,
                 &capabilities,
-                hand_back_input,
+                // A 2026-07-28 upstream's questions go to this client as
+                // they are (a 2025 upstream's come as requests, see `Driver`).
+                true,
             )
             .await,
         );

@@ -61,7 +61,8 @@ pub(super) fn missing_meta(id: Option<&RequestId>) -> Response {
 pub(super) struct Request<'a> {
     pub gw: &'a Arc<Gateway>,
     pub view: Arc<ServerView>,
-    pub token: String,
+    /// The token it presented (a listen stream re-checks it).
+    pub token: &'a str,
     pub sandbox: Option<Sandbox<'a>>,
     pub id: RequestId,
     pub method: String,
@@ -69,15 +70,15 @@ pub(super) struct Request<'a> {
     pub meta: RequestMeta,
     /// The client accepts `text/event-stream` answers.
     pub streaming: bool,
-    /// Its `Mcp-Param-*` headers.
-    pub passthrough: HeaderMap,
+    /// Its headers.
+    pub headers: &'a HeaderMap,
     /// The id of the key it presented.
     pub key: uuid::Uuid,
 }
 
 /// Serve a stateless request.
-pub(super) async fn serve(req: Request<'_>, headers: &HeaderMap) -> Response {
-    let id = &req.id;
+pub(super) async fn serve(req: Request<'_>) -> Response {
+    let (id, headers) = (&req.id, req.headers);
     // Headers first: a header that disagrees with the body is -32020 even
     // when the body's version is one we do not speak.
     if let Err(e) = check_headers(headers, &req) {
@@ -136,7 +137,7 @@ async fn call(req: &Request<'_>) -> Response {
             meta: &req.meta,
             id,
             streaming: req.streaming,
-            passthrough: req.passthrough.clone(),
+            passthrough: super::param_headers(req.headers),
             key: req.key,
             sealer: req.gw.sessions.key(),
         };
@@ -347,7 +348,7 @@ fn listen(req: &Request<'_>) -> Response {
 
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     let _ = tx.send(ack.to_string());
-    let (gw, token, id) = (Arc::clone(req.gw), req.token.clone(), req.id.clone());
+    let (gw, token, id) = (Arc::clone(req.gw), req.token.to_owned(), req.id.clone());
     let mut seen = Arc::clone(&req.view);
     tokio::spawn(async move {
         let mut check = tokio::time::interval(LISTEN_CHECK);
