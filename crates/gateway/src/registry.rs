@@ -175,6 +175,10 @@ pub struct Registry {
     changes: tokio::sync::mpsc::UnboundedSender<(String, String)>,
     /// One change listener per upstream, with the client it listens through.
     listeners: DashMap<(String, String), (Arc<McpClient>, tokio::task::AbortHandle)>,
+    /// Held by a full reload and by a refresh after a write, each for its
+    /// read and its install: a reload that read the store before a write
+    /// must not install its older records over the refresh's newer ones.
+    installing: tokio::sync::Mutex<()>,
 }
 
 /// What makes two account servers' offerings identical.
@@ -226,6 +230,7 @@ impl Registry {
             limits,
             changes,
             listeners: DashMap::new(),
+            installing: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -641,6 +646,7 @@ impl Registry {
 
     /// Load everything from the store: integrations, accounts, servers, keys.
     pub async fn load_all(&self, store: &Store) -> Result<(), StoreError> {
+        let _installing = self.installing.lock().await;
         let integrations = store.list_integrations().await?;
         let live: HashSet<IntegrationId> = integrations.iter().map(|i| i.id).collect();
         for record in integrations {
@@ -775,6 +781,7 @@ impl Registry {
     /// server is gone). New keys are added before stale ones are removed, so a
     /// valid key never misses in between.
     pub async fn refresh_server(&self, store: &Store, id: ServerId) -> Result<(), StoreError> {
+        let _installing = self.installing.lock().await;
         match store.get_server(id).await? {
             Some(record) => {
                 self.install_view(&record);
