@@ -1,10 +1,103 @@
-//! Deterministic, readable tool names: `list_all_hubspot_contacts`,
-//! `get_single_hubspot_contact_by_id`, at most 64 characters.
+//! Deterministic, readable names every MCP client accepts.
+//!
+//! The MCP spec (2025-11-25, "Tool names") allows 1–128 characters from
+//! `A–Z a–z 0–9 _ - .`, but widely used clients are stricter and refuse a
+//! server's **whole** tool list over one name they dislike: Claude's clients
+//! accept tool names matching `^[a-zA-Z0-9_-]{1,64}$` and input-schema
+//! property keys matching `^[a-zA-Z0-9_.-]{1,64}$`. Every name the gateway
+//! exposes is therefore formed here:
+//!
+//! - [`tool_name`] / [`property_key`] map any string (an upstream's tool name,
+//!   an OpenAPI parameter name, CJK, emoji, NUL…) into the client-safe
+//!   character set; runs of other characters become one `_`. When letters or
+//!   digits outside ASCII were dropped, a hash of the original is appended so
+//!   that different originals stay different.
+//! - [`fit`] shortens to a length budget by characters (never inside a UTF-8
+//!   sequence), adding a hash of the full name so long names stay distinct.
+//! - [`unique`] makes a list of names unique, deterministically.
+//!
+//! Callers keep the original next to the exposed name and map back to it
+//! when they call the upstream or build the HTTP request.
 
 use crate::integration::MethodKind;
 
-/// Several clients cap tool names at 64 characters, below the spec's 128.
+/// Longest exposed tool name: several clients cap tool names at 64
+/// characters, below the spec's 128.
 pub const MAX_TOOL_NAME: usize = 64;
+
+/// Longest exposed input-schema property key (same client rule).
+pub const MAX_PROPERTY_KEY: usize = 64;
+
+/// Whether `name` is a tool name every client accepts:
+/// `^[a-zA-Z0-9_-]{1,64}$`.
+pub fn is_client_safe_tool_name(name: &str) -> bool {
+    (1..=MAX_TOOL_NAME).contains(&name.len()) && name.chars().all(is_tool_name_char)
+}
+
+/// Whether `key` is an input-schema property key every client accepts:
+/// `^[a-zA-Z0-9_.-]{1,64}$`.
+pub fn is_client_safe_property_key(key: &str) -> bool {
+    (1..=MAX_PROPERTY_KEY).contains(&key.len()) && key.chars().all(is_property_key_char)
+}
+
+fn is_tool_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_' || c == '-'
+}
+
+fn is_property_key_char(c: char) -> bool {
+    is_tool_name_char(c) || c == '.'
+}
+
+/// Map `raw` into the characters `keep` allows: each run of other characters
+/// becomes one `_` (none at either end unless `raw` had one there). If a
+/// letter or digit outside ASCII was dropped, or nothing is left, `_` and a
+/// hash of `raw` are appended, so `天气` and `新闻` do not both become empty.
+/// Not length-limited: see [`fit`].
+fn sanitize(raw: &str, keep: fn(char) -> bool, fallback: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    let mut lost_letters = false;
+    let mut pending_gap = false;
+    for c in raw.chars() {
+        if keep(c) {
+            if pending_gap && !out.is_empty() {
+                out.push('_');
+            }
+            pending_gap = false;
+            out.push(c);
+        } else {
+            lost_letters |= c.is_alphanumeric();
+            pending_gap = true;
+        }
+    }
+    if pending_gap && raw.ends_with('_') {
+        out.push('_');
+    }
+    if out.is_empty() {
+        out.push_str(fallback);
+        lost_letters = true;
+    }
+    if lost_letters {
+        out.push_str(&format!("_{:08x}", fnv1a(raw)));
+    }
+    out
+}
+
+/// The client-safe form of any string as a tool name (characters
+/// `A–Z a–z 0–9 _ -`; not yet length-limited, see [`fit`]):
+/// `files.read` → `files_read`, `get weather` → `get_weather`,
+/// `天气` → `tool_5f1a0c3e` (a hash keeps distinct originals distinct).
+/// Deterministic: the same input always gives the same output.
+pub fn tool_name(raw: &str) -> String {
+    sanitize(raw, is_tool_name_char, "tool")
+}
+
+/// The client-safe form of any string as an input-schema property key
+/// (characters `A–Z a–z 0–9 _ . -`; not yet length-limited, see [`fit`]):
+/// `DateSent<` → `DateSent`, `Wine Pairing` → `Wine_Pairing`,
+/// `filter[status]` → `filter_status`. Deterministic.
+pub fn property_key(raw: &str) -> String {
+    sanitize(raw, is_property_key_char, "arg")
+}
 
 /// `HubSpot CRM/Contacts` → `hub_spot_crm_contacts`.
 pub fn snake(s: &str) -> String {
@@ -78,19 +171,27 @@ fn fnv1a(s: &str) -> u32 {
     })
 }
 
-/// Shorten a name to `max` characters predictably: keep a readable head and
-/// add a hash of the full name, so different long names stay different.
+/// Shorten a name to at most `max` bytes predictably: keep a readable head
+/// and add `_` and a hash of the full name, so different long names stay
+/// different. The head is cut on a character boundary, so any UTF-8 input is
+/// safe (the result may then be a few bytes shorter than `max`). With `max`
+/// below 10 (too short for the hash) the name is only cut.
 pub fn fit(name: &str, max: usize) -> String {
     if name.len() <= max {
         return name.to_owned();
     }
     let suffix = format!("_{:08x}", fnv1a(name));
-    let head = name[..max - suffix.len()].trim_end_matches('_');
+    if max < suffix.len() + 1 {
+        return name[..name.floor_char_boundary(max)].to_owned();
+    }
+    let cut = name.floor_char_boundary(max - suffix.len());
+    let head = name[..cut].trim_end_matches('_');
     format!("{head}{suffix}")
 }
 
 /// Make names unique in order: the first keeps its name, later ones get
 /// `_2`, `_3`… (fitted again), so the result does not depend on hashing luck.
+/// Every result is at most `max` bytes ([`fit`]).
 pub fn unique(names: Vec<String>, max: usize) -> Vec<String> {
     let mut seen = std::collections::HashSet::new();
     names
@@ -163,6 +264,48 @@ mod tests {
         assert_eq!(fa, fit(&a, MAX_TOOL_NAME), "deterministic");
         assert_ne!(fa, fit(&b, MAX_TOOL_NAME));
         assert!(crate::ToolName::new(fa).is_ok());
+    }
+
+    #[test]
+    fn fitting_never_cuts_inside_a_character() {
+        // 25 CJK characters are 75 bytes: the cut must fall on a boundary.
+        let cjk = "天".repeat(25);
+        let fitted = fit(&cjk, MAX_TOOL_NAME);
+        assert!(fitted.len() <= MAX_TOOL_NAME);
+        assert!(fitted.ends_with(&format!("_{:08x}", fnv1a(&cjk))));
+        assert_eq!(fit("é".repeat(10).as_str(), 5), "éé");
+    }
+
+    #[test]
+    fn any_string_becomes_a_client_safe_tool_name() {
+        assert_eq!(tool_name("files.read"), "files_read");
+        assert_eq!(tool_name("files/write"), "files_write");
+        assert_eq!(tool_name("get weather"), "get_weather");
+        assert_eq!(tool_name("_private"), "_private");
+        assert_eq!(tool_name("a--b"), "a--b");
+        let cjk = tool_name("天气预报");
+        assert!(
+            cjk.starts_with("tool_") && is_client_safe_tool_name(&cjk),
+            "{cjk}"
+        );
+        assert_ne!(cjk, tool_name("新闻"));
+        let mixed = tool_name("search_天气");
+        assert!(mixed.starts_with("search_"), "{mixed}");
+        assert_ne!(mixed, tool_name("search_新闻"));
+        assert!(is_client_safe_tool_name(&tool_name("\0\u{202e}")));
+        assert_eq!(tool_name(""), format!("tool_{:08x}", fnv1a("")));
+    }
+
+    #[test]
+    fn any_string_becomes_a_client_safe_property_key() {
+        assert_eq!(property_key("DateSent<"), "DateSent");
+        assert_eq!(property_key("Wine Pairing"), "Wine_Pairing");
+        assert_eq!(property_key("filter[status]"), "filter_status");
+        assert_eq!(property_key("a.b"), "a.b");
+        assert!(is_client_safe_property_key(&fit(
+            &property_key(&"ü".repeat(80)),
+            64
+        )));
     }
 
     #[test]
