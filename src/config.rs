@@ -38,6 +38,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// Where the data lives.
     pub store: StoreConfig,
+    /// Which destinations the gateway may call.
+    pub egress: EgressConfig,
     #[serde(skip)]
     base_dir: PathBuf,
 }
@@ -155,6 +157,22 @@ pub struct StoreConfig {
     pub url: Option<String>,
 }
 
+/// `[egress]`: which destinations upstream calls may reach (see
+/// docs/security.md). Metadata, link-local and the gateway's own listeners
+/// are refused whatever is set here.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EgressConfig {
+    /// Allow loopback and private-network destinations (127.0.0.0/8, ::1,
+    /// 10/8, 172.16/12, 192.168/16, fc00::/7…). Off by default: on a server
+    /// these reach the gateway's neighbours, not the internet.
+    /// `MCPGATE_EGRESS_ALLOW_PRIVATE_NETWORKS` overrides it.
+    pub allow_private_networks: bool,
+    /// Addresses, networks or address:port pairs allowed even when
+    /// private, e.g. `["10.1.0.0/16", "127.0.0.1:9000"]`.
+    pub allow: Vec<String>,
+}
+
 /// `[admin]`
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -187,6 +205,7 @@ impl Default for Config {
             upstream: UpstreamConfig::default(),
             limits: LimitsConfig::default(),
             store: StoreConfig::default(),
+            egress: EgressConfig::default(),
             base_dir: PathBuf::from("."),
         }
     }
@@ -267,7 +286,39 @@ impl Config {
                 path.display()
             );
         }
+        config
+            .egress_rules()
+            .with_context(|| path.display().to_string())?;
+        config.egress_allow_private()?;
         Ok(config)
+    }
+
+    /// The parsed `egress.allow` rules; an entry that is not an address,
+    /// network or address:port is an error naming it.
+    pub fn egress_rules(&self) -> anyhow::Result<Vec<mcpgate_upstream::egress::AllowRule>> {
+        self.egress
+            .allow
+            .iter()
+            .map(|rule| {
+                rule.parse()
+                    .map_err(|e: String| anyhow::anyhow!("egress.allow: {e}"))
+            })
+            .collect()
+    }
+
+    /// `egress.allow_private_networks`, which
+    /// `MCPGATE_EGRESS_ALLOW_PRIVATE_NETWORKS` (`true`/`false`/`1`/`0`) overrides.
+    pub fn egress_allow_private(&self) -> anyhow::Result<bool> {
+        match std::env::var("MCPGATE_EGRESS_ALLOW_PRIVATE_NETWORKS") {
+            Ok(v) if !v.trim().is_empty() => match v.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" => Ok(true),
+                "false" | "0" | "no" => Ok(false),
+                other => bail!(
+                    "MCPGATE_EGRESS_ALLOW_PRIVATE_NETWORKS must be true or false, not {other:?}"
+                ),
+            },
+            _ => Ok(self.egress.allow_private_networks),
+        }
     }
 
     /// Load every configured toolset; any invalid file stops startup with its error.

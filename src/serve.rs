@@ -36,6 +36,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| format!("http://{local}"));
 
+    let egress = Arc::new(mcpgate_upstream::egress::EgressPolicy::new(
+        mcpgate_upstream::egress::EgressSettings {
+            allow_private_networks: config.egress_allow_private()?,
+            allow: config.egress_rules()?,
+            listeners: vec![local],
+            own_urls: vec![public_url.clone()],
+        },
+    ));
     let options = Options {
         public_url: public_url.clone(),
         allowed_origins: config.http.allowed_origins.clone(),
@@ -66,6 +74,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 ))
             }
         },
+        egress,
     };
     let gateway = Gateway::new(store, toolsets, session_key, admin, metrics, options).await?;
     let (servers, keys) = gateway.registry.counts();

@@ -62,6 +62,9 @@ pub struct Start {
     /// file, with the credentials key and session secret every replica of a
     /// test shares (as replicas on several hosts must).
     pub store_url: Option<String>,
+    /// Set `egress.allow_private_networks`: the test upstreams all listen
+    /// on loopback. Egress tests turn it off to see the production default.
+    pub private_egress: bool,
 }
 
 impl Start {
@@ -85,6 +88,7 @@ impl Default for Start {
             dir: None,
             data_dir: None,
             store_url: None,
+            private_egress: true,
         }
     }
 }
@@ -107,7 +111,8 @@ impl Gateway {
             &config,
             format!(
                 // Dotted keys, so an extra config may add `mcp.*` keys too.
-                "toolsets = [\"demo.yaml\"]\nmcp.page_size = 2\nmcp.usage_flush_secs = 1\n{}\n",
+                "toolsets = [\"demo.yaml\"]\nmcp.page_size = 2\nmcp.usage_flush_secs = 1\negress.allow_private_networks = {}\n{}\n",
+                opts.private_egress,
                 opts.extra_config
             ),
         )

@@ -58,6 +58,8 @@ pub struct Options {
     /// Limits shared by every replica (`limits.backend = "redis"`); `None`
     /// keeps them per process.
     pub cluster_limits: Option<Arc<cluster_limits::ClusterLimits>>,
+    /// Which destinations the gateway's HTTP client may reach (`[egress]`).
+    pub egress: Arc<mcpgate_upstream::egress::EgressPolicy>,
 }
 
 /// Mark every session the store lists as ended (by any replica) as ended here.
@@ -119,6 +121,9 @@ pub struct Gateway {
     waiting: Arc<mcp::bridge::Waiting>,
     /// Cluster-wide limits, when configured.
     pub cluster_limits: Option<Arc<cluster_limits::ClusterLimits>>,
+    /// The egress policy, for admin validation of URLs (the HTTP client
+    /// enforces it on every connection).
+    pub egress: Arc<mcpgate_upstream::egress::EgressPolicy>,
 }
 
 impl Gateway {
@@ -131,7 +136,11 @@ impl Gateway {
         metrics: PrometheusHandle,
         options: Options,
     ) -> Result<Arc<Self>, StoreError> {
-        let http = reqwest::Client::builder()
+        // The one client for every upstream call: the egress policy's
+        // resolver, connect check and redirect rules are built in.
+        let http = options
+            .egress
+            .client_builder()
             .pool_idle_timeout(Duration::from_secs(90))
             .user_agent(concat!("mcpgate/", env!("CARGO_PKG_VERSION")))
             .build()
@@ -171,6 +180,7 @@ impl Gateway {
             relayed: Arc::new(std::sync::atomic::AtomicU64::new(1)),
             waiting: Default::default(),
             cluster_limits: options.cluster_limits.clone(),
+            egress: options.egress,
         }))
     }
 

@@ -212,7 +212,7 @@ impl OAuth {
             .map_err(|e| {
                 format!(
                     "could not reach the OAuth token endpoint: {}",
-                    e.without_url()
+                    crate::egress::reason(e)
                 )
             })?;
         let status = response.status();

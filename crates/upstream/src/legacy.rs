@@ -57,7 +57,7 @@ impl Legacy {
         let response = request.send().await.map_err(|e| {
             err(format!(
                 "cannot open the upstream's SSE stream: {}",
-                e.without_url()
+                crate::egress::reason(e)
             ))
         })?;
         let status = response.status();
@@ -108,14 +108,20 @@ impl Legacy {
             .await
             .map_err(|_| err("the upstream's SSE stream sent no endpoint"))?
             .map_err(|_| err("the upstream's SSE stream closed before sending its endpoint"))?;
-        let post_url = reqwest::Url::parse(url)
-            .and_then(|base| base.join(&endpoint))
-            .map_err(|_| {
-                err(format!(
-                    "the upstream announced an unusable endpoint {endpoint:?}"
-                ))
-            })?
-            .to_string();
+        let base = reqwest::Url::parse(url).map_err(|_| err("the upstream's URL is not valid"))?;
+        let post_url = base.join(&endpoint).map_err(|_| {
+            err(format!(
+                "the upstream announced an unusable endpoint {endpoint:?}"
+            ))
+        })?;
+        // Requests to the endpoint carry the upstream's credential: it must
+        // stay on the origin the credential was configured for.
+        if post_url.origin() != base.origin() {
+            return Err(err(
+                "the upstream announced an endpoint on another origin, which mcpgate does not follow",
+            ));
+        }
+        let post_url = post_url.to_string();
         Ok(Arc::new(Self {
             post_url,
             shared,
@@ -147,7 +153,10 @@ impl Legacy {
                     status: Some(r.status().as_u16()),
                     retryable: r.status().is_server_error(),
                 },
-                Err(e) => err(format!("cannot reach the upstream: {}", e.without_url())),
+                Err(e) => err(format!(
+                    "cannot reach the upstream: {}",
+                    crate::egress::reason(e)
+                )),
             });
         }
         match tokio::time::timeout(timeout, rx).await {

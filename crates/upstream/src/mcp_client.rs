@@ -305,7 +305,7 @@ impl McpClient {
                         self.timeout.as_secs_f64()
                     )
                 } else {
-                    format!("cannot reach the upstream: {}", e.without_url())
+                    format!("cannot reach the upstream: {}", crate::egress::reason(e))
                 };
                 UpstreamError::new(message, None, true)
             })?;
@@ -718,7 +718,10 @@ impl McpClient {
         }
         let response = self.authorized(request).send().await.map_err(|e| {
             UpstreamError::new(
-                format!("cannot open the upstream's stream: {}", e.without_url()),
+                format!(
+                    "cannot open the upstream's stream: {}",
+                    crate::egress::reason(e)
+                ),
                 None,
                 true,
             )
@@ -773,7 +776,7 @@ impl McpClient {
             UpstreamError::new(
                 format!(
                     "cannot open the upstream's subscription: {}",
-                    e.without_url()
+                    crate::egress::reason(e)
                 ),
                 None,
                 true,

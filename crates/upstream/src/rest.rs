@@ -380,7 +380,7 @@ impl RestAccount {
                 Err(e) => {
                     return error_result(format!(
                         "Could not reach the upstream API ({shown}): {}",
-                        e.without_url()
+                        crate::egress::reason(e)
                     ));
                 }
             };

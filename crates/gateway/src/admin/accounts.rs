@@ -62,8 +62,16 @@ fn check_connection(
         ));
     }
     let template = base_url.unwrap_or(&entry.record.definition.base_url);
-    resolve_base_url(template, context).map_err(|e| ApiError::field("context", e))?;
-    Ok(())
+    let resolved =
+        resolve_base_url(template, context).map_err(|e| ApiError::field("context", e))?;
+    // The URL the account will call, placeholders filled from its context.
+    let field = if base_url.is_none() && template.contains('{') {
+        "context"
+    } else {
+        "base_url"
+    };
+    super::egress::check_url(gw, field, &resolved)?;
+    super::egress::check_credentials(gw, credentials)
 }
 
 #[derive(Deserialize)]

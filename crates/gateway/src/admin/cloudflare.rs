@@ -157,6 +157,7 @@ pub async fn create_server_handler(
             let ctx = caller(&gw, &headers, &account)?;
             let b: ServerBody = json_body(&headers, body).await?;
             let credentials = check_server(&b)?;
+            super::egress::check_url(&gw, "hostname", &b.hostname)?;
             let id = match &b.id {
                 Some(id) => {
                     valid_id("id", id)?;
@@ -264,6 +265,7 @@ pub async fn put_server(
                 return Err(ApiError::field("id", "cannot change a server's id"));
             }
             let credentials = check_server(&b)?;
+            super::egress::check_url(&gw, "hostname", &b.hostname)?;
             let endpoint_changed = record.hostname != b.hostname;
             record.name = b.name.trim().to_owned();
             record.hostname = b.hostname;

@@ -77,7 +77,8 @@ struct CreateIntegration {
 }
 
 /// Convert a request body's definition or OpenAPI document.
-fn convert(req: CreateIntegration) -> Result<(Integration, Vec<String>), ApiError> {
+fn convert(gw: &Gateway, req: CreateIntegration) -> Result<(Integration, Vec<String>), ApiError> {
+    let base_url_given = req.base_url.is_some();
     match (req.definition, req.openapi) {
         (Some(def), None) => {
             let mut integration =
@@ -91,6 +92,16 @@ fn convert(req: CreateIntegration) -> Result<(Integration, Vec<String>), ApiErro
             integration
                 .validate()
                 .map_err(|e| definition_error(e, "definition"))?;
+            super::egress::check_integration(
+                gw,
+                if base_url_given {
+                    "base_url"
+                } else {
+                    "definition.base_url"
+                },
+                "definition.auth.token_url",
+                &integration,
+            )?;
             Ok((integration, Vec::new()))
         }
         (None, Some(doc)) => {
@@ -109,6 +120,16 @@ fn convert(req: CreateIntegration) -> Result<(Integration, Vec<String>), ApiErro
                 &mut |_, _| {},
             )
             .map_err(|e| definition_error(e, "openapi"))?;
+            super::egress::check_integration(
+                gw,
+                if base_url_given {
+                    "base_url"
+                } else {
+                    "openapi.servers"
+                },
+                "openapi.components.securitySchemes",
+                &imported.integration,
+            )?;
             Ok((imported.integration, imported.warnings))
         }
         _ => Err(ApiError::field(
@@ -125,7 +146,7 @@ pub async fn create(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Bo
 
 async fn create_inner(gw: &Gateway, headers: &HeaderMap, body: Body) -> ApiResult {
     let ctx = authorize(gw, headers)?;
-    let (integration, warnings) = convert(json_body(headers, body).await?)?;
+    let (integration, warnings) = convert(gw, json_body(headers, body).await?)?;
     let record = gw
         .store
         .create_integration(ctx.tenant(), integration)
@@ -254,7 +275,7 @@ pub async fn patch(
             let ctx = authorize(&gw, &headers)?;
             let record = find(&gw, &ctx, &id).await?;
             refuse_bundled(&record)?;
-            let (integration, warnings) = convert(json_body(&headers, body).await?)?;
+            let (integration, warnings) = convert(&gw, json_body(&headers, body).await?)?;
             let updated = gw
                 .store
                 .update_integration(record.id, integration)

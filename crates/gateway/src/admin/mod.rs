@@ -7,6 +7,7 @@
 
 pub mod accounts;
 pub mod cloudflare;
+mod egress;
 pub mod fruxon;
 pub mod integrations;
 pub mod keys;
