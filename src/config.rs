@@ -56,6 +56,14 @@ pub struct HttpConfig {
     pub allow_loopback_origins: bool,
     /// Seconds in-flight requests get to finish after SIGINT/SIGTERM.
     pub shutdown_grace_secs: u64,
+    /// Open client connections at most; at the cap the one idle longest is
+    /// closed to make room.
+    pub max_connections: usize,
+    /// Seconds a client has to send a complete request head (counted from
+    /// the connection, or from the first byte of a later request).
+    pub header_read_timeout_secs: u64,
+    /// Seconds a kept-alive connection may wait for its next request.
+    pub idle_timeout_secs: u64,
 }
 
 /// `[mcp]`
@@ -218,6 +226,11 @@ impl Default for HttpConfig {
             allowed_origins: Vec::new(),
             allow_loopback_origins: true,
             shutdown_grace_secs: 30,
+            max_connections: 10_000,
+            header_read_timeout_secs: 10,
+            // Above the 60 s idle timeout of common load balancers, so the
+            // balancer, not mcpgate, closes a kept-alive connection first.
+            idle_timeout_secs: 75,
         }
     }
 }
@@ -277,6 +290,15 @@ impl Config {
         {
             bail!(
                 "{}: limits.backend = \"redis\" needs limits.redis_url (or MCPGATE_REDIS_URL), e.g. \"redis://127.0.0.1:6379\"",
+                path.display()
+            );
+        }
+        if config.http.max_connections == 0
+            || config.http.header_read_timeout_secs == 0
+            || config.http.idle_timeout_secs == 0
+        {
+            bail!(
+                "{}: http.max_connections, http.header_read_timeout_secs and http.idle_timeout_secs must be at least 1",
                 path.display()
             );
         }

@@ -2,6 +2,7 @@
 
 mod cli;
 mod config;
+mod connections;
 mod serve;
 
 use anyhow::Context;

@@ -97,17 +97,18 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     std::io::stdout().flush().ok();
 
     let grace = Duration::from_secs(config.http.shutdown_grace_secs);
-    // Without TCP_NODELAY a streamed (SSE) answer, written in several small
-    // pieces, waits ~40 ms on Nagle's algorithm and the client's delayed ACK.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-        }
-    });
-    axum::serve(listener, mcpgate_gateway::router(Arc::clone(&gateway)))
-        .with_graceful_shutdown(shutdown_signal(grace))
-        .await
-        .context("server error")?;
+    let limits = crate::connections::ConnectionLimits {
+        max_connections: config.http.max_connections,
+        header_read_timeout: Duration::from_secs(config.http.header_read_timeout_secs),
+        idle_timeout: Duration::from_secs(config.http.idle_timeout_secs),
+    };
+    crate::connections::serve(
+        listener,
+        mcpgate_gateway::router(Arc::clone(&gateway)),
+        limits,
+        shutdown_signal(grace),
+    )
+    .await;
     gateway.flush_usage().await;
     tracing::info!("mcpgate stopped");
     Ok(())

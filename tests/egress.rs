@@ -409,3 +409,44 @@ async fn a_same_origin_redirect_is_followed_without_a_referer() {
             .contains("q-secret-1")
     );
 }
+
+#[tokio::test]
+async fn a_rule_that_is_not_an_address_stops_startup() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("mcpgate.toml");
+    common::write(&config, "[egress]\nallow = [\"api.internal:443\"]\n");
+    let data = dir.path().join("data");
+    let serve = |envs: &'static [(&'static str, &'static str)]| {
+        let (config, data) = (config.clone(), data.clone());
+        async move {
+            common::cli(
+                &[
+                    "serve",
+                    "--config",
+                    config.to_str().unwrap(),
+                    "--data-dir",
+                    data.to_str().unwrap(),
+                    "--listen",
+                    "127.0.0.1:0",
+                ],
+                envs,
+            )
+            .await
+        }
+    };
+    let out = serve(&[]).await;
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("egress.allow") && stderr.contains("api.internal:443"),
+        "{stderr}"
+    );
+    common::write(&config, "[egress]\nallow_private_networks = false\n");
+    let out = serve(&[("MCPGATE_EGRESS_ALLOW_PRIVATE_NETWORKS", "maybe")]).await;
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("MCPGATE_EGRESS_ALLOW_PRIVATE_NETWORKS"),
+        "{stderr}"
+    );
+}
