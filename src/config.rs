@@ -293,12 +293,18 @@ impl Config {
                 path.display()
             );
         }
-        if config.http.max_connections == 0
-            || config.http.header_read_timeout_secs == 0
-            || config.http.idle_timeout_secs == 0
+        if !(1..=1_000_000).contains(&config.http.max_connections) {
+            bail!(
+                "{}: http.max_connections must be between 1 and 1000000",
+                path.display()
+            );
+        }
+        let day = 1..=86_400;
+        if !day.contains(&config.http.header_read_timeout_secs)
+            || !day.contains(&config.http.idle_timeout_secs)
         {
             bail!(
-                "{}: http.max_connections, http.header_read_timeout_secs and http.idle_timeout_secs must be at least 1",
+                "{}: http.header_read_timeout_secs and http.idle_timeout_secs must be between 1 and 86400",
                 path.display()
             );
         }

@@ -275,7 +275,8 @@ pub struct EgressPolicy {
     allow_private_networks: bool,
     allow: Vec<AllowRule>,
     listeners: Vec<SocketAddr>,
-    own_origins: Vec<url::Origin>,
+    /// The gateway's public URLs: (origin, path prefix without a trailing slash).
+    own_urls: Vec<(url::Origin, String)>,
 }
 
 /// What [`EgressPolicy::new`] is built from.
@@ -287,7 +288,8 @@ pub struct EgressSettings {
     pub allow: Vec<AllowRule>,
     /// The gateway's own listening addresses (refused as destinations).
     pub listeners: Vec<SocketAddr>,
-    /// The gateway's own public URLs (their origins are refused).
+    /// The gateway's own public URLs (`public_url`): URLs under them are
+    /// refused (the whole origin when the URL has no path).
     pub own_urls: Vec<String>,
 }
 
@@ -298,11 +300,11 @@ impl EgressPolicy {
             allow_private_networks: settings.allow_private_networks,
             allow: settings.allow,
             listeners: settings.listeners,
-            own_origins: settings
+            own_urls: settings
                 .own_urls
                 .iter()
                 .filter_map(|u| Url::parse(u).ok())
-                .map(|u| u.origin())
+                .map(|u| (u.origin(), u.path().trim_end_matches('/').to_owned()))
                 .collect(),
         }
     }
@@ -328,7 +330,14 @@ impl EgressPolicy {
             "http" | "https" => {}
             other => return Err(Denied::Scheme(other.to_owned())),
         }
-        if self.own_origins.contains(&url.origin()) {
+        let own = self.own_urls.iter().any(|(origin, prefix)| {
+            *origin == url.origin()
+                && url
+                    .path()
+                    .strip_prefix(prefix.as_str())
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        });
+        if own {
             return Err(Denied::OwnListener(url.origin().ascii_serialization()));
         }
         let port = url.port_or_known_default();
@@ -738,6 +747,26 @@ mod tests {
             Err(Denied::OwnListener(_))
         ));
         assert!(p.check_url("https://gw.example.com:8443/").is_ok());
+        // Behind a proxy that routes by path, only the gateway's own path is refused.
+        let pathed = EgressPolicy::new(EgressSettings {
+            own_urls: vec!["https://tools.example.com/gw/".into()],
+            ..Default::default()
+        });
+        for own in [
+            "https://tools.example.com/gw",
+            "https://tools.example.com/gw/mcp/x",
+        ] {
+            assert!(
+                matches!(pathed.check_url(own), Err(Denied::OwnListener(_))),
+                "{own}"
+            );
+        }
+        assert!(
+            pathed
+                .check_url("https://tools.example.com/weather/mcp")
+                .is_ok()
+        );
+        assert!(pathed.check_url("https://tools.example.com/gwx").is_ok());
         let any = EgressPolicy::new(EgressSettings {
             allow_private_networks: true,
             listeners: vec!["0.0.0.0:7000".parse().unwrap()],
