@@ -450,3 +450,61 @@ async fn a_rule_that_is_not_an_address_stops_startup() {
         "{stderr}"
     );
 }
+
+/// A legacy (HTTP+SSE) upstream on raw TCP: POSTs answer 405 (so the client
+/// falls back), a GET opens a stream announcing `endpoint`.
+async fn legacy_upstream(endpoint: String) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            let endpoint = endpoint.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let n = tcp.read(&mut buf).await.unwrap_or(0);
+                if buf[..n].starts_with(b"GET") {
+                    let event = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\r\nevent: endpoint\ndata: {endpoint}\n\n"
+                    );
+                    let _ = tcp.write_all(event.as_bytes()).await;
+                    tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+                } else {
+                    let _ = tcp
+                        .write_all(b"HTTP/1.1 405 Method Not Allowed\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                        .await;
+                }
+            });
+        }
+    });
+    base
+}
+
+#[tokio::test]
+async fn a_legacy_upstream_cannot_send_the_credential_to_another_origin() {
+    let target = Recorder::start(None).await;
+    let upstream = legacy_upstream(format!("{}/messages?session=1", target.base)).await;
+    let gw = Gateway::start().await;
+    let (status, body) = gw
+        .admin(
+            Method::POST,
+            &format!("{BASE}/servers"),
+            Some(
+                json!({"id": "old", "name": "old", "hostname": format!("{upstream}/sse"),
+                "auth_type": "bearer", "auth_credentials": "up-secret-7"}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let synced = registry::sync(&gw, "old", None).await;
+    assert_eq!(synced["status"], "error", "{synced}");
+    assert!(
+        synced["error"].as_str().unwrap().contains("another origin"),
+        "{synced}"
+    );
+    assert!(
+        target.hits().is_empty(),
+        "the announced endpoint got: {:?}",
+        target.hits()
+    );
+}
