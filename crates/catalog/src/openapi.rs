@@ -6,11 +6,10 @@
 //! operation named with its reason ([`Skipped`]).
 //!
 //! Local `$ref`s (any JSON pointer into the document, RFC 6901 escapes and
-//! percent-encoding included) are followed. Refs to component schemas are
-//! rewritten to `#/$defs/<name>` and the referenced schemas (transitively)
-//! are attached to each tool's schema, so recursive schemas survive;
-//! parameter, request-body, response and other schema `$ref`s are inlined
-//! with a cycle guard. Rooms: `params` (parameters and their styles),
+//! percent-encoding included) are followed. Schema refs are rewritten to
+//! `#/$defs/<key>` (a component schema keeps its name) and the referenced
+//! schemas (transitively) are attached to each tool's schema, so recursive
+//! schemas survive; parameter, request-body and response refs are followed. Rooms: `params` (parameters and their styles),
 //! `body` (request media types and encodings), `names` (tool names).
 
 mod body;
@@ -18,7 +17,6 @@ mod names;
 mod params;
 
 use serde_json::{Map, Value, json};
-use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt;
 
@@ -252,11 +250,7 @@ pub fn import(
         None => server_url(doc, &mut warnings),
     };
     let auth = auth_spec(doc, &mut warnings);
-    let ctx = Ctx {
-        doc,
-        auth: &auth,
-        inlining: RefCell::new(Vec::new()),
-    };
+    let ctx = Ctx { doc, auth: &auth };
 
     let empty = Map::new();
     let paths = doc
@@ -486,9 +480,6 @@ struct Ctx<'a> {
     doc: &'a Value,
     /// The integration's auth: its credential parameter is not an argument.
     auth: &'a AuthSpec,
-    /// Refs being inlined by [`Ctx::schema`], to stop a loop through
-    /// non-component refs.
-    inlining: RefCell<Vec<String>>,
 }
 
 struct Converted {
@@ -892,31 +883,25 @@ impl Ctx<'_> {
         schema.map(|s| self.schema(s, defs)).transpose()
     }
 
-    /// Convert a schema: component refs become `#/$defs/…` (collected in
-    /// `defs`), other local refs are inlined (a loop becomes `{}`), OpenAPI
-    /// 3.0 idioms become JSON Schema 2020-12.
+    /// Convert a schema: local refs become `#/$defs/…` (their JSON pointers
+    /// collected in `defs`), OpenAPI 3.0 idioms become JSON Schema 2020-12.
     fn schema(&self, s: &Value, defs: &mut BTreeSet<String>) -> Result<Value, SkipReason> {
         Ok(match s {
             Value::Object(obj) => {
                 if let Some(r) = obj.get("$ref").and_then(Value::as_str) {
-                    if let Some(name) = component_schema(r) {
-                        if self.doc.pointer(&component_pointer(&name)).is_none() {
-                            return Err(SkipReason::UnresolvableRef(r.to_owned()));
-                        }
-                        let key = def_key(&name);
-                        defs.insert(name);
-                        return Ok(json!({ "$ref": format!("#/$defs/{key}") }));
+                    // Every local ref becomes a definition (component schemas
+                    // under their own names), so a schema used many times
+                    // or recursively is written once.
+                    let pointer = r
+                        .strip_prefix('#')
+                        .map(crate::schema_keys::percent_decode)
+                        .ok_or_else(|| SkipReason::RemoteRef(r.to_owned()))?;
+                    if self.doc.pointer(&pointer).is_none() {
+                        return Err(SkipReason::UnresolvableRef(r.to_owned()));
                     }
-                    if self.inlining.borrow().iter().any(|x| x == r) {
-                        // A loop through refs that are not component schemas:
-                        // the inner occurrence accepts anything.
-                        return Ok(json!({}));
-                    }
-                    let target = self.deref(s)?;
-                    self.inlining.borrow_mut().push(r.to_owned());
-                    let converted = self.schema(target, defs);
-                    self.inlining.borrow_mut().pop();
-                    return converted;
+                    let key = def_key(&pointer);
+                    defs.insert(pointer);
+                    return Ok(json!({ "$ref": format!("#/$defs/{key}") }));
                 }
                 let mut out = Map::new();
                 for (k, v) in obj {
@@ -1001,56 +986,47 @@ impl Ctx<'_> {
         })
     }
 
-    /// The named component schemas and everything they reference, converted.
+    /// The referenced schemas (by JSON pointer) and everything they
+    /// reference, converted, by `$defs` key.
     fn defs_closure(&self, roots: &BTreeSet<String>) -> Result<Map<String, Value>, SkipReason> {
         let mut out = Map::new();
         let mut queue: Vec<String> = roots.iter().cloned().collect();
-        while let Some(name) = queue.pop() {
-            let key = def_key(&name);
+        while let Some(pointer) = queue.pop() {
+            let key = def_key(&pointer);
             if out.contains_key(&key) {
                 continue;
             }
-            let raw = self.doc.pointer(&component_pointer(&name)).ok_or_else(|| {
-                SkipReason::UnresolvableRef(format!("#/components/schemas/{name}"))
-            })?;
+            let raw = self
+                .doc
+                .pointer(&pointer)
+                .ok_or_else(|| SkipReason::UnresolvableRef(format!("#{pointer}")))?;
             let mut found = BTreeSet::new();
             let converted = self.schema(raw, &mut found)?;
             out.insert(key, converted);
-            queue.extend(found.into_iter().filter(|n| !out.contains_key(&def_key(n))));
+            queue.extend(found.into_iter().filter(|p| !out.contains_key(&def_key(p))));
         }
         Ok(out)
     }
 }
 
-/// The component schema a ref names (`#/components/schemas/<name>`, the
-/// name unescaped), when it names a whole component.
-fn component_schema(r: &str) -> Option<String> {
-    let token = r.strip_prefix("#/components/schemas/")?;
-    let token = crate::schema_keys::percent_decode(token);
-    if token.contains('/') {
-        return None;
+/// The `$defs` key of a referenced schema, by its JSON pointer: a
+/// component schema's own name when it is a plain key (the usual case);
+/// otherwise a client-safe form of the pointer with a hash of it, so
+/// `#/$defs/…` needs no escaping and distinct targets stay distinct.
+fn def_key(pointer: &str) -> String {
+    if let Some(token) = pointer.strip_prefix("/components/schemas/")
+        && !token.contains('/')
+    {
+        let name = token.replace("~1", "/").replace("~0", "~");
+        if crate::naming::is_client_safe_property_key(&name) {
+            return name;
+        }
     }
-    Some(token.replace("~1", "/").replace("~0", "~"))
-}
-
-/// JSON pointer of a component schema by name.
-fn component_pointer(name: &str) -> String {
-    format!(
-        "/components/schemas/{}",
-        name.replace('~', "~0").replace('/', "~1")
-    )
-}
-
-/// The `$defs` key of a component schema: the name itself when it is a
-/// plain key (the usual case), else a client-safe form with a hash of the
-/// name (so `#/$defs/…` needs no escaping and distinct names stay distinct).
-fn def_key(name: &str) -> String {
-    if crate::naming::is_client_safe_property_key(name) {
-        name.to_owned()
-    } else {
-        let safe = crate::naming::fit(&crate::naming::property_key(name), 50);
-        format!("{safe}_{:08x}", crate::naming::stable_hash(name))
-    }
+    let trimmed = pointer
+        .strip_prefix("/components/schemas/")
+        .unwrap_or(pointer);
+    let safe = crate::naming::fit(&crate::naming::property_key(trimmed), 50);
+    format!("{safe}_{:08x}", crate::naming::stable_hash(pointer))
 }
 
 /// Recognise the common pagination parameter conventions of list endpoints.

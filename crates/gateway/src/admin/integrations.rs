@@ -76,8 +76,27 @@ struct CreateIntegration {
     base_url: Option<String>,
 }
 
-/// Convert a request body's definition or OpenAPI document.
-fn convert(req: CreateIntegration) -> Result<(Integration, Vec<String>), ApiError> {
+/// An import's skipped operations as the admin API lists them.
+fn skipped_json(skipped: &[openapi::Skipped]) -> Value {
+    Value::Array(
+        skipped
+            .iter()
+            .map(|s| {
+                json!({
+                    "method": s.method,
+                    "path": s.path,
+                    "operation_id": s.operation_id,
+                    "reason": s.reason.kind(),
+                    "message": s.reason.to_string(),
+                })
+            })
+            .collect(),
+    )
+}
+
+/// Convert a request body's definition or OpenAPI document; also returns
+/// the import's warnings and skipped operations.
+fn convert(req: CreateIntegration) -> Result<(Integration, Vec<String>, Value), ApiError> {
     match (req.definition, req.openapi) {
         (Some(def), None) => {
             let mut integration =
@@ -91,7 +110,7 @@ fn convert(req: CreateIntegration) -> Result<(Integration, Vec<String>), ApiErro
             integration
                 .validate()
                 .map_err(|e| definition_error(e, "definition"))?;
-            Ok((integration, Vec::new()))
+            Ok((integration, Vec::new(), json!([])))
         }
         (None, Some(doc)) => {
             let doc = match doc {
@@ -109,7 +128,8 @@ fn convert(req: CreateIntegration) -> Result<(Integration, Vec<String>), ApiErro
                 &mut |_, _| {},
             )
             .map_err(|e| definition_error(e, "openapi"))?;
-            Ok((imported.integration, imported.warnings))
+            let skipped = skipped_json(&imported.skipped);
+            Ok((imported.integration, imported.warnings, skipped))
         }
         _ => Err(ApiError::field(
             "definition",
@@ -125,7 +145,7 @@ pub async fn create(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Bo
 
 async fn create_inner(gw: &Gateway, headers: &HeaderMap, body: Body) -> ApiResult {
     let ctx = authorize(gw, headers)?;
-    let (integration, warnings) = convert(json_body(headers, body).await?)?;
+    let (integration, warnings, skipped) = convert(json_body(headers, body).await?)?;
     let record = gw
         .store
         .create_integration(ctx.tenant(), integration)
@@ -138,6 +158,7 @@ async fn create_inner(gw: &Gateway, headers: &HeaderMap, body: Body) -> ApiResul
     tracing::info!(integration = %record.id, name = %record.definition.name, warnings = warnings.len(), "integration created");
     let mut v = integration_json(gw, &record, false);
     v["warnings"] = json!(warnings);
+    v["skipped"] = skipped;
     ok_json(StatusCode::CREATED, &v)
 }
 
@@ -254,7 +275,7 @@ pub async fn patch(
             let ctx = authorize(&gw, &headers)?;
             let record = find(&gw, &ctx, &id).await?;
             refuse_bundled(&record)?;
-            let (integration, warnings) = convert(json_body(&headers, body).await?)?;
+            let (integration, warnings, skipped) = convert(json_body(&headers, body).await?)?;
             let updated = gw
                 .store
                 .update_integration(record.id, integration)
@@ -267,6 +288,7 @@ pub async fn patch(
                 .map_err(ApiError::store)?;
             let mut v = integration_json(&gw, &updated, false);
             v["warnings"] = json!(warnings);
+            v["skipped"] = skipped;
             ok_json(StatusCode::OK, &v)
         }
         .await,
