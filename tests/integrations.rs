@@ -637,7 +637,11 @@ async fn openapi_import_names_every_skip_and_needs_no_server_url() {
     let r = call(&c, "list_contacts", json!({"limit": 1})).await;
     assert!(r.get("isError").is_none(), "{r}");
     let seen = up.api_calls();
-    assert_eq!(seen.last().map(|s| s.path.as_str()), Some("/contacts"), "{seen:?}");
+    assert_eq!(
+        seen.last().map(|s| s.path.as_str()),
+        Some("/contacts"),
+        "{seen:?}"
+    );
 
     // Nothing converts: the 400 lists every operation and why.
     let (status, body) = gw

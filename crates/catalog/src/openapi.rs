@@ -175,6 +175,13 @@ const VERBS: [(&str, HttpMethod); 6] = [
     ("head", HttpMethod::Head),
 ];
 
+/// A path item, or why it cannot be read.
+type PathItem<'a> = Result<&'a Map<String, Value>, SkipReason>;
+
+/// A normalized path template: the template, raw → new placeholder names,
+/// and the placeholders in order.
+type NormalizedPath = (String, BTreeMap<String, String>, Vec<String>);
+
 /// Operation keys of a path item no tool is made for.
 const UNSUPPORTED_VERBS: [&str; 2] = ["options", "trace"];
 
@@ -258,7 +265,7 @@ pub fn import(
         .and_then(Value::as_object)
         .unwrap_or(&empty);
     // Path items may themselves be `$ref`s.
-    let items: Vec<(&String, Result<&Map<String, Value>, SkipReason>)> = paths
+    let items: Vec<(&String, PathItem)> = paths
         .iter()
         .map(|(p, item)| {
             let item = ctx.deref(item).and_then(|i| {
@@ -502,9 +509,7 @@ fn is_param(segment: &str) -> bool {
 /// A path template made usable: a leading `/`, and placeholder names
 /// outside `A–Z a–z 0–9 _ - .` renamed (the API never sees them). Returns the
 /// template, raw → new placeholder names, and the placeholders in order.
-fn normalize_path(
-    path: &str,
-) -> Result<(String, BTreeMap<String, String>, Vec<String>), SkipReason> {
+fn normalize_path(path: &str) -> Result<NormalizedPath, SkipReason> {
     let mut out = String::with_capacity(path.len() + 1);
     if !path.starts_with('/') {
         out.push('/');

@@ -8,7 +8,9 @@ use mcpgate_catalog::openapi::{self, ImportOptions, Imported};
 use mcpgate_catalog::tools::{CURSOR_ARG, LIMIT_ARG};
 use mcpgate_catalog::{GeneratedTool, MethodKind, generate, naming, schema_keys};
 use serde_json::Value;
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::{Mutex, OnceLock};
 
 fn directory() -> Option<PathBuf> {
     let dir = PathBuf::from(concat!(
@@ -35,7 +37,17 @@ struct Vendor {
     tools: Vec<GeneratedTool>,
 }
 
-fn vendor(dir: &std::path::Path, file: &str) -> Vendor {
+/// Each document is converted once per test run (Stripe's takes a while in
+/// a debug build), whichever test asks first.
+fn vendor(dir: &std::path::Path, file: &str) -> &'static Vendor {
+    static CACHE: OnceLock<Mutex<HashMap<String, &'static Vendor>>> = OnceLock::new();
+    let mut cache = CACHE.get_or_init(Mutex::default).lock().unwrap();
+    cache
+        .entry(file.to_owned())
+        .or_insert_with(|| Box::leak(Box::new(convert(dir, file))))
+}
+
+fn convert(dir: &std::path::Path, file: &str) -> Vendor {
     let text = std::fs::read_to_string(dir.join(file)).unwrap();
     let doc = openapi::parse_document(&text).unwrap();
     let imported = openapi::import(&doc, &ImportOptions::default(), &mut |_, _| {})
