@@ -131,7 +131,7 @@ fn the_vendor_sample_converts_whole_into_usable_tools() {
 fn twilio_fetches_are_gets_named_without_hash_or_version() {
     let Some(dir) = directory() else { return };
     let v = vendor(&dir, "twilio.com/api.json");
-    let fetch = tool(&v, "fetch_message");
+    let fetch = tool(v, "fetch_message");
     assert_eq!(fetch.kind, MethodKind::Get);
     assert_eq!(
         fetch.operation.path,
@@ -142,7 +142,7 @@ fn twilio_fetches_are_gets_named_without_hash_or_version() {
     assert!(s["properties"].get(CURSOR_ARG).is_none(), "{s}");
     assert_eq!(s["required"], serde_json::json!(["AccountSid", "Sid"]));
     // Sending an SMS: a create tool with a form body.
-    let create = tool(&v, "create_message");
+    let create = tool(v, "create_message");
     assert_eq!(create.kind, MethodKind::Create);
     assert_eq!(
         BodyKind::of(create.operation.content_type.as_deref().unwrap_or("")),
@@ -151,7 +151,7 @@ fn twilio_fetches_are_gets_named_without_hash_or_version() {
     assert!(schema(create)["properties"]["To"].is_object());
     // The list's `DateSent<` and `DateSent>` filters keep distinct, safe keys
     // that map back to the API's names.
-    let list = tool(&v, "list_message");
+    let list = tool(v, "list_message");
     let props = schema(list)["properties"].clone();
     for key in ["DateSent", "DateSent_lt", "DateSent_gt"] {
         assert!(props[key].is_object(), "{key}: {props}");
@@ -178,7 +178,7 @@ fn twilio_fetches_are_gets_named_without_hash_or_version() {
 fn stripe_bodies_are_forms_with_deep_object_encodings() {
     let Some(dir) = directory() else { return };
     let v = vendor(&dir, "stripe.com.json");
-    let create = tool(&v, "post_customers");
+    let create = tool(v, "post_customers");
     assert_eq!(
         create.operation.content_type.as_deref(),
         Some("application/x-www-form-urlencoded")
@@ -197,7 +197,7 @@ fn stripe_bodies_are_forms_with_deep_object_encodings() {
     let s = schema(create);
     assert!(s["properties"]["email"].is_object() && s["properties"]["metadata"].is_object());
     // A single-resource GET is a get, without the list contract.
-    let get = tool(&v, "get_customers_customer");
+    let get = tool(v, "get_customers_customer");
     assert_eq!(get.kind, MethodKind::Get);
     assert!(schema(get)["properties"].get(LIMIT_ARG).is_none());
     assert!(
