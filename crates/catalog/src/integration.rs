@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -186,11 +186,21 @@ pub enum HttpMethod {
     /// DELETE
     #[serde(alias = "delete")]
     Delete,
+    /// HEAD (RFC 9110 §9.3.2): the answer is the status and headers only.
+    #[serde(alias = "head")]
+    Head,
 }
 
 impl HttpMethod {
     /// Every method, for scope validation.
-    pub const ALL: [Self; 5] = [Self::Get, Self::Post, Self::Put, Self::Patch, Self::Delete];
+    pub const ALL: [Self; 6] = [
+        Self::Get,
+        Self::Post,
+        Self::Put,
+        Self::Patch,
+        Self::Delete,
+        Self::Head,
+    ];
 
     /// Upper-case name.
     pub fn as_str(self) -> &'static str {
@@ -200,6 +210,7 @@ impl HttpMethod {
             Self::Put => "PUT",
             Self::Patch => "PATCH",
             Self::Delete => "DELETE",
+            Self::Head => "HEAD",
         }
     }
 }
@@ -229,15 +240,208 @@ pub struct Method {
     /// JSON Schema (`type: object`) of the query parameters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query: Option<Value>,
-    /// JSON Schema of the JSON request body.
+    /// JSON Schema (`type: object`) of header parameters (OpenAPI `in:
+    /// header`), sent as request headers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub headers: Option<Value>,
+    /// JSON Schema (`type: object`) of cookie parameters (OpenAPI `in:
+    /// cookie`), sent in one `Cookie` header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cookies: Option<Value>,
+    /// How parameters are serialized when not by their location's default
+    /// (OpenAPI 3 `style`/`explode`/`allowReserved`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub styles: Option<ParamStyles>,
+    /// JSON Schema of the request body.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<Value>,
+    /// Media type of the request body (default `application/json`):
+    /// `application/x-www-form-urlencoded`, `multipart/form-data`, any
+    /// `text/*` or XML type (a string argument), or any other type (the
+    /// bytes as a base64 argument).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    /// Per-property encoding of a form or multipart body (OpenAPI 3
+    /// Encoding Object), by property name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoding: Option<BTreeMap<String, PropertyEncoding>>,
     /// How a `list` pages.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pagination: Option<Pagination>,
     /// JSON Schema of a successful response (used by the sandbox simulator).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response: Option<Value>,
+}
+
+/// A parameter serialization style (OpenAPI 3.0.3 §4.7.12.4 "Style Values").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Style {
+    /// `;name=value` path segments (RFC 6570 path-style expansion).
+    Matrix,
+    /// `.value` path segments (RFC 6570 label expansion).
+    Label,
+    /// `name=value` pairs (query, cookie, form bodies).
+    Form,
+    /// Comma-separated values (path, header).
+    Simple,
+    /// Array values separated by spaces.
+    SpaceDelimited,
+    /// Array values separated by `|`.
+    PipeDelimited,
+    /// Nested objects as `name[key]=value` (and, as Stripe's API does,
+    /// arrays as `name[0]=value`).
+    DeepObject,
+}
+
+/// How one parameter or form property is written (OpenAPI 3 `style`,
+/// `explode`, `allowReserved`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParamStyle {
+    /// The style.
+    pub style: Style,
+    /// Whether arrays and objects become separate parameters.
+    pub explode: bool,
+    /// Whether RFC 3986 reserved characters are sent unescaped (query only).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_reserved: bool,
+}
+
+impl ParamStyle {
+    /// OpenAPI's default for a location: `form` exploded for query and
+    /// cookie parameters and form bodies, `simple` for path and header.
+    pub fn default_for(location: ParamIn) -> Self {
+        let style = match location {
+            ParamIn::Query | ParamIn::Cookie => Style::Form,
+            ParamIn::Path | ParamIn::Header => Style::Simple,
+        };
+        Self {
+            style,
+            explode: style == Style::Form,
+            allow_reserved: false,
+        }
+    }
+}
+
+/// Where a parameter goes (OpenAPI `in`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ParamIn {
+    /// A `{placeholder}` of the path.
+    Path,
+    /// The query string.
+    Query,
+    /// A request header.
+    Header,
+    /// The `Cookie` header.
+    Cookie,
+}
+
+/// Parameters serialized otherwise than by their location's default, by
+/// location and name.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParamStyles {
+    /// Path parameters.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub path: BTreeMap<String, ParamStyle>,
+    /// Query parameters.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub query: BTreeMap<String, ParamStyle>,
+    /// Header parameters.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub header: BTreeMap<String, ParamStyle>,
+    /// Cookie parameters.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub cookie: BTreeMap<String, ParamStyle>,
+}
+
+impl ParamStyles {
+    /// The style of parameter `name` in `location` (the default if unset).
+    pub fn get(styles: Option<&Self>, location: ParamIn, name: &str) -> ParamStyle {
+        let map = styles.map(|s| match location {
+            ParamIn::Path => &s.path,
+            ParamIn::Query => &s.query,
+            ParamIn::Header => &s.header,
+            ParamIn::Cookie => &s.cookie,
+        });
+        map.and_then(|m| m.get(name))
+            .copied()
+            .unwrap_or_else(|| ParamStyle::default_for(location))
+    }
+
+    /// Whether no parameter has a non-default style.
+    pub fn is_empty(&self) -> bool {
+        self.path.is_empty()
+            && self.query.is_empty()
+            && self.header.is_empty()
+            && self.cookie.is_empty()
+    }
+}
+
+/// How one property of a form or multipart body is encoded (OpenAPI 3
+/// Encoding Object).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PropertyEncoding {
+    /// Serialization of a form property (default `form`, exploded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub style: Option<ParamStyle>,
+    /// Media type of a multipart part.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+}
+
+/// What a request body's media type asks of the request builder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyKind {
+    /// JSON (`application/json`, `*/*+json`, `text/json`).
+    Json,
+    /// `application/x-www-form-urlencoded`.
+    Form,
+    /// `multipart/form-data` (and other `multipart/*`).
+    Multipart,
+    /// Text (`text/*`, XML, YAML…): one string argument sent as it is.
+    Text,
+    /// Anything else: one base64 argument sent as bytes.
+    Binary,
+}
+
+impl BodyKind {
+    /// Classify a media type (parameters such as `charset` ignored).
+    pub fn of(media_type: &str) -> Self {
+        let essence = media_type
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        if essence.is_empty()
+            || essence == "*/*"
+            || essence == "application/*"
+            || essence.ends_with("/json")
+            || essence.ends_with("+json")
+            || essence.contains("json")
+        {
+            Self::Json
+        } else if essence == "application/x-www-form-urlencoded" {
+            Self::Form
+        } else if essence.starts_with("multipart/") || essence == "application/form-data" {
+            Self::Multipart
+        } else if essence.starts_with("text/")
+            || essence.ends_with("/xml")
+            || essence.ends_with("+xml")
+            || essence.contains("yaml")
+            || essence == "application/javascript"
+            || essence == "application/graphql"
+            || essence == "application/sql"
+        {
+            Self::Text
+        } else {
+            Self::Binary
+        }
+    }
 }
 
 /// How a list endpoint pages. Whatever the style, the generated tool takes
@@ -460,10 +664,17 @@ impl Integration {
                 ),
             ));
         }
-        if !(self.base_url.starts_with("http://") || self.base_url.starts_with("https://")) {
+        if !(self.base_url.starts_with("http://")
+            || self.base_url.starts_with("https://")
+            || self.base_url.is_empty()
+            || self.base_url.starts_with('/'))
+        {
             return Err(DefinitionError::at(
                 "base_url",
-                format!("{:?} must start with http:// or https://", self.base_url),
+                format!(
+                    "{:?} must start with http:// or https:// (or be a path such as /api/v1, resolved against each account's base_url)",
+                    self.base_url
+                ),
             ));
         }
         placeholders(&self.base_url).map_err(|e| DefinitionError::at("base_url", e))?;
@@ -556,11 +767,16 @@ impl Integration {
         if let Some(q) = &method.query {
             check_object_schema(&format!("{mp}.query"), q)?;
         }
+        for (field, schema) in [("headers", &method.headers), ("cookies", &method.cookies)] {
+            if let Some(s) = schema {
+                check_object_schema(&format!("{mp}.{field}"), s)?;
+            }
+        }
         if let Some(b) = &method.body {
-            if method.method == HttpMethod::Get {
+            if method.method == HttpMethod::Head {
                 return Err(DefinitionError::at(
                     format!("{mp}.body"),
-                    "a GET request cannot have a body; use query",
+                    "a HEAD request cannot have a body",
                 ));
             }
             if !b.is_object() {
@@ -688,9 +904,15 @@ resources:
         assert!(e.contains("base_url"), "{e}");
         let e = err(&CRM.replace(
             "method: GET\n        path: /contacts/{id}",
-            "method: GET\n        path: /contacts/{id}\n        body: { type: object }",
+            "method: HEAD\n        path: /contacts/{id}\n        body: { type: object }",
         ));
         assert!(e.contains("resources[0].methods[1].body"), "{e}");
+        // GET with a body is allowed (search APIs use it; OpenAPI 3.1 allows it).
+        Integration::from_yaml(&CRM.replace(
+            "method: GET\n        path: /contacts/{id}",
+            "method: GET\n        path: /contacts/{id}\n        body: { type: object }",
+        ))
+        .unwrap();
         let e = err(&CRM.replace(
             "            email: { type: string }\n",
             "            email: { type: string }\n        bogus: 1\n",

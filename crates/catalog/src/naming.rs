@@ -164,6 +164,13 @@ pub fn tool_base_name(integration: &str, resource: &str, kind: &MethodKind) -> S
     }
 }
 
+/// A stable 32-bit hash of `s` (FNV-1a), for suffixes that keep names
+/// formed from different originals distinct. Deterministic across runs and
+/// platforms.
+pub fn stable_hash(s: &str) -> u32 {
+    fnv1a(s)
+}
+
 /// 32-bit FNV-1a: a stable, dependency-free hash for name suffixes.
 fn fnv1a(s: &str) -> u32 {
     s.bytes().fold(0x811c_9dc5, |h, b| {

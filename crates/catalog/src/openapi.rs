@@ -3,15 +3,22 @@
 //! The document is walked as plain JSON rather than through a typed OpenAPI
 //! model: a typed parser rejects a whole document for one odd operation,
 //! while an import must convert what it can and skip the rest, each skipped
-//! operation named in a warning.
+//! operation named with its reason ([`Skipped`]).
 //!
-//! Local `$ref`s to schemas are rewritten to `#/$defs/<name>` and the
-//! referenced schemas (transitively) are attached to each tool's schema, so
-//! recursive schemas survive; parameter, request-body and response `$ref`s
-//! are inlined with a cycle guard.
+//! Local `$ref`s (any JSON pointer into the document, RFC 6901 escapes and
+//! percent-encoding included) are followed. Schema refs are rewritten to
+//! `#/$defs/<key>` (a component schema keeps its name) and the referenced
+//! schemas (transitively) are attached to each tool's schema, so recursive
+//! schemas survive; parameter, request-body and response refs are followed. Rooms: `params` (parameters and their styles),
+//! `body` (request media types and encodings), `names` (tool names).
+
+mod body;
+mod names;
+mod params;
 
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::fmt;
 
 use crate::integration::{
     AuthSpec, DefinitionError, HttpMethod, Integration, KeyLocation, Method, MethodKind,
@@ -19,13 +26,95 @@ use crate::integration::{
 };
 use crate::naming::snake;
 
+pub use params::is_reserved_header;
+
 /// Options of an import.
 #[derive(Debug, Clone, Default)]
 pub struct ImportOptions {
     /// Integration name (default: from `info.title`).
     pub name: Option<String>,
-    /// Base URL (default: the first `servers` entry).
+    /// Base URL (default: the first `servers` entry; a relative or missing
+    /// one is resolved against each account's base URL at call time).
     pub base_url: Option<String>,
+}
+
+/// Why an operation was not converted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SkipReason {
+    /// An HTTP method no tool is made for (OPTIONS, TRACE).
+    UnsupportedMethod,
+    /// A `$ref` into another document (only local refs are followed).
+    RemoteRef(String),
+    /// A local `$ref` that names nothing in the document.
+    UnresolvableRef(String),
+    /// A chain of `$ref`s that loops without reaching an object.
+    CircularRef(String),
+    /// A path template that cannot be parsed (unbalanced braces…).
+    BadPath(String),
+    /// The operation, or something it uses, is not valid OpenAPI.
+    Malformed(String),
+}
+
+impl SkipReason {
+    /// A short, stable key for summaries by reason.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::UnsupportedMethod => "unsupported_method",
+            Self::RemoteRef(_) => "remote_ref",
+            Self::UnresolvableRef(_) => "unresolvable_ref",
+            Self::CircularRef(_) => "circular_ref",
+            Self::BadPath(_) => "bad_path",
+            Self::Malformed(_) => "malformed",
+        }
+    }
+}
+
+impl fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::UnsupportedMethod => f.write_str("no tool is made for this HTTP method"),
+            Self::RemoteRef(r) => write!(
+                f,
+                "remote reference {r:?} is not followed (only refs within the document)"
+            ),
+            Self::UnresolvableRef(r) => write!(f, "reference {r:?} names nothing in the document"),
+            Self::CircularRef(r) => write!(f, "reference {r:?} loops"),
+            Self::BadPath(e) => write!(f, "bad path template: {e}"),
+            Self::Malformed(e) => f.write_str(e),
+        }
+    }
+}
+
+impl From<String> for SkipReason {
+    fn from(e: String) -> Self {
+        Self::Malformed(e)
+    }
+}
+
+/// An operation the import left out, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// HTTP method, upper case.
+    pub method: String,
+    /// The path as the document writes it.
+    pub path: String,
+    /// The operation's `operationId`, if any.
+    pub operation_id: Option<String>,
+    /// Why it was skipped.
+    pub reason: SkipReason,
+}
+
+impl fmt::Display for Skipped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "skipped {} {} ({}): {}",
+            self.method,
+            self.path,
+            self.operation_id.as_deref().unwrap_or("-"),
+            self.reason
+        )
+    }
 }
 
 /// The result of an import.
@@ -33,12 +122,25 @@ pub struct ImportOptions {
 pub struct Imported {
     /// The converted integration.
     pub integration: Integration,
-    /// One line per skipped operation or dropped feature.
+    /// One line per skipped operation (as [`Skipped`] displays) or dropped feature.
     pub warnings: Vec<String>,
+    /// Every skipped operation with its reason.
+    pub skipped: Vec<Skipped>,
     /// Operations in the document.
     pub operations: usize,
     /// Operations converted into methods.
     pub converted: usize,
+}
+
+/// Skipped operations counted by [`SkipReason::kind`], most frequent first.
+pub fn skip_summary(skipped: &[Skipped]) -> Vec<(&'static str, usize)> {
+    let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
+    for s in skipped {
+        *counts.entry(s.reason.kind()).or_default() += 1;
+    }
+    let mut out: Vec<_> = counts.into_iter().collect();
+    out.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    out
 }
 
 /// Parse an OpenAPI document written in JSON or YAML.
@@ -64,16 +166,66 @@ fn err(path: &str, message: impl Into<String>) -> DefinitionError {
     }
 }
 
-const VERBS: [(&str, HttpMethod); 5] = [
+const VERBS: [(&str, HttpMethod); 6] = [
     ("get", HttpMethod::Get),
     ("post", HttpMethod::Post),
     ("put", HttpMethod::Put),
     ("patch", HttpMethod::Patch),
     ("delete", HttpMethod::Delete),
+    ("head", HttpMethod::Head),
 ];
+
+/// A path item, or why it cannot be read.
+type PathItem<'a> = Result<&'a Map<String, Value>, SkipReason>;
+
+/// A normalized path template: the template, raw → new placeholder names,
+/// and the placeholders in order.
+type NormalizedPath = (String, BTreeMap<String, String>, Vec<String>);
+
+/// Operation keys of a path item no tool is made for.
+const UNSUPPORTED_VERBS: [&str; 2] = ["options", "trace"];
+
+/// Text without HTML tags (Stripe's descriptions are HTML) and at most
+/// `max` characters.
+fn plain_text(text: &str, max: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max + 8));
+    let mut rest = text;
+    while let Some(open) = rest.find('<') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let is_tag = after.starts_with(|c: char| c.is_ascii_alphabetic() || c == '/' || c == '!');
+        match after.find('>') {
+            Some(close) if is_tag && !after[..close].contains('<') => rest = &after[close + 1..],
+            _ => {
+                out.push('<');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    let out = out
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&nbsp;", " ")
+        .replace("&amp;", "&");
+    out.trim().chars().take(max).collect()
+}
+
+/// Non-empty text of a string field.
+fn text_field<'v>(v: &'v Value, key: &str) -> Option<&'v str> {
+    v.get(key)
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+}
 
 /// Convert an OpenAPI 3.x document. `progress(done, total)` is called after
 /// each operation so a CLI can show progress on long imports.
+///
+/// Errors: not OpenAPI 3, or no operation converts (the message then lists
+/// every skipped operation with its reason).
 pub fn import(
     doc: &Value,
     options: &ImportOptions,
@@ -101,51 +253,73 @@ pub fn import(
         }
     };
     let base_url = match &options.base_url {
-        Some(u) => u.clone(),
-        None => server_url(doc)?,
+        Some(u) => u.trim_end_matches('/').to_owned(),
+        None => server_url(doc, &mut warnings),
     };
     let auth = auth_spec(doc, &mut warnings);
-    let ctx = Ctx { doc };
+    let ctx = Ctx { doc, auth: &auth };
 
+    let empty = Map::new();
     let paths = doc
         .get("paths")
         .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
-    let total: usize = paths
-        .values()
-        .filter_map(Value::as_object)
-        .map(|item| VERBS.iter().filter(|(v, _)| item.contains_key(*v)).count())
+        .unwrap_or(&empty);
+    // Path items may themselves be `$ref`s.
+    let items: Vec<(&String, PathItem)> = paths
+        .iter()
+        .map(|(p, item)| {
+            let item = ctx.deref(item).and_then(|i| {
+                i.as_object()
+                    .ok_or_else(|| SkipReason::Malformed("the path item is not an object".into()))
+            });
+            (p, item)
+        })
+        .collect();
+    let is_op = |k: &str| VERBS.iter().any(|(v, _)| *v == k) || UNSUPPORTED_VERBS.contains(&k);
+    let total: usize = items
+        .iter()
+        .map(|(_, item)| match item {
+            Ok(item) => item.keys().filter(|k| is_op(k)).count(),
+            Err(_) => 1,
+        })
         .sum();
     let path_set: HashSet<&str> = paths.keys().map(String::as_str).collect();
 
     let mut builder = Builder::default();
+    let mut skipped = Vec::new();
     let mut done = 0;
-    for (path, item) in &paths {
-        let Some(item) = item.as_object() else {
-            continue;
-        };
-        for verb in item.keys() {
-            if !VERBS.iter().any(|(v, _)| v == verb)
-                && matches!(verb.as_str(), "head" | "options" | "trace")
-            {
-                warnings.push(format!(
-                    "skipped {} {path}: method not supported",
-                    verb.to_uppercase()
-                ));
+    for (path, item) in &items {
+        let item = match item {
+            Ok(item) => *item,
+            Err(reason) => {
+                skipped.push(Skipped {
+                    method: "*".into(),
+                    path: (*path).clone(),
+                    operation_id: None,
+                    reason: reason.clone(),
+                });
+                done += 1;
+                progress(done, total);
+                continue;
             }
-        }
-        for (verb, method) in VERBS {
-            let Some(op) = item.get(verb) else { continue };
-            match ctx.operation(path, item, op, method, &path_set) {
+        };
+        for (verb, op) in item.iter().filter(|(k, _)| is_op(k)) {
+            let method = VERBS.iter().find(|(v, _)| v == verb).map(|(_, m)| *m);
+            let result = match method {
+                Some(method) => ctx.operation(path, item, op, method, &path_set),
+                None => Err(SkipReason::UnsupportedMethod),
+            };
+            match result {
                 Ok(converted) => builder.add(converted),
-                Err(reason) => {
-                    let id = op.get("operationId").and_then(Value::as_str).unwrap_or("-");
-                    warnings.push(format!(
-                        "skipped {} {path} ({id}): {reason}",
-                        method.as_str()
-                    ));
-                }
+                Err(reason) => skipped.push(Skipped {
+                    method: verb.to_uppercase(),
+                    path: (*path).clone(),
+                    operation_id: op
+                        .get("operationId")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned),
+                    reason,
+                }),
             }
             done += 1;
             progress(done, total);
@@ -153,8 +327,20 @@ pub fn import(
     }
     let converted = builder.count;
     if converted == 0 {
-        return Err(err("paths", "no operation could be converted"));
+        let mut message = format!("no operation could be converted ({total} in the document)");
+        if !skipped.is_empty() {
+            let summary: Vec<String> = skip_summary(&skipped)
+                .iter()
+                .map(|(k, n)| format!("{n} {k}"))
+                .collect();
+            message.push_str(&format!("; skipped by reason: {}", summary.join(", ")));
+            for s in &skipped {
+                message.push_str(&format!("\n  {s}"));
+            }
+        }
+        return Err(err("paths", message));
     }
+    warnings.splice(0..0, skipped.iter().map(ToString::to_string));
     let integration = Integration {
         name,
         label: doc
@@ -164,7 +350,8 @@ pub fn import(
         description: doc
             .pointer("/info/description")
             .and_then(Value::as_str)
-            .map(|d| d.chars().take(1000).collect()),
+            .map(|d| plain_text(d, 1000))
+            .filter(|d| !d.is_empty()),
         base_url,
         auth,
         timeout_secs: None,
@@ -174,37 +361,51 @@ pub fn import(
     Ok(Imported {
         integration,
         warnings,
+        skipped,
         operations: total,
         converted,
     })
 }
 
-fn server_url(doc: &Value) -> Result<String, DefinitionError> {
-    let server = doc.pointer("/servers/0").ok_or_else(|| {
-        err(
-            "servers",
-            "the document names no server; give a base URL (--base-url)",
-        )
-    })?;
+/// The first server's URL with its variables' defaults filled in. A
+/// scheme-relative URL (`//host/v1`) becomes `https:`; a relative one
+/// (`/api/v1`) or none at all stays relative: each account's base URL
+/// completes it at call time.
+fn server_url(doc: &Value, warnings: &mut Vec<String>) -> String {
+    let Some(server) = doc.pointer("/servers/0") else {
+        return String::new();
+    };
     let mut url = server
         .get("url")
         .and_then(Value::as_str)
         .unwrap_or("")
+        .trim()
         .to_owned();
     if let Some(vars) = server.get("variables").and_then(Value::as_object) {
         for (k, v) in vars {
-            if let Some(default) = v.get("default").and_then(Value::as_str) {
-                url = url.replace(&format!("{{{k}}}"), default);
+            let value = v
+                .get("default")
+                .and_then(Value::as_str)
+                .or_else(|| v.pointer("/enum/0").and_then(Value::as_str));
+            if let Some(value) = value {
+                url = url.replace(&format!("{{{k}}}"), value);
             }
         }
     }
-    if !(url.starts_with("http://") || url.starts_with("https://")) {
-        return Err(err(
-            "servers[0].url",
-            format!("{url:?} is not an absolute http(s) URL; give a base URL (--base-url)"),
-        ));
+    if url.starts_with("//") {
+        url = format!("https:{url}");
+    } else if !url.is_empty() && !url.contains("://") && !url.starts_with('/') {
+        url = format!("/{url}");
     }
-    Ok(url.trim_end_matches('/').to_owned())
+    let absolute = url.starts_with("http://") || url.starts_with("https://");
+    let usable = crate::integration::placeholders(&url).is_ok();
+    if !(absolute || url.starts_with('/') || url.is_empty()) || !usable {
+        warnings.push(format!(
+            "server URL {url:?} is not an http(s) URL or a path; each account must give its base_url"
+        ));
+        return String::new();
+    }
+    url.trim_end_matches('/').to_owned()
 }
 
 fn auth_spec(doc: &Value, warnings: &mut Vec<String>) -> AuthSpec {
@@ -284,6 +485,8 @@ fn auth_spec(doc: &Value, warnings: &mut Vec<String>) -> AuthSpec {
 
 struct Ctx<'a> {
     doc: &'a Value,
+    /// The integration's auth: its credential parameter is not an argument.
+    auth: &'a AuthSpec,
 }
 
 struct Converted {
@@ -298,79 +501,224 @@ fn segments(path: &str) -> Vec<&str> {
     path.split('/').filter(|s| !s.is_empty()).collect()
 }
 
+/// Whether a segment holds a parameter (`{id}`, `{Sid}.json`, `{name}:run`).
 fn is_param(segment: &str) -> bool {
-    segment.starts_with('{') && segment.ends_with('}')
+    segment.contains('{')
 }
 
+/// A path template made usable: a leading `/`, and placeholder names
+/// outside `A–Z a–z 0–9 _ - .` renamed (the API never sees them). Returns the
+/// template, raw → new placeholder names, and the placeholders in order.
+fn normalize_path(path: &str) -> Result<NormalizedPath, SkipReason> {
+    let mut out = String::with_capacity(path.len() + 1);
+    if !path.starts_with('/') {
+        out.push('/');
+    }
+    let mut renamed = BTreeMap::new();
+    let mut names = Vec::new();
+    let mut rest = path;
+    while let Some(open) = rest.find('{') {
+        let (before, after) = rest.split_at(open);
+        if before.contains('}') {
+            return Err(SkipReason::BadPath(format!("unmatched '}}' in {path:?}")));
+        }
+        out.push_str(before);
+        let after = &after[1..];
+        let close = after
+            .find('}')
+            .ok_or_else(|| SkipReason::BadPath(format!("unclosed '{{' in {path:?}")))?;
+        let raw = &after[..close];
+        if raw.contains('{') {
+            return Err(SkipReason::BadPath(format!("nested '{{' in {path:?}")));
+        }
+        let ok = !raw.is_empty()
+            && raw
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+        let name = if ok {
+            raw.to_owned()
+        } else {
+            let mut n = crate::schema_keys::safe_key(raw);
+            while names.contains(&n) {
+                n.push('_');
+            }
+            renamed.insert(raw.to_owned(), n.clone());
+            n
+        };
+        out.push('{');
+        out.push_str(&name);
+        out.push('}');
+        names.push(name);
+        rest = &after[close + 1..];
+    }
+    if rest.contains('}') {
+        return Err(SkipReason::BadPath(format!("unmatched '}}' in {path:?}")));
+    }
+    out.push_str(rest);
+    Ok((out, renamed, names))
+}
+
+/// Item-array property names of list answers (as `infer_pagination` reads them).
+const LIST_FIELDS: [&str; 7] = [
+    "results", "data", "items", "records", "values", "entries", "value",
+];
+/// Paging fields that mark an answer as one page of a list.
+const PAGE_FIELDS: [&str; 8] = [
+    "next_cursor",
+    "nextCursor",
+    "next_page_token",
+    "nextPageToken",
+    "has_more",
+    "next",
+    "@odata.nextLink",
+    "next_page_uri",
+];
+
 impl Ctx<'_> {
-    /// Resolve a local `$ref` (any component), following chains, with a guard.
-    fn deref<'v>(&'v self, mut v: &'v Value) -> Result<&'v Value, String> {
+    /// Resolve a local `$ref` (any JSON pointer into the document, with
+    /// RFC 6901 `~0`/`~1` escapes and percent-encoding), following chains.
+    fn deref<'v>(&'v self, mut v: &'v Value) -> Result<&'v Value, SkipReason> {
         let mut seen = HashSet::new();
         while let Some(r) = v.get("$ref").and_then(Value::as_str) {
             if !seen.insert(r) {
-                return Err(format!("circular reference {r}"));
+                return Err(SkipReason::CircularRef(r.to_owned()));
             }
             let pointer = r
                 .strip_prefix('#')
-                .ok_or_else(|| format!("remote reference {r:?} is not supported"))?;
+                .ok_or_else(|| SkipReason::RemoteRef(r.to_owned()))?;
             v = self
                 .doc
-                .pointer(pointer)
-                .ok_or_else(|| format!("unresolvable reference {r}"))?;
+                .pointer(&crate::schema_keys::percent_decode(pointer))
+                .ok_or_else(|| SkipReason::UnresolvableRef(r.to_owned()))?;
         }
         Ok(v)
     }
 
+    /// Whether the success answer is one object rather than a list (the
+    /// raw schema: an object whose fields are neither an item array nor
+    /// paging fields). `None` when the document does not say.
+    fn answers_one_object(&self, op: &Value) -> Option<bool> {
+        let responses = op.get("responses")?.as_object()?;
+        let ok = ["200", "201", "202", "2XX", "default"]
+            .iter()
+            .find_map(|code| responses.get(*code))?;
+        let ok = self.deref(ok).ok()?;
+        let (_, media) = ok.get("content")?.as_object()?.iter().find(|(k, _)| {
+            crate::integration::BodyKind::of(k) == crate::integration::BodyKind::Json
+        })?;
+        let schema = self.deref(media.get("schema")?).ok()?;
+        let mut props: Vec<(&String, &Value)> = Vec::new();
+        let mut stack = vec![schema];
+        while let Some(s) = stack.pop() {
+            if s.get("type") == Some(&json!("array")) {
+                return Some(false);
+            }
+            if let Some(p) = s.get("properties").and_then(Value::as_object) {
+                props.extend(p.iter());
+            }
+            for branch in s
+                .get("allOf")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                if stack.len() < 16
+                    && let Ok(b) = self.deref(branch)
+                {
+                    stack.push(b);
+                }
+            }
+        }
+        if props.is_empty() {
+            return None;
+        }
+        let listy = props.iter().any(|(k, v)| {
+            PAGE_FIELDS.contains(&k.as_str())
+                || (LIST_FIELDS.contains(&k.as_str())
+                    && self
+                        .deref(v)
+                        .is_ok_and(|v| v.get("type") == Some(&json!("array"))))
+        });
+        Some(!listy)
+    }
+
     fn operation(
         &self,
-        path: &str,
+        raw_path: &str,
         item: &Map<String, Value>,
         op: &Value,
         verb: HttpMethod,
         all_paths: &HashSet<&str>,
-    ) -> Result<Converted, String> {
-        crate::integration::placeholders(path)?;
+    ) -> Result<Converted, SkipReason> {
+        if !op.is_object() {
+            return Err(SkipReason::Malformed(
+                "the operation is not an object".into(),
+            ));
+        }
+        let (path, renamed, placeholders) = normalize_path(raw_path)?;
+        let path = path.as_str();
         let segs = segments(path);
         let last_is_param = segs.last().is_some_and(|s| is_param(s));
-        let static_segs: Vec<&str> = segs.iter().copied().filter(|s| !is_param(s)).collect();
-        if static_segs.is_empty() {
-            return Err("the path has no static segment to name a resource".into());
-        }
         let op_id = op
             .get("operationId")
             .and_then(Value::as_str)
             .map(str::to_owned);
+        let last_static = segs
+            .iter()
+            .rev()
+            .find_map(|s| names::clean_segment(s))
+            .unwrap_or("action");
         let custom_name = || {
             let base = op_id
                 .as_deref()
                 .map(snake)
                 .filter(|s| !s.is_empty())
-                .unwrap_or_else(|| snake(static_segs.last().copied().unwrap_or("action")));
-            if base.starts_with(|c: char| c.is_ascii_lowercase()) {
+                .unwrap_or_else(|| match verb {
+                    HttpMethod::Head => format!("check_{}", snake(last_static)),
+                    _ => snake(last_static),
+                });
+            let base = if base.is_empty() {
+                "action".to_owned()
+            } else {
+                base
+            };
+            let base = if base.starts_with(|c: char| c.is_ascii_lowercase()) {
                 base
             } else {
                 format!("op_{base}")
-            }
+            };
+            // Kind names are slugs used in scopes; keep them short.
+            crate::naming::fit(&base, 60)
         };
 
         // The collection a path belongs to, and the method's kind.
-        let parent = path.rsplit_once('/').map(|(p, _)| p).unwrap_or("");
+        let parent = raw_path.rsplit_once('/').map(|(p, _)| p).unwrap_or("");
         let parent_is_collection = !parent.is_empty()
             && all_paths.contains(parent)
             && !segments(parent).last().is_some_and(|s| is_param(s));
+        let one_object = if verb == HttpMethod::Get {
+            self.answers_one_object(op)
+        } else {
+            None
+        };
+        let parent_path = path.rsplit_once('/').map(|(p, _)| p).unwrap_or("");
         let (collection, kind) = if last_is_param {
             let kind = match verb {
+                // An item path whose answer is an array lists.
+                HttpMethod::Get if one_object == Some(false) => MethodKind::List,
                 HttpMethod::Get => MethodKind::Get,
                 HttpMethod::Put | HttpMethod::Patch => MethodKind::Update,
                 HttpMethod::Delete => MethodKind::Delete,
-                HttpMethod::Post => MethodKind::Custom(custom_name()),
+                HttpMethod::Post | HttpMethod::Head => MethodKind::Custom(custom_name()),
             };
-            (parent.to_owned(), kind)
+            (parent_path.to_owned(), kind)
         } else if parent_is_collection && matches!(verb, HttpMethod::Post | HttpMethod::Get) {
             // `/contacts/search` beside `/contacts`: an action on contacts.
-            (parent.to_owned(), MethodKind::Custom(custom_name()))
+            (parent_path.to_owned(), MethodKind::Custom(custom_name()))
         } else {
             let kind = match verb {
+                // A singleton (`/account`, `/v1/balance`): one object, no paging.
+                HttpMethod::Get if one_object == Some(true) => MethodKind::Get,
                 HttpMethod::Get => MethodKind::List,
                 HttpMethod::Post => MethodKind::Create,
                 _ => MethodKind::Custom(custom_name()),
@@ -379,7 +727,7 @@ impl Ctx<'_> {
         };
         let coll_static: Vec<&str> = segments(&collection)
             .into_iter()
-            .filter(|s| !is_param(s))
+            .filter_map(names::clean_segment)
             .collect();
         let resource_name = coll_static
             .last()
@@ -388,104 +736,27 @@ impl Ctx<'_> {
             .unwrap_or_else(|| "root".into());
         let resource_key = coll_static.join("/");
 
-        // Parameters: path-level, overridden by operation-level (same name+in).
-        let mut params: BTreeMap<(String, String), Value> = BTreeMap::new();
-        for list in [item.get("parameters"), op.get("parameters")]
-            .into_iter()
-            .flatten()
-        {
-            for p in list.as_array().ok_or("parameters must be a list")? {
-                let p = self.deref(p)?;
-                let name = p
-                    .get("name")
-                    .and_then(Value::as_str)
-                    .ok_or("a parameter has no name")?;
-                let location = p
-                    .get("in")
-                    .and_then(Value::as_str)
-                    .ok_or("a parameter has no \"in\"")?;
-                params.insert((location.to_owned(), name.to_owned()), p.clone());
-            }
-        }
         let mut defs = BTreeSet::new();
-        let mut path_params = Map::new();
-        let mut query_props = Map::new();
-        let mut query_required = Vec::new();
-        for ((location, name), p) in &params {
-            let mut schema = match p.get("schema") {
-                Some(s) => self.schema(s, &mut defs)?,
-                None => json!({"type": "string"}),
-            };
-            if let Some(d) = p.get("description").and_then(Value::as_str)
-                && schema.get("description").is_none()
-                && let Some(obj) = schema.as_object_mut()
-            {
-                obj.insert("description".into(), json!(d));
-            }
-            match location.as_str() {
-                "path" => {
-                    path_params.insert(name.clone(), schema);
-                }
-                "query" => {
-                    if p.get("required") == Some(&Value::Bool(true)) {
-                        query_required.push(name.clone());
-                    }
-                    query_props.insert(name.clone(), schema);
-                }
-                _ => {} // header and cookie parameters are the gateway's business
-            }
-        }
-        for name in crate::integration::placeholders(path)? {
-            path_params
-                .entry(name.to_owned())
-                .or_insert_with(|| json!({"type": "string"}));
-        }
-
-        let body = match op.get("requestBody") {
-            None => None,
-            Some(rb) => {
-                let rb = self.deref(rb)?;
-                let content = rb
-                    .get("content")
-                    .and_then(Value::as_object)
-                    .ok_or("requestBody has no content")?;
-                let json_media = content
-                    .iter()
-                    .find(|(k, _)| k.starts_with("application/json") || k.ends_with("+json"));
-                match json_media {
-                    Some((_, media)) => Some(match media.get("schema") {
-                        Some(s) => self.schema(s, &mut defs)?,
-                        None => json!({"type": "object"}),
-                    }),
-                    None => {
-                        let kinds: Vec<_> = content.keys().cloned().collect();
-                        return Err(format!("request body is not JSON ({})", kinds.join(", ")));
-                    }
-                }
-            }
+        let mut params = self.params(item, op, &renamed, &placeholders, &mut defs)?;
+        let body = if verb == HttpMethod::Head {
+            None
+        } else {
+            self.request_body(op, &mut defs)?
         };
-        if body.is_some() && verb == HttpMethod::Get {
-            return Err("a GET operation with a request body".into());
-        }
 
         let mut response_defs = BTreeSet::new();
         let response = self.success_schema(op, &mut response_defs)?;
         let pagination = if kind == MethodKind::List {
-            infer_pagination(&query_props, response.as_ref())
+            infer_pagination(&params.query, response.as_ref())
         } else {
             None
         };
 
-        let mut query = None;
-        if !query_props.is_empty() {
-            let mut q = json!({"type": "object", "properties": Value::Object(query_props)});
-            if !query_required.is_empty() {
-                q["required"] = json!(query_required);
-            }
-            query = Some(q);
-        }
+        let query = params.query_schema();
+        let headers = params.header_schema();
+        let cookies = params.cookie_schema();
         let attach =
-            |schema: Option<Value>, defs: &BTreeSet<String>| -> Result<Option<Value>, String> {
+            |schema: Option<Value>, defs: &BTreeSet<String>| -> Result<Option<Value>, SkipReason> {
                 match schema {
                     Some(mut s) if !defs.is_empty() => {
                         let closure = self.defs_closure(defs)?;
@@ -497,27 +768,58 @@ impl Ctx<'_> {
                     other => Ok(other),
                 }
             };
-        // Definitions referenced by parameters ride on the body or query schema
-        // (the tool generator hoists them to the top of the input schema).
-        let (query, body, path_params) = if let Some(b) = body {
-            (query, attach(Some(b), &defs)?, path_params)
-        } else if let Some(q) = query {
-            (attach(Some(q), &defs)?, None, path_params)
+        // Definitions referenced by parameters ride on the body or the first
+        // parameter schema (the tool generator hoists them to the top of the
+        // input schema).
+        let (body, content_type, encoding) = match body {
+            Some(b) => (Some(b.schema), b.content_type, b.encoding),
+            None => (None, None, None),
+        };
+        let mut path_params = params.path;
+        let (query, headers, cookies, body) = if body.is_some() {
+            (query, headers, cookies, attach(body, &defs)?)
+        } else if query.is_some() {
+            (attach(query, &defs)?, headers, cookies, None)
+        } else if headers.is_some() {
+            (None, attach(headers, &defs)?, cookies, None)
+        } else if cookies.is_some() {
+            (None, None, attach(cookies, &defs)?, None)
         } else {
-            (None, None, path_params)
+            if !defs.is_empty()
+                && let Some((_, first)) = path_params.iter_mut().next()
+            {
+                let closure = self.defs_closure(&defs)?;
+                if let Some(obj) = first.as_object_mut() {
+                    obj.insert("$defs".into(), Value::Object(closure));
+                }
+            }
+            (None, None, None, None)
         };
         let response = attach(response, &response_defs)?;
 
-        let summary = op.get("summary").and_then(Value::as_str);
-        let description = op.get("description").and_then(Value::as_str);
-        let text = match (summary, description) {
-            (Some(s), Some(d)) if d.starts_with(s) => Some(d.to_owned()),
+        let summary = text_field(op, "summary").map(|s| plain_text(s, 2000));
+        let description = text_field(op, "description").map(|s| plain_text(s, 2000));
+        let text = match (&summary, &description) {
+            (Some(s), Some(d)) if d.starts_with(s.as_str()) => Some(d.clone()),
             (Some(s), Some(d)) => Some(format!("{s}\n\n{d}")),
-            (Some(s), None) => Some(s.to_owned()),
-            (None, d) => d.map(str::to_owned),
+            (Some(s), None) => Some(s.clone()),
+            (None, Some(d)) => Some(d.clone()),
+            (None, None) => ["description", "summary"]
+                .iter()
+                .find_map(|k| item.get(*k).and_then(Value::as_str).map(str::trim))
+                .filter(|d| !d.is_empty())
+                .map(|d| plain_text(d, 2000)),
         }
+        .filter(|t| !t.is_empty())
         .map(|t| t.chars().take(2000).collect());
+        let title = summary
+            .as_deref()
+            .or(description
+                .as_deref()
+                .filter(|d| d.len() <= 120 && !d.contains('\n')))
+            .map(|s| s.trim_end_matches('.').chars().take(120).collect());
 
+        let styles = (!params.styles.is_empty()).then_some(params.styles);
         Ok(Converted {
             resource_key,
             resource_name,
@@ -526,7 +828,9 @@ impl Ctx<'_> {
                 .and_then(Value::as_array)
                 .map(|t| {
                     t.iter()
-                        .filter_map(|s| s.as_str().map(str::to_owned))
+                        .filter_map(|s| s.as_str().map(str::trim))
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
                         .collect()
                 })
                 .unwrap_or_default(),
@@ -535,7 +839,7 @@ impl Ctx<'_> {
                 method: verb,
                 path: path.to_owned(),
                 tool_name: None,
-                title: summary.map(|s| s.chars().take(120).collect()),
+                title,
                 description: text,
                 path_params: if path_params.is_empty() {
                     None
@@ -543,7 +847,12 @@ impl Ctx<'_> {
                     Some(path_params)
                 },
                 query,
+                headers,
+                cookies,
+                styles,
                 body,
+                content_type,
+                encoding,
                 pagination,
                 response,
             },
@@ -555,7 +864,7 @@ impl Ctx<'_> {
         &self,
         op: &Value,
         defs: &mut BTreeSet<String>,
-    ) -> Result<Option<Value>, String> {
+    ) -> Result<Option<Value>, SkipReason> {
         let Some(responses) = op.get("responses").and_then(Value::as_object) else {
             return Ok(None);
         };
@@ -563,7 +872,11 @@ impl Ctx<'_> {
             .iter()
             .find_map(|code| responses.get(*code));
         let Some(ok) = ok else { return Ok(None) };
-        let ok = self.deref(ok)?;
+        // A response the document cannot resolve only costs the simulator
+        // its schema; the operation still converts.
+        let Ok(ok) = self.deref(ok) else {
+            return Ok(None);
+        };
         let schema = ok
             .get("content")
             .and_then(Value::as_object)
@@ -575,21 +888,25 @@ impl Ctx<'_> {
         schema.map(|s| self.schema(s, defs)).transpose()
     }
 
-    /// Convert a schema: component refs become `#/$defs/…` (collected in
-    /// `defs`), OpenAPI 3.0 idioms become JSON Schema 2020-12.
-    fn schema(&self, s: &Value, defs: &mut BTreeSet<String>) -> Result<Value, String> {
+    /// Convert a schema: local refs become `#/$defs/…` (their JSON pointers
+    /// collected in `defs`), OpenAPI 3.0 idioms become JSON Schema 2020-12.
+    fn schema(&self, s: &Value, defs: &mut BTreeSet<String>) -> Result<Value, SkipReason> {
         Ok(match s {
             Value::Object(obj) => {
                 if let Some(r) = obj.get("$ref").and_then(Value::as_str) {
-                    if let Some(name) = r.strip_prefix("#/components/schemas/") {
-                        if self.doc.pointer(r.trim_start_matches('#')).is_none() {
-                            return Err(format!("unresolvable reference {r}"));
-                        }
-                        defs.insert(name.to_owned());
-                        return Ok(json!({ "$ref": format!("#/$defs/{name}") }));
+                    // Every local ref becomes a definition (component schemas
+                    // under their own names), so a schema used many times
+                    // or recursively is written once.
+                    let pointer = r
+                        .strip_prefix('#')
+                        .map(crate::schema_keys::percent_decode)
+                        .ok_or_else(|| SkipReason::RemoteRef(r.to_owned()))?;
+                    if self.doc.pointer(&pointer).is_none() {
+                        return Err(SkipReason::UnresolvableRef(r.to_owned()));
                     }
-                    let target = self.deref(s)?;
-                    return self.schema(target, defs);
+                    let key = def_key(&pointer);
+                    defs.insert(pointer);
+                    return Ok(json!({ "$ref": format!("#/$defs/{key}") }));
                 }
                 let mut out = Map::new();
                 for (k, v) in obj {
@@ -600,7 +917,7 @@ impl Ctx<'_> {
                             Some(m) => Value::Object(
                                 m.iter()
                                     .map(|(pk, pv)| Ok((pk.clone(), self.schema(pv, defs)?)))
-                                    .collect::<Result<_, String>>()?,
+                                    .collect::<Result<_, SkipReason>>()?,
                             ),
                             None => v.clone(),
                         },
@@ -674,28 +991,47 @@ impl Ctx<'_> {
         })
     }
 
-    /// The named component schemas and everything they reference, converted.
-    fn defs_closure(&self, roots: &BTreeSet<String>) -> Result<Map<String, Value>, String> {
+    /// The referenced schemas (by JSON pointer) and everything they
+    /// reference, converted, by `$defs` key.
+    fn defs_closure(&self, roots: &BTreeSet<String>) -> Result<Map<String, Value>, SkipReason> {
         let mut out = Map::new();
         let mut queue: Vec<String> = roots.iter().cloned().collect();
-        while let Some(name) = queue.pop() {
-            if out.contains_key(&name) {
+        while let Some(pointer) = queue.pop() {
+            let key = def_key(&pointer);
+            if out.contains_key(&key) {
                 continue;
             }
             let raw = self
                 .doc
-                .pointer(&format!(
-                    "/components/schemas/{}",
-                    name.replace('~', "~0").replace('/', "~1")
-                ))
-                .ok_or_else(|| format!("unresolvable schema {name:?}"))?;
+                .pointer(&pointer)
+                .ok_or_else(|| SkipReason::UnresolvableRef(format!("#{pointer}")))?;
             let mut found = BTreeSet::new();
             let converted = self.schema(raw, &mut found)?;
-            out.insert(name, converted);
-            queue.extend(found.into_iter().filter(|n| !out.contains_key(n)));
+            out.insert(key, converted);
+            queue.extend(found.into_iter().filter(|p| !out.contains_key(&def_key(p))));
         }
         Ok(out)
     }
+}
+
+/// The `$defs` key of a referenced schema, by its JSON pointer: a
+/// component schema's own name when it is a plain key (the usual case);
+/// otherwise a client-safe form of the pointer with a hash of it, so
+/// `#/$defs/…` needs no escaping and distinct targets stay distinct.
+fn def_key(pointer: &str) -> String {
+    if let Some(token) = pointer.strip_prefix("/components/schemas/")
+        && !token.contains('/')
+    {
+        let name = token.replace("~1", "/").replace("~0", "~");
+        if crate::naming::is_client_safe_property_key(&name) {
+            return name;
+        }
+    }
+    let trimmed = pointer
+        .strip_prefix("/components/schemas/")
+        .unwrap_or(pointer);
+    let safe = crate::naming::fit(&crate::naming::property_key(trimmed), 50);
+    format!("{safe}_{:08x}", crate::naming::stable_hash(pointer))
 }
 
 /// Recognise the common pagination parameter conventions of list endpoints.
@@ -778,6 +1114,8 @@ struct Builder {
     /// Resource key (static segments of the collection path) → index.
     keys: BTreeMap<String, usize>,
     resources: Vec<Resource>,
+    /// (resource index, method index, operationId) of every method, in order.
+    order: Vec<(usize, usize, Option<String>)>,
     count: usize,
 }
 
@@ -791,6 +1129,9 @@ impl Builder {
                 let mut name = c.resource_name.clone();
                 if self.resources.iter().any(|r| r.name == name) {
                     name = snake(&c.resource_key.replace('/', "_"));
+                    if name.is_empty() {
+                        name = "root".into();
+                    }
                 }
                 let mut unique = name.clone();
                 let mut n = 2;
@@ -823,6 +1164,7 @@ impl Builder {
                 .as_deref()
                 .map(snake)
                 .filter(|s| s.starts_with(|ch: char| ch.is_ascii_lowercase()))
+                .map(|s| crate::naming::fit(&s, 60))
                 .unwrap_or_else(|| {
                     format!("{}_{}", method.method.as_str().to_lowercase(), method.kind)
                 });
@@ -838,10 +1180,37 @@ impl Builder {
             method.kind = kind;
         }
         resource.methods.push(method);
+        self.order
+            .push((index, resource.methods.len() - 1, c.operation_id));
         self.count += 1;
     }
 
-    fn finish(self) -> Vec<Resource> {
+    /// The resources, every method named ([`names::assign`]) and titled.
+    fn finish(mut self) -> Vec<Resource> {
+        let chosen = {
+            let inputs: Vec<names::NameInput> = self
+                .order
+                .iter()
+                .map(|(r, m, op_id)| {
+                    let method = &self.resources[*r].methods[*m];
+                    names::NameInput {
+                        op_id: op_id.as_deref(),
+                        kind: &method.kind,
+                        verb: method.method,
+                        path: &method.path,
+                    }
+                })
+                .collect();
+            names::assign(&inputs)
+        };
+        let unique = crate::naming::unique(chosen, crate::naming::MAX_TOOL_NAME);
+        for ((r, m, _), name) in self.order.iter().zip(unique) {
+            let method = &mut self.resources[*r].methods[*m];
+            if method.title.is_none() {
+                method.title = Some(names::humanize(&name));
+            }
+            method.tool_name = Some(name);
+        }
         self.resources
     }
 }
@@ -916,16 +1285,15 @@ mod tests {
             json!(["string", "null"])
         );
         assert_eq!(pet["properties"]["age"]["exclusiveMinimum"], 0);
-        // The multipart upload could not be converted: skipped, named, import goes on.
-        assert!(
-            imported
-                .warnings
-                .iter()
-                .any(|w| w.contains("uploadPetPhoto") && w.contains("multipart")),
+        // The multipart upload converts too: its binary part becomes a file argument.
+        assert_eq!(
+            imported.converted, imported.operations,
             "{:?}",
             imported.warnings
         );
-        assert_eq!(imported.converted + 1, imported.operations);
+        let upload = method(i, "photo", "create");
+        assert_eq!(upload.content_type.as_deref(), Some("multipart/form-data"));
+        assert_eq!(upload.tool_name.as_deref(), Some("upload_pet_photo"));
     }
 
     #[test]
@@ -949,7 +1317,7 @@ mod tests {
         let tools = generate(i);
         let tool = tools
             .iter()
-            .find(|t| t.tool.name.as_str() == "create_a_tree_node")
+            .find(|t| t.tool.name.as_str() == "create_node")
             .unwrap();
         let schema: Value = serde_json::from_str(tool.tool.input_schema.get()).unwrap();
         assert!(schema["$defs"]["Node"].is_object());
@@ -991,11 +1359,9 @@ mod tests {
             names.contains(&"issues") && names.contains(&"repos_issues"),
             "{names:?}"
         );
-        assert!(
-            imported.warnings.iter().any(|w| w.contains("/{only}")),
-            "{:?}",
-            imported.warnings
-        );
+        // A path without a static segment converts too (resource "root").
+        assert!(names.contains(&"root"), "{names:?}");
+        assert_eq!(imported.converted, 5, "{:?}", imported.warnings);
         assert_eq!(imported.integration.name, "git_hub");
     }
 
@@ -1008,20 +1374,56 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("Swagger 2.0"), "{e}");
+        // Nothing converts: the error names every skipped operation and why.
         let e = import(
-            &json!({"openapi": "3.0.0", "paths": {}}),
+            &json!({"openapi": "3.0.0", "paths": {
+                "/a": {"get": {"operationId": "getA", "parameters": [{"$ref": "other.yaml#/P"}]}},
+                "/b/{x": {"get": {}},
+                "/c": {"options": {}}
+            }}),
             &ImportOptions::default(),
             &mut |_, _| {},
         )
-        .unwrap_err();
-        assert!(e.to_string().contains("servers"), "{e}");
-        let e = import(
-            &json!({"openapi": "3.0.0", "servers": [{"url": "/rel"}], "paths": {}}),
-            &ImportOptions::default(),
-            &mut |_, _| {},
-        )
-        .unwrap_err();
-        assert!(e.to_string().contains("--base-url"), "{e}");
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("no operation could be converted (3 in the document)"),
+            "{e}"
+        );
+        assert!(
+            e.contains("1 bad_path")
+                && e.contains("1 remote_ref")
+                && e.contains("1 unsupported_method"),
+            "{e}"
+        );
+        assert!(
+            e.contains("GET /a (getA): remote reference \"other.yaml#/P\""),
+            "{e}"
+        );
+        assert!(e.contains("OPTIONS /c"), "{e}");
+    }
+
+    #[test]
+    fn relative_or_missing_servers_import_for_the_account_to_complete() {
+        let op = json!({"/x": {"get": {"operationId": "getX"}}});
+        for (servers, want) in [
+            (json!([]), ""),
+            (json!([{"url": "/api/v1/"}]), "/api/v1"),
+            (json!([{"url": "api"}]), "/api"),
+            (
+                json!([{"url": "//api.example.com/v2"}]),
+                "https://api.example.com/v2",
+            ),
+            (
+                json!([{"url": "{scheme}://{host}/v1", "variables": {"scheme": {"enum": ["https"]}, "host": {"default": "h.example.com"}}}]),
+                "https://h.example.com/v1",
+            ),
+        ] {
+            let doc = json!({"openapi": "3.0.0", "servers": servers, "paths": op});
+            assert_eq!(run(&doc).integration.base_url, want, "{servers}");
+        }
+        let doc = json!({"openapi": "3.0.0", "paths": op});
+        assert_eq!(run(&doc).integration.base_url, "");
     }
 
     #[test]

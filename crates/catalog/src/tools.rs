@@ -3,8 +3,14 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::integration::{HttpMethod, Integration, Method, MethodKind, Pagination, Resource};
+use std::collections::BTreeMap;
+
+use crate::integration::{
+    BodyKind, HttpMethod, Integration, Method, MethodKind, Pagination, ParamStyles,
+    PropertyEncoding, Resource,
+};
 use crate::naming::{self, MAX_TOOL_NAME};
+use crate::schema_keys::KeyMap;
 use crate::tool::{Tool, ToolName};
 
 /// Where an argument goes in the HTTP request.
@@ -14,9 +20,13 @@ pub enum Location {
     Path(String),
     /// A query parameter.
     Query(String),
-    /// A property of the JSON body.
+    /// A request header (OpenAPI `in: header`).
+    Header(String),
+    /// A cookie in the `Cookie` header (OpenAPI `in: cookie`).
+    Cookie(String),
+    /// A property of the (JSON, form or multipart) body.
     Body(String),
-    /// The whole JSON body.
+    /// The whole body (JSON; text; bytes as base64).
     WholeBody,
 }
 
@@ -44,6 +54,17 @@ pub struct Operation {
     pub is_list: bool,
     /// The input schema, for validating arguments before the call.
     pub input_schema: Value,
+    /// Parameters serialized otherwise than by their location's default.
+    pub styles: Option<ParamStyles>,
+    /// Media type of the body (`None`: JSON).
+    pub content_type: Option<String>,
+    /// Per-property encoding of a form or multipart body.
+    pub encoding: Option<BTreeMap<String, PropertyEncoding>>,
+    /// Body properties (API names) sent as file parts of a multipart body.
+    pub files: Vec<String>,
+    /// Nested input-schema keys renamed for clients; restored before the
+    /// request is built.
+    pub keys: KeyMap,
 }
 
 /// A generated tool with what scoping and execution need.
@@ -74,11 +95,11 @@ fn annotations(kind: &MethodKind, method: HttpMethod, title: &str) -> Value {
         MethodKind::Update => (false, false, true),
         MethodKind::Delete => (false, true, true),
         MethodKind::Custom(_) => (
-            method == HttpMethod::Get,
+            matches!(method, HttpMethod::Get | HttpMethod::Head),
             method == HttpMethod::Delete,
             matches!(
                 method,
-                HttpMethod::Get | HttpMethod::Put | HttpMethod::Delete
+                HttpMethod::Get | HttpMethod::Head | HttpMethod::Put | HttpMethod::Delete
             ),
         ),
     };
@@ -147,11 +168,136 @@ fn hoist_defs(schema: &mut Value, defs: &mut Map<String, Value>) {
     }
 }
 
-fn input_schema(method: &Method) -> (Value, Vec<Binding>) {
-    let mut props = Map::new();
-    let mut required: Vec<String> = Vec::new();
-    let mut bindings = Vec::new();
+/// The input schema of a file part or file body: bytes inline (base64) or
+/// from a URL the gateway fetches.
+pub fn file_schema(description: Option<&str>) -> Value {
+    let mut s = json!({
+        "type": "object",
+        "description": description.unwrap_or("A file: give content_base64 (its bytes, base64-encoded) or url (the gateway downloads it), and optionally filename and content_type."),
+        "properties": {
+            "content_base64": {"type": "string", "contentEncoding": "base64", "description": "The file's bytes, base64-encoded."},
+            "url": {"type": "string", "format": "uri", "description": "An http(s) URL the gateway downloads the file from."},
+            "filename": {"type": "string", "description": "The file name sent with the part."},
+            "content_type": {"type": "string", "description": "The file's media type (default: the part's, else application/octet-stream)."}
+        },
+        "oneOf": [{"required": ["content_base64"]}, {"required": ["url"]}],
+        "additionalProperties": false
+    });
+    if description.is_some() {
+        s["description"] = json!(format!(
+            "{} Give content_base64 (the bytes, base64-encoded) or url (the gateway downloads it), and optionally filename and content_type.",
+            description.unwrap_or("")
+        ));
+    }
+    s
+}
+
+/// Whether a (multipart) property schema describes raw bytes: OpenAPI 3.0
+/// `format: binary`, or 3.1 `contentMediaType` without `contentEncoding`.
+fn is_binary(schema: &Value) -> bool {
+    schema.get("format").and_then(Value::as_str) == Some("binary")
+        || (schema.get("contentMediaType").is_some() && schema.get("contentEncoding").is_none())
+}
+
+/// The body schema whose properties become arguments: a top-level
+/// `$ref` into the body's own `$defs` is followed for form and multipart
+/// bodies (their value must be an object anyway).
+fn body_object(body: &Value, defs: &Map<String, Value>) -> Option<Value> {
+    let target = match body.get("$ref").and_then(Value::as_str) {
+        Some(r) => {
+            let name = crate::schema_keys::percent_decode(r.strip_prefix("#/$defs/")?)
+                .replace("~1", "/")
+                .replace("~0", "~");
+            defs.get(&name)?
+        }
+        None => body,
+    };
+    target
+        .get("properties")
+        .is_some_and(Value::is_object)
+        .then(|| target.clone())
+}
+
+struct Args {
+    props: Map<String, Value>,
+    taken: std::collections::HashSet<String>,
+    required: Vec<String>,
+    bindings: Vec<Binding>,
+}
+
+impl Args {
+    /// Add an argument for API name `name`; its key is client-safe and
+    /// unique (`{prefix}_{name}` first when `name` is taken).
+    fn add(
+        &mut self,
+        name: &str,
+        prefix: &str,
+        schema: Value,
+        required: bool,
+        location: Location,
+    ) -> String {
+        let safe = crate::schema_keys::safe_key(name);
+        let arg = if self.taken.contains(&safe) {
+            crate::schema_keys::unique_key(&format!("{prefix}_{name}"), &mut self.taken)
+        } else {
+            crate::schema_keys::unique_key(name, &mut self.taken)
+        };
+        self.props.insert(arg.clone(), schema);
+        if required {
+            self.required.push(arg.clone());
+        }
+        self.bindings.push(Binding {
+            arg: arg.clone(),
+            location,
+        });
+        arg
+    }
+
+    /// Add the properties of an object schema (query, header, cookie).
+    fn add_object(
+        &mut self,
+        schema: Option<&Value>,
+        prefix: &str,
+        defs: &mut Map<String, Value>,
+        skip: &[&str],
+        location: fn(String) -> Location,
+    ) {
+        let Some(mut schema) = schema.cloned() else {
+            return;
+        };
+        hoist_defs(&mut schema, defs);
+        let required = string_list(schema.get("required"));
+        if let Some(Value::Object(props)) = schema.get("properties") {
+            for (name, s) in props {
+                if skip.contains(&name.as_str()) {
+                    continue;
+                }
+                self.add(
+                    name,
+                    prefix,
+                    s.clone(),
+                    required.contains(name),
+                    location(name.clone()),
+                );
+            }
+        }
+    }
+}
+
+fn input_schema(method: &Method) -> (Value, Vec<Binding>, Vec<String>) {
+    let mut args = Args {
+        props: Map::new(),
+        taken: Default::default(),
+        required: Vec::new(),
+        bindings: Vec::new(),
+    };
     let mut defs = Map::new();
+    let mut files = Vec::new();
+    // The list contract's own arguments keep their names.
+    if method.kind == MethodKind::List {
+        args.taken.insert(LIMIT_ARG.into());
+        args.taken.insert(CURSOR_ARG.into());
+    }
 
     for name in crate::integration::placeholders(&method.path).unwrap_or_default() {
         let mut schema = method
@@ -164,12 +310,7 @@ fn input_schema(method: &Method) -> (Value, Vec<Binding>) {
         if schema.get("description").is_none() {
             schema["description"] = json!(format!("The {name} path parameter."));
         }
-        props.insert(name.to_owned(), schema);
-        required.push(name.to_owned());
-        bindings.push(Binding {
-            arg: name.to_owned(),
-            location: Location::Path(name.to_owned()),
-        });
+        args.add(name, "path", schema, true, Location::Path(name.to_owned()));
     }
 
     let controlled = method
@@ -177,64 +318,112 @@ fn input_schema(method: &Method) -> (Value, Vec<Binding>) {
         .as_ref()
         .map(Pagination::controlled_params)
         .unwrap_or_default();
-    if let Some(mut query) = method.query.clone() {
-        hoist_defs(&mut query, &mut defs);
-        let q_required = string_list(query.get("required"));
-        if let Some(Value::Object(qp)) = query.get("properties") {
-            for (name, schema) in qp {
-                if controlled.contains(&name.as_str()) || props.contains_key(name) {
-                    continue;
-                }
-                props.insert(name.clone(), schema.clone());
-                if q_required.contains(name) {
-                    required.push(name.clone());
-                }
-                bindings.push(Binding {
-                    arg: name.clone(),
-                    location: Location::Query(name.clone()),
-                });
-            }
-        }
-    }
+    args.add_object(
+        method.query.as_ref(),
+        "query",
+        &mut defs,
+        &controlled,
+        Location::Query,
+    );
+    args.add_object(
+        method.headers.as_ref(),
+        "header",
+        &mut defs,
+        &[],
+        Location::Header,
+    );
+    args.add_object(
+        method.cookies.as_ref(),
+        "cookie",
+        &mut defs,
+        &[],
+        Location::Cookie,
+    );
 
     if let Some(mut body) = method.body.clone() {
         hoist_defs(&mut body, &mut defs);
-        let is_object = body.get("type").is_none_or(|t| t == "object");
-        match body.get("properties") {
-            Some(Value::Object(bp)) if is_object => {
-                let b_required = string_list(body.get("required"));
-                for (name, schema) in bp {
-                    let arg = if props.contains_key(name) {
-                        format!("body_{name}")
-                    } else {
-                        name.clone()
-                    };
-                    props.insert(arg.clone(), schema.clone());
-                    if b_required.contains(name) {
-                        required.push(arg.clone());
+        let kind = BodyKind::of(method.content_type.as_deref().unwrap_or(""));
+        let object = match kind {
+            BodyKind::Form | BodyKind::Multipart => body_object(&body, &defs),
+            BodyKind::Json => {
+                let is_object = body.get("type").is_none_or(|t| t == "object");
+                body.get("properties")
+                    .is_some_and(Value::is_object)
+                    .then(|| body.clone())
+                    .filter(|_| is_object)
+            }
+            BodyKind::Text | BodyKind::Binary => None,
+        };
+        match object {
+            Some(object) => {
+                let b_required = string_list(object.get("required"));
+                let props = object.get("properties").and_then(Value::as_object);
+                for (name, schema) in props.into_iter().flatten() {
+                    let mut schema = schema.clone();
+                    if kind == BodyKind::Multipart {
+                        let description = schema
+                            .get("description")
+                            .and_then(Value::as_str)
+                            .map(str::to_owned);
+                        if is_binary(&schema) {
+                            schema = file_schema(description.as_deref());
+                            files.push(name.clone());
+                        } else if schema.get("type") == Some(&json!("array"))
+                            && schema.get("items").is_some_and(is_binary)
+                        {
+                            schema = json!({"type": "array", "items": file_schema(None)});
+                            if let Some(d) = description {
+                                schema["description"] = json!(d);
+                            }
+                            files.push(name.clone());
+                        }
                     }
-                    bindings.push(Binding {
-                        arg,
-                        location: Location::Body(name.clone()),
-                    });
+                    args.add(
+                        name,
+                        "body",
+                        schema,
+                        b_required.contains(name),
+                        Location::Body(name.clone()),
+                    );
                 }
             }
-            _ => {
-                let arg = if props.contains_key("body") {
+            None => {
+                let ct = method.content_type.as_deref().unwrap_or("application/json");
+                let schema = match kind {
+                    BodyKind::Text => {
+                        let mut s = if body.get("type") == Some(&json!("string")) {
+                            body
+                        } else {
+                            json!({"type": "string"})
+                        };
+                        if s.get("description").is_none() {
+                            s["description"] = json!(format!("The request body, sent as {ct}."));
+                        }
+                        s
+                    }
+                    BodyKind::Binary => json!({
+                        "type": "string",
+                        "contentEncoding": "base64",
+                        "description": format!("The request body's bytes, base64-encoded; sent as {ct}."),
+                    }),
+                    _ => body,
+                };
+                let arg = if args.taken.contains("body") {
                     "request_body"
                 } else {
                     "body"
                 };
-                props.insert(arg.to_owned(), body);
-                required.push(arg.to_owned());
-                bindings.push(Binding {
-                    arg: arg.to_owned(),
-                    location: Location::WholeBody,
-                });
+                args.add(arg, "request", schema, true, Location::WholeBody);
             }
         }
     }
 
+    let Args {
+        mut props,
+        required,
+        bindings,
+        ..
+    } = args;
     if method.kind == MethodKind::List {
         props.insert(
             LIMIT_ARG.into(),
@@ -257,7 +446,7 @@ fn input_schema(method: &Method) -> (Value, Vec<Binding>) {
     if !defs.is_empty() {
         schema["$defs"] = Value::Object(defs);
     }
-    (schema, bindings)
+    (schema, bindings, files)
 }
 
 fn string_list(v: Option<&Value>) -> Vec<String> {
@@ -297,7 +486,8 @@ pub fn generate(integration: &Integration) -> Vec<GeneratedTool> {
                 default_text(integration, resource, &method.kind);
             let title = method.title.clone().unwrap_or(default_title);
             let description = method.description.clone().unwrap_or(default_description);
-            let (schema, bindings) = input_schema(method);
+            let (mut schema, bindings, files) = input_schema(method);
+            let keys = crate::schema_keys::make_safe(&mut schema);
             GeneratedTool {
                 tool: Tool {
                     name: ToolName::new(name).expect("generated names follow the rules"),
@@ -323,6 +513,11 @@ pub fn generate(integration: &Integration) -> Vec<GeneratedTool> {
                     pagination: method.pagination.clone(),
                     is_list: method.kind == MethodKind::List,
                     input_schema: schema,
+                    styles: method.styles.clone(),
+                    content_type: method.content_type.clone(),
+                    encoding: method.encoding.clone(),
+                    files,
+                    keys,
                 },
                 response_schema: method.response.clone(),
             }

@@ -10,6 +10,7 @@ mod auth;
 pub mod builtin;
 mod call_result;
 pub mod egress;
+pub mod encode;
 mod legacy;
 pub mod mcp_client;
 mod modern;

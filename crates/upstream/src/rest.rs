@@ -3,34 +3,16 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use mcpgate_catalog::integration::{BodyKind, ParamIn, ParamStyle, ParamStyles};
 use mcpgate_catalog::tools::{CURSOR_ARG, LIMIT_ARG, Location};
 use mcpgate_catalog::{Credentials, GeneratedTool, HttpMethod, Integration, Pagination};
-use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 use std::time::Duration;
 
 use crate::auth::{Auth, RotateHook};
+use crate::encode;
 use crate::paging::{PageCursor, at_path, at_path_mut, next_link};
-
-/// Characters escaped in a path segment (RFC 3986 `pchar` complement, plus `/`).
-const SEGMENT: &AsciiSet = &CONTROLS
-    .add(b' ')
-    .add(b'"')
-    .add(b'#')
-    .add(b'%')
-    .add(b'/')
-    .add(b'<')
-    .add(b'>')
-    .add(b'?')
-    .add(b'`')
-    .add(b'{')
-    .add(b'}')
-    .add(b'[')
-    .add(b']')
-    .add(b'\\')
-    .add(b'^')
-    .add(b'|');
 
 /// Limits that apply to every REST call.
 #[derive(Debug, Clone, Copy)]
@@ -39,6 +21,8 @@ pub struct RestSettings {
     pub default_timeout: Duration,
     /// Larger responses are truncated, with a note.
     pub max_response_bytes: usize,
+    /// Largest file a multipart part may download from a `url` argument.
+    pub max_upload_bytes: usize,
 }
 
 impl Default for RestSettings {
@@ -46,6 +30,7 @@ impl Default for RestSettings {
         Self {
             default_timeout: Duration::from_secs(30),
             max_response_bytes: 1 << 20,
+            max_upload_bytes: 16 << 20,
         }
     }
 }
@@ -104,6 +89,7 @@ pub struct RestAccount {
     auth: Auth,
     timeout: Duration,
     max_response_bytes: usize,
+    max_upload_bytes: usize,
 }
 
 /// Fill a base URL template's `{placeholders}` from an account's context.
@@ -124,6 +110,42 @@ pub fn resolve_base_url(template: &str, context: &Map<String, Value>) -> Result<
     Ok(url.trim_end_matches('/').to_owned())
 }
 
+/// The base URL an account calls: the account's own (placeholders filled)
+/// when the integration's is absolute; when the integration's is a path
+/// (`/api/v1`, from an OpenAPI document with a relative or no server), that
+/// path resolved against the account's base URL (RFC 3986 §5.2).
+///
+/// Errors: a placeholder without its context value; a relative integration
+/// URL with no account base URL.
+pub fn account_base_url(
+    integration: &str,
+    account: Option<&str>,
+    context: &Map<String, Value>,
+) -> Result<String, String> {
+    let absolute = |u: &str| u.starts_with("http://") || u.starts_with("https://");
+    if absolute(integration) || account.is_none() {
+        let template = account.unwrap_or(integration);
+        if !absolute(template) {
+            return Err(format!(
+                "the integration's base URL is {:?}, not an absolute URL: give the account a base_url (e.g. https://api.example.com)",
+                template
+            ));
+        }
+        return resolve_base_url(template, context);
+    }
+    let account = resolve_base_url(account.unwrap_or_default(), context)?;
+    let relative = resolve_base_url(integration, context)?;
+    if relative.is_empty() {
+        return Ok(account);
+    }
+    let base = reqwest::Url::parse(&format!("{account}/"))
+        .map_err(|e| format!("the account's base_url {account:?} is not a URL: {e}"))?;
+    let joined = base
+        .join(&relative)
+        .map_err(|e| format!("cannot resolve {relative:?} against {account:?}: {e}"))?;
+    Ok(joined.as_str().trim_end_matches('/').to_owned())
+}
+
 fn value_text(v: &Value) -> Option<String> {
     match v {
         Value::Null => None,
@@ -131,6 +153,41 @@ fn value_text(v: &Value) -> Option<String> {
         Value::Number(_) | Value::Bool(_) => Some(v.to_string()),
         other => Some(other.to_string()),
     }
+}
+
+/// A body as text, decoded per the `charset` its media type declares
+/// (RFC 9110 §8.3.2; labels as the WHATWG Encoding Standard reads them:
+/// `iso-8859-1`, `Shift_JIS`, `windows-1252`…), else as UTF-8 with
+/// replacement characters. Also returns the declared encoding, if known.
+fn decode_text<'b>(
+    body: &'b [u8],
+    content_type: &str,
+) -> (
+    std::borrow::Cow<'b, str>,
+    Option<&'static encoding_rs::Encoding>,
+) {
+    let charset = content_type.split(';').skip(1).find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        k.trim()
+            .eq_ignore_ascii_case("charset")
+            .then(|| v.trim().trim_matches('"'))
+    });
+    match charset.and_then(|c| encoding_rs::Encoding::for_label(c.as_bytes())) {
+        Some(enc) => (enc.decode(body).0, Some(enc)),
+        None => (String::from_utf8_lossy(body), None),
+    }
+}
+
+/// Standard or URL-safe base64, padded or not.
+fn decode_base64(text: &str) -> Option<Vec<u8>> {
+    use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    let t: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    STANDARD
+        .decode(&t)
+        .or_else(|_| STANDARD_NO_PAD.decode(&t))
+        .or_else(|_| URL_SAFE.decode(&t))
+        .or_else(|_| URL_SAFE_NO_PAD.decode(&t))
+        .ok()
 }
 
 fn result(value: Value) -> Box<RawValue> {
@@ -152,15 +209,67 @@ fn trimmed(text: &str, max: usize) -> String {
     format!("{}… [{} more bytes]", &text[..end], text.len() - end)
 }
 
+/// A request body ready to send.
+enum PreparedBody {
+    /// Serialized as JSON.
+    Json(Value),
+    /// Bytes of a form, multipart, text or binary body, with their media type.
+    Bytes { content_type: String, data: Vec<u8> },
+}
+
 struct Prepared {
     url: String,
-    query: Vec<(String, String)>,
-    body: Option<Value>,
+    /// Query pieces, already percent-encoded (`name=value`).
+    query: Vec<String>,
+    /// Header parameters (and the `Cookie` header of cookie parameters).
+    headers: Vec<(reqwest::header::HeaderName, String)>,
+    body: Option<PreparedBody>,
     /// The page cursor the request was built from (for computing the next one).
     page: Option<PageCursor>,
     limit: Option<u64>,
     /// A full `Link` URL replaces URL and query.
     absolute: bool,
+}
+
+/// Substitute encoded path values into a template, one segment at a time,
+/// refusing any value that would change the path's structure: an empty
+/// segment, or one a server reads as `.` or `..` (also `%2e` forms), which
+/// would send the request to another resource (RFC 3986 §5.2.4).
+fn build_path(
+    template: &str,
+    values: &std::collections::HashMap<&str, (&str, String)>,
+) -> Result<String, String> {
+    let mut out = String::with_capacity(template.len() + 16);
+    for (i, seg) in template.split('/').enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        if !seg.contains('{') {
+            out.push_str(seg);
+            continue;
+        }
+        let mut text = seg.to_owned();
+        let mut args = Vec::new();
+        for name in mcpgate_catalog::integration::placeholders(seg).unwrap_or_default() {
+            if let Some((arg, value)) = values.get(name) {
+                text = text.replace(&format!("{{{name}}}"), value);
+                args.push(*arg);
+            }
+        }
+        if !args.is_empty() && (text.is_empty() || encode::is_dot_segment(&text)) {
+            return Err(format!(
+                "Invalid arguments: {} would change the request's path: a path parameter cannot be empty, \".\" or \"..\" (or an encoded form of them)",
+                args.join(", ")
+            ));
+        }
+        out.push_str(&text);
+    }
+    Ok(out)
+}
+
+/// The JSON pointer of an argument's schema in a tool's input schema.
+fn arg_pointer(arg: &str) -> String {
+    format!("/properties/{}", arg.replace('~', "~0").replace('/', "~1"))
 }
 
 impl RestAccount {
@@ -174,16 +283,16 @@ impl RestAccount {
         settings: RestSettings,
         on_rotate: Option<RotateHook>,
     ) -> Result<Self, String> {
-        let template = base_url.unwrap_or(&integration.base_url);
         Ok(Self {
             http,
-            base_url: resolve_base_url(template, context)?,
+            base_url: account_base_url(&integration.base_url, base_url, context)?,
             auth: Auth::new(credentials, &integration.auth, on_rotate)?,
             timeout: integration
                 .timeout_secs
                 .map(Duration::from_secs)
                 .unwrap_or(settings.default_timeout),
             max_response_bytes: settings.max_response_bytes,
+            max_upload_bytes: settings.max_upload_bytes,
         })
     }
 
@@ -192,59 +301,86 @@ impl RestAccount {
         &self.base_url
     }
 
-    fn prepare(&self, op: &RestOperation, args: &Map<String, Value>) -> Result<Prepared, String> {
+    async fn prepare(
+        &self,
+        op: &RestOperation,
+        args: &Map<String, Value>,
+    ) -> Result<Prepared, String> {
         let plan = &op.tool.operation;
-        let mut path = plan.path.clone();
+        let styles = plan.styles.as_ref();
+        let mut path_values = std::collections::HashMap::new();
         let mut query = Vec::new();
+        let mut headers = Vec::new();
+        let mut cookies = Vec::new();
         let mut body_props = Map::new();
         let mut whole_body = None;
         for binding in &plan.bindings {
             let Some(value) = args.get(&binding.arg) else {
                 continue;
             };
+            // Nested keys renamed for clients get the API's names back.
+            let restored;
+            let value = if plan.keys.is_empty() || !(value.is_object() || value.is_array()) {
+                value
+            } else {
+                let mut v = value.clone();
+                plan.keys
+                    .restore(&plan.input_schema, &arg_pointer(&binding.arg), &mut v);
+                restored = v;
+                &restored
+            };
+            if value.is_null() {
+                if matches!(binding.location, Location::Path(_)) {
+                    return Err(format!(
+                        "Invalid arguments: {} must not be null",
+                        binding.arg
+                    ));
+                }
+                continue;
+            }
             match &binding.location {
                 Location::Path(name) => {
-                    let text = value_text(value).ok_or_else(|| {
-                        format!("Invalid arguments: {} must not be null", binding.arg)
-                    })?;
-                    path = path.replace(
-                        &format!("{{{name}}}"),
-                        &utf8_percent_encode(&text, SEGMENT).to_string(),
+                    let style = ParamStyles::get(styles, ParamIn::Path, name);
+                    path_values.insert(
+                        name.as_str(),
+                        (binding.arg.as_str(), encode::path_value(name, value, style)),
                     );
                 }
-                Location::Query(name) => match value {
-                    Value::Array(items) => {
-                        query.extend(
-                            items
-                                .iter()
-                                .filter_map(value_text)
-                                .map(|v| (name.clone(), v)),
-                        );
+                Location::Query(name) => {
+                    let style = ParamStyles::get(styles, ParamIn::Query, name);
+                    query.extend(encode::query_pieces(name, value, style));
+                }
+                Location::Header(name) => {
+                    if mcpgate_catalog::openapi::is_reserved_header(name) {
+                        continue;
                     }
-                    other => {
-                        if let Some(v) = value_text(other) {
-                            query.push((name.clone(), v));
-                        }
-                    }
-                },
+                    let header =
+                        reqwest::header::HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+                            format!(
+                                "the API's header parameter {name:?} is not a valid header name"
+                            )
+                        })?;
+                    let style = ParamStyles::get(styles, ParamIn::Header, name);
+                    headers.push((
+                        header,
+                        encode::header_value(&binding.arg, value, style.explode)?,
+                    ));
+                }
+                Location::Cookie(name) => {
+                    let style = ParamStyles::get(styles, ParamIn::Cookie, name);
+                    cookies.extend(encode::cookie_pieces(name, value, style));
+                }
                 Location::Body(name) => {
                     body_props.insert(name.clone(), value.clone());
                 }
                 Location::WholeBody => whole_body = Some(value.clone()),
             }
         }
-        let body = whole_body.or_else(|| {
-            let has_body_bindings = plan
-                .bindings
-                .iter()
-                .any(|b| matches!(b.location, Location::Body(_)));
-            (has_body_bindings
-                && matches!(
-                    plan.method,
-                    HttpMethod::Post | HttpMethod::Put | HttpMethod::Patch
-                ))
-            .then_some(Value::Object(body_props))
-        });
+        let path = build_path(&plan.path, &path_values)?;
+        if !cookies.is_empty() {
+            headers.push((reqwest::header::COOKIE, cookies.join("; ")));
+        }
+        let body = self.body(op, body_props, whole_body).await?;
 
         let limit = args.get(LIMIT_ARG).and_then(Value::as_u64);
         let page = match args.get(CURSOR_ARG).and_then(Value::as_str) {
@@ -258,12 +394,19 @@ impl RestAccount {
         if plan.is_list
             && let Some(p) = &plan.pagination
         {
+            let mut push = |name: &str, value: String| {
+                query.extend(encode::query_pieces(
+                    name,
+                    &Value::String(value),
+                    ParamStyle::default_for(ParamIn::Query),
+                ));
+            };
             if let (Some(limit), Some(param)) = (limit, p.limit_param()) {
-                query.push((param.to_owned(), limit.to_string()));
+                push(param, limit.to_string());
             }
             match (p, &page) {
                 (Pagination::Cursor { cursor_param, .. }, Some(PageCursor::Cursor(c))) => {
-                    query.push((cursor_param.clone(), c.clone()));
+                    push(cursor_param, c.clone());
                 }
                 (
                     Pagination::Page {
@@ -277,14 +420,14 @@ impl RestAccount {
                         Some(PageCursor::Page(n)) => *n,
                         _ => *first_page,
                     };
-                    query.push((page_param.clone(), n.to_string()));
+                    push(page_param, n.to_string());
                 }
                 (Pagination::Offset { offset_param, .. }, page) => {
                     let n = match page {
                         Some(PageCursor::Offset(n)) => *n,
                         _ => 0,
                     };
-                    query.push((offset_param.clone(), n.to_string()));
+                    push(offset_param, n.to_string());
                 }
                 (Pagination::LinkHeader { .. }, Some(PageCursor::Url(next))) => {
                     // Never follow a link off the API's origin: the request
@@ -301,11 +444,253 @@ impl RestAccount {
         Ok(Prepared {
             url,
             query,
+            headers,
             body,
             page,
             limit,
             absolute,
         })
+    }
+
+    /// The request body in the operation's media type, from the body
+    /// arguments (API names) or the whole-body argument.
+    async fn body(
+        &self,
+        op: &RestOperation,
+        props: Map<String, Value>,
+        whole: Option<Value>,
+    ) -> Result<Option<PreparedBody>, String> {
+        let plan = &op.tool.operation;
+        if plan.method == HttpMethod::Head {
+            return Ok(None);
+        }
+        let has_props = plan
+            .bindings
+            .iter()
+            .any(|b| matches!(b.location, Location::Body(_)));
+        // A body with nothing in it is sent only where the method expects one.
+        let fields = match whole {
+            Some(w) => Some(w),
+            None if has_props
+                && (!props.is_empty()
+                    || matches!(
+                        plan.method,
+                        HttpMethod::Post | HttpMethod::Put | HttpMethod::Patch
+                    )) =>
+            {
+                Some(Value::Object(props))
+            }
+            None => None,
+        };
+        let Some(fields) = fields else {
+            return Ok(None);
+        };
+        let content_type = plan.content_type.as_deref().unwrap_or("application/json");
+        let bytes = |data: Vec<u8>| {
+            Ok(Some(PreparedBody::Bytes {
+                content_type: content_type.to_owned(),
+                data,
+            }))
+        };
+        match BodyKind::of(content_type) {
+            BodyKind::Json => Ok(Some(PreparedBody::Json(fields))),
+            BodyKind::Form => {
+                let Value::Object(fields) = fields else {
+                    return Err("Invalid arguments: a form body must be an object".into());
+                };
+                let style_of = |name: &str| {
+                    plan.encoding
+                        .as_ref()
+                        .and_then(|e| e.get(name))
+                        .and_then(|e| e.style)
+                        .unwrap_or_else(|| ParamStyle::default_for(ParamIn::Query))
+                };
+                bytes(encode::form_body(&fields, style_of).into_bytes())
+            }
+            BodyKind::Multipart => {
+                let Value::Object(fields) = fields else {
+                    return Err("Invalid arguments: a multipart body must be an object".into());
+                };
+                let parts = self.parts(op, fields).await?;
+                let (boundary, data) = encode::multipart(&parts);
+                Ok(Some(PreparedBody::Bytes {
+                    content_type: format!("multipart/form-data; boundary={boundary}"),
+                    data,
+                }))
+            }
+            BodyKind::Text => match fields {
+                Value::String(s) => bytes(s.into_bytes()),
+                other => bytes(other.to_string().into_bytes()),
+            },
+            BodyKind::Binary => {
+                let Value::String(b64) = fields else {
+                    return Err("Invalid arguments: body must be a base64 string".into());
+                };
+                let data =
+                    decode_base64(&b64).ok_or("Invalid arguments: body is not valid base64")?;
+                self.check_upload_size(data.len())?;
+                bytes(data)
+            }
+        }
+    }
+
+    fn check_upload_size(&self, len: usize) -> Result<(), String> {
+        if len > self.max_upload_bytes {
+            return Err(format!(
+                "Invalid arguments: the file is larger than {} bytes (upstream.max_upload_bytes)",
+                self.max_upload_bytes
+            ));
+        }
+        Ok(())
+    }
+
+    /// The parts of a multipart body: files from base64 or a URL, other
+    /// values as text (objects and arrays of objects as JSON parts).
+    async fn parts(
+        &self,
+        op: &RestOperation,
+        fields: Map<String, Value>,
+    ) -> Result<Vec<encode::Part>, String> {
+        let plan = &op.tool.operation;
+        let mut parts = Vec::new();
+        for (name, value) in fields {
+            let part_type = plan
+                .encoding
+                .as_ref()
+                .and_then(|e| e.get(&name))
+                .and_then(|e| e.content_type.clone());
+            if plan.files.contains(&name) {
+                let files = match value {
+                    Value::Array(items) => items,
+                    one => vec![one],
+                };
+                for file in &files {
+                    parts.push(self.file_part(&name, file, part_type.as_deref()).await?);
+                }
+                continue;
+            }
+            let scalars = |items: &[Value]| items.iter().all(|v| !(v.is_object() || v.is_array()));
+            match value {
+                Value::Null => {}
+                Value::Array(items) if scalars(&items) => {
+                    for item in items.iter().filter_map(encode::scalar_text) {
+                        parts.push(encode::Part {
+                            name: name.clone(),
+                            filename: None,
+                            content_type: part_type.clone(),
+                            data: item.into_bytes(),
+                        });
+                    }
+                }
+                v @ (Value::Array(_) | Value::Object(_)) => parts.push(encode::Part {
+                    name,
+                    filename: None,
+                    content_type: Some(part_type.unwrap_or_else(|| "application/json".into())),
+                    data: v.to_string().into_bytes(),
+                }),
+                other => parts.push(encode::Part {
+                    name,
+                    filename: None,
+                    content_type: part_type,
+                    data: encode::scalar_text(&other).unwrap_or_default().into_bytes(),
+                }),
+            }
+        }
+        Ok(parts)
+    }
+
+    /// A file part from `{content_base64 | url, filename?, content_type?}`
+    /// (a bare string is taken as base64 content).
+    async fn file_part(
+        &self,
+        name: &str,
+        file: &Value,
+        part_type: Option<&str>,
+    ) -> Result<encode::Part, String> {
+        let field = |k: &str| file.get(k).and_then(Value::as_str);
+        let (data, fetched_type, url_name) =
+            if let Some(b64) = field("content_base64").or(file.as_str()) {
+                let data = decode_base64(b64).ok_or_else(|| {
+                    format!("Invalid arguments: {name}.content_base64 is not valid base64")
+                })?;
+                self.check_upload_size(data.len())?;
+                (data, None, None)
+            } else if let Some(url) = field("url") {
+                let (data, ct) = self.download(name, url).await?;
+                let last = url
+                    .split(['?', '#'])
+                    .next()
+                    .and_then(|u| u.rsplit('/').next())
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned);
+                (data, ct, last)
+            } else {
+                return Err(format!(
+                    "Invalid arguments: {name} needs content_base64 or url"
+                ));
+            };
+        Ok(encode::Part {
+            name: name.to_owned(),
+            filename: Some(
+                field("filename")
+                    .map(str::to_owned)
+                    .or(url_name)
+                    .unwrap_or_else(|| name.to_owned()),
+            ),
+            content_type: Some(
+                field("content_type")
+                    .map(str::to_owned)
+                    .or_else(|| part_type.map(str::to_owned))
+                    .or(fetched_type)
+                    .unwrap_or_else(|| "application/octet-stream".into()),
+            ),
+            data,
+        })
+    }
+
+    /// Download a file for a multipart part through the gateway's shared
+    /// HTTP client (so its outbound URL policy applies), without the
+    /// account's credentials, reading at most `max_upload_bytes`.
+    async fn download(&self, name: &str, url: &str) -> Result<(Vec<u8>, Option<String>), String> {
+        let parsed = reqwest::Url::parse(url)
+            .map_err(|e| format!("Invalid arguments: {name}.url is not a URL: {e}"))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(format!(
+                "Invalid arguments: {name}.url must be an http(s) URL"
+            ));
+        }
+        let fail = |e: String| format!("Could not download {name}.url: {e}");
+        let mut response = self
+            .http
+            .get(parsed)
+            .timeout(self.timeout)
+            .send()
+            .await
+            .map_err(|e| fail(e.without_url().to_string()))?;
+        if !response.status().is_success() {
+            return Err(fail(format!("the server answered {}", response.status())));
+        }
+        if response
+            .content_length()
+            .is_some_and(|n| n > self.max_upload_bytes as u64)
+        {
+            self.check_upload_size(usize::MAX)?;
+        }
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let mut data = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| fail(e.without_url().to_string()))?
+        {
+            self.check_upload_size(data.len() + chunk.len())?;
+            data.extend_from_slice(&chunk);
+        }
+        Ok((data, content_type))
     }
 
     fn request(&self, op: &RestOperation, p: &Prepared) -> reqwest::RequestBuilder {
@@ -315,17 +700,30 @@ impl RestAccount {
             HttpMethod::Put => reqwest::Method::PUT,
             HttpMethod::Patch => reqwest::Method::PATCH,
             HttpMethod::Delete => reqwest::Method::DELETE,
+            HttpMethod::Head => reqwest::Method::HEAD,
+        };
+        let url = if !p.absolute && !p.query.is_empty() {
+            let joiner = if p.url.contains('?') { '&' } else { '?' };
+            format!("{}{joiner}{}", p.url, p.query.join("&"))
+        } else {
+            p.url.clone()
         };
         let mut r = self
             .http
-            .request(method, &p.url)
+            .request(method, url)
             .timeout(self.timeout)
             .header(reqwest::header::ACCEPT, "application/json, */*;q=0.5");
-        if !p.absolute && !p.query.is_empty() {
-            r = r.query(&p.query);
+        for (name, value) in &p.headers {
+            r = r.header(name.clone(), value.as_str());
         }
-        if let Some(body) = &p.body {
-            r = r.json(body);
+        match &p.body {
+            Some(PreparedBody::Json(body)) => r = r.json(body),
+            Some(PreparedBody::Bytes { content_type, data }) => {
+                r = r
+                    .header(reqwest::header::CONTENT_TYPE, content_type.as_str())
+                    .body(data.clone());
+            }
+            None => {}
         }
         r
     }
@@ -344,7 +742,7 @@ impl RestAccount {
         let Value::Object(args) = args else {
             unreachable!("matched as an object above")
         };
-        let prepared = match self.prepare(op, &args) {
+        let prepared = match self.prepare(op, &args).await {
             Ok(p) => p,
             Err(e) => return error_result(e),
         };
@@ -448,7 +846,7 @@ impl RestAccount {
         } else {
             String::new()
         };
-        let text = String::from_utf8_lossy(&body);
+        let (text, charset) = decode_text(&body, &content_type);
 
         if !status.is_success() {
             let reason = status.canonical_reason().unwrap_or("");
@@ -467,7 +865,11 @@ impl RestAccount {
         }
         let is_json = content_type.contains("json") || (content_type.is_empty() && !truncated);
         let parsed = if is_json && !truncated {
-            serde_json::from_slice::<Value>(&body).ok()
+            match charset {
+                // JSON in a declared legacy charset: parse the decoded text.
+                Some(enc) if enc != encoding_rs::UTF_8 => serde_json::from_str::<Value>(&text).ok(),
+                _ => serde_json::from_slice::<Value>(&body).ok(),
+            }
         } else {
             None
         };
@@ -484,6 +886,7 @@ impl RestAccount {
         if content_type.starts_with("text/")
             || content_type.contains("json")
             || content_type.contains("xml")
+            || charset.is_some()
             || std::str::from_utf8(&body).is_ok()
         {
             return result(json!({"content": [{"type": "text", "text": format!("{text}{note}")}]}));

@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use mcpgate_catalog::Credentials;
 use mcpgate_store::{AccountId, AccountPatch, AccountRecord, IntegrationId, NewAccount};
-use mcpgate_upstream::rest::resolve_base_url;
+use mcpgate_upstream::rest::account_base_url;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
@@ -61,11 +61,19 @@ fn check_connection(
             "must start with http:// or https://",
         ));
     }
-    let template = base_url.unwrap_or(&entry.record.definition.base_url);
+    // The URL the account will call: a relative integration URL completed
+    // by the account's, placeholders filled from its context.
     let resolved =
-        resolve_base_url(template, context).map_err(|e| ApiError::field("context", e))?;
-    // The URL the account will call, placeholders filled from its context.
-    let field = if base_url.is_none() && template.contains('{') {
+        account_base_url(&entry.record.definition.base_url, base_url, context).map_err(|e| {
+            // A relative integration URL needs the account's: name that field.
+            let field = if e.contains("base_url") {
+                "base_url"
+            } else {
+                "context"
+            };
+            ApiError::field(field, e)
+        })?;
+    let field = if base_url.is_none() && entry.record.definition.base_url.contains('{') {
         "context"
     } else {
         "base_url"

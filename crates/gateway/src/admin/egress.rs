@@ -25,9 +25,14 @@ pub(crate) fn check_integration(
     token_url_field: &str,
     integration: &Integration,
 ) -> Result<(), ApiError> {
-    gw.egress
-        .check_template(&integration.base_url)
-        .map_err(|denied| ApiError::field(base_url_field, denied.to_string()))?;
+    // A relative (or missing) base URL names no host: each account
+    // completes it with its own base_url, which is checked then.
+    let relative = integration.base_url.is_empty() || integration.base_url.starts_with('/');
+    if !relative {
+        gw.egress
+            .check_template(&integration.base_url)
+            .map_err(|denied| ApiError::field(base_url_field, denied.to_string()))?;
+    }
     match &integration.auth {
         AuthSpec::Oauth2ClientCredentials { token_url, .. }
         | AuthSpec::Oauth2RefreshToken { token_url } => check_url(gw, token_url_field, token_url),

@@ -76,8 +76,30 @@ struct CreateIntegration {
     base_url: Option<String>,
 }
 
-/// Convert a request body's definition or OpenAPI document.
-fn convert(gw: &Gateway, req: CreateIntegration) -> Result<(Integration, Vec<String>), ApiError> {
+/// An import's skipped operations as the admin API lists them.
+fn skipped_json(skipped: &[openapi::Skipped]) -> Value {
+    Value::Array(
+        skipped
+            .iter()
+            .map(|s| {
+                json!({
+                    "method": s.method,
+                    "path": s.path,
+                    "operation_id": s.operation_id,
+                    "reason": s.reason.kind(),
+                    "message": s.reason.to_string(),
+                })
+            })
+            .collect(),
+    )
+}
+
+/// Convert a request body's definition or OpenAPI document; also returns
+/// the import's warnings and skipped operations.
+fn convert(
+    gw: &Gateway,
+    req: CreateIntegration,
+) -> Result<(Integration, Vec<String>, Value), ApiError> {
     let base_url_given = req.base_url.is_some();
     match (req.definition, req.openapi) {
         (Some(def), None) => {
@@ -102,7 +124,7 @@ fn convert(gw: &Gateway, req: CreateIntegration) -> Result<(Integration, Vec<Str
                 "definition.auth.token_url",
                 &integration,
             )?;
-            Ok((integration, Vec::new()))
+            Ok((integration, Vec::new(), json!([])))
         }
         (None, Some(doc)) => {
             let doc = match doc {
@@ -130,7 +152,8 @@ fn convert(gw: &Gateway, req: CreateIntegration) -> Result<(Integration, Vec<Str
                 "openapi.components.securitySchemes",
                 &imported.integration,
             )?;
-            Ok((imported.integration, imported.warnings))
+            let skipped = skipped_json(&imported.skipped);
+            Ok((imported.integration, imported.warnings, skipped))
         }
         _ => Err(ApiError::field(
             "definition",
@@ -146,7 +169,7 @@ pub async fn create(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Bo
 
 async fn create_inner(gw: &Gateway, headers: &HeaderMap, body: Body) -> ApiResult {
     let ctx = authorize(gw, headers)?;
-    let (integration, warnings) = convert(gw, json_body(headers, body).await?)?;
+    let (integration, warnings, skipped) = convert(gw, json_body(headers, body).await?)?;
     let record = gw
         .store
         .create_integration(ctx.tenant(), integration)
@@ -159,6 +182,7 @@ async fn create_inner(gw: &Gateway, headers: &HeaderMap, body: Body) -> ApiResul
     tracing::info!(integration = %record.id, name = %record.definition.name, warnings = warnings.len(), "integration created");
     let mut v = integration_json(gw, &record, false);
     v["warnings"] = json!(warnings);
+    v["skipped"] = skipped;
     ok_json(StatusCode::CREATED, &v)
 }
 
@@ -275,7 +299,7 @@ pub async fn patch(
             let ctx = authorize(&gw, &headers)?;
             let record = find(&gw, &ctx, &id).await?;
             refuse_bundled(&record)?;
-            let (integration, warnings) = convert(&gw, json_body(&headers, body).await?)?;
+            let (integration, warnings, skipped) = convert(&gw, json_body(&headers, body).await?)?;
             let updated = gw
                 .store
                 .update_integration(record.id, integration)
@@ -288,6 +312,7 @@ pub async fn patch(
                 .map_err(ApiError::store)?;
             let mut v = integration_json(&gw, &updated, false);
             v["warnings"] = json!(warnings);
+            v["skipped"] = skipped;
             ok_json(StatusCode::OK, &v)
         }
         .await,
