@@ -183,6 +183,12 @@ impl ApiError {
     pub(crate) fn store(e: StoreError) -> Self {
         match e {
             StoreError::Conflict(message) => Self::new(StatusCode::CONFLICT, message),
+            // Contention that outlasted the store's retries: not the
+            // client's fault and not a fault of ours; nothing was written.
+            e @ StoreError::Busy => {
+                tracing::warn!(error = %e, "admin request gave up on store contention");
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+            }
             e if e.is_unavailable() => {
                 tracing::warn!(error = %e, "admin request failed: the store is unreachable");
                 Self::new(
@@ -220,11 +226,21 @@ impl ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        self.headers(r)
+    }
+
+    /// The headers an error status calls for: the auth scheme with a 401,
+    /// when to retry with a 503.
+    fn headers(&self, mut r: Response) -> Response {
         if self.status == StatusCode::UNAUTHORIZED {
             r.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer realm=\"mcpgate-admin\""),
             );
+        }
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         r
     }
@@ -245,7 +261,8 @@ impl ApiError {
         };
         let body =
             serde_json::json!({"errors": errors, "success": false, "messages": [], "result": null});
-        http_util::json(self.status, body.to_string())
+        let r = http_util::json(self.status, body.to_string());
+        self.headers(r)
     }
 
     fn into_response(self) -> Response {
@@ -261,14 +278,8 @@ impl ApiError {
             message: &self.message,
             fields: &self.fields,
         }});
-        let mut r = http_util::json(self.status, body.to_string());
-        if self.status == StatusCode::UNAUTHORIZED {
-            r.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"mcpgate-admin\""),
-            );
-        }
-        r
+        let r = http_util::json(self.status, body.to_string());
+        self.headers(r)
     }
 }
 

@@ -253,19 +253,6 @@ pub(crate) async fn create_server(
     Ok((record, key.secret))
 }
 
-/// Store a new server without a key (keys come later) and make it live.
-pub(crate) async fn create_server_without_key(
-    gw: &Gateway,
-    new: NewServer,
-) -> Result<ServerRecord, ApiError> {
-    let (record, _) = gw.store.create_server(new).await.map_err(ApiError::store)?;
-    gw.registry
-        .refresh_server(&gw.store, record.id)
-        .await
-        .map_err(ApiError::store)?;
-    Ok(record)
-}
-
 /// Apply a patch, make it live, and return the new record.
 pub(crate) async fn update_server(
     gw: &Gateway,
