@@ -32,7 +32,7 @@ pub use model::{
 pub use registry::{PortalRecord, PortalServer, UpstreamRecord};
 pub use sandbox::Fixture;
 pub use secrets::MasterKey;
-pub use store::Store;
+pub use store::{ChangeMarks, Store};
 
 /// A store operation that failed.
 #[derive(Debug, thiserror::Error)]

@@ -51,6 +51,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "references",
         include_str!("../migrations/sqlite/0008_references.sql"),
     ),
+    (
+        9,
+        "session_ends",
+        include_str!("../migrations/sqlite/0009_session_ends.sql"),
+    ),
 ];
 
 // PostgreSQL support arrived after SQLite's seventh migration, so its first
@@ -66,6 +71,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         8,
         "references",
         include_str!("../migrations/postgres/0008_references.sql"),
+    ),
+    (
+        9,
+        "session_ends",
+        include_str!("../migrations/postgres/0009_session_ends.sql"),
     ),
 ];
 

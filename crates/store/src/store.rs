@@ -68,6 +68,15 @@ pub(crate) fn now_ms() -> OffsetDateTime {
     from_ms(to_ms(OffsetDateTime::now_utc()))
 }
 
+/// Cheap marks of how far the store has moved; see [`Store::change_marks`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChangeMarks {
+    /// The [`Store::revision`]: moves when anything served changes.
+    pub revision: i64,
+    /// The number of the latest ended session: moves when a session ends.
+    pub sessions_ended: i64,
+}
+
 /// The setting that holds a value sealed with the master key the store was
 /// first opened with, so that a replica started with another key is refused
 /// at startup instead of failing (or sealing unreadable credentials) later.
@@ -197,8 +206,9 @@ impl Store {
 
     /// A number that changes whenever something the gateway serves from
     /// changes (servers, keys, integrations, accounts, upstreams, portals,
-    /// admin tokens, ended sessions), by this process or any other sharing
-    /// the database. Cheap: one row.
+    /// admin tokens), by this process or any other sharing the database.
+    /// Ending a session does not move it (see [`change_marks`](Self::change_marks)).
+    /// Cheap: one row.
     pub async fn revision(&self) -> Result<i64, StoreError> {
         Ok(sqlx::query_scalar("SELECT n FROM revision WHERE id = 1")
             .fetch_one(&self.pool)
@@ -948,17 +958,79 @@ impl Store {
     }
 
     /// Remember that a session was terminated, until it would have expired.
+    /// One insert and one counter step, in one transaction: it does not
+    /// move the [`revision`](Self::revision) (nothing served changes), so it
+    /// causes no reload anywhere; other processes find it through
+    /// [`change_marks`](Self::change_marks) and
+    /// [`ended_sessions_after`](Self::ended_sessions_after). Ending a session
+    /// twice is one record.
     pub async fn end_session(
         &self,
         nonce: &str,
         expires_at: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO ended_sessions (nonce, expires_at) VALUES ($1, $2) ON CONFLICT(nonce) DO NOTHING")
-            .bind(nonce)
-            .bind(to_ms(expires_at))
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        retrying!(async {
+            let mut tx = self.begin_write_rows().await?;
+            let exists = sqlx::query("SELECT 1 FROM ended_sessions WHERE nonce = $1")
+                .bind(nonce)
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_some();
+            if !exists {
+                let seq: i64 = sqlx::query_scalar(
+                    "UPDATE session_ends SET n = n + 1 WHERE id = 1 RETURNING n",
+                )
+                .fetch_one(&mut *tx)
+                .await?;
+                sqlx::query("INSERT INTO ended_sessions (nonce, expires_at, seq) VALUES ($1, $2, $3) ON CONFLICT(nonce) DO NOTHING")
+                    .bind(nonce)
+                    .bind(to_ms(expires_at))
+                    .bind(seq)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await
+        })
+    }
+
+    /// Where the store is now, cheaply (one row each): the
+    /// [`revision`](Self::revision) of what is served, and the number of the
+    /// latest session ended. Compare with the marks seen last to choose
+    /// between a full reload, reading only the sessions ended since, or
+    /// nothing.
+    pub async fn change_marks(&self) -> Result<ChangeMarks, StoreError> {
+        let row = sqlx::query(
+            "SELECT r.n, s.n FROM revision r, session_ends s WHERE r.id = 1 AND s.id = 1",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(ChangeMarks {
+            revision: row.try_get(0)?,
+            sessions_ended: row.try_get(1)?,
+        })
+    }
+
+    /// Sessions ended after the mark `after` (a
+    /// [`ChangeMarks::sessions_ended`] seen earlier; 0 for all) that have
+    /// not expired yet, with the mark to pass next time.
+    pub async fn ended_sessions_after(
+        &self,
+        after: i64,
+    ) -> Result<(Vec<(String, OffsetDateTime)>, i64), StoreError> {
+        let rows = sqlx::query(
+            "SELECT nonce, expires_at, seq FROM ended_sessions WHERE seq > $1 AND expires_at >= $2 ORDER BY seq",
+        )
+        .bind(after)
+        .bind(to_ms(OffsetDateTime::now_utc()))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut last = after;
+        let mut ended = Vec::with_capacity(rows.len());
+        for r in &rows {
+            ended.push((r.try_get::<String, _>(0)?, from_ms(r.try_get(1)?)));
+            last = last.max(r.try_get(2)?);
+        }
+        Ok((ended, last))
     }
 
     /// Ended sessions that have not yet expired (older ones are purged).
@@ -1495,6 +1567,43 @@ mod tests {
                 .await
                 .unwrap();
             assert!(store.revision().await.unwrap() > created, "a revocation");
+        }
+    }
+
+    #[tokio::test]
+    async fn ending_a_session_moves_no_revision_and_others_read_only_what_is_new() {
+        for store in stores().await {
+            let future = now_ms() + time::Duration::minutes(5);
+            let before = store.change_marks().await.unwrap();
+            store.end_session("aa", future).await.unwrap();
+            let after = store.change_marks().await.unwrap();
+            assert_eq!(after.revision, before.revision, "nothing served changed");
+            assert!(after.sessions_ended > before.sessions_ended);
+            let (ended, mark) = store
+                .ended_sessions_after(before.sessions_ended)
+                .await
+                .unwrap();
+            assert_eq!(
+                ended.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+                ["aa"]
+            );
+            assert_eq!(mark, after.sessions_ended);
+
+            store.end_session("aa", future).await.unwrap();
+            store.end_session("bb", future).await.unwrap();
+            let (ended, next) = store.ended_sessions_after(mark).await.unwrap();
+            assert_eq!(
+                ended.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+                ["bb"],
+                "only what ended since, once"
+            );
+            assert_eq!(store.ended_sessions_after(next).await.unwrap().0, vec![]);
+            assert_eq!(
+                store.change_marks().await.unwrap().revision,
+                before.revision
+            );
+            let (all, _) = store.ended_sessions_after(0).await.unwrap();
+            assert_eq!(all.len(), 2);
         }
     }
 

@@ -88,6 +88,23 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Begin a write transaction that is ordered only against writers of
+    /// the same rows: on SQLite the same as [`begin_write`](Self::begin_write)
+    /// (one writer per file anyway), on PostgreSQL without the admin writers'
+    /// advisory lock, for writes that check nothing another write could
+    /// change (ending a session) and must not queue behind admin writes.
+    pub(crate) async fn begin_write_rows(&self) -> Result<WriteTx, StoreError> {
+        match self.backend() {
+            Backend::Sqlite => self.begin_write().await,
+            Backend::Postgres => Ok(WriteTx {
+                tx: self.pool().begin().await?,
+                _gate: None,
+            }),
+        }
+    }
+}
+
 /// Whether `e` is the database refusing for contention, not for the
 /// request: SQLite `SQLITE_BUSY`/`SQLITE_LOCKED` (any extended code),
 /// PostgreSQL `serialization_failure` (40001), `deadlock_detected` (40P01)
