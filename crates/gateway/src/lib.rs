@@ -19,7 +19,6 @@ pub mod timefmt;
 pub mod view;
 
 use axum::Router;
-use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use mcpgate_catalog::Toolset;
 use mcpgate_store::{Store, StoreError};
@@ -427,12 +426,11 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .fallback(not_found)
+        // Admin errors axum writes (405, path rejections) in each surface's shape.
+        .layer(axum::middleware::from_fn(admin::shape::shape_errors))
         .with_state(gw)
 }
 
-async fn not_found() -> axum::response::Response {
-    http_util::json(
-        StatusCode::NOT_FOUND,
-        r#"{"error":{"status":404,"message":"no such endpoint"}}"#,
-    )
+async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
+    admin::shape::not_found(uri.path())
 }

@@ -14,7 +14,9 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 
 use super::servers::refresh;
-use super::{AdminContext, ApiError, authorize, json_body, json_body_or_default};
+use super::{
+    AdminContext, ApiError, authorize, check_tenant, check_url, json_body, json_body_or_default,
+};
 use crate::Gateway;
 use crate::http_util;
 use crate::sync::{status, sync_upstream};
@@ -43,9 +45,9 @@ fn respond(result: Result<Response, ApiError>) -> Response {
 }
 
 fn caller(gw: &Gateway, headers: &HeaderMap, account: &str) -> Result<AdminContext, ApiError> {
-    authorize(gw, headers)?
-        .within(account)
-        .ok_or_else(ApiError::not_found)
+    let ctx = authorize(gw, headers)?;
+    check_tenant("account_id", account)?;
+    ctx.within(account).ok_or_else(ApiError::not_found)
 }
 
 fn server_json(gw: &Gateway, r: &UpstreamRecord) -> Value {
@@ -120,12 +122,7 @@ fn check_server(b: &ServerBody) -> Result<Option<String>, ApiError> {
             "must be between 1 and 3600",
         ));
     }
-    if !(b.hostname.starts_with("http://") || b.hostname.starts_with("https://")) {
-        return Err(ApiError::field(
-            "hostname",
-            "must be the MCP endpoint URL (http:// or https://)",
-        ));
-    }
+    check_url("hostname", &b.hostname)?;
     match b.auth_type.as_str() {
         "unauthenticated" => Ok(None),
         "bearer" | "oauth" => match b.auth_credentials.as_deref().map(str::trim) {

@@ -22,7 +22,9 @@ use uuid::Uuid;
 use super::integrations::find_by_id_or_name;
 use super::keys::{grace, rotate};
 use super::servers::{scope_error, visible_account};
-use super::{AdminContext, ApiError, authorize, json_body, json_body_or_default, ok_json};
+use super::{
+    AdminContext, ApiError, authorize, check_tenant, json_body, json_body_or_default, ok_json,
+};
 use crate::Gateway;
 
 fn ms(t: time::OffsetDateTime) -> i64 {
@@ -41,9 +43,9 @@ async fn resolve(
     tenant: &str,
     integration: &str,
 ) -> Result<(AdminContext, IntegrationRecord), ApiError> {
-    let ctx = authorize(gw, headers)?
-        .within(tenant)
-        .ok_or_else(ApiError::not_found)?;
+    let ctx = authorize(gw, headers)?;
+    check_tenant("tenant", tenant)?;
+    let ctx = ctx.within(tenant).ok_or_else(ApiError::not_found)?;
     let integration = find_by_id_or_name(gw, &ctx, integration)
         .await?
         .ok_or_else(ApiError::not_found)?;

@@ -6,15 +6,15 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use mcpgate_catalog::openapi::{self, ImportOptions};
-use mcpgate_catalog::{DefinitionError, Integration};
+use mcpgate_catalog::{AuthSpec, DefinitionError, Integration};
 use mcpgate_store::{IntegrationId, IntegrationRecord, Origin};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
 use super::{
-    AdminContext, ApiError, ApiResult, ListParams, authorize, json_body, ok_json, page, paginate,
-    parse_id, respond,
+    AdminContext, ApiError, ApiResult, ListParams, authorize, check_url, check_url_template,
+    json_body, ok_json, page, paginate, parse_id, respond,
 };
 use crate::Gateway;
 use crate::http_util;
@@ -91,6 +91,7 @@ fn convert(req: CreateIntegration) -> Result<(Integration, Vec<String>), ApiErro
             integration
                 .validate()
                 .map_err(|e| definition_error(e, "definition"))?;
+            check_endpoints(&integration, "definition.")?;
             Ok((integration, Vec::new()))
         }
         (None, Some(doc)) => {
@@ -109,6 +110,9 @@ fn convert(req: CreateIntegration) -> Result<(Integration, Vec<String>), ApiErro
                 &mut |_, _| {},
             )
             .map_err(|e| definition_error(e, "openapi"))?;
+            // Named as the request's fields: `base_url` overrides the
+            // document's servers.
+            check_endpoints(&imported.integration, "")?;
             Ok((imported.integration, imported.warnings))
         }
         _ => Err(ApiError::field(
@@ -116,6 +120,18 @@ fn convert(req: CreateIntegration) -> Result<(Integration, Vec<String>), ApiErro
             "give exactly one of definition (an mcpgate integration) or openapi (an OpenAPI 3 document)",
         )),
     }
+}
+
+/// The URLs a definition makes the gateway call: its base URL (a
+/// template the account's context completes) and its OAuth token endpoint.
+fn check_endpoints(integration: &Integration, prefix: &str) -> Result<(), ApiError> {
+    check_url_template(&format!("{prefix}base_url"), &integration.base_url)?;
+    if let AuthSpec::Oauth2ClientCredentials { token_url, .. }
+    | AuthSpec::Oauth2RefreshToken { token_url } = &integration.auth
+    {
+        check_url(&format!("{prefix}auth.token_url"), token_url)?;
+    }
+    Ok(())
 }
 
 /// POST /integration
