@@ -878,6 +878,15 @@ async fn the_cloudflare_surface_answers_every_error_in_its_envelope() {
         let (status, _, answer) = raw(&gw, Method::POST, &servers, Some(body)).await;
         cloudflare_error(status, &answer, 400, None);
     }
+    // A path that does not decode is still answered in the envelope.
+    let (status, _, answer) = raw(
+        &gw,
+        Method::GET,
+        "/accounts/%FF/access/ai-controls/mcp/servers",
+        None,
+    )
+    .await;
+    cloudflare_error(status, &answer, 400, None);
     let r = gw
         .http
         .post(gw.url(&servers))
@@ -910,4 +919,105 @@ async fn the_cloudflare_surface_answers_every_error_in_its_envelope() {
             "{method} {path}"
         );
     }
+}
+
+// ---------------------------------------------------------------------------
+// A crash in the middle of multi-step creates.
+
+async fn kill_9_during_a_burst_of_portal_creates(postgres: Option<String>) {
+    let (mut gw, url) = gateway_on(postgres).await;
+    created(
+        &gw,
+        &format!("{CF}/servers"),
+        json!({"id": "up", "name": "up", "hostname": NOWHERE, "auth_type": "unauthenticated"}),
+    )
+    .await;
+    let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let mut writers = Vec::new();
+    for w in 0..4 {
+        let (http, path, acked) = (
+            gw.http.clone(),
+            gw.url(&format!("{CF}/portals")),
+            acknowledged.clone(),
+        );
+        writers.push(tokio::spawn(async move {
+            for i in 0.. {
+                let id = format!("p{w}-{i}");
+                let sent = http
+                    .post(&path)
+                    .bearer_auth(ADMIN_TOKEN)
+                    .json(&json!({"id": id, "name": id, "servers": [{"server_id": "up"}]}))
+                    .send()
+                    .await;
+                let Ok(resp) = sent else { return };
+                if resp.status().as_u16() != 201 {
+                    return;
+                }
+                acked.lock().unwrap().push(id);
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    gw.signal_and_wait("KILL");
+    for w in writers {
+        w.await.unwrap();
+    }
+    let acked = acknowledged.lock().unwrap().clone();
+    assert!(
+        acked.len() > 3,
+        "the burst wrote too little: {}",
+        acked.len()
+    );
+
+    let store = store_of(&url).await;
+    let portals = store.list_portals().await.unwrap();
+    for id in &acked {
+        assert!(
+            portals.iter().any(|p| &p.id == id),
+            "acknowledged portal {id} is missing"
+        );
+    }
+    let backing: Vec<_> = store
+        .list_servers()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|s| matches!(s.source, mcpgate_store::ServerSource::Portal(_)))
+        .collect();
+    assert_eq!(
+        backing.len(),
+        portals.len(),
+        "orphan backing servers after kill -9"
+    );
+    for p in &portals {
+        assert_eq!(
+            live_keys(&store, &p.server_id).await,
+            1,
+            "portal {} lost its key",
+            p.id
+        );
+    }
+    // And the restarted gateway serves them.
+    let gw = Gateway::start_with(Start {
+        dir: Some(gw.stop()),
+        store_url: Some(url),
+        ..Start::default()
+    })
+    .await;
+    let (status, listed) = gw.admin(Method::GET, &format!("{CF}/portals"), None).await;
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(listed["result"].as_array().unwrap().len(), portals.len());
+}
+
+#[tokio::test]
+async fn kill_9_during_a_burst_of_portal_creates_leaves_no_orphans() {
+    kill_9_during_a_burst_of_portal_creates(None).await;
+}
+
+#[tokio::test]
+async fn on_postgres_kill_9_during_a_burst_of_portal_creates_leaves_no_orphans() {
+    let Some(url) = common::postgres_url().await else {
+        return;
+    };
+    kill_9_during_a_burst_of_portal_creates(Some(url)).await;
 }
