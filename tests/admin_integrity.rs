@@ -218,6 +218,25 @@ async fn every_admin_write_route_under_parallel_writers(postgres: Option<String>
     })
     .await;
     assert_eq!(tally(&a), same(N, 200));
+    // A recorded fixture (written as the recorder does), deleted at once by all.
+    let fixture = mcpgate_store::Fixture {
+        id: "01900000-0000-7000-8000-000000000001".parse().unwrap(),
+        server_id: s.parse().unwrap(),
+        tool: "echo".into(),
+        arguments: json!({}),
+        result: json!({}),
+        created_at: 1,
+    };
+    store.add_fixture(&fixture).await.unwrap();
+    let a = burst(&gw, "DELETE fixture", |_| {
+        (
+            Method::DELETE,
+            format!("/server/{s}/fixtures/{}", fixture.id),
+            None,
+        )
+    })
+    .await;
+    assert_eq!(tally(&a), one_wins(204, 404));
     let a = burst(&gw, "DELETE /server", |_| {
         (Method::DELETE, format!("/server/{t}"), None)
     })
