@@ -458,7 +458,10 @@ pub async fn create_portal(
                 .load_all(&gw.store)
                 .await
                 .map_err(ApiError::store)?;
-            refresh(&gw, &server.id.to_string()).await?;
+            gw.registry
+                .refresh_server(&gw.store, server.id)
+                .await
+                .map_err(ApiError::store)?;
             let secret = key.secret;
             let mut v = portal_json(&gw, &record);
             v["url"] = json!(gw.mcp_url(&secret));
