@@ -19,7 +19,6 @@ pub mod timefmt;
 pub mod view;
 
 use axum::Router;
-use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use mcpgate_catalog::Toolset;
 use mcpgate_store::{Store, StoreError};
@@ -64,12 +63,17 @@ pub struct Options {
 
 /// Mark every session the store lists as ended (by any replica) as ended here.
 async fn load_ended_sessions(store: &Store, sessions: &Sessions) -> Result<(), StoreError> {
-    for (nonce, expires) in store.ended_sessions().await? {
+    mark_ended(sessions, store.ended_sessions().await?);
+    Ok(())
+}
+
+/// Mark these ended sessions (nonce in hex, expiry) as ended here.
+fn mark_ended(sessions: &Sessions, ended: Vec<(String, time::OffsetDateTime)>) {
+    for (nonce, expires) in ended {
         if let Some(n) = session::nonce_from_hex(&nonce) {
             sessions.mark_ended(n, expires);
         }
     }
-    Ok(())
 }
 
 /// Portal calls in flight, by (session nonce, client request id): the
@@ -192,6 +196,7 @@ impl Gateway {
     /// Re-read everything the hot path serves from the store (unchanged
     /// servers and accounts are kept as they are).
     async fn reload(&self, why: &str) {
+        tracing::debug!(why, "reloading from the store");
         if let Err(e) = self.registry.load_all(&self.store).await {
             tracing::warn!(error = %e, why, "reload from the store failed");
         }
@@ -231,6 +236,9 @@ impl Gateway {
         let gw = Arc::clone(self);
         tokio::spawn(async move {
             let mut seen = gw.store.revision().await.ok();
+            // Sessions ended before this process loaded them are read once
+            // more on the first tick (from 0): cheap, and none is missed.
+            let mut sessions_seen = 0;
             let mut listener = match gw.store.listen().await {
                 Ok(listener) => listener,
                 Err(e) => {
@@ -254,10 +262,23 @@ impl Gateway {
                         tick.tick().await;
                     }
                 }
-                match gw.store.revision().await {
-                    Ok(now) if Some(now) != seen => {
+                match gw.store.change_marks().await {
+                    Ok(now) if Some(now.revision) != seen => {
+                        // A full reload reads every ended session too.
                         gw.reload("store changed").await;
-                        seen = Some(now);
+                        seen = Some(now.revision);
+                        sessions_seen = now.sessions_ended;
+                    }
+                    // Only sessions ended (here or on another replica):
+                    // read just those, never a reload.
+                    Ok(now) if now.sessions_ended != sessions_seen => {
+                        match gw.store.ended_sessions_after(sessions_seen).await {
+                            Ok((ended, mark)) => {
+                                mark_ended(&gw.sessions, ended);
+                                sessions_seen = mark;
+                            }
+                            Err(e) => tracing::debug!(error = %e, "could not read ended sessions"),
+                        }
                     }
                     Ok(_) => {}
                     Err(e) => tracing::debug!(error = %e, "could not read the store's revision"),
@@ -415,12 +436,11 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .fallback(not_found)
+        // Admin errors axum writes (405, path rejections) in each surface's shape.
+        .layer(axum::middleware::from_fn(admin::shape::shape_errors))
         .with_state(gw)
 }
 
-async fn not_found() -> axum::response::Response {
-    http_util::json(
-        StatusCode::NOT_FOUND,
-        r#"{"error":{"status":404,"message":"no such endpoint"}}"#,
-    )
+async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
+    admin::shape::not_found(uri.path())
 }

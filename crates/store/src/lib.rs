@@ -6,6 +6,8 @@
 
 mod backend;
 mod changes;
+#[cfg(test)]
+mod integrity_tests;
 pub mod key;
 mod lease;
 mod migrate;
@@ -17,6 +19,7 @@ pub mod secrets;
 mod store;
 #[cfg(test)]
 mod test_stores;
+mod write;
 
 pub use backend::{Backend, redact};
 pub use changes::ChangeListener;
@@ -29,7 +32,7 @@ pub use model::{
 pub use registry::{PortalRecord, PortalServer, UpstreamRecord};
 pub use sandbox::Fixture;
 pub use secrets::MasterKey;
-pub use store::Store;
+pub use store::{ChangeMarks, Store};
 
 /// A store operation that failed.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +46,11 @@ pub enum StoreError {
     /// The write would break a rule (a duplicate name, a row still in use).
     #[error("{0}")]
     Conflict(String),
+    /// Other writers kept the database locked past the retry budget
+    /// (contention, not a fault of the request); nothing was written, and
+    /// the same request may be sent again.
+    #[error("the store is busy with other writes; nothing was changed, try again")]
+    Busy,
     /// The store cannot be used as configured (a bad URL or path).
     #[error("{0}")]
     Config(String),

@@ -5,6 +5,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::Row;
 
+use crate::key::ApiKey;
+use crate::model::{KeyRecord, NewServer, ServerRecord, ServerSource};
+use crate::store::refused;
+use crate::write::{retrying, violation};
 use crate::{Store, StoreError};
 
 /// An upstream MCP server as registered and last synced.
@@ -124,15 +128,18 @@ impl Store {
     ) -> Result<(), StoreError> {
         let sealed =
             credentials.map(|c| self.seal(&format!("upstream:{}:{}", record.tenant, record.id), c));
-        let done = sqlx::query(
-            "INSERT INTO mcp_upstreams (tenant, id, doc, credentials) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-        )
-        .bind(&record.tenant)
-        .bind(&record.id)
-        .bind(to_json(record))
-        .bind(sealed)
-        .execute(self.pool())
-        .await?;
+        let done = retrying!(async {
+            sqlx::query(
+                "INSERT INTO mcp_upstreams (tenant, id, doc, credentials) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            )
+            .bind(&record.tenant)
+            .bind(&record.id)
+            .bind(to_json(record))
+            .bind(&sealed)
+            .execute(self.pool())
+            .await
+            .map_err(StoreError::from)
+        })?;
         if done.rows_affected() == 0 {
             return Err(StoreError::Conflict(format!(
                 "an MCP server with id {:?} already exists",
@@ -222,57 +229,107 @@ impl Store {
         .transpose()
     }
 
-    /// Delete an upstream no portal uses; `false` when missing.
+    /// Delete an upstream no portal uses; `false` when missing. A conflict
+    /// naming the portals that list it otherwise.
     pub async fn delete_upstream(&self, tenant: &str, id: &str) -> Result<bool, StoreError> {
-        let portals = self.list_portals().await?;
-        let users: Vec<&str> = portals
-            .iter()
-            .filter(|p| p.tenant == tenant && p.servers.iter().any(|s| s.server_id == id))
-            .map(|p| p.id.as_str())
-            .collect();
-        if !users.is_empty() {
-            return Err(StoreError::Conflict(format!(
-                "portal(s) {} use this MCP server; remove it from them first",
-                users.join(", ")
-            )));
-        }
-        let done = sqlx::query("DELETE FROM mcp_upstreams WHERE tenant = $1 AND id = $2")
+        retrying!(async {
+            let mut tx = self.begin_write().await?;
+            let users: Vec<String> = sqlx::query_scalar(
+                "SELECT portal_id FROM portal_upstreams WHERE tenant = $1 AND upstream_id = $2 ORDER BY portal_id",
+            )
             .bind(tenant)
             .bind(id)
-            .execute(self.pool())
+            .fetch_all(&mut *tx)
             .await?;
-        Ok(done.rows_affected() > 0)
+            let in_use = |users: &[String]| {
+                StoreError::Conflict(format!(
+                    "portal(s) {} use this MCP server; remove it from them first",
+                    users.join(", ")
+                ))
+            };
+            if !users.is_empty() {
+                return Err(in_use(&users));
+            }
+            let done = sqlx::query("DELETE FROM mcp_upstreams WHERE tenant = $1 AND id = $2")
+                .bind(tenant)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| match violation(&e) {
+                    Some(_) => in_use(&[]),
+                    None => StoreError::Database(e),
+                })?;
+            tx.commit().await?;
+            Ok(done.rows_affected() > 0)
+        })
     }
 
-    /// Insert a portal; a taken id is a conflict.
-    pub async fn create_portal(&self, record: &PortalRecord) -> Result<(), StoreError> {
-        let done = sqlx::query(
-            "INSERT INTO portals (tenant, id, doc, server_id) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-        )
-        .bind(&record.tenant)
-        .bind(&record.id)
-        .bind(to_json(record))
-        .bind(&record.server_id)
-        .execute(self.pool())
-        .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::Conflict(format!(
-                "a portal with id {:?} already exists",
-                record.id
-            )));
-        }
-        Ok(())
+    /// Create a portal with its backing server (from `server`, its source
+    /// set to the portal) and that server's first key, in one transaction:
+    /// all of them or nothing. `portal.server_id` is set to the new
+    /// server's id. A conflict when the id is taken or a listed upstream
+    /// is gone; the returned [`ApiKey`] is the only copy of the secret.
+    pub async fn create_portal(
+        &self,
+        mut portal: PortalRecord,
+        mut server: NewServer,
+    ) -> Result<(PortalRecord, ServerRecord, (KeyRecord, ApiKey)), StoreError> {
+        server.source = ServerSource::Portal(portal.id.clone());
+        server.tenant = portal.tenant.clone();
+        server.mint_key = true;
+        let taken = format!("a portal with id {:?} already exists", portal.id);
+        let (record, key) = retrying!(async {
+            let mut tx = self.begin_write().await?;
+            let exists = sqlx::query("SELECT 1 FROM portals WHERE tenant = $1 AND id = $2")
+                .bind(&portal.tenant)
+                .bind(&portal.id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_some();
+            if exists {
+                return Err(StoreError::Conflict(taken.clone()));
+            }
+            let (record, key) = self.create_server_in(&mut tx, server.clone()).await?;
+            let key = key.ok_or_else(|| StoreError::Conflict("no key was minted".into()))?;
+            portal.server_id = record.id.to_string();
+            sqlx::query("INSERT INTO portals (tenant, id, doc, server_id) VALUES ($1, $2, $3, $4)")
+                .bind(&portal.tenant)
+                .bind(&portal.id)
+                .bind(to_json(&portal))
+                .bind(&portal.server_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| refused(e, &taken, "the portal's server is gone"))?;
+            link_upstreams(&mut tx, &portal).await?;
+            tx.commit().await?;
+            Ok((record, key))
+        })?;
+        Ok((portal, record, key))
     }
 
-    /// Replace a portal's record.
+    /// Replace a portal's record and the upstreams it lists; `false` when
+    /// the portal is gone. A conflict when a listed upstream is gone.
     pub async fn update_portal(&self, record: &PortalRecord) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE portals SET doc = $1 WHERE tenant = $2 AND id = $3")
-            .bind(to_json(record))
-            .bind(&record.tenant)
-            .bind(&record.id)
-            .execute(self.pool())
-            .await?;
-        Ok(done.rows_affected() > 0)
+        retrying!(async {
+            let mut tx = self.begin_write().await?;
+            let done = sqlx::query("UPDATE portals SET doc = $1 WHERE tenant = $2 AND id = $3")
+                .bind(to_json(record))
+                .bind(&record.tenant)
+                .bind(&record.id)
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() == 0 {
+                return Ok(false);
+            }
+            sqlx::query("DELETE FROM portal_upstreams WHERE tenant = $1 AND portal_id = $2")
+                .bind(&record.tenant)
+                .bind(&record.id)
+                .execute(&mut *tx)
+                .await?;
+            link_upstreams(&mut tx, record).await?;
+            tx.commit().await?;
+            Ok(true)
+        })
     }
 
     /// Every portal.
@@ -287,63 +344,80 @@ impl Store {
             .collect()
     }
 
-    /// Delete a portal (its server and keys go with it).
+    /// Delete a portal, its backing server and that server's keys, in one
+    /// transaction; `None` when there is no such portal.
     pub async fn delete_portal(
         &self,
         tenant: &str,
         id: &str,
     ) -> Result<Option<PortalRecord>, StoreError> {
-        let Some(portal) = self
-            .list_portals()
-            .await?
-            .into_iter()
-            .find(|p| p.tenant == tenant && p.id == id)
-        else {
-            return Ok(None);
-        };
-        let mut tx = self.pool().begin().await?;
-        sqlx::query("DELETE FROM portals WHERE tenant = $1 AND id = $2")
+        retrying!(async {
+            let mut tx = self.begin_write().await?;
+            let Some(doc) = sqlx::query_scalar::<_, String>(
+                "SELECT doc FROM portals WHERE tenant = $1 AND id = $2",
+            )
             .bind(tenant)
             .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM servers WHERE id = $1")
-            .bind(&portal.server_id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(Some(portal))
+            .fetch_optional(&mut *tx)
+            .await?
+            else {
+                return Ok(None);
+            };
+            let portal: PortalRecord =
+                serde_json::from_str(&doc).map_err(|e| corrupt("portals", e))?;
+            sqlx::query("DELETE FROM portals WHERE tenant = $1 AND id = $2")
+                .bind(tenant)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM servers WHERE id = $1")
+                .bind(&portal.server_id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(Some(portal))
+        })
     }
+}
+
+/// Record, inside `tx`, which upstreams `portal` lists (the database
+/// refuses one that does not exist).
+async fn link_upstreams(
+    tx: &mut sqlx::AnyConnection,
+    portal: &PortalRecord,
+) -> Result<(), StoreError> {
+    let mut seen = std::collections::BTreeSet::new();
+    for member in &portal.servers {
+        if !seen.insert(member.server_id.as_str()) {
+            continue;
+        }
+        sqlx::query(
+            "INSERT INTO portal_upstreams (tenant, portal_id, upstream_id) VALUES ($1, $2, $3)",
+        )
+        .bind(&portal.tenant)
+        .bind(&portal.id)
+        .bind(&member.server_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| {
+            refused(
+                e,
+                "",
+                &format!(
+                    "MCP server {:?} no longer exists in this account",
+                    member.server_id
+                ),
+            )
+        })?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_stores::stores;
+    use crate::test_stores::{stores, upstream};
     use crate::{NewServer, ServerSource};
-
-    fn upstream(id: &str) -> UpstreamRecord {
-        UpstreamRecord {
-            tenant: "acme".into(),
-            id: id.into(),
-            name: id.to_uppercase(),
-            hostname: format!("https://{id}.example.com/mcp"),
-            auth_type: "bearer".into(),
-            timeout_secs: Some(30),
-            description: None,
-            status: "waiting".into(),
-            error: None,
-            snapshot: None,
-            accepted: Default::default(),
-            changes: Vec::new(),
-            last_synced: None,
-            last_successful_sync: None,
-            created_at: 1,
-            created_by: None,
-            modified_at: 1,
-            modified_by: None,
-        }
-    }
 
     #[tokio::test]
     async fn upstreams_and_portals_round_trip_with_sealed_credentials() {
@@ -368,14 +442,6 @@ mod tests {
             assert!(store.update_upstream(&synced, Some(None)).await.unwrap());
             assert_eq!(store.list_upstreams().await.unwrap()[0].1, None);
 
-            let (server, _) = store
-                .create_server(NewServer::new(
-                    "acme",
-                    "portal",
-                    ServerSource::Portal("p1".into()),
-                ))
-                .await
-                .unwrap();
             let portal = PortalRecord {
                 tenant: "acme".into(),
                 id: "p1".into(),
@@ -389,13 +455,21 @@ mod tests {
                 }],
                 prefix: true,
                 pin_tools: false,
-                server_id: server.id.to_string(),
+                server_id: String::new(),
                 created_at: 1,
                 created_by: None,
                 modified_at: 1,
                 modified_by: None,
             };
-            store.create_portal(&portal).await.unwrap();
+            let (portal, server, _) = store
+                .create_portal(
+                    portal,
+                    NewServer::new("acme", "portal", ServerSource::Unbound),
+                )
+                .await
+                .unwrap();
+            assert_eq!(portal.server_id, server.id.to_string());
+            assert_eq!(server.source, ServerSource::Portal("p1".into()));
             assert_eq!(store.list_portals().await.unwrap(), vec![portal.clone()]);
             let e = store.delete_upstream("acme", "crm").await.unwrap_err();
             assert!(e.to_string().contains("p1"), "{e}");

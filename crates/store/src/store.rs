@@ -23,6 +23,7 @@ use crate::model::{
     KeyRecord, NewAccount, NewServer, Origin, ServerId, ServerPatch, ServerRecord, ServerSource,
 };
 use crate::secrets::MasterKey;
+use crate::write::{Violation, retrying, violation};
 use crate::{StoreError, migrate};
 use mcpgate_catalog::{Credentials, Integration};
 
@@ -39,6 +40,8 @@ pub struct Store {
     backend: Backend,
     url: Arc<str>,
     leases: Arc<Leases>,
+    /// This process's writers queue here on SQLite (see `write.rs`).
+    gate: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -63,6 +66,15 @@ fn from_ms(ms: i64) -> OffsetDateTime {
 /// returned at creation equals the value read back later.
 pub(crate) fn now_ms() -> OffsetDateTime {
     from_ms(to_ms(OffsetDateTime::now_utc()))
+}
+
+/// Cheap marks of how far the store has moved; see [`Store::change_marks`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChangeMarks {
+    /// The [`Store::revision`]: moves when anything served changes.
+    pub revision: i64,
+    /// The number of the latest ended session: moves when a session ends.
+    pub sessions_ended: i64,
 }
 
 /// The setting that holds a value sealed with the master key the store was
@@ -156,6 +168,7 @@ impl Store {
             backend,
             url: url.into(),
             leases: Arc::new(leases),
+            gate: Arc::default(),
         };
         store.check_key().await?;
         Ok(store)
@@ -193,8 +206,9 @@ impl Store {
 
     /// A number that changes whenever something the gateway serves from
     /// changes (servers, keys, integrations, accounts, upstreams, portals,
-    /// admin tokens, ended sessions), by this process or any other sharing
-    /// the database. Cheap: one row.
+    /// admin tokens), by this process or any other sharing the database.
+    /// Ending a session does not move it (see [`change_marks`](Self::change_marks)).
+    /// Cheap: one row.
     pub async fn revision(&self) -> Result<i64, StoreError> {
         Ok(sqlx::query_scalar("SELECT n FROM revision WHERE id = 1")
             .fetch_one(&self.pool)
@@ -218,6 +232,10 @@ impl Store {
         &self.pool
     }
 
+    pub(crate) fn write_gate(&self) -> &Arc<tokio::sync::Mutex<()>> {
+        &self.gate
+    }
+
     pub(crate) fn seal(&self, row: &str, plaintext: &str) -> String {
         self.key.seal(row, plaintext.as_bytes())
     }
@@ -235,68 +253,35 @@ impl Store {
     }
 
     /// Create a server together with its first key (unless `mint_key` is
-    /// off), atomically. The returned [`ApiKey`] carries the only copy of the secret.
+    /// off), in one transaction. The returned [`ApiKey`] carries the only
+    /// copy of the secret. A conflict when the account or integration it
+    /// names is gone, or the integration already has its MCP settings server.
     pub async fn create_server(
         &self,
         new: NewServer,
     ) -> Result<(ServerRecord, Option<(KeyRecord, ApiKey)>), StoreError> {
-        let now = now_ms();
+        retrying!(async {
+            let mut tx = self.begin_write().await?;
+            let created = self.create_server_in(&mut tx, new.clone()).await?;
+            tx.commit().await?;
+            Ok(created)
+        })
+    }
+
+    /// [`create_server`](Self::create_server) inside a write transaction.
+    pub(crate) async fn create_server_in(
+        &self,
+        tx: &mut AnyConnection,
+        new: NewServer,
+    ) -> Result<(ServerRecord, Option<(KeyRecord, ApiKey)>), StoreError> {
         let mint = new.mint_key;
-        let record = ServerRecord {
-            id: ServerId::new(),
-            tenant: new.tenant,
-            name: new.name,
-            source: new.source,
-            scope: new.scope,
-            exposed_tools: new.exposed_tools,
-            description: new.description,
-            limits: new.limits,
-            integration_id: new.integration_id,
-            sandbox: Default::default(),
-            created_by: new.created_by.clone(),
-            modified_by: new.created_by,
-            disabled: new.disabled,
-            expires_at: new.expires_at,
-            created_at: now,
-            updated_at: now,
-        };
-        let (kind, reference) = record.source.to_columns();
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO servers (id, tenant, name, source_kind, source_ref, scope, exposed_tools, disabled, expires_at, created_at, updated_at,
-                                  description, limits, integration_id, created_by, modified_by)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
-        )
-        .bind(record.id.to_string())
-        .bind(&record.tenant)
-        .bind(&record.name)
-        .bind(kind)
-        .bind(reference)
-        .bind(to_json(&record.scope))
-        .bind(record.exposed_tools.as_ref().map(to_json))
-        .bind(i16::from(record.disabled))
-        .bind(record.expires_at.map(to_ms))
-        .bind(to_ms(now))
-        .bind(to_ms(now))
-        .bind(&record.description)
-        .bind(to_json(&record.limits))
-        .bind(record.integration_id.map(|i| i.to_string()))
-        .bind(&record.created_by)
-        .bind(&record.modified_by)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| match e {
-            sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict(
-                "this integration already has MCP settings".into(),
-            ),
-            other => StoreError::Database(other),
-        })?;
+        let record = new_server_record(new);
+        insert_server(tx, &record).await?;
         let key = if mint {
-            Some(insert_key(&mut tx, record.id, None).await?)
+            Some(insert_key(tx, record.id, None).await?)
         } else {
             None
         };
-        tx.commit().await?;
         Ok((record, key))
     }
 
@@ -343,83 +328,44 @@ impl Store {
         Ok((records, more))
     }
 
-    /// Apply a partial update; `None` when there is no such server.
+    /// Apply a partial update; `None` when there is no such server. A
+    /// conflict when a new source names an account that is gone.
     pub async fn update_server(
         &self,
         id: ServerId,
         patch: ServerPatch,
     ) -> Result<Option<ServerRecord>, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let Some(row) = sqlx::query("SELECT * FROM servers WHERE id = $1")
-            .bind(id.to_string())
-            .fetch_optional(&mut *tx)
-            .await?
-        else {
-            return Ok(None);
-        };
-        let mut record = server_from_row(&row)?;
-        if let Some(name) = patch.name {
-            record.name = name;
-        }
-        if let Some(disabled) = patch.disabled {
-            record.disabled = disabled;
-        }
-        if let Some(expires_at) = patch.expires_at {
-            record.expires_at = expires_at;
-        }
-        if let Some(scope) = patch.scope {
-            record.scope = scope;
-        }
-        if let Some(tools) = patch.exposed_tools {
-            record.exposed_tools = tools;
-        }
-        if let Some(source) = patch.source {
-            record.source = source;
-        }
-        if let Some(description) = patch.description {
-            record.description = description;
-        }
-        if let Some(limits) = patch.limits {
-            record.limits = limits;
-        }
-        if let Some(sandbox) = patch.sandbox {
-            record.sandbox = sandbox;
-        }
-        if patch.modified_by.is_some() {
-            record.modified_by = patch.modified_by;
-        }
-        record.updated_at = now_ms();
-        let (kind, reference) = record.source.to_columns();
-        sqlx::query(
-            "UPDATE servers SET name = $1, disabled = $2, expires_at = $3, scope = $4, exposed_tools = $5,
-                 source_kind = $6, source_ref = $7, description = $8, limits = $9, sandbox = $10, modified_by = $11, updated_at = $12 WHERE id = $13",
-        )
-        .bind(&record.name)
-        .bind(i16::from(record.disabled))
-        .bind(record.expires_at.map(to_ms))
-        .bind(to_json(&record.scope))
-        .bind(record.exposed_tools.as_ref().map(to_json))
-        .bind(kind)
-        .bind(reference)
-        .bind(&record.description)
-        .bind(to_json(&record.limits))
-        .bind(to_json(&record.sandbox))
-        .bind(&record.modified_by)
-        .bind(to_ms(record.updated_at))
-        .bind(id.to_string())
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(Some(record))
+        retrying!(async {
+            let mut tx = self.begin_write().await?;
+            let updated = update_server_in(&mut tx, id, patch.clone()).await?;
+            tx.commit().await?;
+            Ok(updated)
+        })
     }
 
     /// Delete a server and its keys; false when there was no such server.
+    /// A conflict while the server holds a portal's keys (delete the portal).
     pub async fn delete_server(&self, id: ServerId) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM servers WHERE id = $1")
-            .bind(id.to_string())
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected() > 0)
+        retrying!(async {
+            let mut tx = self.begin_write().await?;
+            let portal: Option<String> =
+                sqlx::query_scalar("SELECT id FROM portals WHERE server_id = $1")
+                    .bind(id.to_string())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if let Some(portal) = portal {
+                return Err(StoreError::Conflict(format!(
+                    "this server holds the keys of portal {portal:?}; delete the portal instead"
+                )));
+            }
+            let done = sqlx::query("DELETE FROM servers WHERE id = $1")
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| refused(e, "", "another object still refers to this server"))?;
+            tx.commit().await?;
+            Ok(done.rows_affected() > 0)
+        })
     }
 
     /// Every key that is not revoked, for building the in-memory index.
@@ -486,18 +432,23 @@ impl Store {
             created_at: now,
             updated_at: now,
         };
-        let done = sqlx::query(
-            "INSERT INTO integrations (id, tenant, name, origin, definition, created_at, updated_at)
-             VALUES ($1, $2, $3, 'api', $4, $5, $6) ON CONFLICT(tenant, name) DO NOTHING",
-        )
-        .bind(record.id.to_string())
-        .bind(tenant)
-        .bind(&record.definition.name)
-        .bind(to_json(&record.definition))
-        .bind(to_ms(now))
-        .bind(to_ms(now))
-        .execute(&self.pool)
-        .await?;
+        let done = retrying!(async {
+            let mut tx = self.begin_write().await?;
+            let done = sqlx::query(
+                "INSERT INTO integrations (id, tenant, name, origin, definition, created_at, updated_at)
+                 VALUES ($1, $2, $3, 'api', $4, $5, $6) ON CONFLICT(tenant, name) DO NOTHING",
+            )
+            .bind(record.id.to_string())
+            .bind(tenant)
+            .bind(&record.definition.name)
+            .bind(to_json(&record.definition))
+            .bind(to_ms(now))
+            .bind(to_ms(now))
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(done)
+        })?;
         if done.rows_affected() == 0 {
             return Err(StoreError::Conflict(format!(
                 "an integration named {:?} already exists",
@@ -547,31 +498,32 @@ impl Store {
         id: IntegrationId,
         definition: Integration,
     ) -> Result<Option<IntegrationRecord>, StoreError> {
-        let Some(mut record) = self.get_integration(id).await? else {
-            return Ok(None);
-        };
-        record.definition = definition;
-        record.updated_at = now_ms();
-        let done = sqlx::query(
-            "UPDATE integrations SET name = $1, definition = $2, updated_at = $3 WHERE id = $4
-             AND NOT EXISTS (SELECT 1 FROM integrations o WHERE o.tenant = $5 AND o.name = $6 AND o.id != $7)",
-        )
-        .bind(&record.definition.name)
-        .bind(to_json(&record.definition))
-        .bind(to_ms(record.updated_at))
-        .bind(id.to_string())
-        .bind(&record.tenant)
-        .bind(&record.definition.name)
-        .bind(id.to_string())
-        .execute(&self.pool)
-        .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::Conflict(format!(
-                "an integration named {:?} already exists",
-                record.definition.name
-            )));
-        }
-        Ok(Some(record))
+        let taken = format!("an integration named {:?} already exists", definition.name);
+        retrying!(async {
+            let mut tx = self.begin_write().await?;
+            let Some(row) = sqlx::query("SELECT * FROM integrations WHERE id = $1")
+                .bind(id.to_string())
+                .fetch_optional(&mut *tx)
+                .await?
+            else {
+                return Ok(None);
+            };
+            let mut record = integration_from_row(&row)?;
+            record.definition = definition.clone();
+            record.updated_at = now_ms();
+            sqlx::query(
+                "UPDATE integrations SET name = $1, definition = $2, updated_at = $3 WHERE id = $4",
+            )
+            .bind(&record.definition.name)
+            .bind(to_json(&record.definition))
+            .bind(to_ms(record.updated_at))
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| refused(e, &taken, ""))?;
+            tx.commit().await?;
+            Ok(Some(record))
+        })
     }
 
     /// Delete an integration that no account uses; `false` when missing.
@@ -594,20 +546,28 @@ impl Store {
         id: &str,
         users: &str,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let used: i64 = sqlx::query(count_sql)
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await?
-            .get(0);
-        if used > 0 {
-            return Err(StoreError::Conflict(format!(
-                "{used} {users}; delete them first"
-            )));
-        }
-        let done = sqlx::query(delete_sql).bind(id).execute(&mut *tx).await?;
-        tx.commit().await?;
-        Ok(done.rows_affected() > 0)
+        retrying!(async {
+            let mut tx = self.begin_write().await?;
+            let used: i64 = sqlx::query(count_sql)
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?
+                .get(0);
+            if used > 0 {
+                return Err(StoreError::Conflict(format!(
+                    "{used} {users}; delete them first"
+                )));
+            }
+            // The database refuses what the count missed (a row written by
+            // a process that takes no writer lock).
+            let done = sqlx::query(delete_sql)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| refused(e, "", &format!("{users}; delete them first")))?;
+            tx.commit().await?;
+            Ok(done.rows_affected() > 0)
+        })
     }
 
     /// Create an integrated account; its credentials are sealed.
@@ -625,22 +585,28 @@ impl Store {
             updated_at: now,
         };
         let id = record.id.to_string();
-        sqlx::query(
-            "INSERT INTO integrated_accounts (id, tenant, integration_id, name, base_url, context, credentials, credentials_kind, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(&id)
-        .bind(&record.tenant)
-        .bind(record.integration_id.to_string())
-        .bind(&record.name)
-        .bind(&record.base_url)
-        .bind(to_json(&record.context))
-        .bind(self.key.seal(&id, to_json(&record.credentials).as_bytes()))
-        .bind(record.credentials.kind())
-        .bind(to_ms(now))
-        .bind(to_ms(now))
-        .execute(&self.pool)
-        .await?;
+        let sealed = self.key.seal(&id, to_json(&record.credentials).as_bytes());
+        retrying!(async {
+            let mut tx = self.begin_write().await?;
+            sqlx::query(
+                "INSERT INTO integrated_accounts (id, tenant, integration_id, name, base_url, context, credentials, credentials_kind, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(&id)
+            .bind(&record.tenant)
+            .bind(record.integration_id.to_string())
+            .bind(&record.name)
+            .bind(&record.base_url)
+            .bind(to_json(&record.context))
+            .bind(&sealed)
+            .bind(record.credentials.kind())
+            .bind(to_ms(now))
+            .bind(to_ms(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| refused(e, "", "the integration was deleted"))?;
+            tx.commit().await
+        })?;
         Ok(record)
     }
 
@@ -667,42 +633,52 @@ impl Store {
         id: AccountId,
         patch: AccountPatch,
     ) -> Result<Option<AccountRecord>, StoreError> {
-        let Some(mut record) = self.get_account(id).await? else {
-            return Ok(None);
-        };
-        if let Some(name) = patch.name {
-            record.name = name;
-        }
-        if let Some(base_url) = patch.base_url {
-            record.base_url = base_url;
-        }
-        if let Some(context) = patch.context {
-            record.context = context;
-        }
-        if let Some(credentials) = patch.credentials {
-            record.credentials = credentials;
-        }
-        record.updated_at = now_ms();
-        let id = id.to_string();
-        sqlx::query(
-            "UPDATE integrated_accounts SET name = $1, base_url = $2, context = $3, credentials = $4, credentials_kind = $5, updated_at = $6 WHERE id = $7",
-        )
-        .bind(&record.name)
-        .bind(&record.base_url)
-        .bind(to_json(&record.context))
-        .bind(self.key.seal(&id, to_json(&record.credentials).as_bytes()))
-        .bind(record.credentials.kind())
-        .bind(to_ms(record.updated_at))
-        .bind(&id)
-        .execute(&self.pool)
-        .await?;
-        Ok(Some(record))
+        retrying!(async {
+            let mut tx = self.begin_write().await?;
+            let Some(row) = sqlx::query("SELECT * FROM integrated_accounts WHERE id = $1")
+                .bind(id.to_string())
+                .fetch_optional(&mut *tx)
+                .await?
+            else {
+                return Ok(None);
+            };
+            let mut record = self.account_from_row(&row)?;
+            let patch = patch.clone();
+            if let Some(name) = patch.name {
+                record.name = name;
+            }
+            if let Some(base_url) = patch.base_url {
+                record.base_url = base_url;
+            }
+            if let Some(context) = patch.context {
+                record.context = context;
+            }
+            if let Some(credentials) = patch.credentials {
+                record.credentials = credentials;
+            }
+            record.updated_at = now_ms();
+            let id = id.to_string();
+            sqlx::query(
+                "UPDATE integrated_accounts SET name = $1, base_url = $2, context = $3, credentials = $4, credentials_kind = $5, updated_at = $6 WHERE id = $7",
+            )
+            .bind(&record.name)
+            .bind(&record.base_url)
+            .bind(to_json(&record.context))
+            .bind(self.key.seal(&id, to_json(&record.credentials).as_bytes()))
+            .bind(record.credentials.kind())
+            .bind(to_ms(record.updated_at))
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(Some(record))
+        })
     }
 
     /// Delete an account no server uses; `false` when missing.
     pub async fn delete_account(&self, id: AccountId) -> Result<bool, StoreError> {
         self.delete_unless_used(
-            "SELECT COUNT(*) FROM servers WHERE source_kind = 'account' AND source_ref = $1",
+            "SELECT COUNT(*) FROM servers WHERE account_id = $1 OR (source_kind = 'account' AND source_ref = $1)",
             "DELETE FROM integrated_accounts WHERE id = $1",
             &id.to_string(),
             "MCP server(s) use this account",
@@ -765,24 +741,73 @@ impl Store {
         row.map(|r| server_from_row(&r)).transpose()
     }
 
+    /// Create or change the MCP settings server of `new.integration_id` in
+    /// `new.tenant`, in one transaction: create it from `new` when there is
+    /// none, else apply `patch`; then, when it is enabled and has never had
+    /// a key, mint its key (returned with its only copy of the secret).
+    /// Concurrent calls run one after another, so exactly one of them
+    /// creates the server and exactly one mints the key. A conflict when
+    /// the integration or the account named is gone.
+    pub async fn save_integration_settings(
+        &self,
+        new: NewServer,
+        patch: ServerPatch,
+    ) -> Result<(ServerRecord, Option<(KeyRecord, ApiKey)>), StoreError> {
+        let integration = new
+            .integration_id
+            .ok_or_else(|| StoreError::Conflict("MCP settings need an integration".into()))?;
+        retrying!(async {
+            let mut tx = self.begin_write().await?;
+            let existing: Option<String> = sqlx::query_scalar(
+                "SELECT id FROM servers WHERE tenant = $1 AND integration_id = $2",
+            )
+            .bind(&new.tenant)
+            .bind(integration.to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
+            let record = match existing {
+                None => {
+                    let mut first = new.clone();
+                    first.mint_key = false;
+                    self.create_server_in(&mut tx, first).await?.0
+                }
+                Some(id) => {
+                    let id = parse_id("servers", &id)?;
+                    update_server_in(&mut tx, id, patch.clone())
+                        .await?
+                        .ok_or_else(|| corrupt("servers", "the settings server vanished"))?
+                }
+            };
+            let keyed = sqlx::query("SELECT 1 FROM server_keys WHERE server_id = $1")
+                .bind(record.id.to_string())
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_some();
+            let key = if !record.disabled && !keyed {
+                Some(insert_key(&mut tx, record.id, None).await?)
+            } else {
+                None
+            };
+            tx.commit().await?;
+            Ok((record, key))
+        })
+    }
+
     /// Mint another key for a server; `None` when the server is gone.
     pub async fn add_key(
         &self,
         server: ServerId,
         expires_at: Option<OffsetDateTime>,
     ) -> Result<Option<(KeyRecord, ApiKey)>, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let exists = sqlx::query("SELECT 1 FROM servers WHERE id = $1")
-            .bind(server.to_string())
-            .fetch_optional(&mut *tx)
-            .await?
-            .is_some();
-        if !exists {
-            return Ok(None);
-        }
-        let minted = insert_key(&mut tx, server, expires_at).await?;
-        tx.commit().await?;
-        Ok(Some(minted))
+        retrying!(async {
+            let mut tx = self.begin_write().await?;
+            if !server_exists(&mut tx, server).await? {
+                return Ok(None);
+            }
+            let minted = insert_key(&mut tx, server, expires_at).await?;
+            tx.commit().await?;
+            Ok(Some(minted))
+        })
     }
 
     /// Every key of a server, revoked ones included, oldest first.
@@ -803,10 +828,12 @@ impl Store {
         key: Uuid,
         grace: time::Duration,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let done = revoke(&mut tx, server, key, grace).await?;
-        tx.commit().await?;
-        Ok(done)
+        retrying!(async {
+            let mut tx = self.begin_write().await?;
+            let done = revoke(&mut tx, server, key, grace).await?;
+            tx.commit().await?;
+            Ok(done)
+        })
     }
 
     /// Replace every live key of a server with one new key, atomically; the
@@ -816,30 +843,12 @@ impl Store {
         server: ServerId,
         grace: time::Duration,
     ) -> Result<Option<(KeyRecord, ApiKey)>, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let exists = sqlx::query("SELECT 1 FROM servers WHERE id = $1")
-            .bind(server.to_string())
-            .fetch_optional(&mut *tx)
-            .await?
-            .is_some();
-        if !exists {
-            return Ok(None);
-        }
-        let old: Vec<String> =
-            sqlx::query("SELECT id FROM server_keys WHERE server_id = $1 AND revoked_at IS NULL")
-                .bind(server.to_string())
-                .fetch_all(&mut *tx)
-                .await?
-                .iter()
-                .map(|r| r.get(0))
-                .collect();
-        for id in old {
-            let id = parse_id("server_keys", &id)?;
-            revoke(&mut tx, server, id, grace).await?;
-        }
-        let minted = insert_key(&mut tx, server, None).await?;
-        tx.commit().await?;
-        Ok(Some(minted))
+        retrying!(async {
+            let mut tx = self.begin_write().await?;
+            let minted = rotate_in(&mut tx, server, grace).await?;
+            tx.commit().await?;
+            Ok(minted)
+        })
     }
 
     /// Record last-use times gathered in memory (one write per batch, never
@@ -873,16 +882,19 @@ impl Store {
             prefix: key.prefix.clone(),
             created_at: now_ms(),
         };
-        sqlx::query(
-            "INSERT INTO admin_tokens (id, tenant, hash, prefix, created_at) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(record.id.to_string())
-        .bind(&record.tenant)
-        .bind(record.hash.to_hex())
-        .bind(&record.prefix)
-        .bind(to_ms(record.created_at))
-        .execute(&self.pool)
-        .await?;
+        retrying!(async {
+            sqlx::query(
+                "INSERT INTO admin_tokens (id, tenant, hash, prefix, created_at) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(record.id.to_string())
+            .bind(&record.tenant)
+            .bind(record.hash.to_hex())
+            .bind(&record.prefix)
+            .bind(to_ms(record.created_at))
+            .execute(&self.pool)
+            .await
+            .map_err(StoreError::from)
+        })?;
         Ok((record, key))
     }
 
@@ -907,13 +919,16 @@ impl Store {
 
     /// Revoke an admin token; `false` when there is no such live token.
     pub async fn revoke_admin_token(&self, id: Uuid) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE admin_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
-        )
-        .bind(to_ms(now_ms()))
-        .bind(id.to_string())
-        .execute(&self.pool)
-        .await?;
+        let done = retrying!(async {
+            sqlx::query(
+                "UPDATE admin_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+            )
+            .bind(to_ms(now_ms()))
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(StoreError::from)
+        })?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -943,17 +958,79 @@ impl Store {
     }
 
     /// Remember that a session was terminated, until it would have expired.
+    /// One insert and one counter step, in one transaction: it does not
+    /// move the [`revision`](Self::revision) (nothing served changes), so it
+    /// causes no reload anywhere; other processes find it through
+    /// [`change_marks`](Self::change_marks) and
+    /// [`ended_sessions_after`](Self::ended_sessions_after). Ending a session
+    /// twice is one record.
     pub async fn end_session(
         &self,
         nonce: &str,
         expires_at: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO ended_sessions (nonce, expires_at) VALUES ($1, $2) ON CONFLICT(nonce) DO NOTHING")
-            .bind(nonce)
-            .bind(to_ms(expires_at))
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        retrying!(async {
+            let mut tx = self.begin_write_rows().await?;
+            let exists = sqlx::query("SELECT 1 FROM ended_sessions WHERE nonce = $1")
+                .bind(nonce)
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_some();
+            if !exists {
+                let seq: i64 = sqlx::query_scalar(
+                    "UPDATE session_ends SET n = n + 1 WHERE id = 1 RETURNING n",
+                )
+                .fetch_one(&mut *tx)
+                .await?;
+                sqlx::query("INSERT INTO ended_sessions (nonce, expires_at, seq) VALUES ($1, $2, $3) ON CONFLICT(nonce) DO NOTHING")
+                    .bind(nonce)
+                    .bind(to_ms(expires_at))
+                    .bind(seq)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await
+        })
+    }
+
+    /// Where the store is now, cheaply (one row each): the
+    /// [`revision`](Self::revision) of what is served, and the number of the
+    /// latest session ended. Compare with the marks seen last to choose
+    /// between a full reload, reading only the sessions ended since, or
+    /// nothing.
+    pub async fn change_marks(&self) -> Result<ChangeMarks, StoreError> {
+        let row = sqlx::query(
+            "SELECT r.n, s.n FROM revision r, session_ends s WHERE r.id = 1 AND s.id = 1",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(ChangeMarks {
+            revision: row.try_get(0)?,
+            sessions_ended: row.try_get(1)?,
+        })
+    }
+
+    /// Sessions ended after the mark `after` (a
+    /// [`ChangeMarks::sessions_ended`] seen earlier; 0 for all) that have
+    /// not expired yet, with the mark to pass next time.
+    pub async fn ended_sessions_after(
+        &self,
+        after: i64,
+    ) -> Result<(Vec<(String, OffsetDateTime)>, i64), StoreError> {
+        let rows = sqlx::query(
+            "SELECT nonce, expires_at, seq FROM ended_sessions WHERE seq > $1 AND expires_at >= $2 ORDER BY seq",
+        )
+        .bind(after)
+        .bind(to_ms(OffsetDateTime::now_utc()))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut last = after;
+        let mut ended = Vec::with_capacity(rows.len());
+        for r in &rows {
+            ended.push((r.try_get::<String, _>(0)?, from_ms(r.try_get(1)?)));
+            last = last.max(r.try_get(2)?);
+        }
+        Ok((ended, last))
     }
 
     /// Ended sessions that have not yet expired (older ones are purged).
@@ -971,6 +1048,162 @@ impl Store {
             .map(|r| (r.get::<String, _>(0), from_ms(r.get(1))))
             .collect())
     }
+}
+
+/// The record a [`NewServer`] becomes: a fresh id, created now.
+fn new_server_record(new: NewServer) -> ServerRecord {
+    let now = now_ms();
+    ServerRecord {
+        id: ServerId::new(),
+        tenant: new.tenant,
+        name: new.name,
+        source: new.source,
+        scope: new.scope,
+        exposed_tools: new.exposed_tools,
+        description: new.description,
+        limits: new.limits,
+        integration_id: new.integration_id,
+        sandbox: Default::default(),
+        created_by: new.created_by.clone(),
+        modified_by: new.created_by,
+        disabled: new.disabled,
+        expires_at: new.expires_at,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+/// The account a server's source names (the `account_id` column, which
+/// the database checks against `integrated_accounts`).
+fn account_of(source: &ServerSource) -> Option<String> {
+    match source {
+        ServerSource::Account(a) => Some(a.to_string()),
+        _ => None,
+    }
+}
+
+/// A refused write as the request's fault: a taken unique value is the
+/// conflict `unique`, a broken reference the conflict `missing`; anything
+/// else stays a database error (contention included, for the retry).
+pub(crate) fn refused(e: sqlx::Error, unique: &str, missing: &str) -> StoreError {
+    match violation(&e) {
+        Some(Violation::Unique) => StoreError::Conflict(unique.to_owned()),
+        Some(Violation::ForeignKey) => StoreError::Conflict(missing.to_owned()),
+        None => StoreError::Database(e),
+    }
+}
+
+async fn insert_server(tx: &mut AnyConnection, record: &ServerRecord) -> Result<(), StoreError> {
+    let (kind, reference) = record.source.to_columns();
+    sqlx::query(
+        "INSERT INTO servers (id, tenant, name, source_kind, source_ref, account_id, scope, exposed_tools, disabled, expires_at, created_at, updated_at,
+                              description, limits, integration_id, created_by, modified_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+    )
+    .bind(record.id.to_string())
+    .bind(&record.tenant)
+    .bind(&record.name)
+    .bind(kind)
+    .bind(reference)
+    .bind(account_of(&record.source))
+    .bind(to_json(&record.scope))
+    .bind(record.exposed_tools.as_ref().map(to_json))
+    .bind(i16::from(record.disabled))
+    .bind(record.expires_at.map(to_ms))
+    .bind(to_ms(record.created_at))
+    .bind(to_ms(record.updated_at))
+    .bind(&record.description)
+    .bind(to_json(&record.limits))
+    .bind(record.integration_id.map(|i| i.to_string()))
+    .bind(&record.created_by)
+    .bind(&record.modified_by)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| {
+        refused(
+            e,
+            "this integration already has MCP settings",
+            "the integrated account or integration this server is over no longer exists",
+        )
+    })?;
+    Ok(())
+}
+
+/// Apply `patch` to the server `id` inside `tx`; `None` when it is missing.
+async fn update_server_in(
+    tx: &mut AnyConnection,
+    id: ServerId,
+    patch: ServerPatch,
+) -> Result<Option<ServerRecord>, StoreError> {
+    let Some(row) = sqlx::query("SELECT * FROM servers WHERE id = $1")
+        .bind(id.to_string())
+        .fetch_optional(&mut *tx)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let mut record = server_from_row(&row)?;
+    if let Some(name) = patch.name {
+        record.name = name;
+    }
+    if let Some(disabled) = patch.disabled {
+        record.disabled = disabled;
+    }
+    if let Some(expires_at) = patch.expires_at {
+        record.expires_at = expires_at;
+    }
+    if let Some(scope) = patch.scope {
+        record.scope = scope;
+    }
+    if let Some(tools) = patch.exposed_tools {
+        record.exposed_tools = tools;
+    }
+    if let Some(source) = patch.source {
+        record.source = source;
+    }
+    if let Some(description) = patch.description {
+        record.description = description;
+    }
+    if let Some(limits) = patch.limits {
+        record.limits = limits;
+    }
+    if let Some(sandbox) = patch.sandbox {
+        record.sandbox = sandbox;
+    }
+    if patch.modified_by.is_some() {
+        record.modified_by = patch.modified_by;
+    }
+    record.updated_at = now_ms();
+    let (kind, reference) = record.source.to_columns();
+    sqlx::query(
+        "UPDATE servers SET name = $1, disabled = $2, expires_at = $3, scope = $4, exposed_tools = $5,
+             source_kind = $6, source_ref = $7, account_id = $8, description = $9, limits = $10, sandbox = $11,
+             modified_by = $12, updated_at = $13 WHERE id = $14",
+    )
+    .bind(&record.name)
+    .bind(i16::from(record.disabled))
+    .bind(record.expires_at.map(to_ms))
+    .bind(to_json(&record.scope))
+    .bind(record.exposed_tools.as_ref().map(to_json))
+    .bind(kind)
+    .bind(reference)
+    .bind(account_of(&record.source))
+    .bind(&record.description)
+    .bind(to_json(&record.limits))
+    .bind(to_json(&record.sandbox))
+    .bind(&record.modified_by)
+    .bind(to_ms(record.updated_at))
+    .bind(id.to_string())
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| {
+        refused(
+            e,
+            "this integration already has MCP settings",
+            "the integrated account this server is over no longer exists",
+        )
+    })?;
+    Ok(Some(record))
 }
 
 async fn insert_key(
@@ -1001,6 +1234,39 @@ async fn insert_key(
     .execute(&mut *tx)
     .await?;
     Ok((record, key))
+}
+
+async fn server_exists(tx: &mut AnyConnection, server: ServerId) -> Result<bool, StoreError> {
+    Ok(sqlx::query("SELECT 1 FROM servers WHERE id = $1")
+        .bind(server.to_string())
+        .fetch_optional(&mut *tx)
+        .await?
+        .is_some())
+}
+
+/// Revoke every live key of `server` (now, or after `grace`) and mint one
+/// new key, inside `tx`; `None` when the server is gone.
+async fn rotate_in(
+    tx: &mut AnyConnection,
+    server: ServerId,
+    grace: time::Duration,
+) -> Result<Option<(KeyRecord, ApiKey)>, StoreError> {
+    if !server_exists(tx, server).await? {
+        return Ok(None);
+    }
+    let old: Vec<String> =
+        sqlx::query("SELECT id FROM server_keys WHERE server_id = $1 AND revoked_at IS NULL")
+            .bind(server.to_string())
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+    for id in old {
+        let id = parse_id("server_keys", &id)?;
+        revoke(tx, server, id, grace).await?;
+    }
+    Ok(Some(insert_key(tx, server, None).await?))
 }
 
 /// Revoke now (grace 0), or shorten the key's life to `now + grace`.
@@ -1301,6 +1567,43 @@ mod tests {
                 .await
                 .unwrap();
             assert!(store.revision().await.unwrap() > created, "a revocation");
+        }
+    }
+
+    #[tokio::test]
+    async fn ending_a_session_moves_no_revision_and_others_read_only_what_is_new() {
+        for store in stores().await {
+            let future = now_ms() + time::Duration::minutes(5);
+            let before = store.change_marks().await.unwrap();
+            store.end_session("aa", future).await.unwrap();
+            let after = store.change_marks().await.unwrap();
+            assert_eq!(after.revision, before.revision, "nothing served changed");
+            assert!(after.sessions_ended > before.sessions_ended);
+            let (ended, mark) = store
+                .ended_sessions_after(before.sessions_ended)
+                .await
+                .unwrap();
+            assert_eq!(
+                ended.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+                ["aa"]
+            );
+            assert_eq!(mark, after.sessions_ended);
+
+            store.end_session("aa", future).await.unwrap();
+            store.end_session("bb", future).await.unwrap();
+            let (ended, next) = store.ended_sessions_after(mark).await.unwrap();
+            assert_eq!(
+                ended.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+                ["bb"],
+                "only what ended since, once"
+            );
+            assert_eq!(store.ended_sessions_after(next).await.unwrap().0, vec![]);
+            assert_eq!(
+                store.change_marks().await.unwrap().revision,
+                before.revision
+            );
+            let (all, _) = store.ended_sessions_after(0).await.unwrap();
+            assert_eq!(all.len(), 2);
         }
     }
 

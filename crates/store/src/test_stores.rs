@@ -29,3 +29,43 @@ pub(crate) async fn stores() -> Vec<Store> {
     }
     stores
 }
+
+/// Stores that several connections write at once: a SQLite file (the
+/// in-memory store has one connection, so it never contends) and
+/// PostgreSQL when it is there. Keep the directory while the stores live.
+pub(crate) async fn shared_stores() -> (Vec<Store>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut stores = vec![
+        Store::open(&dir.path().join("shared.db"), MasterKey::generate().0)
+            .await
+            .unwrap(),
+    ];
+    if let Some(url) = postgres().await {
+        stores.push(Store::connect(&url, MasterKey::generate().0).await.unwrap());
+    }
+    (stores, dir)
+}
+
+/// An upstream record of tenant `acme` with id `id`, never synced.
+pub(crate) fn upstream(id: &str) -> crate::UpstreamRecord {
+    crate::UpstreamRecord {
+        tenant: "acme".into(),
+        id: id.into(),
+        name: id.to_uppercase(),
+        hostname: format!("https://{id}.example.com/mcp"),
+        auth_type: "bearer".into(),
+        timeout_secs: Some(30),
+        description: None,
+        status: "waiting".into(),
+        error: None,
+        snapshot: None,
+        accepted: Default::default(),
+        changes: Vec::new(),
+        last_synced: None,
+        last_successful_sync: None,
+        created_at: 1,
+        created_by: None,
+        modified_at: 1,
+        modified_by: None,
+    }
+}

@@ -5,7 +5,7 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use mcpgate_catalog::Credentials;
+use mcpgate_catalog::{AuthSpec, Credentials};
 use mcpgate_store::{AccountId, AccountPatch, AccountRecord, IntegrationId, NewAccount};
 use mcpgate_upstream::rest::account_base_url;
 use serde::Deserialize;
@@ -15,8 +15,8 @@ use std::sync::Arc;
 use super::integrations::find_by_id_or_name;
 use super::servers::visible_account;
 use super::{
-    AdminContext, ApiError, ApiResult, ListParams, authorize, json_body, nullable, ok_json, page,
-    paginate, parse_id, respond,
+    AdminContext, ApiError, ApiResult, ListParams, authorize, check_url_template, json_body,
+    nullable, ok_json, page, paginate, parse_id, respond,
 };
 use crate::Gateway;
 use crate::http_util;
@@ -53,13 +53,8 @@ fn check_connection(
         .registry
         .integration(integration)
         .ok_or_else(|| ApiError::field("integration_id", "no such integration"))?;
-    if let Some(url) = base_url
-        && !(url.starts_with("http://") || url.starts_with("https://"))
-    {
-        return Err(ApiError::field(
-            "base_url",
-            "must start with http:// or https://",
-        ));
+    if let Some(url) = base_url {
+        check_url_template("base_url", url)?;
     }
     // The URL the account will call: a relative integration URL completed
     // by the account's, placeholders filled from its context.
@@ -73,13 +68,43 @@ fn check_connection(
             };
             ApiError::field(field, e)
         })?;
+    // The context fills the template: what it makes must still be a URL
+    // the egress policy lets the gateway call.
     let field = if base_url.is_none() && entry.record.definition.base_url.contains('{') {
         "context"
     } else {
         "base_url"
     };
     super::egress::check_url(gw, field, &resolved)?;
-    super::egress::check_credentials(gw, credentials)
+    check_token_url(gw, credentials, &entry.record.definition.auth)
+}
+
+/// OAuth credentials need a token endpoint: their own `token_url`, else
+/// the integration's. Without either the account could never get a token.
+fn check_token_url(
+    gw: &Gateway,
+    credentials: &Credentials,
+    auth: &AuthSpec,
+) -> Result<(), ApiError> {
+    let (Credentials::Oauth2ClientCredentials { token_url, .. }
+    | Credentials::Oauth2RefreshToken { token_url, .. }) = credentials
+    else {
+        return Ok(());
+    };
+    if let Some(url) = token_url {
+        return super::egress::check_url(gw, "credentials.token_url", url);
+    }
+    match auth {
+        AuthSpec::Oauth2ClientCredentials { .. } | AuthSpec::Oauth2RefreshToken { .. } => Ok(()),
+        _ => Err(ApiError::field(
+            "credentials.token_url",
+            format!(
+                "{} credentials need a token URL, and this integration's auth names none: \
+                 set credentials.token_url",
+                credentials.kind()
+            ),
+        )),
+    }
 }
 
 #[derive(Deserialize)]

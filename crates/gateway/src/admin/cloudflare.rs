@@ -13,8 +13,10 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use time::OffsetDateTime;
 
-use super::servers::{create_server, refresh};
-use super::{AdminContext, ApiError, authorize, json_body, json_body_or_default};
+use super::servers::refresh;
+use super::{
+    AdminContext, ApiError, authorize, check_tenant, check_url, json_body, json_body_or_default,
+};
 use crate::Gateway;
 use crate::http_util;
 use crate::sync::{status, sync_upstream};
@@ -43,9 +45,9 @@ fn respond(result: Result<Response, ApiError>) -> Response {
 }
 
 fn caller(gw: &Gateway, headers: &HeaderMap, account: &str) -> Result<AdminContext, ApiError> {
-    authorize(gw, headers)?
-        .within(account)
-        .ok_or_else(ApiError::not_found)
+    let ctx = authorize(gw, headers)?;
+    check_tenant("account_id", account)?;
+    ctx.within(account).ok_or_else(ApiError::not_found)
 }
 
 fn server_json(gw: &Gateway, r: &UpstreamRecord) -> Value {
@@ -120,12 +122,7 @@ fn check_server(b: &ServerBody) -> Result<Option<String>, ApiError> {
             "must be between 1 and 3600",
         ));
     }
-    if !(b.hostname.starts_with("http://") || b.hostname.starts_with("https://")) {
-        return Err(ApiError::field(
-            "hostname",
-            "must be the MCP endpoint URL (http:// or https://)",
-        ));
-    }
+    check_url("hostname", &b.hostname)?;
     match b.auth_type.as_str() {
         "unauthenticated" => Ok(None),
         "bearer" | "oauth" => match b.auth_credentials.as_deref().map(str::trim) {
@@ -277,10 +274,14 @@ pub async fn put_server(
             if endpoint_changed {
                 record.status = "waiting".into();
             }
-            gw.store
+            if !gw
+                .store
                 .update_upstream(&record, Some(credentials.as_deref()))
                 .await
-                .map_err(ApiError::store)?;
+                .map_err(ApiError::store)?
+            {
+                return Err(ApiError::not_found());
+            }
             gw.registry
                 .load_all(&gw.store)
                 .await
@@ -301,10 +302,14 @@ pub async fn delete_server(
         async {
             let ctx = caller(&gw, &headers, &account)?;
             let record = find_server(&gw, &ctx, &id).await?;
-            gw.store
+            if !gw
+                .store
                 .delete_upstream(ctx.tenant(), &id)
                 .await
-                .map_err(ApiError::store)?;
+                .map_err(ApiError::store)?
+            {
+                return Err(ApiError::not_found());
+            }
             gw.registry
                 .load_all(&gw.store)
                 .await
@@ -424,48 +429,42 @@ pub async fn create_portal(
                 }
                 None => uuid::Uuid::now_v7().simple().to_string()[..12].to_owned(),
             };
-            if gw.registry.portal(ctx.tenant(), &id).is_some() {
-                return Err(ApiError::new_status(
-                    StatusCode::CONFLICT,
-                    format!("a portal with id {id:?} already exists"),
-                ));
-            }
             let now = now_ms();
-            // The portal's keys live on a server row; the portal record points at it.
-            let (server, secret) = create_server(
-                &gw,
-                NewServer {
-                    created_by: Some(ctx.id.to_string()),
-                    ..NewServer::new(
-                        ctx.tenant(),
-                        b.name.trim(),
-                        ServerSource::Portal(id.clone()),
-                    )
-                },
-            )
-            .await?;
-            let record = PortalRecord {
-                tenant: ctx.tenant().to_owned(),
-                id,
-                name: b.name.trim().to_owned(),
-                description: b.description,
-                servers: b.servers,
-                prefix,
-                pin_tools: b.pin_tools,
-                server_id: server.id.to_string(),
-                created_at: now,
-                created_by: Some(ctx.id.to_string()),
-                modified_at: now,
-                modified_by: Some(ctx.id.to_string()),
-            };
-            gw.store
-                .create_portal(&record)
+            // The portal's keys live on a server row the portal points at;
+            // portal, server and key are written together or not at all.
+            let (record, server, (_, key)) = gw
+                .store
+                .create_portal(
+                    PortalRecord {
+                        tenant: ctx.tenant().to_owned(),
+                        id,
+                        name: b.name.trim().to_owned(),
+                        description: b.description,
+                        servers: b.servers,
+                        prefix,
+                        pin_tools: b.pin_tools,
+                        server_id: String::new(),
+                        created_at: now,
+                        created_by: Some(ctx.id.to_string()),
+                        modified_at: now,
+                        modified_by: Some(ctx.id.to_string()),
+                    },
+                    NewServer {
+                        created_by: Some(ctx.id.to_string()),
+                        ..NewServer::new(ctx.tenant(), b.name.trim(), ServerSource::Unbound)
+                    },
+                )
                 .await
                 .map_err(ApiError::store)?;
             gw.registry
                 .load_all(&gw.store)
                 .await
                 .map_err(ApiError::store)?;
+            gw.registry
+                .refresh_server(&gw.store, server.id)
+                .await
+                .map_err(ApiError::store)?;
+            let secret = key.secret;
             let mut v = portal_json(&gw, &record);
             v["url"] = json!(gw.mcp_url(&secret));
             v["token"] = json!(secret);
@@ -539,10 +538,14 @@ pub async fn put_portal(
             record.pin_tools = b.pin_tools;
             record.modified_at = now_ms();
             record.modified_by = Some(ctx.id.to_string());
-            gw.store
+            if !gw
+                .store
                 .update_portal(&record)
                 .await
-                .map_err(ApiError::store)?;
+                .map_err(ApiError::store)?
+            {
+                return Err(ApiError::not_found());
+            }
             gw.registry
                 .load_all(&gw.store)
                 .await

@@ -3,13 +3,15 @@
 //! the field) rather than stored and failing later. The same policy is
 //! enforced again on every connection (`mcpgate_upstream::egress`).
 
-use mcpgate_catalog::{AuthSpec, Credentials, Integration};
+use mcpgate_catalog::{AuthSpec, Integration};
 
 use super::ApiError;
 use crate::Gateway;
 
 /// `url` (a complete URL) must pass the egress policy.
 pub(crate) fn check_url(gw: &Gateway, field: &str, url: &str) -> Result<(), ApiError> {
+    // Syntax first (http(s) with a host), so the field error says what to fix.
+    super::check_url(field, url)?;
     gw.egress
         .check_url(url)
         .map(drop)
@@ -29,6 +31,7 @@ pub(crate) fn check_integration(
     // completes it with its own base_url, which is checked then.
     let relative = integration.base_url.is_empty() || integration.base_url.starts_with('/');
     if !relative {
+        super::check_url_template(base_url_field, &integration.base_url)?;
         gw.egress
             .check_template(&integration.base_url)
             .map_err(|denied| ApiError::field(base_url_field, denied.to_string()))?;
@@ -36,21 +39,6 @@ pub(crate) fn check_integration(
     match &integration.auth {
         AuthSpec::Oauth2ClientCredentials { token_url, .. }
         | AuthSpec::Oauth2RefreshToken { token_url } => check_url(gw, token_url_field, token_url),
-        _ => Ok(()),
-    }
-}
-
-/// An account's own OAuth token endpoint, when its credentials name one.
-pub(crate) fn check_credentials(gw: &Gateway, credentials: &Credentials) -> Result<(), ApiError> {
-    match credentials {
-        Credentials::Oauth2ClientCredentials {
-            token_url: Some(url),
-            ..
-        }
-        | Credentials::Oauth2RefreshToken {
-            token_url: Some(url),
-            ..
-        } => check_url(gw, "credentials.token_url", url),
         _ => Ok(()),
     }
 }

@@ -21,8 +21,10 @@ use uuid::Uuid;
 
 use super::integrations::find_by_id_or_name;
 use super::keys::{grace, rotate};
-use super::servers::{create_server_without_key, scope_error, update_server, visible_account};
-use super::{AdminContext, ApiError, authorize, json_body, json_body_or_default, ok_json};
+use super::servers::{scope_error, visible_account};
+use super::{
+    AdminContext, ApiError, authorize, check_tenant, json_body, json_body_or_default, ok_json,
+};
 use crate::Gateway;
 
 fn ms(t: time::OffsetDateTime) -> i64 {
@@ -41,9 +43,9 @@ async fn resolve(
     tenant: &str,
     integration: &str,
 ) -> Result<(AdminContext, IntegrationRecord), ApiError> {
-    let ctx = authorize(gw, headers)?
-        .within(tenant)
-        .ok_or_else(ApiError::not_found)?;
+    let ctx = authorize(gw, headers)?;
+    check_tenant("tenant", tenant)?;
+    let ctx = ctx.within(tenant).ok_or_else(ApiError::not_found)?;
     let integration = find_by_id_or_name(gw, &ctx, integration)
         .await?
         .ok_or_else(ApiError::not_found)?;
@@ -224,74 +226,51 @@ async fn patch_inner(
         }
     };
 
-    let (existing, _) = current(gw, ctx.tenant(), &integration).await?;
-    let server = match existing {
-        None => {
-            let label = integration
-                .definition
-                .label
-                .clone()
-                .unwrap_or_else(|| integration.definition.name.clone());
-            create_server_without_key(
-                gw,
-                NewServer {
-                    exposed_tools: exposed.flatten(),
-                    description: req.description,
-                    limits: req.limits.unwrap_or_default(),
-                    integration_id: Some(integration.id),
-                    disabled: !req.enabled.unwrap_or(false),
-                    created_by: Some(ctx.id.to_string()),
-                    mint_key: false,
-                    ..NewServer::new(
-                        ctx.tenant(),
-                        format!("{label} MCP"),
-                        source.unwrap_or(ServerSource::Unbound),
-                    )
-                },
-            )
-            .await?
-        }
-        Some(server) => {
-            update_server(
-                gw,
-                server.id,
-                ServerPatch {
-                    disabled: req.enabled.map(|e| !e),
-                    source,
-                    exposed_tools: exposed,
-                    description: req.description.map(Some),
-                    limits: req.limits,
-                    modified_by: Some(ctx.id.to_string()),
-                    ..ServerPatch::default()
-                },
-            )
-            .await?
-        }
-    };
-
-    // The first time the settings are enabled, mint the MCP key and show it once.
-    let mut secret = None;
-    if !server.disabled
-        && gw
-            .store
-            .all_server_keys(server.id)
-            .await
-            .map_err(ApiError::store)?
-            .is_empty()
-    {
-        let (_, key) = gw
-            .store
-            .add_key(server.id, None)
-            .await
-            .map_err(ApiError::store)?
-            .ok_or_else(ApiError::not_found)?;
-        gw.registry
-            .refresh_server(&gw.store, server.id)
-            .await
-            .map_err(ApiError::store)?;
+    // Creating the settings, changing them and minting the first key are
+    // one store transaction: concurrent first PATCHes all succeed, one of
+    // them creates the server and one (the first to enable it) gets the key.
+    let label = integration
+        .definition
+        .label
+        .clone()
+        .unwrap_or_else(|| integration.definition.name.clone());
+    let (server, minted) = gw
+        .store
+        .save_integration_settings(
+            NewServer {
+                exposed_tools: exposed.clone().flatten(),
+                description: req.description.clone(),
+                limits: req.limits.unwrap_or_default(),
+                integration_id: Some(integration.id),
+                disabled: !req.enabled.unwrap_or(false),
+                created_by: Some(ctx.id.to_string()),
+                mint_key: false,
+                ..NewServer::new(
+                    ctx.tenant(),
+                    format!("{label} MCP"),
+                    source.clone().unwrap_or(ServerSource::Unbound),
+                )
+            },
+            ServerPatch {
+                disabled: req.enabled.map(|e| !e),
+                source,
+                exposed_tools: exposed,
+                description: req.description.map(Some),
+                limits: req.limits,
+                modified_by: Some(ctx.id.to_string()),
+                ..ServerPatch::default()
+            },
+        )
+        .await
+        .map_err(ApiError::store)?;
+    gw.registry
+        .refresh_server(&gw.store, server.id)
+        .await
+        .map_err(ApiError::store)?;
+    let secret = minted.map(|(_, key)| {
         tracing::info!(server = %server.id, key_prefix = %key.prefix, "integration MCP key minted");
-        secret = Some(key.secret);
-    }
+        key.secret
+    });
     let (server, key) = current(gw, ctx.tenant(), &integration).await?;
     ok_json(
         StatusCode::OK,

@@ -142,6 +142,8 @@ fn convert(
                 &mut |_, _| {},
             )
             .map_err(|e| definition_error(e, "openapi"))?;
+            // Named as the request's fields: `base_url` overrides the
+            // document's servers.
             super::egress::check_integration(
                 gw,
                 if base_url_given {

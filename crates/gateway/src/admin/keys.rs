@@ -12,7 +12,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use super::servers::visible_server;
-use super::{ApiError, authorize, json_body, ok_json, parse_expiry, respond};
+use super::{ApiError, authorize, json_body, ok_json, parse_future_expiry, respond};
 use crate::Gateway;
 use crate::http_util;
 use crate::timefmt::rfc3339_ms;
@@ -116,7 +116,7 @@ pub async fn create(
             let expires_at = req
                 .expires_at
                 .as_deref()
-                .map(|e| parse_expiry("expires_at", e))
+                .map(|e| parse_future_expiry("expires_at", e))
                 .transpose()?;
             let (record, key) = gw
                 .store

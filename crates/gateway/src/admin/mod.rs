@@ -12,6 +12,7 @@ pub mod fruxon;
 pub mod integrations;
 pub mod keys;
 pub mod servers;
+pub mod shape;
 pub mod tokens;
 pub mod truto;
 
@@ -184,6 +185,12 @@ impl ApiError {
     pub(crate) fn store(e: StoreError) -> Self {
         match e {
             StoreError::Conflict(message) => Self::new(StatusCode::CONFLICT, message),
+            // Contention that outlasted the store's retries: not the
+            // client's fault and not a fault of ours; nothing was written.
+            e @ StoreError::Busy => {
+                tracing::warn!(error = %e, "admin request gave up on store contention");
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+            }
             e if e.is_unavailable() => {
                 tracing::warn!(error = %e, "admin request failed: the store is unreachable");
                 Self::new(
@@ -221,11 +228,21 @@ impl ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        self.headers(r)
+    }
+
+    /// The headers an error status calls for: the auth scheme with a 401,
+    /// when to retry with a 503.
+    fn headers(&self, mut r: Response) -> Response {
         if self.status == StatusCode::UNAUTHORIZED {
             r.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer realm=\"mcpgate-admin\""),
             );
+        }
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         r
     }
@@ -246,10 +263,11 @@ impl ApiError {
         };
         let body =
             serde_json::json!({"errors": errors, "success": false, "messages": [], "result": null});
-        http_util::json(self.status, body.to_string())
+        let r = http_util::json(self.status, body.to_string());
+        self.headers(r)
     }
 
-    fn into_response(self) -> Response {
+    pub(crate) fn into_response(self) -> Response {
         #[derive(Serialize)]
         struct Inner<'a> {
             status: u16,
@@ -262,14 +280,8 @@ impl ApiError {
             message: &self.message,
             fields: &self.fields,
         }});
-        let mut r = http_util::json(self.status, body.to_string());
-        if self.status == StatusCode::UNAUTHORIZED {
-            r.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"mcpgate-admin\""),
-            );
-        }
-        r
+        let r = http_util::json(self.status, body.to_string());
+        self.headers(r)
     }
 }
 
@@ -288,6 +300,11 @@ pub(crate) fn authorize(gw: &Gateway, headers: &HeaderMap) -> Result<AdminContex
     })
 }
 
+/// Read a JSON request body (`Content-Type: application/json`, at most
+/// 1 MiB) into `T`. A body that is not JSON is a 400 saying where it
+/// breaks; a body of the wrong shape is a 400 naming the field at fault
+/// (`fields: {"servers.0.server_id": "is required"}`; Cloudflare's
+/// envelope turns that name into `path`).
 pub(crate) async fn json_body<T: for<'de> Deserialize<'de>>(
     headers: &HeaderMap,
     body: Body,
@@ -298,7 +315,23 @@ pub(crate) async fn json_body<T: for<'de> Deserialize<'de>>(
             "Content-Type must be application/json",
         ));
     }
-    let bytes = http_util::read_body(headers, body, MAX_ADMIN_BODY)
+    parse_body(&read_admin_body(headers, body).await?)
+}
+
+/// Like [`json_body`], but an empty body (or none) reads as the default.
+pub(crate) async fn json_body_or_default<T: for<'de> Deserialize<'de> + Default>(
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<T, ApiError> {
+    let bytes = read_admin_body(headers, body).await?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    parse_body(&bytes)
+}
+
+async fn read_admin_body(headers: &HeaderMap, body: Body) -> Result<bytes::Bytes, ApiError> {
+    http_util::read_body(headers, body, MAX_ADMIN_BODY)
         .await
         .map_err(|e| match e {
             BodyError::TooLarge => ApiError::new(
@@ -309,29 +342,71 @@ pub(crate) async fn json_body<T: for<'de> Deserialize<'de>>(
                 StatusCode::BAD_REQUEST,
                 "the request body could not be read",
             ),
-        })?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("invalid JSON body: {e}")))
+        })
 }
 
-/// Like [`json_body`], but an empty body (or none) reads as the default.
-pub(crate) async fn json_body_or_default<T: for<'de> Deserialize<'de> + Default>(
-    headers: &HeaderMap,
-    body: Body,
-) -> Result<T, ApiError> {
-    let bytes = http_util::read_body(headers, body, MAX_ADMIN_BODY)
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "the request body could not be read",
-            )
-        })?;
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(T::default());
+/// Deserialize a request body, keeping where in it a problem is.
+pub(crate) fn parse_body<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(body_error)?;
+    de.end().map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("the request body is not valid JSON: {e}"),
+        )
+    })?;
+    Ok(value)
+}
+
+/// A body that did not deserialize: not JSON at all (where it breaks), or
+/// JSON of the wrong shape (which field, and what is wrong with it).
+fn body_error(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    use serde_path_to_error::Segment;
+    let inner = e.inner();
+    if !inner.is_data() {
+        return ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("the request body is not valid JSON: {inner}"),
+        );
     }
-    serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("invalid JSON body: {e}")))
+    // serde_json appends the position; a field path says more.
+    let full = inner.to_string();
+    let suffix = format!(" at line {} column {}", inner.line(), inner.column());
+    let message = full.strip_suffix(&suffix).unwrap_or(&full);
+    let mut path: Vec<String> = e
+        .path()
+        .iter()
+        .filter_map(|s| match s {
+            Segment::Seq { index } => Some(index.to_string()),
+            Segment::Map { key } => Some(key.clone()),
+            Segment::Enum { variant } => Some(variant.clone()),
+            Segment::Unknown => None,
+        })
+        .collect();
+    let quoted = |prefix: &str| {
+        message
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.split_once('`'))
+            .map(|(name, rest)| (name.to_owned(), rest.to_owned()))
+    };
+    let problem = if let Some((name, _)) = quoted("missing field `") {
+        path.push(name);
+        "is required".to_owned()
+    } else if let Some((name, rest)) = quoted("unknown field `") {
+        // The path already ends at an unknown key.
+        if path.last() != Some(&name) {
+            path.push(name);
+        }
+        format!("is not a field here{rest}")
+    } else if path.is_empty() && message.starts_with("invalid type") {
+        "the request body must be a JSON object".to_owned()
+    } else {
+        message.to_owned()
+    };
+    if path.is_empty() {
+        return ApiError::new(StatusCode::BAD_REQUEST, problem);
+    }
+    ApiError::field(&path.join("."), problem)
 }
 
 /// Deserialize a present field as `Some(value)` (value may be null), so
@@ -371,6 +446,86 @@ pub(crate) fn parse_expiry(field: &str, value: &str) -> Result<OffsetDateTime, A
             format!("{value:?} is not an RFC 3339 timestamp such as 2026-12-31T23:59:59Z"),
         )
     })
+}
+
+/// The expiry of an object being created: an RFC 3339 instant still in the
+/// future (a key or server born expired could never be used). A PATCH may
+/// still set a past instant, which expires an existing server at once.
+pub(crate) fn parse_future_expiry(field: &str, value: &str) -> Result<OffsetDateTime, ApiError> {
+    let t = parse_expiry(field, value)?;
+    if t <= OffsetDateTime::now_utc() {
+        return Err(ApiError::field(
+            field,
+            format!("{value:?} is in the past; an expiry must be in the future"),
+        ));
+    }
+    Ok(t)
+}
+
+/// A tenant name: non-empty, at most 128 of `A-Z a-z 0-9 - _ .`. The one
+/// rule for a tenant wherever it is given (`/admin-token`, and the account
+/// or tenant in a Cloudflare or Fruxon path), so no object can be made in a
+/// tenant no admin token can be minted for.
+pub(crate) fn check_tenant(field: &str, tenant: &str) -> Result<(), ApiError> {
+    if tenant.is_empty()
+        || tenant.len() > 128
+        || !tenant
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        return Err(ApiError::field(
+            field,
+            "must be a name of 1-128 letters, digits, '-', '_' or '.'",
+        ));
+    }
+    Ok(())
+}
+
+/// An outbound URL an admin configures (an upstream MCP server's endpoint,
+/// an account's or integration's base URL, an OAuth token endpoint): an
+/// absolute `http://` or `https://` URL with a host. The one place such
+/// fields are judged, so every rule about where the gateway may connect
+/// belongs here. `http://`, `https://` and `http:///etc/passwd` (which URL
+/// parsers would read as host `etc`) have no host and are refused.
+pub(crate) fn check_url(field: &str, value: &str) -> Result<reqwest::Url, ApiError> {
+    let lower = value.get(..8).unwrap_or(value).to_ascii_lowercase();
+    let authority = if lower.starts_with("https://") {
+        &value[8..]
+    } else if lower.starts_with("http://") {
+        &value[7..]
+    } else {
+        return Err(ApiError::field(
+            field,
+            format!("{value:?} must be an http:// or https:// URL"),
+        ));
+    };
+    if authority.is_empty() || authority.starts_with(['/', '\\', '?', '#', '@']) {
+        return Err(ApiError::field(
+            field,
+            format!("{value:?} has no host; give one, as in https://mcp.example.com/mcp"),
+        ));
+    }
+    let url = reqwest::Url::parse(value)
+        .map_err(|e| ApiError::field(field, format!("{value:?} is not a valid URL: {e}")))?;
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(ApiError::field(
+            field,
+            format!("{value:?} has no host; give one, as in https://mcp.example.com/mcp"),
+        ));
+    }
+    Ok(url)
+}
+
+/// [`check_url`] for a URL template whose `{placeholders}` an account's
+/// context fills in later: judged with each placeholder as a plain name.
+pub(crate) fn check_url_template(field: &str, template: &str) -> Result<(), ApiError> {
+    let names = mcpgate_catalog::integration::placeholders(template)
+        .map_err(|e| ApiError::field(field, e))?;
+    let mut sample = template.to_owned();
+    for name in names {
+        sample = sample.replace(&format!("{{{name}}}"), "x");
+    }
+    check_url(field, &sample).map(drop)
 }
 
 pub(crate) fn check_name(field: &str, name: &str) -> Result<String, ApiError> {

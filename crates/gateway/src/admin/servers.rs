@@ -11,11 +11,10 @@ use mcpgate_store::{
 };
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use time::OffsetDateTime;
 
 use super::{
     AdminContext, ApiError, ApiResult, ListParams, authorize, check_name, json_body, nullable,
-    ok_json, page, parse_expiry, parse_id, respond,
+    ok_json, page, parse_expiry, parse_future_expiry, parse_id, respond,
 };
 use crate::Gateway;
 use crate::http_util;
@@ -208,16 +207,11 @@ async fn create_inner(gw: &Gateway, headers: &HeaderMap, body: Body) -> ApiResul
             ServerSource::Toolset(toolset)
         }
     };
-    let expires_at = match req.expires_at.as_deref() {
-        None => None,
-        Some(v) => {
-            let t = parse_expiry("expires_at", v)?;
-            if t <= OffsetDateTime::now_utc() {
-                return Err(ApiError::field("expires_at", "must be in the future"));
-            }
-            Some(t)
-        }
-    };
+    let expires_at = req
+        .expires_at
+        .as_deref()
+        .map(|v| parse_future_expiry("expires_at", v))
+        .transpose()?;
     let (record, secret) = create_server(
         gw,
         NewServer {
@@ -251,19 +245,6 @@ pub(crate) async fn create_server(
         minted.ok_or_else(|| ApiError::internal("a server was created without a key"))?;
     tracing::info!(server = %record.id, key_prefix = %key.prefix, "server created");
     Ok((record, key.secret))
-}
-
-/// Store a new server without a key (keys come later) and make it live.
-pub(crate) async fn create_server_without_key(
-    gw: &Gateway,
-    new: NewServer,
-) -> Result<ServerRecord, ApiError> {
-    let (record, _) = gw.store.create_server(new).await.map_err(ApiError::store)?;
-    gw.registry
-        .refresh_server(&gw.store, record.id)
-        .await
-        .map_err(ApiError::store)?;
-    Ok(record)
 }
 
 /// Apply a patch, make it live, and return the new record.
@@ -556,6 +537,7 @@ async fn patch_inner(gw: &Gateway, id: &str, headers: &HeaderMap, body: Body) ->
         expires_at: match req.expires_at {
             None => None,
             Some(None) => Some(None),
+            // A past instant expires the server at once, on purpose.
             Some(Some(v)) => Some(Some(parse_expiry("expires_at", &v)?)),
         },
         scope: req.config,

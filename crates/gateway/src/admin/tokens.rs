@@ -10,7 +10,7 @@ use serde_json::json;
 use std::sync::Arc;
 use uuid::Uuid;
 
-use super::{AdminContext, ApiError, authorize, json_body, ok_json, respond};
+use super::{AdminContext, ApiError, authorize, check_tenant, json_body, ok_json, respond};
 use crate::Gateway;
 use crate::http_util;
 use crate::timefmt::rfc3339_ms;
@@ -40,16 +40,7 @@ pub async fn create(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Bo
             require_super(&ctx)?;
             let req: CreateToken = json_body(&headers, body).await?;
             let tenant = req.tenant.trim();
-            if tenant.is_empty()
-                || !tenant
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-            {
-                return Err(ApiError::field(
-                    "tenant",
-                    "must be a non-empty name of letters, digits, '-', '_' or '.'",
-                ));
-            }
+            check_tenant("tenant", tenant)?;
             let (record, key) = gw
                 .store
                 .create_admin_token(Some(tenant))

@@ -14,13 +14,12 @@ use mcpgate_store::{AccountRecord, Limits, NewServer, ServerPatch, ServerRecord,
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
-use time::OffsetDateTime;
 
 use super::accounts::find as find_account;
 use super::servers::{create_server, delete_server, update_server, validate_scope, visible_server};
 use super::{
     AdminContext, ApiError, ListParams, authorize, check_name, json_body, nullable, ok_json, page,
-    paginate, parse_expiry, respond,
+    paginate, parse_expiry, parse_future_expiry, respond,
 };
 use crate::Gateway;
 use crate::http_util;
@@ -86,16 +85,11 @@ pub async fn create(
             };
             let scope = req.config.unwrap_or_default();
             validate_scope(&gw, &account, &scope, None).await?;
-            let expires_at = match req.expires_at.as_deref() {
-                None => None,
-                Some(v) => {
-                    let t = parse_expiry("expires_at", v)?;
-                    if t <= OffsetDateTime::now_utc() {
-                        return Err(ApiError::field("expires_at", "must be in the future"));
-                    }
-                    Some(t)
-                }
-            };
+            let expires_at = req
+                .expires_at
+                .as_deref()
+                .map(|v| parse_future_expiry("expires_at", v))
+                .transpose()?;
             let (record, secret) = create_server(
                 &gw,
                 NewServer {
@@ -201,6 +195,7 @@ pub async fn patch(
                 expires_at: match req.expires_at {
                     None => None,
                     Some(None) => Some(None),
+                    // A past instant expires the server at once, on purpose.
                     Some(Some(v)) => Some(Some(parse_expiry("expires_at", &v)?)),
                 },
                 scope: req.config,
