@@ -48,6 +48,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             default_timeout: Duration::from_secs(config.upstream.timeout_secs),
             max_response_bytes: config.upstream.max_response_bytes,
         },
+        mcp_limits: mcpgate_upstream::McpLimits {
+            max_response_bytes: config.upstream.max_response_bytes,
+            max_list_pages: config.upstream.mcp_max_list_pages.max(1),
+            max_list_bytes: config.upstream.mcp_max_list_bytes,
+        },
         limits: mcpgate_gateway::limits::Effective {
             rate_per_sec: config.limits.rate_per_sec,
             burst: config.limits.burst,
@@ -100,6 +105,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .context("server error")?;
     gateway.flush_usage().await;
+    // Sessions the gateway opened on upstream MCP servers end with it.
+    gateway.end_upstream_sessions(Duration::from_secs(5)).await;
     tracing::info!("mcpgate stopped");
     Ok(())
 }

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use crate::auth::{Auth, RotateHook};
 use crate::paging::{PageCursor, at_path, at_path_mut, next_link};
+use crate::redact::{Redactor, secrets_of};
 
 /// Characters escaped in a path segment (RFC 3986 `pchar` complement, plus `/`).
 const SEGMENT: &AsciiSet = &CONTROLS
@@ -104,6 +105,9 @@ pub struct RestAccount {
     auth: Auth,
     timeout: Duration,
     max_response_bytes: usize,
+    /// Keeps the account's credentials out of error text built from the
+    /// API's answers.
+    redactor: Redactor,
 }
 
 /// Fill a base URL template's `{placeholders}` from an account's context.
@@ -184,6 +188,7 @@ impl RestAccount {
                 .map(Duration::from_secs)
                 .unwrap_or(settings.default_timeout),
             max_response_bytes: settings.max_response_bytes,
+            redactor: Redactor::new(secrets_of(credentials)),
         })
     }
 
@@ -392,9 +397,11 @@ impl RestAccount {
                 self.auth.invalidate(&token).await;
                 continue;
             }
-            break response;
+            break (response, token);
         };
-        self.map_response(op, &prepared, &shown, response).await
+        let (response, token) = response;
+        self.map_response(op, &prepared, &shown, response, token.as_deref())
+            .await
     }
 
     async fn read_capped(
@@ -423,6 +430,7 @@ impl RestAccount {
         prepared: &Prepared,
         shown: &str,
         response: reqwest::Response,
+        token: Option<&str>,
     ) -> Box<RawValue> {
         let status = response.status();
         let content_type = response
@@ -452,10 +460,13 @@ impl RestAccount {
 
         if !status.is_success() {
             let reason = status.canonical_reason().unwrap_or("");
+            // Some APIs echo the request's credentials in their errors;
+            // removed before the cut, so no part of one is left.
+            let text = self.redactor.with(token).redact(text.trim());
             return result(json!({
                 "content": [{"type": "text", "text": format!(
                     "The upstream API answered {} {reason} ({shown}): {}{note}",
-                    status.as_u16(), trimmed(text.trim(), 2000))}],
+                    status.as_u16(), trimmed(&text, 2000))}],
                 "isError": true,
             }));
         }
