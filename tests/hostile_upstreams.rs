@@ -396,6 +396,9 @@ async fn sync_races_an_admin_write(store_url: Option<String>) {
         .await;
     assert_eq!(now["result"]["name"], "New name", "{now}");
     assert_eq!(now["result"]["hostname"], new.url.as_str());
+    // The client of the old endpoint is gone, and its session ended there.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(old.live_sessions(), 0);
 
     // The next sync (and every call) goes to the new endpoint, with the new credential.
     let synced = sync(&gw, "crm", None).await;
@@ -425,9 +428,24 @@ async fn sync_races_an_admin_write(store_url: Option<String>) {
 async fn credentials_echoed_by_an_upstream_never_reach_logs_store_or_answers() {
     const SECRET: &str = "upstream-secret-7h8i9j0k";
     let up = hostile::start(Lists::Plain).await;
-    up.shared.behaviour.echo_401.store(true, Ordering::SeqCst);
+    up.set_tools(&["whoami"]);
     let gw = gateway("").await;
     register_with(&gw, "echo", "Echo", &up.url, SECRET).await;
+    assert_eq!(sync(&gw, "echo", None).await["status"], "ready");
+    let c = portal(
+        &gw,
+        json!({"id": "p", "name": "P", "servers": [{"server_id": "echo"}]}),
+    )
+    .await;
+    let r = c
+        .call(
+            "tools/call",
+            json!({"name": "echo_whoami", "arguments": {}}),
+        )
+        .await;
+    assert_eq!(r["content"][0]["text"], "you sent [redacted]", "{r}");
+
+    up.shared.behaviour.echo_401.store(true, Ordering::SeqCst);
     let server = sync(&gw, "echo", None).await;
     assert_eq!(server["status"], "error", "{server}");
     assert!(up.authorizations().contains(SECRET), "the upstream got it");

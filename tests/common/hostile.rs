@@ -230,7 +230,7 @@ async fn post(State(shared): S, headers: HeaderMap, body: Bytes) -> Response {
         "prompts/list" => list(&shared, &id, "prompts", params),
         "resources/list" => list(&shared, &id, "resources", params),
         "resources/templates/list" => list(&shared, &id, "resourceTemplates", params),
-        "tools/call" => call(&id, params["name"].as_str().unwrap_or("")),
+        "tools/call" => call(&id, params["name"].as_str().unwrap_or(""), &auth),
         _ => axum::Json(json!({"jsonrpc": "2.0", "id": id,
             "error": {"code": -32601, "message": "Method not found"}}))
         .into_response(),
@@ -313,8 +313,10 @@ fn repeated(unit: &'static [u8], times: usize) -> Body {
 
 const MB200: usize = 200 << 20;
 
-fn call(id: &Value, name: &str) -> Response {
+fn call(id: &Value, name: &str, auth: &str) -> Response {
     match name {
+        // Echoes the credential it was called with.
+        "whoami" => reply(id, json!({"content": [{"type": "text", "text": format!("you sent {auth}")}]})),
         // 200 MB of JSON, without Content-Length.
         "big_json" => Response::builder()
             .header("content-type", "application/json")

@@ -565,7 +565,8 @@ impl McpClient {
 
     /// The result of a response message, or its error — with the gateway's
     /// credential (and credential-shaped text) removed from an error's
-    /// text and from a result that reports an error (`isError`).
+    /// text and from a result that reports an error (`isError`), and the
+    /// credential alone from any other result.
     fn unwrap_message(&self, message: Value) -> Result<Value, CallError> {
         let Value::Object(mut message) = message else {
             return Err(
@@ -585,20 +586,21 @@ impl McpClient {
         if result.get("isError").and_then(Value::as_bool) == Some(true) {
             return Ok(self.redacted(result));
         }
-        Ok(result)
+        Ok(self.scrubbed(result))
+    }
+
+    /// `value` with the gateway's credential for this upstream removed from
+    /// every string (an upstream that echoes it must not hand it to clients).
+    fn scrubbed(&self, mut value: Value) -> Value {
+        if !self.redactor.is_empty() {
+            rewrite_strings(&mut value, &|s| self.redactor.strip_secrets(s));
+        }
+        value
     }
 
     /// `value` with every string redacted.
     fn redacted(&self, mut value: Value) -> Value {
-        fn walk(value: &mut Value, redactor: &Redactor) {
-            match value {
-                Value::String(s) => *s = redactor.redact(s),
-                Value::Array(items) => items.iter_mut().for_each(|v| walk(v, redactor)),
-                Value::Object(fields) => fields.values_mut().for_each(|v| walk(v, redactor)),
-                _ => {}
-            }
-        }
-        walk(&mut value, &self.redactor);
+        rewrite_strings(&mut value, &|s| Some(self.redactor.redact(s)));
         value
     }
 
@@ -1204,6 +1206,22 @@ impl McpClient {
         }
         snapshot.warnings = warnings;
         Ok(snapshot)
+    }
+}
+
+/// Replace each string in `value` for which `rewrite` gives a new one.
+fn rewrite_strings(value: &mut Value, rewrite: &dyn Fn(&str) -> Option<String>) {
+    match value {
+        Value::String(s) => {
+            if let Some(new) = rewrite(s) {
+                *s = new;
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| rewrite_strings(v, rewrite)),
+        Value::Object(fields) => fields
+            .values_mut()
+            .for_each(|v| rewrite_strings(v, rewrite)),
+        _ => {}
     }
 }
 

@@ -81,14 +81,28 @@ impl Redactor {
         }
     }
 
-    /// `text` without the known secrets and credential-shaped values.
-    pub fn redact(&self, text: &str) -> String {
-        let mut out = text.to_owned();
+    /// Whether it knows no secret (patterns still apply in [`redact`](Self::redact)).
+    pub fn is_empty(&self) -> bool {
+        self.secrets.is_empty()
+    }
+
+    /// `text` without the known secrets, when it held one (no pattern
+    /// matching: for content such as tool descriptions and results, where
+    /// a credential-shaped example is legitimate).
+    pub fn strip_secrets(&self, text: &str) -> Option<String> {
+        let mut out: Option<String> = None;
         for secret in &self.secrets {
-            if out.contains(secret.as_str()) {
-                out = out.replace(secret.as_str(), REDACTED);
+            let current = out.as_deref().unwrap_or(text);
+            if current.contains(secret.as_str()) {
+                out = Some(current.replace(secret.as_str(), REDACTED));
             }
         }
+        out
+    }
+
+    /// `text` without the known secrets and credential-shaped values.
+    pub fn redact(&self, text: &str) -> String {
+        let out = self.strip_secrets(text).unwrap_or_else(|| text.to_owned());
         let out = SCHEMED.replace_all(&out, |c: &regex::Captures<'_>| {
             // "Bearer" is always followed by a token; "basic" may be plain
             // English ("basic authentication"), a credential never is letters only.
@@ -162,6 +176,18 @@ mod tests {
         assert!(!out.contains("a%20b"), "{out}");
         assert!(!out.contains("a b&c"), "{out}");
         assert_eq!(out.matches(REDACTED).count(), 3, "{out}");
+    }
+
+    #[test]
+    fn stripping_removes_only_the_configured_secrets() {
+        let r = Redactor::new(["tok-123456"]);
+        assert_eq!(
+            r.strip_secrets("use Bearer <token>; ours is tok-123456")
+                .as_deref(),
+            Some("use Bearer <token>; ours is [redacted]")
+        );
+        assert_eq!(r.strip_secrets("Authorization: Bearer abcdefgh"), None);
+        assert!(Redactor::default().is_empty());
     }
 
     #[test]
