@@ -192,13 +192,13 @@ async fn run_sync(
         return Ok(None);
     };
     // The client was built from this configuration; its results belong to it.
-    let config_version = entry.record.config_version;
+    let started_with = entry.record.clone();
     let outcome = entry.client.sync(fresh).await;
     drop(entry);
     let now = now_ms();
     let write = gw
         .store
-        .record_sync(tenant, id, config_version, |record| {
+        .record_sync(&started_with, |record| {
             record.last_synced = Some(now);
             match &outcome {
                 Ok(snapshot) => record_snapshot(record, snapshot, accept_changes, now),

@@ -62,6 +62,18 @@ pub struct UpstreamRecord {
 }
 
 impl UpstreamRecord {
+    /// Whether `other` is this upstream reached the same way: the same
+    /// configuration version of the same creation (an upstream deleted and
+    /// created again under its id starts its versions afresh), endpoint,
+    /// auth type and timeout.
+    pub fn same_config(&self, other: &UpstreamRecord) -> bool {
+        self.config_version == other.config_version
+            && self.created_at == other.created_at
+            && self.hostname == other.hostname
+            && self.auth_type == other.auth_type
+            && self.timeout_secs == other.timeout_secs
+    }
+
     /// Apply a sync's outcome — its own fields only (status, error, lists,
     /// drift, warnings, sync times) — from `outcome`, leaving everything an
     /// admin sets as it is.
@@ -222,16 +234,16 @@ impl Store {
     /// write: `apply` gets the record as it stands now and sets the sync's
     /// own fields (see [`UpstreamRecord::take_sync_fields`]); the write is a
     /// compare-and-swap on the stored document, retried on a concurrent
-    /// change, and skipped ([`SyncWrite::Superseded`]) when the record's
-    /// `config_version` is no longer `config_version`, the one the sync
-    /// started with. Credentials are never written here.
+    /// change, and skipped ([`SyncWrite::Superseded`]) when the record is
+    /// no longer configured as `started_with`, the record the sync started
+    /// from ([`UpstreamRecord::same_config`]). Credentials are never
+    /// written here.
     pub async fn record_sync(
         &self,
-        tenant: &str,
-        id: &str,
-        config_version: u64,
+        started_with: &UpstreamRecord,
         apply: impl Fn(&mut UpstreamRecord),
     ) -> Result<SyncWrite, StoreError> {
+        let (tenant, id) = (&started_with.tenant, &started_with.id);
         for _ in 0..SYNC_WRITE_ATTEMPTS {
             let row = sqlx::query("SELECT doc FROM mcp_upstreams WHERE tenant = $1 AND id = $2")
                 .bind(tenant)
@@ -244,7 +256,7 @@ impl Store {
             let read: String = row.get(0);
             let mut record: UpstreamRecord =
                 serde_json::from_str(&read).map_err(|e| corrupt("mcp_upstreams", e))?;
-            if record.config_version != config_version {
+            if !record.same_config(started_with) {
                 return Ok(SyncWrite::Superseded);
             }
             apply(&mut record);
@@ -531,9 +543,7 @@ mod tests {
             outcome.snapshot = Some(serde_json::json!({"tools": [{"name": "old"}]}));
             outcome.last_synced = Some(99);
             let written = store
-                .record_sync("acme", "crm", started_with.config_version, |r| {
-                    r.take_sync_fields(&outcome)
-                })
+                .record_sync(&started_with, |r| r.take_sync_fields(&outcome))
                 .await
                 .unwrap();
             assert_eq!(written, SyncWrite::Superseded);
@@ -543,9 +553,7 @@ mod tests {
 
             // A sync on the current configuration writes only its fields.
             let written = store
-                .record_sync("acme", "crm", edited.config_version, |r| {
-                    r.take_sync_fields(&outcome)
-                })
+                .record_sync(&edited, |r| r.take_sync_fields(&outcome))
                 .await
                 .unwrap();
             let SyncWrite::Recorded(recorded) = written else {
@@ -560,8 +568,21 @@ mod tests {
                 *recorded
             );
             assert_eq!(
-                store.record_sync("acme", "gone", 0, |_| {}).await.unwrap(),
+                store.record_sync(&upstream("gone"), |_| {}).await.unwrap(),
                 SyncWrite::Gone
+            );
+            // Deleted and created again under its id (versions start
+            // afresh): a sync of the first one is not recorded on the second.
+            store.delete_upstream("acme", "crm").await.unwrap();
+            let mut again = upstream("crm");
+            again.created_at = 2;
+            store.create_upstream(&again, None).await.unwrap();
+            assert_eq!(
+                store
+                    .record_sync(&upstream("crm"), |r| r.take_sync_fields(&outcome))
+                    .await
+                    .unwrap(),
+                SyncWrite::Superseded
             );
         }
     }
