@@ -80,11 +80,13 @@ pub(crate) fn too_large(error: &sse_stream::Error) -> bool {
 
 /// The size of the SSE event being received: bytes (line ends excluded)
 /// since the last empty line, which ends an event (WHATWG HTML §9.2.6:
-/// lines end with CRLF, LF or CR).
+/// lines end with CRLF, LF or CR). A comment line (`:` first) counts only
+/// until it ends: the decoder keeps nothing of it.
 #[derive(Default)]
 struct EventSize {
     event: usize,
     line: usize,
+    comment: bool,
     after_cr: bool,
 }
 
@@ -94,10 +96,12 @@ impl EventSize {
         let mut largest = self.event;
         while !bytes.is_empty() {
             let Some(i) = bytes.iter().position(|&b| b == b'\r' || b == b'\n') else {
+                self.starts(bytes[0]);
                 self.grow(bytes.len());
                 return largest.max(self.event);
             };
             if i > 0 {
+                self.starts(bytes[0]);
                 self.grow(i);
                 largest = largest.max(self.event);
             }
@@ -108,6 +112,8 @@ impl EventSize {
             } else {
                 if self.line == 0 {
                     self.event = 0; // an empty line: the event is complete
+                } else if self.comment {
+                    self.event -= self.line;
                 }
                 self.line = 0;
                 self.after_cr = end == b'\r';
@@ -121,6 +127,13 @@ impl EventSize {
         self.after_cr = false;
         self.line += n;
         self.event += n;
+    }
+
+    /// Account for the start of a line's content.
+    fn starts(&mut self, first: u8) {
+        if self.line == 0 {
+            self.comment = first == b':';
+        }
     }
 }
 
@@ -146,6 +159,18 @@ mod tests {
         assert_eq!(sizes(&["data: a\ndata: b\n"]), vec![14]);
         // A CRLF split across chunks is one line end, not an empty line.
         assert_eq!(sizes(&["data: a\r", "\ndata: b\n\n"]), vec![7, 14]);
+    }
+
+    #[test]
+    fn comment_lines_count_only_while_they_last() {
+        // Keep-alive comments without empty lines between them do not add up.
+        let mut s = EventSize::default();
+        for _ in 0..10_000 {
+            assert!(s.feed(b": keep-alive\n") <= 12);
+        }
+        assert_eq!(sizes(&[": ping\ndata: abcd\n\n"]), vec![10]);
+        // A comment that never ends is as large as it grows.
+        assert_eq!(sizes(&[": xxxx", "xxxx"]), vec![6, 10]);
     }
 
     #[test]
