@@ -480,6 +480,16 @@ async fn credentials_echoed_by_an_upstream_never_reach_logs_store_or_answers() {
         .await;
     assert_eq!(r["isError"], true, "{r}");
     let text = r.to_string();
+    let whoami = c
+        .call(
+            "tools/call",
+            json!({"name": "get_single_crm_contact_by_id", "arguments": {"id": "me"}}),
+        )
+        .await;
+    assert_eq!(
+        whoami["structuredContent"]["authorization"], "Bearer [redacted]",
+        "{whoami}"
+    );
     assert!(
         text.contains("401") && text.contains("[redacted]"),
         "{text}"

@@ -127,6 +127,7 @@ pub async fn start(lists: Lists) -> Hostile {
     let app = Router::new()
         .route("/mcp", get(stream).post(post).delete(delete))
         .route("/reports", get(echo_unauthorized))
+        .route("/contacts/{id}", get(echo_ok))
         .with_state(Arc::clone(&shared));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -165,6 +166,12 @@ async fn echo_unauthorized(State(shared): S, headers: HeaderMap) -> Response {
         format!("invalid credentials: Authorization: {auth} (token {auth})"),
     )
         .into_response()
+}
+
+/// A 200 whose body repeats the credential (a "whoami").
+async fn echo_ok(State(shared): S, headers: HeaderMap) -> Response {
+    let auth = note_auth(&shared, &headers);
+    axum::Json(json!({"id": "me", "authorization": auth})).into_response()
 }
 
 fn session_of(headers: &HeaderMap) -> Option<String> {

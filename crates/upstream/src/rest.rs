@@ -448,6 +448,23 @@ impl RestAccount {
             Ok(b) => b,
             Err(e) => return error_result(format!("{e} ({shown})")),
         };
+        let redactor = match token {
+            Some(_) => std::borrow::Cow::Owned(self.redactor.with(token)),
+            None => std::borrow::Cow::Borrowed(&self.redactor),
+        };
+        // An API that echoes the account's credentials (a "whoami", a
+        // request dump) must not hand them to the model: they go from text
+        // answers whatever the status.
+        let text = match std::str::from_utf8(&body) {
+            Ok(text) => Some(text),
+            // Cut by the cap inside a character: the text before it.
+            Err(e) if e.error_len().is_none() => std::str::from_utf8(&body[..e.valid_up_to()]).ok(),
+            Err(_) => None,
+        };
+        let body = match text.and_then(|t| redactor.strip_secrets(t)) {
+            Some(clean) => clean.into_bytes(),
+            None => body,
+        };
         let note = if truncated {
             format!(
                 "\n[truncated: the response exceeded {} bytes]",
@@ -462,7 +479,7 @@ impl RestAccount {
             let reason = status.canonical_reason().unwrap_or("");
             // Some APIs echo the request's credentials in their errors;
             // removed before the cut, so no part of one is left.
-            let text = self.redactor.with(token).redact(text.trim());
+            let text = redactor.redact(text.trim());
             return result(json!({
                 "content": [{"type": "text", "text": format!(
                     "The upstream API answered {} {reason} ({shown}): {}{note}",
