@@ -91,7 +91,8 @@ pub struct McpConfig {
 pub struct UpstreamConfig {
     /// Timeout of one upstream call in seconds (an integration may override it).
     pub timeout_secs: u64,
-    /// Larger upstream responses are truncated, with a note to the model.
+    /// Larger REST responses are truncated, with a note to the model; a
+    /// larger answer (or SSE event) of an upstream MCP server is refused.
     pub max_response_bytes: usize,
     /// Largest file (bytes) a REST tool's multipart part or binary body may
     /// carry, inline or downloaded from a `url` argument.
@@ -102,6 +103,11 @@ pub struct UpstreamConfig {
     /// Resync upstreams periodically (turn off when an external scheduler
     /// calls `…/sync`).
     pub mcp_periodic_resync: bool,
+    /// The most pages a sync reads of one list of an upstream MCP server.
+    pub mcp_max_list_pages: usize,
+    /// The most bytes one list of an upstream MCP server may take over all
+    /// its pages.
+    pub mcp_max_list_bytes: usize,
 }
 
 impl Default for UpstreamConfig {
@@ -112,6 +118,8 @@ impl Default for UpstreamConfig {
             max_upload_bytes: 16 << 20,
             mcp_resync_secs: 3600,
             mcp_periodic_resync: true,
+            mcp_max_list_pages: 100,
+            mcp_max_list_bytes: 4 << 20,
         }
     }
 }

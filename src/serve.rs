@@ -57,6 +57,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             max_response_bytes: config.upstream.max_response_bytes,
             max_upload_bytes: config.upstream.max_upload_bytes,
         },
+        mcp_limits: mcpgate_upstream::McpLimits {
+            max_response_bytes: config.upstream.max_response_bytes,
+            max_list_pages: config.upstream.mcp_max_list_pages.max(1),
+            max_list_bytes: config.upstream.mcp_max_list_bytes,
+        },
         limits: mcpgate_gateway::limits::Effective {
             rate_per_sec: config.limits.rate_per_sec,
             burst: config.limits.burst,
@@ -111,6 +116,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     )
     .await;
     gateway.flush_usage().await;
+    // Sessions the gateway opened on upstream MCP servers end with it.
+    gateway.end_upstream_sessions(Duration::from_secs(5)).await;
     tracing::info!("mcpgate stopped");
     Ok(())
 }

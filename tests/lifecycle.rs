@@ -20,6 +20,14 @@ async fn first_start_creates_store_and_a_private_session_key() {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&key).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
+        // The database and its WAL files are as private as the key files.
+        for file in ["mcpgate.db", "mcpgate.db-wal", "mcpgate.db-shm"] {
+            let mode = std::fs::metadata(data.join(file))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{file}");
+        }
     }
 }
 

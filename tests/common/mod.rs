@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod hostile;
 pub mod python;
 pub mod registry;
 pub mod upstream;

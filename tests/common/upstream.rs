@@ -196,3 +196,34 @@ resources:
         method: GET
         path: /reports
 "#;
+
+/// Import [`CRM`], connect an account with `credentials` to the API at
+/// `base`, and open an initialized session on a server over it.
+pub async fn crm_server(gw: &super::Gateway, base: &str, credentials: Value) -> super::Mcp {
+    let definition =
+        serde_json::to_value(mcpgate_catalog::Integration::from_yaml(CRM).unwrap()).unwrap();
+    let created = [
+        ("/integration", json!({ "definition": definition })),
+        (
+            "/integrated-account",
+            json!({"integration": "crm", "name": "acme", "base_url": base, "credentials": credentials}),
+        ),
+    ];
+    let mut account = Value::Null;
+    for (path, body) in created {
+        let (status, answer) = gw.admin(reqwest::Method::POST, path, Some(body)).await;
+        assert_eq!(status, 201, "{path}: {answer}");
+        account = answer;
+    }
+    let (status, server) = gw
+        .admin(
+            reqwest::Method::POST,
+            "/server",
+            Some(json!({"name": "crm", "integrated_account_id": account["id"]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{server}");
+    let mut c = gw.mcp(server["token"].as_str().unwrap());
+    c.initialize("2025-11-25").await;
+    c
+}

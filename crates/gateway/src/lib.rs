@@ -50,6 +50,8 @@ pub struct Options {
     pub default_toolset: String,
     /// Timeouts and size caps of REST calls.
     pub rest: mcpgate_upstream::RestSettings,
+    /// Caps on what is read from upstream MCP servers.
+    pub mcp_limits: mcpgate_upstream::McpLimits,
     /// Default per-key limits.
     pub limits: limits::Effective,
     /// How often upstream MCP servers are resynced (and when `ready` turns `stale`).
@@ -118,8 +120,8 @@ pub struct Gateway {
     pub fixtures: Arc<fixtures::Fixtures>,
     /// Simulated calls per server, so each server's error rate holds on its own.
     pub fault_calls: dashmap::DashMap<mcpgate_store::ServerId, u64>,
-    /// Upstreams that announced a list change, for the resync task.
-    changed: tokio::sync::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<(String, String)>>>,
+    /// Resyncs of upstreams that announced a list change, coalesced.
+    pub resyncs: Arc<sync::Resyncs>,
     relayed: Arc<std::sync::atomic::AtomicU64>,
     /// Portal calls of 2026-07-28 clients paused on a question to the client.
     waiting: Arc<mcp::bridge::Waiting>,
@@ -149,15 +151,16 @@ impl Gateway {
             .user_agent(concat!("mcpgate/", env!("CARGO_PKG_VERSION")))
             .build()
             .expect("the HTTP client builds");
-        let (changes, changed) = tokio::sync::mpsc::unbounded_channel();
+        let resyncs = Arc::new(sync::Resyncs::default());
         let registry = Registry::new(
             toolsets,
             options.page_size,
             http,
             options.rest,
             options.limits,
-            changes,
-        );
+            Arc::clone(&resyncs),
+        )
+        .with_mcp_limits(options.mcp_limits);
         registry.load_all(&store).await?;
         admin.reload(&store).await?;
         let sessions = Sessions::new(session_key, options.session_ttl);
@@ -179,7 +182,7 @@ impl Gateway {
             sandbox,
             fixtures,
             fault_calls: dashmap::DashMap::new(),
-            changed: tokio::sync::Mutex::new(Some(changed)),
+            resyncs,
             pending: Arc::new(Pending::new()),
             relayed: Arc::new(std::sync::atomic::AtomicU64::new(1)),
             waiting: Default::default(),
@@ -191,6 +194,16 @@ impl Gateway {
     /// The MCP URL of a server key.
     pub fn mcp_url(&self, token: &str) -> String {
         format!("{}/mcp/{token}", self.public_url)
+    }
+
+    /// End the gateway's sessions with its upstream MCP servers (`DELETE`),
+    /// waiting at most `within`; for shutdown.
+    pub async fn end_upstream_sessions(&self, within: Duration) {
+        let clients = self.registry.upstream_clients();
+        let ending = futures_util::future::join_all(clients.iter().map(|c| c.close()));
+        if tokio::time::timeout(within, ending).await.is_err() {
+            tracing::warn!("not every upstream session was ended before shutdown");
+        }
     }
 
     /// Re-read everything the hot path serves from the store (unchanged

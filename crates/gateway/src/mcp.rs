@@ -724,7 +724,7 @@ fn start_tool_call(
     call: PortalCall,
     permit: Permit,
     streaming: bool,
-) -> tokio::sync::mpsc::UnboundedReceiver<String> {
+) -> tokio::sync::mpsc::Receiver<String> {
     let PortalCall {
         tool,
         params,
@@ -734,7 +734,10 @@ fn start_tool_call(
     let client = Arc::clone(&tool.client);
     let upstream_id = client.next_request_id();
     let key = (session.nonce, id.as_json().to_owned());
-    let (out_tx, out_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    // Bounded, like the channel from the upstream client: a client that does
+    // not read holds up the upstream's stream instead of filling memory.
+    let (out_tx, out_rx) =
+        tokio::sync::mpsc::channel::<String>(mcpgate_upstream::mcp_client::EVENTS_BUFFER);
     let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
     let id = id.clone();
     let inflight = Arc::clone(&gw.inflight);
@@ -749,7 +752,9 @@ fn start_tool_call(
         // The key's permit is held until the upstream call ends; a client
         // that disconnects does not cancel it (only notifications/cancelled does).
         let _permit = permit;
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<serde_json::Value>();
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<serde_json::Value>(
+            mcpgate_upstream::mcp_client::EVENTS_BUFFER,
+        );
         let relay = async {
             while let Some(mut msg) = rx.recv().await {
                 // A request from the upstream (sampling, elicitation, roots)
@@ -780,7 +785,7 @@ fn start_tool_call(
                     );
                     msg["id"] = ours;
                 }
-                let _ = out_tx.send(msg.to_string());
+                let _ = out_tx.send(msg.to_string()).await;
             }
         };
         // What the client can answer on this stream, for upstreams that ask first.
@@ -798,7 +803,9 @@ fn start_tool_call(
             }
             Err(e) => jsonrpc::write_error(&mut out, Some(&id), &e),
         }
-        let _ = out_tx.send(String::from_utf8(out).expect("JSON is UTF-8"));
+        let _ = out_tx
+            .send(String::from_utf8(out).expect("JSON is UTF-8"))
+            .await;
     });
     gw.inflight
         .insert(key, (client, upstream_id, task.abort_handle()));
@@ -807,7 +814,7 @@ fn start_tool_call(
 }
 
 /// The messages as an SSE response, each as it arrives.
-fn sse_response(rx: tokio::sync::mpsc::UnboundedReceiver<String>) -> Response {
+fn sse_response(rx: tokio::sync::mpsc::Receiver<String>) -> Response {
     let events = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|m| {
             (
@@ -829,10 +836,7 @@ fn sse_response(rx: tokio::sync::mpsc::UnboundedReceiver<String>) -> Response {
 }
 
 /// Only the final message, as JSON (for clients that do not take SSE).
-async fn json_response(
-    id: &RequestId,
-    mut rx: tokio::sync::mpsc::UnboundedReceiver<String>,
-) -> Response {
+async fn json_response(id: &RequestId, mut rx: tokio::sync::mpsc::Receiver<String>) -> Response {
     let mut last = None;
     while let Some(m) = rx.recv().await {
         last = Some(m);

@@ -172,7 +172,9 @@ pub struct Registry {
     http: reqwest::Client,
     rest: RestSettings,
     limits: Effective,
-    changes: tokio::sync::mpsc::UnboundedSender<(String, String)>,
+    mcp_limits: mcpgate_upstream::McpLimits,
+    /// Where upstreams' change announcements go (coalesced there).
+    resyncs: Arc<crate::sync::Resyncs>,
     /// One change listener per upstream, with the client it listens through.
     listeners: DashMap<(String, String), (Arc<McpClient>, tokio::task::AbortHandle)>,
     /// Held by a full reload and by a refresh after a write, each for its
@@ -201,7 +203,7 @@ impl Registry {
         http: reqwest::Client,
         rest: RestSettings,
         limits: Effective,
-        changes: tokio::sync::mpsc::UnboundedSender<(String, String)>,
+        resyncs: Arc<crate::sync::Resyncs>,
     ) -> Self {
         let toolset_offerings = toolsets
             .iter()
@@ -228,10 +230,28 @@ impl Registry {
             http,
             rest,
             limits,
-            changes,
+            mcp_limits: mcpgate_upstream::McpLimits {
+                max_response_bytes: rest.max_response_bytes,
+                ..Default::default()
+            },
+            resyncs,
             listeners: DashMap::new(),
             installing: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// The caps on what upstream MCP clients read.
+    pub fn with_mcp_limits(mut self, limits: mcpgate_upstream::McpLimits) -> Self {
+        self.mcp_limits = limits;
+        self
+    }
+
+    /// The clients of every upstream MCP server (to end their sessions).
+    pub fn upstream_clients(&self) -> Vec<Arc<McpClient>> {
+        self.upstreams
+            .iter()
+            .map(|e| Arc::clone(&e.client))
+            .collect()
     }
 
     /// Keep a connection to the upstream's SSE stream, asking for a resync
@@ -243,14 +263,18 @@ impl Registry {
     ) -> tokio::task::AbortHandle {
         let client = Arc::clone(client);
         let key = (record.tenant.clone(), record.id.clone());
-        let changes = self.changes.clone();
+        let resyncs = Arc::clone(&self.resyncs);
         tokio::spawn(async move {
             const QUICK: std::time::Duration = std::time::Duration::from_millis(100);
             let mut backoff = QUICK;
             loop {
                 let notify = |method: &str| {
-                    tracing::info!(upstream = %key.1, method, "upstream announced a change; resyncing");
-                    let _ = changes.send(key.clone());
+                    // A burst is coalesced: one resync runs, one more is due.
+                    if resyncs.announce(&key.0, &key.1) {
+                        tracing::info!(upstream = %key.1, method, "upstream announced a change; resyncing");
+                    } else {
+                        tracing::debug!(upstream = %key.1, method, "upstream announced a change; a resync is already due");
+                    }
                 };
                 let opened = std::time::Instant::now();
                 match client.listen_for_changes(&notify).await {
@@ -704,6 +728,7 @@ impl Registry {
                     record
                         .timeout_secs
                         .map_or(self.rest.default_timeout, std::time::Duration::from_secs),
+                    self.mcp_limits,
                 ) {
                     Ok(c) => Arc::new(c),
                     Err(e) => {

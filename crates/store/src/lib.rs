@@ -29,7 +29,7 @@ pub use model::{
     KeyRecord, Limits, NewAccount, NewServer, Origin, SandboxSettings, ServerId, ServerPatch,
     ServerRecord, ServerSource,
 };
-pub use registry::{PortalRecord, PortalServer, UpstreamRecord};
+pub use registry::{PortalRecord, PortalServer, SyncWrite, UpstreamRecord};
 pub use sandbox::Fixture;
 pub use secrets::MasterKey;
 pub use store::{ChangeMarks, Store};

@@ -53,7 +53,62 @@ pub struct UpstreamRecord {
     pub modified_at: i64,
     /// Admin token id of the last change.
     pub modified_by: Option<String>,
+    /// Bumped by every change to how the upstream is reached (endpoint,
+    /// credential, timeout): a sync records its outcome only while the
+    /// version it started with is still current
+    /// ([`Store::record_sync`]).
+    #[serde(default)]
+    pub config_version: u64,
+    /// What the last successful sync found odd (a list whose cursor
+    /// repeated, the page cap, duplicate entries).
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
+
+impl UpstreamRecord {
+    /// Whether `other` is this upstream reached the same way: the same
+    /// configuration version of the same creation (an upstream deleted and
+    /// created again under its id starts its versions afresh), endpoint,
+    /// auth type and timeout.
+    pub fn same_config(&self, other: &UpstreamRecord) -> bool {
+        self.config_version == other.config_version
+            && self.created_at == other.created_at
+            && self.hostname == other.hostname
+            && self.auth_type == other.auth_type
+            && self.timeout_secs == other.timeout_secs
+    }
+
+    /// Apply a sync's outcome — its own fields only (status, error, lists,
+    /// drift, warnings, sync times) — from `outcome`, leaving everything an
+    /// admin sets as it is.
+    pub fn take_sync_fields(&mut self, outcome: &UpstreamRecord) {
+        self.status.clone_from(&outcome.status);
+        self.error.clone_from(&outcome.error);
+        self.snapshot.clone_from(&outcome.snapshot);
+        self.accepted.clone_from(&outcome.accepted);
+        self.changes.clone_from(&outcome.changes);
+        self.warnings.clone_from(&outcome.warnings);
+        self.last_synced = outcome.last_synced;
+        self.last_successful_sync = outcome.last_successful_sync;
+    }
+}
+
+/// How [`Store::record_sync`] went.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SyncWrite {
+    /// Recorded: the upstream as it now stands.
+    Recorded(Box<UpstreamRecord>),
+    /// Not recorded: the upstream's configuration changed since the sync
+    /// started (its results may come from an endpoint or credential that
+    /// is no longer configured).
+    Superseded,
+    /// Not recorded: the upstream no longer exists.
+    Gone,
+}
+
+/// How often [`Store::record_sync`] re-reads a record that another write
+/// changed under it before giving up.
+const SYNC_WRITE_ATTEMPTS: usize = 8;
 
 /// A portal: upstreams behind one MCP endpoint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -180,6 +235,54 @@ impl Store {
             }
         };
         Ok(done.rows_affected() > 0)
+    }
+
+    /// Record a sync's outcome on an upstream without undoing any other
+    /// write: `apply` gets the record as it stands now and sets the sync's
+    /// own fields (see [`UpstreamRecord::take_sync_fields`]); the write is a
+    /// compare-and-swap on the stored document, retried on a concurrent
+    /// change, and skipped ([`SyncWrite::Superseded`]) when the record is
+    /// no longer configured as `started_with`, the record the sync started
+    /// from ([`UpstreamRecord::same_config`]). Credentials are never
+    /// written here.
+    pub async fn record_sync(
+        &self,
+        started_with: &UpstreamRecord,
+        apply: impl Fn(&mut UpstreamRecord),
+    ) -> Result<SyncWrite, StoreError> {
+        let (tenant, id) = (&started_with.tenant, &started_with.id);
+        for _ in 0..SYNC_WRITE_ATTEMPTS {
+            let row = sqlx::query("SELECT doc FROM mcp_upstreams WHERE tenant = $1 AND id = $2")
+                .bind(tenant)
+                .bind(id)
+                .fetch_optional(self.pool())
+                .await?;
+            let Some(row) = row else {
+                return Ok(SyncWrite::Gone);
+            };
+            let read: String = row.get(0);
+            let mut record: UpstreamRecord =
+                serde_json::from_str(&read).map_err(|e| corrupt("mcp_upstreams", e))?;
+            if !record.same_config(started_with) {
+                return Ok(SyncWrite::Superseded);
+            }
+            apply(&mut record);
+            let done = sqlx::query(
+                "UPDATE mcp_upstreams SET doc = $1 WHERE tenant = $2 AND id = $3 AND doc = $4",
+            )
+            .bind(to_json(&record))
+            .bind(tenant)
+            .bind(id)
+            .bind(&read)
+            .execute(self.pool())
+            .await?;
+            if done.rows_affected() > 0 {
+                return Ok(SyncWrite::Recorded(Box::new(record)));
+            }
+        }
+        Err(StoreError::Conflict(format!(
+            "the MCP server {id:?} kept changing while a sync recorded its outcome; sync again"
+        )))
     }
 
     /// Every upstream with its credentials (opened), for the registry.
@@ -481,6 +584,78 @@ mod tests {
             );
             assert!(store.delete_upstream("acme", "crm").await.unwrap());
             assert!(store.get_upstream("acme", "crm").await.unwrap().is_none());
+        }
+    }
+
+    /// A sync that started before an admin changed the upstream must not
+    /// write back the old name, endpoint or anything else the admin set,
+    /// and its results (from the old endpoint) are not recorded at all;
+    /// one that started after records only its own fields.
+    #[tokio::test]
+    async fn a_sync_never_undoes_an_admins_write() {
+        for store in stores().await {
+            store
+                .create_upstream(&upstream("crm"), Some("old-secret"))
+                .await
+                .unwrap();
+            let started_with = store.get_upstream("acme", "crm").await.unwrap().unwrap();
+            // The admin's PUT lands while the sync runs.
+            let mut edited = started_with.clone();
+            edited.name = "Renamed".into();
+            edited.hostname = "https://new.example.com/mcp".into();
+            edited.config_version += 1;
+            assert!(
+                store
+                    .update_upstream(&edited, Some(Some("new-secret")))
+                    .await
+                    .unwrap()
+            );
+            let mut outcome = started_with.clone();
+            outcome.status = "ready".into();
+            outcome.snapshot = Some(serde_json::json!({"tools": [{"name": "old"}]}));
+            outcome.last_synced = Some(99);
+            let written = store
+                .record_sync(&started_with, |r| r.take_sync_fields(&outcome))
+                .await
+                .unwrap();
+            assert_eq!(written, SyncWrite::Superseded);
+            let (now, credentials) = store.list_upstreams().await.unwrap().remove(0);
+            assert_eq!(now, edited, "nothing of the stale sync was written");
+            assert_eq!(credentials.as_deref(), Some("new-secret"));
+
+            // A sync on the current configuration writes only its fields.
+            let written = store
+                .record_sync(&edited, |r| r.take_sync_fields(&outcome))
+                .await
+                .unwrap();
+            let SyncWrite::Recorded(recorded) = written else {
+                panic!("a current sync is recorded: {written:?}");
+            };
+            assert_eq!(recorded.name, "Renamed");
+            assert_eq!(recorded.hostname, "https://new.example.com/mcp");
+            assert_eq!(recorded.status, "ready");
+            assert_eq!(recorded.last_synced, Some(99));
+            assert_eq!(
+                store.get_upstream("acme", "crm").await.unwrap().unwrap(),
+                *recorded
+            );
+            assert_eq!(
+                store.record_sync(&upstream("gone"), |_| {}).await.unwrap(),
+                SyncWrite::Gone
+            );
+            // Deleted and created again under its id (versions start
+            // afresh): a sync of the first one is not recorded on the second.
+            store.delete_upstream("acme", "crm").await.unwrap();
+            let mut again = upstream("crm");
+            again.created_at = 2;
+            store.create_upstream(&again, None).await.unwrap();
+            assert_eq!(
+                store
+                    .record_sync(&upstream("crm"), |r| r.take_sync_fields(&outcome))
+                    .await
+                    .unwrap(),
+                SyncWrite::Superseded
+            );
         }
     }
 }

@@ -77,6 +77,47 @@ pub struct ChangeMarks {
     pub sessions_ended: i64,
 }
 
+/// Make the database file and its WAL companions readable by their owner
+/// only (0600), like the key files: they hold key hashes, sealed
+/// credentials and upstream records. SQLite creates `-wal` and `-shm` with
+/// the database file's mode, so the file is created 0600 before SQLite
+/// opens it; files an older version made are tightened.
+fn private_files(path: &Path) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let failed = |e: std::io::Error| StoreError::Config(format!("{}: {e}", path.display()));
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(failed(e)),
+        }
+        let mut files = vec![path.to_owned()];
+        for suffix in ["-wal", "-shm"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            files.push(name.into());
+        }
+        for file in files {
+            if let Ok(meta) = std::fs::metadata(&file)
+                && meta.is_file()
+                && meta.permissions().mode() & 0o077 != 0
+            {
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+                    .map_err(failed)?;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
 /// The setting that holds a value sealed with the master key the store was
 /// first opened with, so that a replica started with another key is refused
 /// at startup instead of failing (or sealing unreadable credentials) later.
@@ -86,6 +127,7 @@ impl Store {
     /// Open (creating and migrating if needed) the SQLite file at `path`;
     /// `key` seals and opens credentials.
     pub async fn open(path: &Path, key: MasterKey) -> Result<Self, StoreError> {
+        private_files(path)?;
         // WAL is a property of the file, set once here with the native
         // driver; the pool below then opens the file by URL.
         SqliteConnectOptions::new()
@@ -1698,6 +1740,29 @@ mod tests {
             "name: crm\nbase_url: https://crm.example.com\nresources:\n  - name: contacts\n    methods:\n      - { kind: list, method: GET, path: /contacts }\n",
         )
         .unwrap()
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn database_files_are_private_to_their_owner() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let mode = |name: &str| {
+            std::fs::metadata(dir.path().join(name))
+                .map(|m| m.permissions().mode() & 0o777)
+                .ok()
+        };
+        let path = dir.path().join("mcpgate.db");
+        let store = Store::open(&path, MasterKey::generate().0).await.unwrap();
+        store.create_integration("default", crm()).await.unwrap();
+        for name in ["mcpgate.db", "mcpgate.db-wal", "mcpgate.db-shm"] {
+            assert_eq!(mode(name), Some(0o600), "{name}");
+        }
+        drop(store);
+        // A file an older version left readable by others is tightened.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        Store::open(&path, MasterKey::generate().0).await.ok();
+        assert_eq!(mode("mcpgate.db"), Some(0o600));
     }
 
     #[tokio::test]

@@ -67,5 +67,7 @@ pub(crate) fn upstream(id: &str) -> crate::UpstreamRecord {
         created_by: None,
         modified_at: 1,
         modified_by: None,
+        config_version: 0,
+        warnings: Vec::new(),
     }
 }

@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 /// token, so the caller can persist them.
 pub type RotateHook = Arc<dyn Fn(Credentials) + Send + Sync>;
 
+/// The most bytes of a token endpoint's answer that are read.
+const TOKEN_ANSWER_BYTES: usize = 64 * 1024;
+
 /// Refresh this long before the server says a token expires.
 const EXPIRY_SKEW: Duration = Duration::from_secs(30);
 
@@ -221,9 +224,19 @@ impl OAuth {
                 "the OAuth token endpoint answered {status}; check the account's OAuth credentials"
             ));
         }
-        let body: TokenResponse = response
-            .json()
+        // A token answer is small; a larger one is not read whole.
+        let body = crate::bounded::body(response, TOKEN_ANSWER_BYTES)
             .await
+            .map_err(|e| match e {
+                crate::bounded::ReadError::TooLarge(max) => {
+                    format!("the OAuth token endpoint answered more than {max} bytes")
+                }
+                crate::bounded::ReadError::Broken(e) => format!(
+                    "the OAuth token endpoint's answer broke off: {}",
+                    e.without_url()
+                ),
+            })?;
+        let body: TokenResponse = serde_json::from_slice(&body)
             .map_err(|_| "the OAuth token endpoint answered without an access_token".to_owned())?;
         if let (Some(new), Some(current)) = (&body.refresh_token, &self.refresh_token) {
             let mut current = current.lock().expect("refresh token lock");

@@ -6,19 +6,21 @@
 use futures_util::StreamExt;
 use reqwest::header::{ACCEPT, HeaderValue};
 use serde_json::Value;
-use sse_stream::SseByteStream;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::oneshot;
 
+use crate::bounded;
 use crate::mcp_client::{UpstreamError, is_event_stream};
 
 #[derive(Default)]
 struct Shared {
     waiting: Mutex<HashMap<i64, oneshot::Sender<Value>>>,
     alive: AtomicBool,
+    /// Why the stream was closed, when the gateway closed it.
+    closed: Mutex<Option<String>>,
 }
 
 /// A connection over the legacy transport.
@@ -44,11 +46,14 @@ fn err(message: impl Into<String>) -> UpstreamError {
 }
 
 impl Legacy {
-    /// Open the SSE stream at `url` and wait for its POST endpoint.
+    /// Open the SSE stream at `url` and wait for its POST endpoint. An
+    /// event over `max_event` bytes closes the stream (and fails the
+    /// requests waiting on it).
     pub async fn connect(
         http: &reqwest::Client,
         url: &str,
         auth: Option<&HeaderValue>,
+        max_event: usize,
     ) -> Result<Arc<Self>, UpstreamError> {
         let mut request = http.get(url).header(ACCEPT, "text/event-stream");
         if let Some(auth) = auth {
@@ -79,8 +84,20 @@ impl Legacy {
         let reader_shared = Arc::clone(&shared);
         let reader = tokio::spawn(async move {
             let mut endpoint_tx = Some(endpoint_tx);
-            let mut stream = SseByteStream::new(response.bytes_stream());
-            while let Some(Ok(event)) = stream.next().await {
+            let mut stream = bounded::events(response, max_event);
+            while let Some(event) = stream.next().await {
+                let event = match event {
+                    Ok(event) => event,
+                    Err(e) => {
+                        if bounded::too_large(&e) {
+                            *reader_shared.closed.lock().expect("lock") = Some(format!(
+                                "an event of the upstream's SSE stream exceeds {max_event} bytes \
+                                 (upstream.max_response_bytes); the stream was closed"
+                            ));
+                        }
+                        break;
+                    }
+                };
                 let Some(data) = event.data else { continue };
                 if event.event.as_deref() == Some("endpoint") {
                     if let Some(tx) = endpoint_tx.take() {
@@ -161,7 +178,15 @@ impl Legacy {
         }
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(message)) => Ok(message),
-            Ok(Err(_)) => Err(err("the upstream's SSE stream closed before the response")),
+            Ok(Err(_)) => Err(err(self
+                .shared
+                .closed
+                .lock()
+                .expect("lock")
+                .clone()
+                .unwrap_or_else(|| {
+                    "the upstream's SSE stream closed before the response".to_owned()
+                }))),
             Err(_) => {
                 self.shared.waiting.lock().expect("lock").remove(&id);
                 Err(err(format!(

@@ -7,6 +7,7 @@
 //! JSON-RPC error (those are for protocol mistakes).
 
 mod auth;
+mod bounded;
 pub mod builtin;
 mod call_result;
 pub mod egress;
@@ -15,11 +16,12 @@ mod legacy;
 pub mod mcp_client;
 mod modern;
 pub mod paging;
+pub mod redact;
 pub mod rest;
 pub mod simulator;
 
 pub use auth::RotateHook;
-pub use mcp_client::{CallError, Extras, McpClient, Snapshot, StreamEnd, UpstreamError};
+pub use mcp_client::{CallError, Extras, McpClient, McpLimits, Snapshot, StreamEnd, UpstreamError};
 pub use rest::{RestAccount, RestOperation, RestSettings};
 
 use mcpgate_catalog::Builtin;
@@ -118,7 +120,7 @@ impl McpTool {
         &self,
         mut params: serde_json::Map<String, serde_json::Value>,
         id: i64,
-        events: tokio::sync::mpsc::UnboundedSender<serde_json::Value>,
+        events: tokio::sync::mpsc::Sender<serde_json::Value>,
         passthrough: &reqwest::header::HeaderMap,
         capabilities: &serde_json::Value,
         hand_back_input: bool,

@@ -10,24 +10,62 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue};
 use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use sse_stream::SseByteStream;
+use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use mcpgate_protocol::stateless;
 
+use crate::bounded::{self, ReadError};
 use crate::legacy::Legacy;
 use crate::modern::{self, Outcome};
+use crate::redact::Redactor;
 
 /// The protocol version the gateway asks upstreams for.
 pub const UPSTREAM_VERSION: &str = "2025-11-25";
-/// At most this many pages are read from one list.
-const MAX_PAGES: usize = 200;
 /// At most this many `input_required` rounds answer one request.
 const MAX_INPUT_ROUNDS: usize = 16;
 /// How long a call waits for its client's answer to an input request.
 const WAIT_FOR_INPUT: Duration = Duration::from_secs(300);
+/// At most this many upstream sessions are open per client at once: the
+/// current one plus replaced ones that calls still run on. At the bound a
+/// sync reuses the current session instead of opening another.
+pub const MAX_SESSIONS: usize = 4;
+/// How much of an error answer's body is read (for its JSON-RPC error or a
+/// short reason); the rest is left unread.
+const ERROR_BODY_BYTES: usize = 64 * 1024;
+/// How long ending a session (DELETE) may take.
+const END_TIMEOUT: Duration = Duration::from_secs(5);
+/// How many interim messages (progress, logs, requests to the client) of
+/// one call wait for the relay at most; beyond that the upstream's stream is
+/// not read until the client catches up (backpressure, not buffering).
+pub const EVENTS_BUFFER: usize = 32;
+
+/// Caps on what the gateway reads from an upstream MCP server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct McpLimits {
+    /// The most bytes of one answer: a JSON response body, or one event of
+    /// an SSE answer or stream (`upstream.max_response_bytes`).
+    pub max_response_bytes: usize,
+    /// The most pages read of one list (`tools/list`, `prompts/list`,
+    /// `resources/list`, `resources/templates/list`) in a sync
+    /// (`upstream.mcp_max_list_pages`); the list is cut there, with a warning.
+    pub max_list_pages: usize,
+    /// The most bytes (as JSON) the entries of one list may take over all
+    /// its pages (`upstream.mcp_max_list_bytes`); more fails the sync.
+    pub max_list_bytes: usize,
+}
+
+impl Default for McpLimits {
+    fn default() -> Self {
+        Self {
+            max_response_bytes: 1 << 20,
+            max_list_pages: 100,
+            max_list_bytes: 4 << 20,
+        }
+    }
+}
 
 /// A failure to talk to an upstream (not a JSON-RPC error it answered with).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
@@ -50,6 +88,26 @@ impl UpstreamError {
             retryable,
         }
     }
+
+    /// An answer (or one SSE event of it) over `upstream.max_response_bytes`.
+    fn too_large(max: usize, what: &str) -> Self {
+        Self::new(
+            format!("{what} exceeds {max} bytes (upstream.max_response_bytes); it was dropped"),
+            None,
+            false,
+        )
+    }
+
+    fn timed_out(timeout: Duration) -> Self {
+        Self::new(
+            format!(
+                "the upstream did not answer within {} s",
+                timeout.as_secs_f64()
+            ),
+            None,
+            true,
+        )
+    }
 }
 
 /// How an upstream request failed.
@@ -67,26 +125,104 @@ impl From<UpstreamError> for CallError {
     }
 }
 
-/// How the gateway talks to the upstream: a 2025 session (its id, if the
-/// upstream issued one) or, for an upstream without the handshake,
-/// stateless 2026-07-28 requests (`id` is then always `None`).
+/// How the gateway talks to the upstream: a 2025 session (with its id, if
+/// the upstream issued one) or, for an upstream without the handshake,
+/// stateless 2026-07-28 requests (no id then).
 #[derive(Clone)]
 struct Session {
-    id: Option<String>,
     version: String,
+    /// The session id the upstream issued, ended when no longer held.
+    lease: Option<Arc<Lease>>,
+    /// The `initialize` result (or the `server/discover` result as one)
+    /// that opened it.
+    init: Arc<Value>,
 }
 
 impl Session {
     /// A stateless "session": every request stands alone.
     fn stateless() -> Self {
         Self {
-            id: None,
             version: stateless::VERSION.to_owned(),
+            lease: None,
+            init: Arc::new(Value::Null),
         }
     }
 
     fn is_stateless(&self) -> bool {
         self.version == stateless::VERSION
+    }
+
+    fn id(&self) -> Option<&str> {
+        self.lease.as_ref().map(|l| l.id.as_str())
+    }
+
+    /// The upstream no longer knows this session (it answered 404): there
+    /// is nothing to end.
+    fn forget(&self) {
+        if let Some(lease) = &self.lease {
+            lease.ended.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
+/// A session id an upstream issued. The session is ended with `DELETE`
+/// (Streamable HTTP, session management: a client that no longer needs a
+/// session SHOULD end it) when the last holder lets go of it — the client,
+/// once a sync replaced it, and every call still running on it — or at
+/// shutdown ([`McpClient::close`]).
+struct Lease {
+    id: String,
+    version: String,
+    http: reqwest::Client,
+    url: String,
+    auth: Option<HeaderValue>,
+    /// The client's count of open sessions.
+    live: Arc<AtomicUsize>,
+    ended: AtomicBool,
+}
+
+impl Lease {
+    /// The `DELETE` that ends the session, unless it was already ended.
+    fn end_request(&self) -> Option<reqwest::RequestBuilder> {
+        if self.ended.swap(true, Ordering::SeqCst) {
+            return None;
+        }
+        let mut request = self
+            .http
+            .delete(&self.url)
+            .timeout(END_TIMEOUT)
+            .header("mcp-session-id", &self.id)
+            .header("mcp-protocol-version", &self.version);
+        if let Some(auth) = &self.auth {
+            request = request.header(reqwest::header::AUTHORIZATION, auth.clone());
+        }
+        Some(request)
+    }
+
+    /// End the session now and wait for the upstream's answer (any answer:
+    /// 405 means it does not let clients end sessions).
+    async fn end(&self) {
+        if let Some(request) = self.end_request() {
+            ended(request.send().await);
+        }
+    }
+}
+
+fn ended(answer: Result<reqwest::Response, reqwest::Error>) {
+    match answer {
+        Ok(r) => tracing::debug!(status = r.status().as_u16(), "upstream session ended"),
+        Err(e) => tracing::debug!(error = %e.without_url(), "upstream session not ended"),
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.live.fetch_sub(1, Ordering::SeqCst);
+        if let Some(request) = self.end_request()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(async move { ended(request.send().await) });
+        }
     }
 }
 
@@ -106,7 +242,8 @@ pub enum StreamEnd {
 pub struct Extras<'a> {
     /// Where interim messages (progress, logs, requests to the client) go;
     /// without it, an upstream's request to the client cannot be answered.
-    pub events: Option<&'a tokio::sync::mpsc::UnboundedSender<Value>>,
+    /// Bounded: while it is full the upstream's stream is not read.
+    pub events: Option<&'a tokio::sync::mpsc::Sender<Value>>,
     /// Headers passed through from the client (`Mcp-Param-*`).
     pub passthrough: Option<&'a HeaderMap>,
     /// What the client the call is made for can answer (a
@@ -133,6 +270,12 @@ pub struct McpClient {
     /// Told when a new session replaces the one a change listener is on
     /// (an upstream sends a session's list changes on that session's stream).
     renewed: tokio::sync::Notify,
+    /// Sessions open on the upstream (see [`MAX_SESSIONS`]).
+    live: Arc<AtomicUsize>,
+    limits: McpLimits,
+    /// Removes the gateway's credential (and credential-shaped text) from
+    /// whatever the upstream answers before it becomes an error message.
+    redactor: Redactor,
 }
 
 /// What a sync found on an upstream.
@@ -152,6 +295,11 @@ pub struct Snapshot {
     pub resources: Vec<Value>,
     /// Resource templates.
     pub resource_templates: Vec<Value>,
+    /// What was odd about the lists (a repeated cursor, the page cap,
+    /// duplicate entries), for the upstream's status; not part of the
+    /// stored snapshot.
+    #[serde(skip)]
+    pub warnings: Vec<String>,
 }
 
 /// SHA-256 of a value's canonical JSON (object keys sorted), hex.
@@ -164,12 +312,14 @@ pub fn fingerprint(value: &Value) -> String {
 
 impl McpClient {
     /// A client for the MCP endpoint at `url`, sending `bearer` (the
-    /// gateway's own credential for this upstream) when given.
+    /// gateway's own credential for this upstream) when given, reading
+    /// within `limits`.
     pub fn new(
         http: reqwest::Client,
         url: &str,
         bearer: Option<&str>,
         timeout: Duration,
+        limits: McpLimits,
     ) -> Result<Self, String> {
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Err(format!("{url:?} is not an http(s) URL"));
@@ -193,7 +343,29 @@ impl McpClient {
             legacy: std::sync::Mutex::new(None),
             questions: modern::Questions::default(),
             renewed: tokio::sync::Notify::new(),
+            live: Arc::new(AtomicUsize::new(0)),
+            limits,
+            redactor: Redactor::new(
+                bearer
+                    .into_iter()
+                    .flat_map(|b| [b.to_owned(), format!("Bearer {b}")]),
+            ),
         })
+    }
+
+    /// Sessions the gateway holds open on this upstream now (at most
+    /// [`MAX_SESSIONS`], plus one opened while that many were held by calls).
+    pub fn open_sessions(&self) -> usize {
+        self.live.load(Ordering::SeqCst)
+    }
+
+    /// End the gateway's session with the upstream (`DELETE`) and wait for
+    /// the answer; for shutdown. A later request opens a new one.
+    pub async fn close(&self) {
+        let session = self.session.lock().await.take();
+        if let Some(lease) = session.and_then(|s| s.lease) {
+            lease.end().await;
+        }
     }
 
     /// The upstream's URL.
@@ -228,7 +400,7 @@ impl McpClient {
         }
         r = self.authorized(r);
         if let Some(s) = session {
-            if let Some(id) = &s.id {
+            if let Some(id) = s.id() {
                 r = r.header("mcp-session-id", id);
             }
             r = r.header("mcp-protocol-version", &s.version);
@@ -292,23 +464,13 @@ impl McpClient {
                     self.timeout,
                 )
                 .await?;
-            return Self::unwrap_message(message).map(|v| (v, None));
+            return self.unwrap_message(message).map(|v| (v, None));
         }
         let response = self
             .post_with(session, &body, passthrough)
             .send()
             .await
-            .map_err(|e| {
-                let message = if e.is_timeout() {
-                    format!(
-                        "the upstream did not answer within {} s",
-                        self.timeout.as_secs_f64()
-                    )
-                } else {
-                    format!("cannot reach the upstream: {}", crate::egress::reason(e))
-                };
-                UpstreamError::new(message, None, true)
-            })?;
+            .map_err(|e| self.broken(e, "cannot reach the upstream"))?;
         let status = response.status();
         let session_id = response
             .headers()
@@ -316,42 +478,35 @@ impl McpClient {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         if !status.is_success() {
-            let text = response.text().await.unwrap_or_default();
+            let text = bounded::prefix(response, ERROR_BODY_BYTES).await;
             // A stateless server answers a JSON-RPC error with a 4xx status.
             if stateless
                 && let Ok(message) = serde_json::from_str::<Value>(&text)
                 && let Some(error) = message.get("error")
             {
-                return Err(CallError::Rpc(error.clone()));
+                return Err(CallError::Rpc(self.redacted(error.clone())));
             }
             let retryable = status.is_server_error() || status.as_u16() == 429;
-            return Err(UpstreamError::new(
-                format!(
-                    "the upstream answered HTTP {}: {}",
-                    status.as_u16(),
-                    text.chars().take(300).collect::<String>()
-                ),
-                Some(status.as_u16()),
-                retryable,
-            )
-            .into());
+            let reason = self.redactor.reason(&text);
+            let message = if reason.is_empty() {
+                format!("the upstream answered HTTP {}", status.as_u16())
+            } else {
+                format!("the upstream answered HTTP {}: {reason}", status.as_u16())
+            };
+            return Err(UpstreamError::new(message, Some(status.as_u16()), retryable).into());
         }
+        let max = self.limits.max_response_bytes;
         let message = if is_event_stream(&response) {
-            let mut stream = SseByteStream::new(response.bytes_stream());
+            let mut stream = bounded::events(response, max);
             let mut found = None;
             while let Some(event) = stream.next().await {
                 let event = event.map_err(|e| {
-                    // reqwest's timeout covers the whole body: a stream cut
-                    // at the deadline is the upstream being too slow.
-                    if started.elapsed() + Duration::from_millis(50) >= self.timeout {
-                        UpstreamError::new(
-                            format!(
-                                "the upstream did not answer within {} s",
-                                self.timeout.as_secs_f64()
-                            ),
-                            None,
-                            true,
-                        )
+                    if bounded::too_large(&e) {
+                        UpstreamError::too_large(max, "an event of the upstream's SSE answer")
+                    } else if started.elapsed() + Duration::from_millis(50) >= self.timeout {
+                        // reqwest's timeout covers the whole body: a stream
+                        // cut at the deadline is the upstream being too slow.
+                        UpstreamError::timed_out(self.timeout)
                     } else {
                         UpstreamError::new(format!("broken SSE stream: {e}"), None, true)
                     }
@@ -371,7 +526,9 @@ impl McpClient {
                 if let Some(events) = events
                     && msg.get("method").is_some()
                 {
-                    let _ = events.send(msg);
+                    // Waits while the relay is full: the upstream's stream
+                    // is then not read (backpressure), nothing piles up.
+                    let _ = events.send(msg).await;
                 }
             }
             found.ok_or_else(|| {
@@ -382,7 +539,11 @@ impl McpClient {
                 )
             })?
         } else {
-            response.json::<Value>().await.map_err(|e| {
+            let body = bounded::body(response, max).await.map_err(|e| match e {
+                ReadError::TooLarge(max) => UpstreamError::too_large(max, "the upstream's answer"),
+                ReadError::Broken(e) => self.broken(e, "the upstream's answer broke off"),
+            })?;
+            serde_json::from_slice::<Value>(&body).map_err(|e| {
                 UpstreamError::new(
                     format!("the upstream answered with invalid JSON: {e}"),
                     None,
@@ -390,17 +551,57 @@ impl McpClient {
                 )
             })?
         };
-        Self::unwrap_message(message).map(|v| (v, session_id))
+        self.unwrap_message(message).map(|v| (v, session_id))
     }
 
-    /// The result of a response message, or its error.
-    fn unwrap_message(message: Value) -> Result<Value, CallError> {
-        if let Some(error) = message.get("error") {
-            return Err(CallError::Rpc(error.clone()));
+    /// A failed request as an error: a timeout, or `what` and why.
+    fn broken(&self, e: reqwest::Error, what: &str) -> UpstreamError {
+        if e.is_timeout() {
+            UpstreamError::timed_out(self.timeout)
+        } else {
+            UpstreamError::new(format!("{what}: {}", crate::egress::reason(e)), None, true)
         }
-        message.get("result").cloned().ok_or_else(|| {
-            UpstreamError::new("the upstream's answer has no result", None, false).into()
-        })
+    }
+
+    /// The result of a response message, or its error — with the gateway's
+    /// credential (and credential-shaped text) removed from an error's
+    /// text and from a result that reports an error (`isError`), and the
+    /// credential alone from any other result.
+    fn unwrap_message(&self, message: Value) -> Result<Value, CallError> {
+        let Value::Object(mut message) = message else {
+            return Err(
+                UpstreamError::new("the upstream's answer is not an object", None, false).into(),
+            );
+        };
+        if let Some(error) = message.remove("error") {
+            return Err(CallError::Rpc(self.redacted(error)));
+        }
+        let result = message.remove("result").ok_or_else(|| {
+            CallError::from(UpstreamError::new(
+                "the upstream's answer has no result",
+                None,
+                false,
+            ))
+        })?;
+        if result.get("isError").and_then(Value::as_bool) == Some(true) {
+            return Ok(self.redacted(result));
+        }
+        Ok(self.scrubbed(result))
+    }
+
+    /// `value` with the gateway's credential for this upstream removed from
+    /// every string (an upstream that echoes it must not hand it to clients).
+    fn scrubbed(&self, mut value: Value) -> Value {
+        if !self.redactor.is_empty() {
+            rewrite_strings(&mut value, &|s| self.redactor.strip_secrets(s));
+        }
+        value
+    }
+
+    /// `value` with every string redacted.
+    fn redacted(&self, mut value: Value) -> Value {
+        rewrite_strings(&mut value, &|s| Some(self.redactor.redact(s)));
+        value
     }
 
     /// The legacy connection, while it is open.
@@ -442,14 +643,24 @@ impl McpClient {
             match modern::discovered(&result) {
                 Ok(init) => {
                     tracing::debug!(upstream = %self.url, "upstream speaks only 2026-07-28; talking to it statelessly");
-                    return Ok((stateless, init));
+                    let session = Session {
+                        init: Arc::new(init.clone()),
+                        ..stateless
+                    };
+                    return Ok((session, init));
                 }
                 Err(why) => tracing::debug!(upstream = %self.url, why, "not a 2026-07-28 server"),
             }
         }
         if matches!(status, Some(404 | 405)) {
             // No Streamable HTTP here: try the legacy HTTP+SSE transport.
-            let legacy = Legacy::connect(&self.http, &self.url, self.auth.as_ref()).await?;
+            let legacy = Legacy::connect(
+                &self.http,
+                &self.url,
+                self.auth.as_ref(),
+                self.limits.max_response_bytes,
+            )
+            .await?;
             tracing::info!(upstream = %self.url, "upstream speaks HTTP+SSE (legacy); using it");
             *self.legacy.lock().expect("lock") = Some(legacy);
             let (result, session_id) = self.exchange(None, "initialize", params).await?;
@@ -467,14 +678,42 @@ impl McpClient {
             .filter(|v| *v != stateless::VERSION)
             .unwrap_or(UPSTREAM_VERSION)
             .to_owned();
+        // A legacy (HTTP+SSE) session is its stream: closing that ends it.
+        let lease = session_id.filter(|_| self.legacy().is_none()).map(|id| {
+            self.live.fetch_add(1, Ordering::SeqCst);
+            Arc::new(Lease {
+                id,
+                version: version.clone(),
+                http: self.http.clone(),
+                url: self.url.clone(),
+                auth: self.auth.clone(),
+                live: Arc::clone(&self.live),
+                ended: AtomicBool::new(false),
+            })
+        });
         let session = Session {
-            id: session_id,
             version,
+            lease,
+            init: Arc::new(result.clone()),
         };
         // The initialized notification; its answer (202) carries nothing.
         let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
         let _ = self.post(Some(&session), &note).send().await;
         (session, result)
+    }
+
+    /// The upstream forgot `session` (404): nothing to end; the next
+    /// request opens a new one (unless another already replaced it).
+    async fn forget(&self, session: &Session) {
+        session.forget();
+        let mut slot = self.session.lock().await;
+        let same = match (slot.as_ref().and_then(|s| s.lease.as_ref()), &session.lease) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        };
+        if same {
+            *slot = None;
+        }
     }
 
     async fn session(&self) -> Result<Session, CallError> {
@@ -531,8 +770,8 @@ impl McpClient {
             .exchange_with(Some(&session), id, method, params.clone(), extras)
             .await
         {
-            Err(CallError::Transport(e)) if e.status == Some(404) && session.id.is_some() => {
-                *self.session.lock().await = None;
+            Err(CallError::Transport(e)) if e.status == Some(404) && session.id().is_some() => {
+                self.forget(&session).await;
                 let session = self.session().await?;
                 return Ok(self
                     .exchange_with(Some(&session), id, method, params, extras)
@@ -613,7 +852,7 @@ impl McpClient {
     async fn ask_client(
         &self,
         requests: serde_json::Map<String, Value>,
-        events: &tokio::sync::mpsc::UnboundedSender<Value>,
+        events: &tokio::sync::mpsc::Sender<Value>,
     ) -> Result<serde_json::Map<String, Value>, CallError> {
         let gone = || UpstreamError::new("the client went away before answering", None, false);
         let mut asked = Vec::with_capacity(requests.len());
@@ -625,7 +864,7 @@ impl McpClient {
                 "method": request.get("method").cloned().unwrap_or(Value::Null),
                 "params": request.get("params").cloned().unwrap_or_else(|| json!({})),
             });
-            events.send(message).map_err(|_| gone())?;
+            events.send(message).await.map_err(|_| gone())?;
             asked.push((key, question));
         }
         let mut responses = serde_json::Map::new();
@@ -713,7 +952,7 @@ impl McpClient {
             .get(&self.url)
             .header(ACCEPT, "text/event-stream")
             .header("mcp-protocol-version", &session.version);
-        if let Some(id) = &session.id {
+        if let Some(id) = session.id() {
             request = request.header("mcp-session-id", id);
         }
         let response = self.authorized(request).send().await.map_err(|e| {
@@ -730,7 +969,7 @@ impl McpClient {
             405 => return Ok(StreamEnd::Unsupported),
             404 => {
                 // The upstream forgot our session: start a new one next time.
-                *self.session.lock().await = None;
+                self.forget(&session).await;
                 return Ok(StreamEnd::Ended);
             }
             s if !(200..300).contains(&s) => {
@@ -743,7 +982,7 @@ impl McpClient {
             _ => {}
         }
         // A new session's changes come on its own stream.
-        Ok(relay_list_changes(response, on_change, renewed).await)
+        Ok(relay_list_changes(response, self.limits.max_response_bytes, on_change, renewed).await)
     }
 
     /// `subscriptions/listen` on a stateless upstream: a long-lived POST
@@ -794,79 +1033,216 @@ impl McpClient {
             ));
         }
         // No session to be replaced: the subscription stands on its own.
-        Ok(relay_list_changes(response, on_change, std::future::pending()).await)
+        Ok(relay_list_changes(
+            response,
+            self.limits.max_response_bytes,
+            on_change,
+            std::future::pending(),
+        )
+        .await)
     }
 
-    /// Every item of a paginated list (`tools/list` → `tools`).
-    pub async fn list_all(&self, method: &str, key: &str) -> Result<Vec<Value>, CallError> {
+    /// Every entry of a paginated list (`tools/list` → `tools`), read
+    /// within the client's limits, with warnings about what was odd. An
+    /// upstream's list may never end — the same `nextCursor` again and again
+    /// — so reading stops when a cursor repeats or after
+    /// [`McpLimits::max_list_pages`] pages, and entries that repeat an
+    /// earlier one's identity (name, uri or uriTemplate) are dropped.
+    /// Entries over [`McpLimits::max_list_bytes`] in all fail the read.
+    pub async fn list_all(
+        &self,
+        method: &str,
+        key: &str,
+    ) -> Result<(Vec<Value>, Vec<String>), CallError> {
+        let identity = match key {
+            "resources" => "uri",
+            "resourceTemplates" => "uriTemplate",
+            _ => "name",
+        };
         let mut items = Vec::new();
+        let mut warnings = Vec::new();
+        let mut identities = HashSet::new();
+        let mut cursors = HashSet::new();
+        let (mut bytes, mut duplicates) = (0, 0);
         let mut cursor: Option<String> = None;
-        for _ in 0..MAX_PAGES {
+        for page in 1..=self.limits.max_list_pages.max(1) {
             let params = cursor
                 .as_ref()
                 .map_or(json!({}), |c| json!({ "cursor": c }));
-            let page = self.request(method, params).await?;
-            if let Some(list) = page.get(key).and_then(Value::as_array) {
-                items.extend(list.iter().cloned());
+            let mut result = self.request(method, params).await.map_err(|e| match e {
+                CallError::Transport(e) => CallError::Transport(UpstreamError {
+                    message: format!("{method}: {}", e.message),
+                    ..e
+                }),
+                rpc => rpc,
+            })?;
+            let entries = match result.get_mut(key).map(Value::take) {
+                Some(Value::Array(entries)) => entries,
+                _ => Vec::new(),
+            };
+            for entry in entries {
+                bytes += json_len(&entry);
+                if bytes > self.limits.max_list_bytes {
+                    return Err(UpstreamError::new(
+                        format!(
+                            "{method}: the upstream's list exceeds {} bytes over its pages \
+                             (upstream.mcp_max_list_bytes)",
+                            self.limits.max_list_bytes
+                        ),
+                        None,
+                        false,
+                    )
+                    .into());
+                }
+                if let Some(id) = entry.get(identity).and_then(Value::as_str)
+                    && !identities.insert(id.to_owned())
+                {
+                    duplicates += 1;
+                    continue;
+                }
+                items.push(entry);
             }
-            match page.get("nextCursor").and_then(Value::as_str) {
-                Some(c) if !c.is_empty() => cursor = Some(c.to_owned()),
-                _ => return Ok(items),
+            let next = match result.get("nextCursor").and_then(Value::as_str) {
+                Some(c) if !c.is_empty() => c,
+                _ => break,
+            };
+            // Cursors are remembered by digest: an upstream's may be long.
+            if !cursors.insert(Sha256::digest(next.as_bytes())) {
+                warnings.push(format!(
+                    "{method}: the upstream repeated a cursor on page {page}; the list was read up to there"
+                ));
+                break;
             }
+            if page == self.limits.max_list_pages {
+                warnings.push(format!(
+                    "{method}: reading stopped after {page} pages (upstream.mcp_max_list_pages); \
+                     the list may be incomplete"
+                ));
+                break;
+            }
+            cursor = Some(next.to_owned());
         }
-        Ok(items)
+        if duplicates > 0 {
+            warnings.push(format!(
+                "{method}: {duplicates} entries repeating an earlier {identity} were dropped"
+            ));
+        }
+        Ok((items, warnings))
     }
 
-    /// Connect afresh and read everything the upstream offers.
-    pub async fn sync(&self) -> Result<Snapshot, UpstreamError> {
+    /// Read everything the upstream offers. With `fresh`, on a new session
+    /// (a health check of the whole handshake), which replaces the client's
+    /// current one; the replaced session is ended (`DELETE`) once no call
+    /// runs on it any more. Without `fresh` (a resync after the upstream
+    /// announced a change on the current session), and while
+    /// [`MAX_SESSIONS`] are open, the current session is used.
+    pub async fn sync(&self, fresh: bool) -> Result<Snapshot, UpstreamError> {
         let to_transport = |e: CallError| match e {
             CallError::Transport(t) => t,
             CallError::Rpc(err) => UpstreamError::new(
                 format!(
                     "the upstream refused: {}",
-                    err.get("message")
-                        .and_then(Value::as_str)
-                        .unwrap_or("unknown error")
+                    self.redactor.reason(
+                        err.get("message")
+                            .and_then(Value::as_str)
+                            .unwrap_or("unknown error")
+                    )
                 ),
                 None,
                 false,
             ),
         };
-        let (session, init) = self.initialize().await.map_err(to_transport)?;
-        *self.session.lock().await = Some(session.clone());
-        self.renewed.notify_waiters();
+        let current = self.session.lock().await.clone();
+        let (session, init) = match current {
+            Some(current) if !fresh || self.open_sessions() >= MAX_SESSIONS => {
+                tracing::debug!(upstream = %self.url, fresh, "syncing on the current session");
+                let init = (*current.init).clone();
+                (current, init)
+            }
+            _ => {
+                let (session, init) = self.initialize().await.map_err(to_transport)?;
+                *self.session.lock().await = Some(session.clone());
+                self.renewed.notify_waiters();
+                (session, init)
+            }
+        };
         let capabilities = init.get("capabilities").cloned().unwrap_or(json!({}));
         let has = |c: &str| capabilities.get(c).is_some();
         let mut snapshot = Snapshot {
-            protocol_version: session.version,
+            protocol_version: session.version.clone(),
             server_info: init.get("serverInfo").cloned().unwrap_or(json!({})),
             capabilities: capabilities.clone(),
             ..Snapshot::default()
         };
+        drop(session);
+        let mut warnings = Vec::new();
+        let mut read = |(items, found): (Vec<Value>, Vec<String>)| {
+            warnings.extend(found);
+            items
+        };
         if has("tools") {
-            snapshot.tools = self
-                .list_all("tools/list", "tools")
-                .await
-                .map_err(to_transport)?;
+            snapshot.tools = read(
+                self.list_all("tools/list", "tools")
+                    .await
+                    .map_err(to_transport)?,
+            );
         }
         if has("prompts") {
-            snapshot.prompts = self
-                .list_all("prompts/list", "prompts")
-                .await
-                .map_err(to_transport)?;
+            snapshot.prompts = read(
+                self.list_all("prompts/list", "prompts")
+                    .await
+                    .map_err(to_transport)?,
+            );
         }
         if has("resources") {
-            snapshot.resources = self
-                .list_all("resources/list", "resources")
-                .await
-                .map_err(to_transport)?;
-            snapshot.resource_templates = self
-                .list_all("resources/templates/list", "resourceTemplates")
-                .await
-                .unwrap_or_default();
+            snapshot.resources = read(
+                self.list_all("resources/list", "resources")
+                    .await
+                    .map_err(to_transport)?,
+            );
+            // Many servers with resources have no templates (-32601).
+            snapshot.resource_templates = read(
+                self.list_all("resources/templates/list", "resourceTemplates")
+                    .await
+                    .unwrap_or_default(),
+            );
         }
+        snapshot.warnings = warnings;
         Ok(snapshot)
     }
+}
+
+/// Replace each string in `value` for which `rewrite` gives a new one.
+fn rewrite_strings(value: &mut Value, rewrite: &dyn Fn(&str) -> Option<String>) {
+    match value {
+        Value::String(s) => {
+            if let Some(new) = rewrite(s) {
+                *s = new;
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| rewrite_strings(v, rewrite)),
+        Value::Object(fields) => fields
+            .values_mut()
+            .for_each(|v| rewrite_strings(v, rewrite)),
+        _ => {}
+    }
+}
+
+/// The length of a value as compact JSON, without building the text.
+fn json_len(value: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    let _ = serde_json::to_writer(&mut count, value);
+    count.0
 }
 
 /// Whether an answer is an SSE stream.
@@ -880,12 +1256,14 @@ pub(crate) fn is_event_stream(response: &reqwest::Response) -> bool {
 
 /// Call `on_change` for each `notifications/*/list_changed` on an SSE
 /// answer, until it ends or `renewed` fires.
+/// An event over `max` bytes ends the stream (it is reopened).
 async fn relay_list_changes(
     response: reqwest::Response,
+    max: usize,
     on_change: &(dyn Fn(&str) + Send + Sync),
     renewed: impl std::future::Future<Output = ()>,
 ) -> StreamEnd {
-    let mut stream = SseByteStream::new(response.bytes_stream());
+    let mut stream = bounded::events(response, max);
     tokio::pin!(renewed);
     loop {
         let event = tokio::select! {

@@ -13,6 +13,7 @@ use std::time::Duration;
 use crate::auth::{Auth, RotateHook};
 use crate::encode;
 use crate::paging::{PageCursor, at_path, at_path_mut, next_link};
+use crate::redact::{Redactor, secrets_of};
 
 /// Limits that apply to every REST call.
 #[derive(Debug, Clone, Copy)]
@@ -90,6 +91,9 @@ pub struct RestAccount {
     timeout: Duration,
     max_response_bytes: usize,
     max_upload_bytes: usize,
+    /// Keeps the account's credentials out of error text built from the
+    /// API's answers.
+    redactor: Redactor,
 }
 
 /// Fill a base URL template's `{placeholders}` from an account's context.
@@ -293,6 +297,7 @@ impl RestAccount {
                 .unwrap_or(settings.default_timeout),
             max_response_bytes: settings.max_response_bytes,
             max_upload_bytes: settings.max_upload_bytes,
+            redactor: Redactor::new(secrets_of(credentials)),
         })
     }
 
@@ -790,9 +795,11 @@ impl RestAccount {
                 self.auth.invalidate(&token).await;
                 continue;
             }
-            break response;
+            break (response, token);
         };
-        self.map_response(op, &prepared, &shown, response).await
+        let (response, token) = response;
+        self.map_response(op, &prepared, &shown, response, token.as_deref())
+            .await
     }
 
     async fn read_capped(
@@ -821,6 +828,7 @@ impl RestAccount {
         prepared: &Prepared,
         shown: &str,
         response: reqwest::Response,
+        token: Option<&str>,
     ) -> Box<RawValue> {
         let status = response.status();
         let content_type = response
@@ -838,6 +846,23 @@ impl RestAccount {
             Ok(b) => b,
             Err(e) => return error_result(format!("{e} ({shown})")),
         };
+        let redactor = match token {
+            Some(_) => std::borrow::Cow::Owned(self.redactor.with(token)),
+            None => std::borrow::Cow::Borrowed(&self.redactor),
+        };
+        // An API that echoes the account's credentials (a "whoami", a
+        // request dump) must not hand them to the model: they go from text
+        // answers whatever the status.
+        let text = match std::str::from_utf8(&body) {
+            Ok(text) => Some(text),
+            // Cut by the cap inside a character: the text before it.
+            Err(e) if e.error_len().is_none() => std::str::from_utf8(&body[..e.valid_up_to()]).ok(),
+            Err(_) => None,
+        };
+        let body = match text.and_then(|t| redactor.strip_secrets(t)) {
+            Some(clean) => clean.into_bytes(),
+            None => body,
+        };
         let note = if truncated {
             format!(
                 "\n[truncated: the response exceeded {} bytes]",
@@ -850,10 +875,13 @@ impl RestAccount {
 
         if !status.is_success() {
             let reason = status.canonical_reason().unwrap_or("");
+            // Some APIs echo the request's credentials in their errors;
+            // removed before the cut, so no part of one is left.
+            let text = redactor.redact(text.trim());
             return result(json!({
                 "content": [{"type": "text", "text": format!(
                     "The upstream API answered {} {reason} ({shown}): {}{note}",
-                    status.as_u16(), trimmed(text.trim(), 2000))}],
+                    status.as_u16(), trimmed(&text, 2000))}],
                 "isError": true,
             }));
         }

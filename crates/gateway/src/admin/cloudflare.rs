@@ -19,7 +19,7 @@ use super::{
 };
 use crate::Gateway;
 use crate::http_util;
-use crate::sync::{status, sync_upstream};
+use crate::sync::{Synced, status, sync_upstream};
 use crate::timefmt::rfc3339_ms;
 
 fn now_ms() -> i64 {
@@ -71,6 +71,7 @@ fn server_json(gw: &Gateway, r: &UpstreamRecord) -> Value {
         "tools": list("tools"),
         "prompts": list("prompts"),
         "changes": r.changes,
+        "warnings": r.warnings,
         "last_synced": r.last_synced.map(ts),
         "last_successful_sync": r.last_successful_sync.map(ts),
         "created_at": ts(r.created_at),
@@ -182,6 +183,8 @@ pub async fn create_server_handler(
                 created_by: Some(ctx.id.to_string()),
                 modified_at: now,
                 modified_by: Some(ctx.id.to_string()),
+                config_version: 0,
+                warnings: Vec::new(),
             };
             gw.store
                 .create_upstream(&record, credentials.as_deref())
@@ -271,6 +274,9 @@ pub async fn put_server(
             record.description = b.description;
             record.modified_at = now_ms();
             record.modified_by = Some(ctx.id.to_string());
+            // A sync running on the previous configuration must not record
+            // its outcome (see `Store::record_sync`).
+            record.config_version += 1;
             if endpoint_changed {
                 record.status = "waiting".into();
             }
@@ -338,10 +344,17 @@ pub async fn sync(
         async {
             let ctx = caller(&gw, &headers, &account)?;
             let b: SyncBody = json_body_or_default(&headers, body).await?;
-            sync_upstream(&gw, ctx.tenant(), &id, b.accept_changes)
+            let synced = sync_upstream(&gw, ctx.tenant(), &id, b.accept_changes)
                 .await
                 .map_err(ApiError::store)?
                 .ok_or_else(ApiError::not_found)?;
+            if let Synced::Superseded = synced {
+                return Err(ApiError::new_status(
+                    StatusCode::CONFLICT,
+                    "the MCP server's configuration changed while it synced, so that sync's \
+                     outcome was dropped; sync again",
+                ));
+            }
             Ok(envelope(StatusCode::OK, json!({})))
         }
         .await,

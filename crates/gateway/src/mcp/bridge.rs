@@ -51,7 +51,7 @@ pub(crate) struct Paused {
 
 /// An upstream call in flight: its interim messages and its result.
 struct Running {
-    events: mpsc::UnboundedReceiver<Value>,
+    events: mpsc::Receiver<Value>,
     result: oneshot::Receiver<Result<Value, RpcError>>,
     task: tokio::task::AbortHandle,
     recording: Option<Recording>,
@@ -199,20 +199,23 @@ pub(super) async fn call(
             Step::Final(status, body) => return http_util::json(status, body),
             Step::Notify(_) if !reply.streaming => continue,
             Step::Notify(first) => {
-                let (tx, rx) = mpsc::unbounded_channel();
-                let _ = tx.send(first);
+                // Bounded: a client that does not read holds up the upstream.
+                let (tx, rx) = mpsc::channel(mcpgate_upstream::mcp_client::EVENTS_BUFFER);
+                let _ = tx.send(first).await;
                 tokio::spawn(async move {
                     loop {
                         match driver.step().await {
                             Step::Notify(message) => {
-                                if tx.send(message).is_err() {
+                                if tx.send(message).await.is_err() {
                                     // The client closed the stream: that
                                     // cancels the request (dropping the call).
                                     return;
                                 }
                             }
                             Step::Final(_, body) => {
-                                let _ = tx.send(String::from_utf8(body).expect("JSON is UTF-8"));
+                                let _ = tx
+                                    .send(String::from_utf8(body).expect("JSON is UTF-8"))
+                                    .await;
                                 return;
                             }
                         }
@@ -257,7 +260,7 @@ fn start(tool: Arc<McpTool>, call: Call, recording: Option<Recording>) -> Runnin
     // The client's `_meta` goes on as it is: the upstream client keeps the
     // era's keys (logLevel, clientInfo, …) for a 2026-07-28 upstream and
     // drops them for a 2025 one.
-    let (tx, events) = mpsc::unbounded_channel();
+    let (tx, events) = mpsc::channel(mcpgate_upstream::mcp_client::EVENTS_BUFFER);
     let (done, result) = oneshot::channel();
     let upstream_id = tool.client.next_request_id();
     let client = Arc::clone(&tool.client);
