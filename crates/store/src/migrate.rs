@@ -46,16 +46,28 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "job_leases",
         include_str!("../migrations/sqlite/0007_job_leases.sql"),
     ),
+    (
+        10,
+        "url_provenance",
+        include_str!("../migrations/sqlite/0010_url_provenance.sql"),
+    ),
 ];
 
 // PostgreSQL support arrived after SQLite's seventh migration, so its first
 // migration is the schema those seven build; later changes get a file on
 // each side with the same number.
-const POSTGRES: &[(i64, &str, &str)] = &[(
-    7,
-    "initial",
-    include_str!("../migrations/postgres/0007_initial.sql"),
-)];
+const POSTGRES: &[(i64, &str, &str)] = &[
+    (
+        7,
+        "initial",
+        include_str!("../migrations/postgres/0007_initial.sql"),
+    ),
+    (
+        10,
+        "url_provenance",
+        include_str!("../migrations/postgres/0010_url_provenance.sql"),
+    ),
+];
 
 impl MigrationSource<'static> for Embedded {
     fn resolve(

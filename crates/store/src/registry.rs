@@ -18,6 +18,10 @@ pub struct UpstreamRecord {
     pub name: String,
     /// The MCP endpoint URL.
     pub hostname: String,
+    /// Who last wrote `hostname`. A document without it (written before it
+    /// was recorded) counts as a tenant's.
+    #[serde(default)]
+    pub url_provenance: mcpgate_catalog::UrlProvenance,
     /// `unauthenticated`, `bearer` or `oauth`.
     pub auth_type: String,
     /// Timeout of one call to this upstream, in seconds (default: the gateway's).
@@ -328,6 +332,7 @@ mod tests {
             id: id.into(),
             name: id.to_uppercase(),
             hostname: format!("https://{id}.example.com/mcp"),
+            url_provenance: mcpgate_catalog::UrlProvenance::Operator,
             auth_type: "bearer".into(),
             timeout_secs: Some(30),
             description: None,
@@ -408,5 +413,13 @@ mod tests {
             assert!(store.delete_upstream("acme", "crm").await.unwrap());
             assert!(store.get_upstream("acme", "crm").await.unwrap().is_none());
         }
+    }
+
+    #[test]
+    fn an_upstream_written_before_provenance_was_recorded_is_a_tenants() {
+        let mut doc = serde_json::to_value(upstream("crm")).unwrap();
+        doc.as_object_mut().unwrap().remove("url_provenance");
+        let read: UpstreamRecord = serde_json::from_value(doc).unwrap();
+        assert_eq!(read.url_provenance, mcpgate_catalog::UrlProvenance::Tenant);
     }
 }
