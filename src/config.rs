@@ -183,11 +183,13 @@ pub struct StoreConfig {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EgressConfig {
-    /// Allow loopback and private-network destinations (127.0.0.0/8, ::1,
-    /// 10/8, 172.16/12, 192.168/16, fc00::/7…). Off by default: on a server
-    /// these reach the gateway's neighbours, not the internet.
-    /// `MCPGATE_EGRESS_ALLOW_PRIVATE_NETWORKS` overrides it.
-    pub allow_private_networks: bool,
+    /// Whose URLs may reach loopback and private networks (127.0.0.0/8,
+    /// ::1, 10/8, 172.16/12, 192.168/16, fc00::/7…): `"super-admins"`
+    /// (default: URLs a super-admin token or the config directory wrote,
+    /// not a tenant admin's — the operator controls the network, a tenant
+    /// must not reach into it), `"everyone"` or `"nobody"`.
+    /// `MCPGATE_EGRESS_PRIVATE_NETWORKS` overrides it.
+    pub private_networks: mcpgate_upstream::egress::PrivateNetworks,
     /// Addresses, networks or address:port pairs allowed even when
     /// private, e.g. `["10.1.0.0/16", "127.0.0.1:9000"]`.
     pub allow: Vec<String>,
@@ -329,7 +331,7 @@ impl Config {
         config
             .egress_rules()
             .with_context(|| path.display().to_string())?;
-        config.egress_allow_private()?;
+        config.egress_private_networks()?;
         Ok(config)
     }
 
@@ -346,18 +348,16 @@ impl Config {
             .collect()
     }
 
-    /// `egress.allow_private_networks`, which
-    /// `MCPGATE_EGRESS_ALLOW_PRIVATE_NETWORKS` (`true`/`false`/`1`/`0`) overrides.
-    pub fn egress_allow_private(&self) -> anyhow::Result<bool> {
-        match std::env::var("MCPGATE_EGRESS_ALLOW_PRIVATE_NETWORKS") {
-            Ok(v) if !v.trim().is_empty() => match v.trim().to_ascii_lowercase().as_str() {
-                "true" | "1" | "yes" => Ok(true),
-                "false" | "0" | "no" => Ok(false),
-                other => bail!(
-                    "MCPGATE_EGRESS_ALLOW_PRIVATE_NETWORKS must be true or false, not {other:?}"
-                ),
-            },
-            _ => Ok(self.egress.allow_private_networks),
+    /// `egress.private_networks`, which `MCPGATE_EGRESS_PRIVATE_NETWORKS`
+    /// (`super-admins`, `everyone`, `nobody`) overrides.
+    pub fn egress_private_networks(
+        &self,
+    ) -> anyhow::Result<mcpgate_upstream::egress::PrivateNetworks> {
+        match std::env::var("MCPGATE_EGRESS_PRIVATE_NETWORKS") {
+            Ok(v) if !v.trim().is_empty() => v
+                .parse()
+                .map_err(|e: String| anyhow::anyhow!("MCPGATE_EGRESS_PRIVATE_NETWORKS: {e}")),
+            _ => Ok(self.egress.private_networks),
         }
     }
 

@@ -38,7 +38,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     let egress = Arc::new(mcpgate_upstream::egress::EgressPolicy::new(
         mcpgate_upstream::egress::EgressSettings {
-            allow_private_networks: config.egress_allow_private()?,
+            private_networks: config.egress_private_networks()?,
             allow: config.egress_rules()?,
             listeners: vec![local],
             own_urls: vec![public_url.clone()],

@@ -28,6 +28,17 @@ async fn tenant_token(gw: &Gateway, tenant: &str) -> (String, String) {
     )
 }
 
+/// A gateway where tenant admins may reach loopback: the tests below connect
+/// tenants' accounts to the loopback test API, which the default egress
+/// policy (`private_networks = "super-admins"`) refuses a tenant admin.
+async fn tenants_reach_loopback() -> Gateway {
+    Gateway::start_with(Start {
+        private_networks: Some("everyone"),
+        ..Start::default()
+    })
+    .await
+}
+
 /// As `token`: import the CRM integration and connect an account to `base`.
 async fn setup_account(gw: &Gateway, token: &str, base: &str) -> (String, String) {
     let definition =
@@ -75,7 +86,7 @@ fn is_rfc3339_ms(v: &Value) -> bool {
 
 #[tokio::test]
 async fn truto_surface_every_endpoint_and_field() {
-    let gw = Gateway::start().await;
+    let gw = tenants_reach_loopback().await;
     let up = upstream::start().await;
     let (token_id, token) = tenant_token(&gw, "acme").await;
     let (_, account) = setup_account(&gw, &token, &up.base).await;
@@ -258,7 +269,7 @@ fn uuid_like(s: &str) -> bool {
 
 #[tokio::test]
 async fn another_tenants_objects_are_404_on_every_route() {
-    let gw = Gateway::start().await;
+    let gw = tenants_reach_loopback().await;
     let up = upstream::start().await;
     let (_, a) = tenant_token(&gw, "tenant-a").await;
     let (_, b) = tenant_token(&gw, "tenant-b").await;
@@ -397,7 +408,7 @@ async fn another_tenants_objects_are_404_on_every_route() {
 
 #[tokio::test]
 async fn fruxon_surface_settings_keys_and_call_endpoint() {
-    let gw = Gateway::start().await;
+    let gw = tenants_reach_loopback().await;
     let up = upstream::start().await;
     let (_, token) = tenant_token(&gw, "t1").await;
     let (integration, account) = setup_account(&gw, &token, &up.base).await;

@@ -63,9 +63,10 @@ pub struct Start {
     /// file, with the credentials key and session secret every replica of a
     /// test shares (as replicas on several hosts must).
     pub store_url: Option<String>,
-    /// Set `egress.allow_private_networks`: the test upstreams all listen
-    /// on loopback. Egress tests turn it off to see the production default.
-    pub private_egress: bool,
+    /// Set `egress.private_networks` (`"everyone"`, `"nobody"`); `None`
+    /// keeps the default, under which the super-admin token's loopback
+    /// upstreams are reached and a tenant admin's are refused.
+    pub private_networks: Option<&'static str>,
 }
 
 impl Start {
@@ -89,7 +90,7 @@ impl Default for Start {
             dir: None,
             data_dir: None,
             store_url: None,
-            private_egress: true,
+            private_networks: None,
         }
     }
 }
@@ -112,8 +113,10 @@ impl Gateway {
             &config,
             format!(
                 // Dotted keys, so an extra config may add `mcp.*` keys too.
-                "toolsets = [\"demo.yaml\"]\nmcp.page_size = 2\nmcp.usage_flush_secs = 1\negress.allow_private_networks = {}\n{}\n",
-                opts.private_egress,
+                "toolsets = [\"demo.yaml\"]\nmcp.page_size = 2\nmcp.usage_flush_secs = 1\n{}{}\n",
+                opts.private_networks
+                    .map(|p| format!("egress.private_networks = \"{p}\"\n"))
+                    .unwrap_or_default(),
                 opts.extra_config
             ),
         )
@@ -237,6 +240,19 @@ impl Gateway {
             ct,
             serde_json::from_str(&text).unwrap_or(Value::Null),
         )
+    }
+
+    /// A new tenant-scoped admin token for `tenant` (minted by the super-admin).
+    pub async fn tenant_admin(&self, tenant: &str) -> String {
+        let (status, body) = self
+            .admin(
+                reqwest::Method::POST,
+                "/admin-token",
+                Some(json!({ "tenant": tenant })),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body["token"].as_str().unwrap().to_owned()
     }
 
     pub async fn admin(

@@ -172,8 +172,7 @@ pub async fn start_gateway(
     std::fs::write(
         &config,
         "toolsets = [\"demo.yaml\"]\n[limits]\nrate_per_sec = 10000000\nburst = 10000000\n\
-         max_concurrency = 100000\n[upstream]\nmcp_periodic_resync = false\n\
-         [egress]\nallow_private_networks = true\n",
+         max_concurrency = 100000\n[upstream]\nmcp_periodic_resync = false\n",
     )?;
     let port = free_port();
     let mut cmd = Command::new(bin);

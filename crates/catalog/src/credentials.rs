@@ -94,6 +94,16 @@ impl Credentials {
         }
     }
 
+    /// The OAuth token endpoint these credentials name, if any (`None`:
+    /// the integration's, or no token endpoint at all).
+    pub fn token_url(&self) -> Option<&str> {
+        match self {
+            Self::Oauth2ClientCredentials { token_url, .. }
+            | Self::Oauth2RefreshToken { token_url, .. } => token_url.as_deref(),
+            _ => None,
+        }
+    }
+
     /// Reject empty secrets and names, naming the field.
     pub fn validate(&self) -> Result<(), String> {
         let empty = |field: &str, v: &str| {

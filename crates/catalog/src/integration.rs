@@ -67,6 +67,17 @@ pub enum AuthSpec {
     },
 }
 
+impl AuthSpec {
+    /// The OAuth token endpoint, for the OAuth schemes.
+    pub fn token_url(&self) -> Option<&str> {
+        match self {
+            Self::Oauth2ClientCredentials { token_url, .. }
+            | Self::Oauth2RefreshToken { token_url } => Some(token_url),
+            _ => None,
+        }
+    }
+}
+
 /// Where an API key goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -5,6 +5,7 @@ pub mod credentials;
 pub mod integration;
 pub mod naming;
 pub mod openapi;
+pub mod provenance;
 pub mod schema_keys;
 pub mod scope;
 mod suggest;
@@ -14,6 +15,7 @@ pub mod toolset;
 
 pub use credentials::Credentials;
 pub use integration::{AuthSpec, DefinitionError, HttpMethod, Integration, MethodKind, Pagination};
+pub use provenance::{UrlProvenance, account_url_provenance};
 pub use scope::{Scope, ScopeConfig, ScopeError, ScopeProblem};
 pub use suggest::nearest;
 pub use tool::{Tool, ToolName, ToolNameError};

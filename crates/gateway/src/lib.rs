@@ -142,15 +142,17 @@ impl Gateway {
         metrics: PrometheusHandle,
         options: Options,
     ) -> Result<Arc<Self>, StoreError> {
-        // The one client for every upstream call: the egress policy's
-        // resolver, connect check and redirect rules are built in.
+        // The clients of every upstream call, one per URL provenance: the
+        // egress policy's resolver, connect check and redirect rules are
+        // built in.
         let http = options
             .egress
-            .client_builder()
-            .pool_idle_timeout(Duration::from_secs(90))
-            .user_agent(concat!("mcpgate/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .expect("the HTTP client builds");
+            .clients(|builder| {
+                builder
+                    .pool_idle_timeout(Duration::from_secs(90))
+                    .user_agent(concat!("mcpgate/", env!("CARGO_PKG_VERSION")))
+            })
+            .expect("the HTTP clients build");
         let resyncs = Arc::new(sync::Resyncs::default());
         let registry = Registry::new(
             toolsets,

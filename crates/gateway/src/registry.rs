@@ -4,12 +4,13 @@
 //! from. Rebuilt from the store at start and after every write.
 
 use dashmap::DashMap;
-use mcpgate_catalog::{Scope, Toolset, generate};
+use mcpgate_catalog::{Scope, Toolset, UrlProvenance, account_url_provenance, generate};
 use mcpgate_store::{
     AccountId, AccountPatch, AccountRecord, IntegrationId, IntegrationRecord, KeyHash, KeyRecord,
     ServerId, ServerRecord, ServerSource, Store, StoreError,
 };
 use mcpgate_store::{PortalRecord, UpstreamRecord};
+use mcpgate_upstream::egress::Clients;
 use mcpgate_upstream::{
     Executor, Handler, McpClient, McpTool, RestAccount, RestOperation, RestSettings, RotateHook,
     StreamEnd,
@@ -116,6 +117,17 @@ struct AccountEntry {
 }
 
 impl AccountEntry {
+    /// Whose URLs an account of `integration` calls.
+    fn url_provenance(integration: &IntegrationRecord, account: &AccountRecord) -> UrlProvenance {
+        account_url_provenance(
+            &integration.definition,
+            integration.url_provenance,
+            account.url_provenance,
+            account.base_url.as_deref(),
+            &account.credentials,
+        )
+    }
+
     fn is_current(
         &self,
         record: &AccountRecord,
@@ -169,7 +181,9 @@ pub struct Registry {
     keys: DashMap<KeyHash, Arc<KeyEntry>>,
     bases: DashMap<ServerId, Basis>,
     page_size: usize,
-    http: reqwest::Client,
+    /// One HTTP client per URL provenance: each upstream and account is
+    /// called with the client of whoever wrote its URLs.
+    http: Clients,
     rest: RestSettings,
     limits: Effective,
     mcp_limits: mcpgate_upstream::McpLimits,
@@ -200,7 +214,7 @@ impl Registry {
     pub fn new(
         toolsets: Vec<Toolset>,
         page_size: usize,
-        http: reqwest::Client,
+        http: Clients,
         rest: RestSettings,
         limits: Effective,
         resyncs: Arc<crate::sync::Resyncs>,
@@ -347,8 +361,10 @@ impl Registry {
                         }
                     });
                 });
+                // Called with the client of whoever wrote the URLs it calls.
+                let by = AccountEntry::url_provenance(&integration.record, record);
                 match RestAccount::new(
-                    self.http.clone(),
+                    self.http.for_urls_by(by).clone(),
                     &integration.record.definition,
                     record.base_url.as_deref(),
                     &record.context,
@@ -716,13 +732,14 @@ impl Registry {
             let client = match &previous {
                 Some(e)
                     if e.record.hostname == record.hostname
+                        && e.record.url_provenance == record.url_provenance
                         && e.credentials == credentials
                         && e.record.timeout_secs == record.timeout_secs =>
                 {
                     Arc::clone(&e.client)
                 }
                 _ => match McpClient::new(
-                    self.http.clone(),
+                    self.http.for_urls_by(record.url_provenance).clone(),
                     &record.hostname,
                     credentials.as_deref(),
                     record

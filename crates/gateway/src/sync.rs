@@ -385,6 +385,7 @@ mod tests {
             id: "u".into(),
             name: "u".into(),
             hostname: "http://x/mcp".into(),
+            url_provenance: Default::default(),
             auth_type: "unauthenticated".into(),
             timeout_secs: None,
             description: None,

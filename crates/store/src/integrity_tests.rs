@@ -1,7 +1,7 @@
 //! Concurrent writers and references, on every backend: what the admin
 //! API's parallel-writers suite relies on, checked at the store.
 
-use mcpgate_catalog::{Credentials, Integration};
+use mcpgate_catalog::{Credentials, Integration, UrlProvenance};
 
 use crate::test_stores::{shared_stores, upstream};
 use crate::{
@@ -143,7 +143,10 @@ async fn parallel_first_settings_make_one_server_with_one_key() {
     let (stores, _dir) = shared_stores().await;
     for store in stores {
         let backend = store.backend().name();
-        let integration = store.create_integration("t", crm()).await.unwrap();
+        let integration = store
+            .create_integration("t", crm(), UrlProvenance::Operator)
+            .await
+            .unwrap();
         let saved = parallel(N, |_| {
             let store = store.clone();
             async move {
@@ -314,7 +317,10 @@ async fn what_others_refer_to_cannot_be_deleted_and_references_must_exist() {
 
         // A server over an account needs the account; the account is kept
         // while a server uses it.
-        let integration = store.create_integration("acme", crm()).await.unwrap();
+        let integration = store
+            .create_integration("acme", crm(), UrlProvenance::Operator)
+            .await
+            .unwrap();
         let account = store
             .create_account(NewAccount {
                 tenant: "acme".into(),
@@ -323,6 +329,7 @@ async fn what_others_refer_to_cannot_be_deleted_and_references_must_exist() {
                 base_url: None,
                 context: Default::default(),
                 credentials: Credentials::None,
+                url_provenance: UrlProvenance::Operator,
             })
             .await
             .unwrap();
@@ -384,6 +391,7 @@ async fn what_others_refer_to_cannot_be_deleted_and_references_must_exist() {
                     name: "other".into(),
                     ..crm()
                 },
+                UrlProvenance::Operator,
             )
             .await
             .unwrap();

@@ -56,6 +56,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "session_ends",
         include_str!("../migrations/sqlite/0009_session_ends.sql"),
     ),
+    (
+        10,
+        "url_provenance",
+        include_str!("../migrations/sqlite/0010_url_provenance.sql"),
+    ),
 ];
 
 // PostgreSQL support arrived after SQLite's seventh migration, so its first
@@ -76,6 +81,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         9,
         "session_ends",
         include_str!("../migrations/postgres/0009_session_ends.sql"),
+    ),
+    (
+        10,
+        "url_provenance",
+        include_str!("../migrations/postgres/0010_url_provenance.sql"),
     ),
 ];
 

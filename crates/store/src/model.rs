@@ -1,6 +1,6 @@
 //! Records the store keeps, and the inputs that create or change them.
 
-use mcpgate_catalog::{Credentials, Integration, ScopeConfig};
+use mcpgate_catalog::{Credentials, Integration, ScopeConfig, UrlProvenance};
 use serde_json::{Map, Value};
 use std::fmt;
 use std::str::FromStr;
@@ -302,6 +302,9 @@ pub struct IntegrationRecord {
     pub origin: Origin,
     /// The validated definition (its `name` is unique per tenant).
     pub definition: Integration,
+    /// Who last wrote the definition (and so its base and token URLs);
+    /// always the operator for a bundled integration.
+    pub url_provenance: UrlProvenance,
     /// Creation time.
     pub created_at: OffsetDateTime,
     /// Last change.
@@ -325,6 +328,10 @@ pub struct AccountRecord {
     pub context: Map<String, Value>,
     /// Credentials (sealed at rest).
     pub credentials: Credentials,
+    /// Who last wrote its URL fields (`base_url`, `context`, a token URL in
+    /// the credentials); see `mcpgate_catalog::account_url_provenance` for
+    /// how it combines with the integration's.
+    pub url_provenance: UrlProvenance,
     /// Creation time.
     pub created_at: OffsetDateTime,
     /// Last change.
@@ -346,6 +353,8 @@ pub struct NewAccount {
     pub context: Map<String, Value>,
     /// Credentials.
     pub credentials: Credentials,
+    /// Who wrote its URL fields.
+    pub url_provenance: UrlProvenance,
 }
 
 /// A partial update of an account; `None` keeps a field.
@@ -359,4 +368,8 @@ pub struct AccountPatch {
     pub context: Option<Map<String, Value>>,
     /// Replaces the credentials.
     pub credentials: Option<Credentials>,
+    /// Who wrote the URL fields this patch sets; `None` keeps the
+    /// provenance (a patch that leaves the URLs alone, a rotated refresh
+    /// token stored by the gateway).
+    pub url_provenance: Option<UrlProvenance>,
 }

@@ -22,6 +22,10 @@ pub struct UpstreamRecord {
     pub name: String,
     /// The MCP endpoint URL.
     pub hostname: String,
+    /// Who last wrote `hostname`. A document without it (written before it
+    /// was recorded) counts as a tenant's.
+    #[serde(default)]
+    pub url_provenance: mcpgate_catalog::UrlProvenance,
     /// `unauthenticated`, `bearer` or `oauth`.
     pub auth_type: String,
     /// Timeout of one call to this upstream, in seconds (default: the gateway's).
@@ -657,5 +661,13 @@ mod tests {
                 SyncWrite::Superseded
             );
         }
+    }
+
+    #[test]
+    fn an_upstream_written_before_provenance_was_recorded_is_a_tenants() {
+        let mut doc = serde_json::to_value(upstream("crm")).unwrap();
+        doc.as_object_mut().unwrap().remove("url_provenance");
+        let read: UpstreamRecord = serde_json::from_value(doc).unwrap();
+        assert_eq!(read.url_provenance, mcpgate_catalog::UrlProvenance::Tenant);
     }
 }

@@ -25,7 +25,7 @@ use crate::model::{
 use crate::secrets::MasterKey;
 use crate::write::{Violation, retrying, violation};
 use crate::{StoreError, migrate};
-use mcpgate_catalog::{Credentials, Integration};
+use mcpgate_catalog::{Credentials, Integration, UrlProvenance};
 
 /// Connections a replica keeps to PostgreSQL (besides one for LISTEN and one
 /// per job lease): admin writes and reloads are all that use the store, the
@@ -459,11 +459,13 @@ impl Store {
         integration_from_row(&row)
     }
 
-    /// Create an integration through the API; a taken name is a conflict.
+    /// Create an integration through the API, written by `by`; a taken
+    /// name is a conflict.
     pub async fn create_integration(
         &self,
         tenant: &str,
         definition: Integration,
+        by: UrlProvenance,
     ) -> Result<IntegrationRecord, StoreError> {
         let now = now_ms();
         let record = IntegrationRecord {
@@ -471,19 +473,21 @@ impl Store {
             tenant: tenant.to_owned(),
             origin: Origin::Api,
             definition,
+            url_provenance: by,
             created_at: now,
             updated_at: now,
         };
         let done = retrying!(async {
             let mut tx = self.begin_write().await?;
             let done = sqlx::query(
-                "INSERT INTO integrations (id, tenant, name, origin, definition, created_at, updated_at)
-                 VALUES ($1, $2, $3, 'api', $4, $5, $6) ON CONFLICT(tenant, name) DO NOTHING",
+                "INSERT INTO integrations (id, tenant, name, origin, definition, url_provenance, created_at, updated_at)
+                 VALUES ($1, $2, $3, 'api', $4, $5, $6, $7) ON CONFLICT(tenant, name) DO NOTHING",
             )
             .bind(record.id.to_string())
             .bind(tenant)
             .bind(&record.definition.name)
             .bind(to_json(&record.definition))
+            .bind(by.as_str())
             .bind(to_ms(now))
             .bind(to_ms(now))
             .execute(&mut *tx)
@@ -534,11 +538,13 @@ impl Store {
         rows.iter().map(integration_from_row).collect()
     }
 
-    /// Replace an integration's definition (same name rules as create).
+    /// Replace an integration's definition, written by `by` (same name
+    /// rules as create).
     pub async fn update_integration(
         &self,
         id: IntegrationId,
         definition: Integration,
+        by: UrlProvenance,
     ) -> Result<Option<IntegrationRecord>, StoreError> {
         let taken = format!("an integration named {:?} already exists", definition.name);
         retrying!(async {
@@ -552,14 +558,16 @@ impl Store {
             };
             let mut record = integration_from_row(&row)?;
             record.definition = definition.clone();
+            record.url_provenance = by;
             record.updated_at = now_ms();
             sqlx::query(
-                "UPDATE integrations SET name = $1, definition = $2, updated_at = $3 WHERE id = $4",
+                "UPDATE integrations SET name = $1, definition = $2, updated_at = $3, url_provenance = $5 WHERE id = $4",
             )
             .bind(&record.definition.name)
             .bind(to_json(&record.definition))
             .bind(to_ms(record.updated_at))
             .bind(id.to_string())
+            .bind(by.as_str())
             .execute(&mut *tx)
             .await
             .map_err(|e| refused(e, &taken, ""))?;
@@ -623,6 +631,7 @@ impl Store {
             base_url: new.base_url,
             context: new.context,
             credentials: new.credentials,
+            url_provenance: new.url_provenance,
             created_at: now,
             updated_at: now,
         };
@@ -631,8 +640,8 @@ impl Store {
         retrying!(async {
             let mut tx = self.begin_write().await?;
             sqlx::query(
-                "INSERT INTO integrated_accounts (id, tenant, integration_id, name, base_url, context, credentials, credentials_kind, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                "INSERT INTO integrated_accounts (id, tenant, integration_id, name, base_url, context, credentials, credentials_kind, created_at, updated_at, url_provenance)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             )
             .bind(&id)
             .bind(&record.tenant)
@@ -644,6 +653,7 @@ impl Store {
             .bind(record.credentials.kind())
             .bind(to_ms(now))
             .bind(to_ms(now))
+            .bind(record.url_provenance.as_str())
             .execute(&mut *tx)
             .await
             .map_err(|e| refused(e, "", "the integration was deleted"))?;
@@ -698,10 +708,13 @@ impl Store {
             if let Some(credentials) = patch.credentials {
                 record.credentials = credentials;
             }
+            if let Some(by) = patch.url_provenance {
+                record.url_provenance = by;
+            }
             record.updated_at = now_ms();
             let id = id.to_string();
             sqlx::query(
-                "UPDATE integrated_accounts SET name = $1, base_url = $2, context = $3, credentials = $4, credentials_kind = $5, updated_at = $6 WHERE id = $7",
+                "UPDATE integrated_accounts SET name = $1, base_url = $2, context = $3, credentials = $4, credentials_kind = $5, updated_at = $6, url_provenance = $8 WHERE id = $7",
             )
             .bind(&record.name)
             .bind(&record.base_url)
@@ -710,6 +723,7 @@ impl Store {
             .bind(record.credentials.kind())
             .bind(to_ms(record.updated_at))
             .bind(&id)
+            .bind(record.url_provenance.as_str())
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;
@@ -750,6 +764,7 @@ impl Store {
             base_url: r.try_get("base_url")?,
             context: from_json("integrated_accounts", &r.try_get::<String, _>("context")?)?,
             credentials,
+            url_provenance: parse_provenance("integrated_accounts", r)?,
             created_at: from_ms(r.try_get("created_at")?),
             updated_at: from_ms(r.try_get("updated_at")?),
         })
@@ -1403,17 +1418,30 @@ fn server_from_row(r: &AnyRow) -> Result<ServerRecord, StoreError> {
     })
 }
 
+/// The `url_provenance` column of a row.
+fn parse_provenance(table: &'static str, r: &AnyRow) -> Result<UrlProvenance, StoreError> {
+    r.try_get::<String, _>("url_provenance")?
+        .parse()
+        .map_err(|e: String| corrupt(table, e))
+}
+
 fn integration_from_row(r: &AnyRow) -> Result<IntegrationRecord, StoreError> {
     let origin: String = r.try_get("origin")?;
     let definition: Integration =
         from_json("integrations", &r.try_get::<String, _>("definition")?)?;
+    let origin = if origin == "config" {
+        Origin::Config
+    } else {
+        Origin::Api
+    };
     Ok(IntegrationRecord {
         id: parse_id("integrations", &r.try_get::<String, _>("id")?)?,
         tenant: r.try_get("tenant")?,
-        origin: if origin == "config" {
-            Origin::Config
-        } else {
-            Origin::Api
+        origin,
+        // The config directory is the operator's.
+        url_provenance: match origin {
+            Origin::Config => UrlProvenance::Operator,
+            Origin::Api => parse_provenance("integrations", r)?,
         },
         definition,
         created_at: from_ms(r.try_get("created_at")?),
@@ -1510,7 +1538,10 @@ mod tests {
         let Some(url) = postgres().await else { return };
         let key = MasterKey::generate().0;
         let store = Store::connect(&url, key.clone()).await.unwrap();
-        let integration = store.create_integration("default", crm()).await.unwrap();
+        let integration = store
+            .create_integration("default", crm(), UrlProvenance::Tenant)
+            .await
+            .unwrap();
         let secret = "tok-pg-5e4d3c2b1a";
         let account = store
             .create_account(NewAccount {
@@ -1522,6 +1553,7 @@ mod tests {
                 credentials: Credentials::Bearer {
                     token: secret.into(),
                 },
+                url_provenance: UrlProvenance::Tenant,
             })
             .await
             .unwrap();
@@ -1754,7 +1786,10 @@ mod tests {
         };
         let path = dir.path().join("mcpgate.db");
         let store = Store::open(&path, MasterKey::generate().0).await.unwrap();
-        store.create_integration("default", crm()).await.unwrap();
+        store
+            .create_integration("default", crm(), UrlProvenance::Operator)
+            .await
+            .unwrap();
         for name in ["mcpgate.db", "mcpgate.db-wal", "mcpgate.db-shm"] {
             assert_eq!(mode(name), Some(0o600), "{name}");
         }
@@ -1771,9 +1806,12 @@ mod tests {
         let path = dir.path().join("db.sqlite");
         let key = MasterKey::generate().0;
         let store = Store::open(&path, key.clone()).await.unwrap();
-        let integration = store.create_integration("default", crm()).await.unwrap();
+        let integration = store
+            .create_integration("default", crm(), UrlProvenance::Tenant)
+            .await
+            .unwrap();
         let dup = store
-            .create_integration("default", crm())
+            .create_integration("default", crm(), UrlProvenance::Tenant)
             .await
             .unwrap_err();
         assert!(matches!(dup, StoreError::Conflict(_)), "{dup}");
@@ -1789,6 +1827,7 @@ mod tests {
                 credentials: Credentials::Bearer {
                     token: secret.into(),
                 },
+                url_provenance: UrlProvenance::Tenant,
             })
             .await
             .unwrap();
@@ -1812,7 +1851,10 @@ mod tests {
         assert!(store.delete_integration(integration.id).await.unwrap());
 
         // Re-create, rotate credentials, and check the file never holds them.
-        let integration = store.create_integration("default", crm()).await.unwrap();
+        let integration = store
+            .create_integration("default", crm(), UrlProvenance::Tenant)
+            .await
+            .unwrap();
         let account = store
             .create_account(NewAccount {
                 tenant: "default".into(),
@@ -1823,6 +1865,7 @@ mod tests {
                 credentials: Credentials::Bearer {
                     token: secret.into(),
                 },
+                url_provenance: UrlProvenance::Tenant,
             })
             .await
             .unwrap();
@@ -1888,7 +1931,7 @@ mod tests {
             let mut other = crm();
             other.name = "other".into();
             let api = store
-                .create_integration("default", other.clone())
+                .create_integration("default", other.clone(), UrlProvenance::Tenant)
                 .await
                 .unwrap();
             other.label = Some("from config".into());
@@ -1983,9 +2026,87 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn who_wrote_the_urls_is_kept_with_them() {
+        for store in stores().await {
+            let integration = store
+                .create_integration("t1", crm(), UrlProvenance::Operator)
+                .await
+                .unwrap();
+            let read = |id| {
+                let store = store.clone();
+                async move { store.get_integration(id).await.unwrap().unwrap() }
+            };
+            assert_eq!(
+                read(integration.id).await.url_provenance,
+                UrlProvenance::Operator
+            );
+            store
+                .update_integration(integration.id, crm(), UrlProvenance::Tenant)
+                .await
+                .unwrap();
+            assert_eq!(
+                read(integration.id).await.url_provenance,
+                UrlProvenance::Tenant
+            );
+            // A bundled integration is the operator's whatever the column says.
+            let bundled = store
+                .upsert_config_integration(
+                    "t1",
+                    &Integration {
+                        name: "bundled".into(),
+                        ..crm()
+                    },
+                )
+                .await
+                .unwrap();
+            assert_eq!(bundled.url_provenance, UrlProvenance::Operator);
+
+            let account = store
+                .create_account(NewAccount {
+                    tenant: "t1".into(),
+                    integration_id: integration.id,
+                    name: None,
+                    base_url: Some("http://10.0.0.5/api".into()),
+                    context: Default::default(),
+                    credentials: Credentials::None,
+                    url_provenance: UrlProvenance::Operator,
+                })
+                .await
+                .unwrap();
+            let patch = |p: AccountPatch| {
+                let store = store.clone();
+                async move {
+                    store.update_account(account.id, p).await.unwrap();
+                    store
+                        .get_account(account.id)
+                        .await
+                        .unwrap()
+                        .unwrap()
+                        .url_provenance
+                }
+            };
+            // A patch that names no provenance (a rotated token) keeps it.
+            let rotated = AccountPatch {
+                credentials: Some(Credentials::None),
+                ..AccountPatch::default()
+            };
+            assert_eq!(patch(rotated).await, UrlProvenance::Operator);
+            let by_tenant = AccountPatch {
+                base_url: Some(Some("http://10.0.0.6/api".into())),
+                url_provenance: Some(UrlProvenance::Tenant),
+                ..AccountPatch::default()
+            };
+            assert_eq!(patch(by_tenant).await, UrlProvenance::Tenant);
+        }
+    }
+
+    #[tokio::test]
     async fn one_settings_server_per_tenant_and_integration() {
         for store in stores().await {
-            let integration = store.create_integration("t1", crm()).await.unwrap();
+            let integration = store
+                .create_integration("t1", crm(), UrlProvenance::Tenant)
+                .await
+                .unwrap();
             let new = || NewServer {
                 integration_id: Some(integration.id),
                 ..NewServer::new("t1", "settings", ServerSource::Unbound)

@@ -53,6 +53,7 @@ pub(crate) fn upstream(id: &str) -> crate::UpstreamRecord {
         id: id.into(),
         name: id.to_uppercase(),
         hostname: format!("https://{id}.example.com/mcp"),
+        url_provenance: mcpgate_catalog::UrlProvenance::Operator,
         auth_type: "bearer".into(),
         timeout_secs: Some(30),
         description: None,

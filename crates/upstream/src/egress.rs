@@ -10,10 +10,15 @@
 //!   (which include the cloud metadata service at `169.254.169.254`), other
 //!   metadata addresses (`fd00:ec2::254`, `100.100.100.200`) and names
 //!   (`metadata.google.internal`…), and the gateway's own listeners;
-//! - unless `egress.allow_private_networks` is set or an `egress.allow` rule
-//!   covers the address: loopback, private networks (RFC 1918, RFC 4193),
-//!   shared address space (RFC 6598) and other ranges that are not globally
-//!   routable (RFC 6890).
+//! - unless `egress.private_networks` allows the URL's writer or an
+//!   `egress.allow` rule covers the address: loopback, private networks
+//!   (RFC 1918, RFC 4193), shared address space (RFC 6598) and other ranges
+//!   that are not globally routable (RFC 6890). By default only URLs the
+//!   operator wrote (a super-admin, the config directory) may reach them:
+//!   the operator controls the network, a tenant admin must not reach into
+//!   it. Each check is made for a [`UrlProvenance`], and the gateway holds
+//!   one HTTP client per provenance ([`Clients`]), so a URL is called with
+//!   the policy of whoever wrote it.
 //!
 //! It is enforced in three places, so no one of them has to be perfect:
 //!
@@ -41,9 +46,11 @@
 
 use hyper_util::client::legacy::connect::{Connection, HttpInfo};
 use ipnet::IpNet;
+pub use mcpgate_catalog::UrlProvenance;
 use reqwest::Url;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use std::error::Error as StdError;
+use std::fmt;
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::pin::Pin;
@@ -74,19 +81,15 @@ pub enum Denied {
     /// An address class the policy never allows.
     #[error("{0} is a {1} address, which the egress policy never allows")]
     Forbidden(IpAddr, &'static str),
-    /// A loopback or private address while private networks are not allowed.
-    #[error(
-        "{0} is a {1} address; the egress policy allows it only with egress.allow_private_networks or an egress.allow rule"
-    )]
-    Private(IpAddr, &'static str),
+    /// A loopback or private address that the URL's writer may not reach.
+    #[error("{0} is a {1} address; {2}")]
+    Private(IpAddr, &'static str, PrivateNetworks),
     /// A name the policy never allows (cloud metadata services).
     #[error("{0} is a cloud metadata name, which the egress policy never allows")]
     ForbiddenName(String),
-    /// A name of this machine while private networks are not allowed.
-    #[error(
-        "{0} names this machine; the egress policy allows it only with egress.allow_private_networks"
-    )]
-    LocalName(String),
+    /// A name of this machine that the URL's writer may not reach.
+    #[error("{0} names this machine; {1}")]
+    LocalName(String, PrivateNetworks),
     /// The gateway itself.
     #[error("{0} is this gateway's own listener")]
     OwnListener(String),
@@ -111,6 +114,71 @@ impl Denied {
         match self {
             Self::CrossOriginRedirect | Self::TooManyRedirects => self.to_string(),
             _ => REFUSED.to_owned(),
+        }
+    }
+}
+
+/// `egress.private_networks`: whose URLs may reach loopback and private
+/// networks. Its `Display` says, for a refused URL, who may reach them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PrivateNetworks {
+    /// `"super-admins"`: URLs the operator wrote (a super-admin token, the
+    /// config directory), not a tenant admin's.
+    #[default]
+    SuperAdmins,
+    /// `"everyone"`: every admin's URLs (a single-tenant or development setup).
+    Everyone,
+    /// `"nobody"`: no URL; only `egress.allow` rules open private destinations.
+    Nobody,
+}
+
+impl PrivateNetworks {
+    /// Whether URLs written by `by` may reach loopback and private networks.
+    pub fn allows(self, by: UrlProvenance) -> bool {
+        match self {
+            Self::SuperAdmins => by == UrlProvenance::Operator,
+            Self::Everyone => true,
+            Self::Nobody => false,
+        }
+    }
+
+    /// The configured spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SuperAdmins => "super-admins",
+            Self::Everyone => "everyone",
+            Self::Nobody => "nobody",
+        }
+    }
+}
+
+impl std::str::FromStr for PrivateNetworks {
+    type Err = String;
+
+    /// `super-admins`, `everyone` or `nobody`.
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "super-admins" => Ok(Self::SuperAdmins),
+            "everyone" => Ok(Self::Everyone),
+            "nobody" => Ok(Self::Nobody),
+            other => Err(format!(
+                "{other:?} is not one of \"super-admins\", \"everyone\", \"nobody\""
+            )),
+        }
+    }
+}
+
+impl fmt::Display for PrivateNetworks {
+    /// Who may reach a private destination, for a refusal's message.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::SuperAdmins | Self::Everyone => f.write_str(
+                "only URLs a super-admin sets may reach it (egress.private_networks = \"super-admins\"), unless an egress.allow rule covers it",
+            ),
+            Self::Nobody => f.write_str(
+                "no URL may reach it (egress.private_networks = \"nobody\") unless an egress.allow rule covers it",
+            ),
         }
     }
 }
@@ -272,7 +340,7 @@ fn classify_v6(a: Ipv6Addr) -> Class {
 /// the HTTP client.
 #[derive(Debug, Clone, Default)]
 pub struct EgressPolicy {
-    allow_private_networks: bool,
+    private_networks: PrivateNetworks,
     allow: Vec<AllowRule>,
     listeners: Vec<SocketAddr>,
     /// The gateway's public URLs: (origin, path prefix without a trailing slash).
@@ -282,8 +350,8 @@ pub struct EgressPolicy {
 /// What [`EgressPolicy::new`] is built from.
 #[derive(Debug, Clone, Default)]
 pub struct EgressSettings {
-    /// Allow loopback and private-network destinations (`egress.allow_private_networks`).
-    pub allow_private_networks: bool,
+    /// Whose URLs may reach loopback and private networks (`egress.private_networks`).
+    pub private_networks: PrivateNetworks,
     /// Destinations allowed even when private (`egress.allow`).
     pub allow: Vec<AllowRule>,
     /// The gateway's own listening addresses (refused as destinations).
@@ -297,7 +365,7 @@ impl EgressPolicy {
     /// Build the policy. An unparsable entry of `own_urls` is ignored.
     pub fn new(settings: EgressSettings) -> Self {
         Self {
-            allow_private_networks: settings.allow_private_networks,
+            private_networks: settings.private_networks,
             allow: settings.allow,
             listeners: settings.listeners,
             own_urls: settings
@@ -309,23 +377,23 @@ impl EgressPolicy {
         }
     }
 
-    /// Whether loopback and private destinations are allowed.
-    pub fn allows_private_networks(&self) -> bool {
-        self.allow_private_networks
+    /// Whose URLs may reach loopback and private networks.
+    pub fn private_networks(&self) -> PrivateNetworks {
+        self.private_networks
     }
 
-    /// Check a URL before it is stored or requested: `http`/`https`, a
-    /// host, no refused name, no refused IP literal, not the gateway's own
-    /// origin or listener. Names are not resolved here (that happens, and
-    /// is checked, at connect time).
-    pub fn check_url(&self, raw: &str) -> Result<Url, Denied> {
+    /// Check a URL written by `by` before it is stored or requested:
+    /// `http`/`https`, a host, no refused name, no refused IP literal, not
+    /// the gateway's own origin or listener. Names are not resolved here
+    /// (that happens, and is checked, at connect time).
+    pub fn check_url(&self, raw: &str, by: UrlProvenance) -> Result<Url, Denied> {
         let url = Url::parse(raw).map_err(|_| Denied::Invalid)?;
-        self.check_parsed(&url)?;
+        self.check_parsed(&url, by)?;
         Ok(url)
     }
 
     /// [`check_url`](Self::check_url) on a parsed URL.
-    pub fn check_parsed(&self, url: &Url) -> Result<(), Denied> {
+    pub fn check_parsed(&self, url: &Url, by: UrlProvenance) -> Result<(), Denied> {
         match url.scheme() {
             "http" | "https" => {}
             other => return Err(Denied::Scheme(other.to_owned())),
@@ -343,16 +411,16 @@ impl EgressPolicy {
         let port = url.port_or_known_default();
         match url.host() {
             None => Err(Denied::NoHost),
-            Some(url::Host::Domain(name)) => self.check_name(name),
-            Some(url::Host::Ipv4(ip)) => self.check_ip(IpAddr::V4(ip), port, None),
-            Some(url::Host::Ipv6(ip)) => self.check_ip(IpAddr::V6(ip), port, None),
+            Some(url::Host::Domain(name)) => self.check_name(name, by),
+            Some(url::Host::Ipv4(ip)) => self.check_ip(IpAddr::V4(ip), port, None, by),
+            Some(url::Host::Ipv6(ip)) => self.check_ip(IpAddr::V6(ip), port, None, by),
         }
     }
 
     /// A URL template with `{placeholders}` (an integration's base URL):
     /// each placeholder stands for a plain name label, so a literal refused
     /// host is still caught while `https://{tenant}.example.com` passes.
-    pub fn check_template(&self, template: &str) -> Result<(), Denied> {
+    pub fn check_template(&self, template: &str, by: UrlProvenance) -> Result<(), Denied> {
         let mut filled = String::with_capacity(template.len());
         let mut rest = template;
         while let Some(open) = rest.find('{') {
@@ -369,10 +437,10 @@ impl EgressPolicy {
             }
         }
         filled.push_str(rest);
-        self.check_url(&filled).map(drop)
+        self.check_url(&filled, by).map(drop)
     }
 
-    fn check_name(&self, name: &str) -> Result<(), Denied> {
+    fn check_name(&self, name: &str, by: UrlProvenance) -> Result<(), Denied> {
         let name = name.trim_end_matches('.').to_ascii_lowercase();
         if METADATA_NAMES.contains(&name.as_str()) {
             return Err(Denied::ForbiddenName(name));
@@ -384,15 +452,22 @@ impl EgressPolicy {
                 name.as_str(),
                 "localhost.localdomain" | "ip6-localhost" | "ip6-loopback"
             );
-        if local && !self.allow_private_networks {
-            return Err(Denied::LocalName(name));
+        if local && !self.private_networks.allows(by) {
+            return Err(Denied::LocalName(name, self.private_networks));
         }
         Ok(())
     }
 
-    /// Whether `ip` may be connected to on `port` (`None`: on some port);
-    /// `local` is the connection's own address when known.
-    fn check_ip(&self, ip: IpAddr, port: Option<u16>, local: Option<IpAddr>) -> Result<(), Denied> {
+    /// Whether `ip` may be connected to on `port` (`None`: on some port)
+    /// for a URL written by `by`; `local` is the connection's own address
+    /// when known.
+    fn check_ip(
+        &self,
+        ip: IpAddr,
+        port: Option<u16>,
+        local: Option<IpAddr>,
+        by: UrlProvenance,
+    ) -> Result<(), Denied> {
         let ip = ip.to_canonical();
         if let Some(port) = port
             && self.is_own_listener(ip, port, local)
@@ -403,10 +478,11 @@ impl EgressPolicy {
             Class::Public => Ok(()),
             Class::Forbidden(kind) => Err(Denied::Forbidden(ip, kind)),
             Class::Private(kind) => {
-                if self.allow_private_networks || self.allow.iter().any(|r| r.covers(ip, port)) {
+                if self.private_networks.allows(by) || self.allow.iter().any(|r| r.covers(ip, port))
+                {
                     Ok(())
                 } else {
-                    Err(Denied::Private(ip, kind))
+                    Err(Denied::Private(ip, kind, self.private_networks))
                 }
             }
         }
@@ -425,24 +501,49 @@ impl EgressPolicy {
         })
     }
 
-    /// Check a connection's peer, the address really connected to.
-    pub fn check_peer(&self, remote: SocketAddr, local: SocketAddr) -> Result<(), Denied> {
-        self.check_ip(remote.ip(), Some(remote.port()), Some(local.ip()))
+    /// Check a connection's peer, the address really connected to, for a
+    /// URL written by `by`.
+    pub fn check_peer(
+        &self,
+        remote: SocketAddr,
+        local: SocketAddr,
+        by: UrlProvenance,
+    ) -> Result<(), Denied> {
+        self.check_ip(remote.ip(), Some(remote.port()), Some(local.ip()), by)
     }
 
-    /// The gateway's HTTP client builder with the policy installed: the
-    /// filtering resolver, the connect check, the same-origin redirect
-    /// policy and no `Referer`. Callers add their own settings (user agent,
-    /// pool) and build it.
-    pub fn client_builder(self: &Arc<Self>) -> reqwest::ClientBuilder {
+    /// An HTTP client builder with the policy for URLs written by `by`
+    /// installed: the filtering resolver, the connect check, the
+    /// same-origin redirect policy and no `Referer`. Callers add their own
+    /// settings (user agent, pool) and build it.
+    pub fn client_builder(self: &Arc<Self>, by: UrlProvenance) -> reqwest::ClientBuilder {
         reqwest::Client::builder()
-            .dns_resolver(PolicyResolver(Arc::clone(self)))
-            .connector_layer(PeerCheckLayer(Arc::clone(self)))
-            .redirect(self.redirect_policy())
+            .dns_resolver(PolicyResolver(Arc::clone(self), by))
+            .connector_layer(PeerCheckLayer(Arc::clone(self), by))
+            .redirect(self.redirect_policy(by))
             .referer(false)
     }
 
-    fn redirect_policy(self: &Arc<Self>) -> reqwest::redirect::Policy {
+    /// The gateway's HTTP clients, one per [`UrlProvenance`], each built
+    /// by [`client_builder`](Self::client_builder) and `configure` (user
+    /// agent, pool). When the policy treats both provenances alike
+    /// (`everyone`, `nobody`) they are one client with one connection pool.
+    pub fn clients(
+        self: &Arc<Self>,
+        configure: impl Fn(reqwest::ClientBuilder) -> reqwest::ClientBuilder,
+    ) -> reqwest::Result<Clients> {
+        let operator = configure(self.client_builder(UrlProvenance::Operator)).build()?;
+        let same = self.private_networks.allows(UrlProvenance::Operator)
+            == self.private_networks.allows(UrlProvenance::Tenant);
+        let tenant = if same {
+            operator.clone()
+        } else {
+            configure(self.client_builder(UrlProvenance::Tenant)).build()?
+        };
+        Ok(Clients { operator, tenant })
+    }
+
+    fn redirect_policy(self: &Arc<Self>, by: UrlProvenance) -> reqwest::redirect::Policy {
         let policy = Arc::clone(self);
         reqwest::redirect::Policy::custom(move |attempt| {
             if attempt.previous().len() > MAX_REDIRECTS {
@@ -456,11 +557,30 @@ impl EgressPolicy {
             if cross {
                 return attempt.error(Denied::CrossOriginRedirect);
             }
-            match policy.check_parsed(attempt.url()) {
+            match policy.check_parsed(attempt.url(), by) {
                 Ok(()) => attempt.follow(),
                 Err(denied) => attempt.error(denied),
             }
         })
+    }
+}
+
+/// The gateway's HTTP clients ([`EgressPolicy::clients`]): a URL is called
+/// with the client of whoever wrote it, so the policy that admitted it when
+/// it was written is the one enforced when it is called.
+#[derive(Debug, Clone)]
+pub struct Clients {
+    operator: reqwest::Client,
+    tenant: reqwest::Client,
+}
+
+impl Clients {
+    /// The client for URLs written by `by`.
+    pub fn for_urls_by(&self, by: UrlProvenance) -> &reqwest::Client {
+        match by {
+            UrlProvenance::Operator => &self.operator,
+            UrlProvenance::Tenant => &self.tenant,
+        }
     }
 }
 
@@ -487,18 +607,19 @@ pub fn denial<'a>(error: &'a (dyn StdError + 'static)) -> Option<&'a Denied> {
 }
 
 /// Resolves names with the system resolver and keeps only the addresses
-/// the policy allows on some port (the port is checked on connect).
-struct PolicyResolver(Arc<EgressPolicy>);
+/// the policy allows on some port (the port is checked on connect) for
+/// URLs written by its provenance.
+struct PolicyResolver(Arc<EgressPolicy>, UrlProvenance);
 
 impl Resolve for PolicyResolver {
     fn resolve(&self, name: Name) -> Resolving {
-        let policy = Arc::clone(&self.0);
+        let (policy, by) = (Arc::clone(&self.0), self.1);
         let host = name.as_str().to_owned();
         Box::pin(async move {
-            policy.check_name(&host).map_err(boxed)?;
+            policy.check_name(&host, by).map_err(boxed)?;
             let resolved: Vec<SocketAddr> =
                 tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let allowed = policy.filter_resolved(&host, resolved).map_err(boxed)?;
+            let allowed = policy.filter_resolved(&host, resolved, by).map_err(boxed)?;
             Ok(Box::new(allowed.into_iter()) as Addrs)
         })
     }
@@ -506,16 +627,18 @@ impl Resolve for PolicyResolver {
 
 impl EgressPolicy {
     /// The addresses `host` resolved to that the policy allows on some
-    /// port; refused when there were some and none is allowed.
+    /// port for URLs written by `by`; refused when there were some and
+    /// none is allowed.
     fn filter_resolved(
         &self,
         host: &str,
         resolved: Vec<SocketAddr>,
+        by: UrlProvenance,
     ) -> Result<Vec<SocketAddr>, Denied> {
         let total = resolved.len();
         let allowed: Vec<SocketAddr> = resolved
             .into_iter()
-            .filter(|a| self.check_ip(a.ip(), None, None).is_ok())
+            .filter(|a| self.check_ip(a.ip(), None, None, by).is_ok())
             .collect();
         if allowed.is_empty() && total > 0 {
             tracing::warn!(
@@ -534,7 +657,7 @@ fn boxed(denied: Denied) -> Box<dyn StdError + Send + Sync> {
 
 /// Installs [`PeerCheck`] on the client's connector.
 #[derive(Clone)]
-struct PeerCheckLayer(Arc<EgressPolicy>);
+struct PeerCheckLayer(Arc<EgressPolicy>, UrlProvenance);
 
 impl<S> tower::Layer<S> for PeerCheckLayer {
     type Service = PeerCheck<S>;
@@ -543,6 +666,7 @@ impl<S> tower::Layer<S> for PeerCheckLayer {
         PeerCheck {
             inner,
             policy: Arc::clone(&self.0),
+            by: self.1,
         }
     }
 }
@@ -553,6 +677,7 @@ impl<S> tower::Layer<S> for PeerCheckLayer {
 struct PeerCheck<S> {
     inner: S,
     policy: Arc<EgressPolicy>,
+    by: UrlProvenance,
 }
 
 type BoxError = Box<dyn StdError + Send + Sync>;
@@ -574,7 +699,7 @@ where
 
     fn call(&mut self, request: R) -> Self::Future {
         let connecting = self.inner.call(request);
-        let policy = Arc::clone(&self.policy);
+        let (policy, by) = (Arc::clone(&self.policy), self.by);
         Box::pin(async move {
             let conn = connecting.await.map_err(Into::into)?;
             let mut extras = http::Extensions::new();
@@ -583,7 +708,7 @@ where
                 // No peer address to check: refuse rather than guess.
                 return Err(boxed(Denied::Resolved("the connection".into())));
             };
-            if let Err(denied) = policy.check_peer(info.remote_addr(), info.local_addr()) {
+            if let Err(denied) = policy.check_peer(info.remote_addr(), info.local_addr(), by) {
                 tracing::warn!(peer = %info.remote_addr(), reason = %denied, "egress refused at connect");
                 return Err(boxed(denied));
             }
@@ -596,9 +721,11 @@ where
 mod tests {
     use super::*;
 
-    fn policy(allow_private: bool, allow: &[&str]) -> EgressPolicy {
+    use UrlProvenance::{Operator, Tenant};
+
+    fn policy(private_networks: PrivateNetworks, allow: &[&str]) -> EgressPolicy {
         EgressPolicy::new(EgressSettings {
-            allow_private_networks: allow_private,
+            private_networks,
             allow: allow.iter().map(|r| r.parse().unwrap()).collect(),
             listeners: vec!["127.0.0.1:7000".parse().unwrap()],
             own_urls: vec!["https://gw.example.com".into()],
@@ -607,7 +734,7 @@ mod tests {
 
     #[test]
     fn only_http_and_https() {
-        let p = policy(true, &[]);
+        let p = policy(PrivateNetworks::Everyone, &[]);
         for url in [
             "file:///etc/passwd",
             "gopher://example.com/",
@@ -616,19 +743,19 @@ mod tests {
             "data:text/plain,x",
         ] {
             assert!(
-                matches!(p.check_url(url), Err(Denied::Scheme(_))),
+                matches!(p.check_url(url, Tenant), Err(Denied::Scheme(_))),
                 "{url}: {:?}",
-                p.check_url(url)
+                p.check_url(url, Tenant)
             );
         }
-        assert!(p.check_url("https://api.example.com/v1").is_ok());
-        assert!(p.check_url("http://api.example.com:8080/").is_ok());
-        assert_eq!(p.check_url("not a url"), Err(Denied::Invalid));
+        assert!(p.check_url("https://api.example.com/v1", Tenant).is_ok());
+        assert!(p.check_url("http://api.example.com:8080/", Tenant).is_ok());
+        assert_eq!(p.check_url("not a url", Tenant), Err(Denied::Invalid));
     }
 
     #[test]
     fn every_spelling_of_loopback_is_loopback() {
-        let p = policy(false, &[]);
+        let p = policy(PrivateNetworks::Nobody, &[]);
         for url in [
             "http://127.0.0.1/",
             "http://127.1/",
@@ -643,9 +770,12 @@ mod tests {
             "http://[2002:7f00:1::]/",
         ] {
             assert!(
-                matches!(p.check_url(url), Err(Denied::Private(_, "loopback"))),
+                matches!(
+                    p.check_url(url, Tenant),
+                    Err(Denied::Private(_, "loopback", _))
+                ),
                 "{url}: {:?}",
-                p.check_url(url)
+                p.check_url(url, Tenant)
             );
         }
         for url in [
@@ -654,7 +784,7 @@ mod tests {
             "http://a.localhost/",
         ] {
             assert!(
-                matches!(p.check_url(url), Err(Denied::LocalName(_))),
+                matches!(p.check_url(url, Tenant), Err(Denied::LocalName(..))),
                 "{url}"
             );
         }
@@ -662,7 +792,7 @@ mod tests {
 
     #[test]
     fn metadata_and_link_local_are_never_allowed() {
-        let p = policy(true, &["169.254.0.0/16", "0.0.0.0/0"]);
+        let p = policy(PrivateNetworks::Everyone, &["169.254.0.0/16", "0.0.0.0/0"]);
         for url in [
             "http://169.254.169.254/latest/meta-data/",
             "http://[::ffff:169.254.169.254]/",
@@ -678,9 +808,9 @@ mod tests {
             "http://[ff02::1]/",
         ] {
             assert!(
-                matches!(p.check_url(url), Err(Denied::Forbidden(..))),
+                matches!(p.check_url(url, Tenant), Err(Denied::Forbidden(..))),
                 "{url}: {:?}",
-                p.check_url(url)
+                p.check_url(url, Tenant)
             );
         }
         for url in [
@@ -690,7 +820,7 @@ mod tests {
             "http://instance-data/",
         ] {
             assert!(
-                matches!(p.check_url(url), Err(Denied::ForbiddenName(_))),
+                matches!(p.check_url(url, Tenant), Err(Denied::ForbiddenName(_))),
                 "{url}"
             );
         }
@@ -698,7 +828,7 @@ mod tests {
 
     #[test]
     fn private_networks_need_the_switch_or_a_rule() {
-        let strict = policy(false, &[]);
+        let strict = policy(PrivateNetworks::Nobody, &[]);
         for url in [
             "http://10.0.0.5/",
             "http://172.16.0.1/",
@@ -708,21 +838,29 @@ mod tests {
             "http://198.18.0.1/",
         ] {
             assert!(
-                matches!(strict.check_url(url), Err(Denied::Private(..))),
+                matches!(strict.check_url(url, Tenant), Err(Denied::Private(..))),
                 "{url}"
             );
-            assert!(policy(true, &[]).check_url(url).is_ok(), "{url}");
+            assert!(
+                policy(PrivateNetworks::Everyone, &[])
+                    .check_url(url, Tenant)
+                    .is_ok(),
+                "{url}"
+            );
         }
-        let ruled = policy(false, &["10.0.0.0/8", "127.0.0.1:9000", "[::1]:9001"]);
-        assert!(ruled.check_url("http://10.1.2.3/").is_ok());
-        assert!(ruled.check_url("http://127.0.0.1:9000/").is_ok());
-        assert!(ruled.check_url("http://127.0.0.1:9001/").is_err());
-        assert!(ruled.check_url("http://[::1]:9001/").is_ok());
-        assert!(ruled.check_url("http://172.16.0.1/").is_err());
+        let ruled = policy(
+            PrivateNetworks::Nobody,
+            &["10.0.0.0/8", "127.0.0.1:9000", "[::1]:9001"],
+        );
+        assert!(ruled.check_url("http://10.1.2.3/", Tenant).is_ok());
+        assert!(ruled.check_url("http://127.0.0.1:9000/", Tenant).is_ok());
+        assert!(ruled.check_url("http://127.0.0.1:9001/", Tenant).is_err());
+        assert!(ruled.check_url("http://[::1]:9001/", Tenant).is_ok());
+        assert!(ruled.check_url("http://172.16.0.1/", Tenant).is_err());
         // The resolver, not knowing the port, passes an address some rule allows.
         assert!(
             ruled
-                .check_ip("127.0.0.1".parse().unwrap(), None, None)
+                .check_ip("127.0.0.1".parse().unwrap(), None, None, Tenant)
                 .is_ok()
         );
         for public in [
@@ -730,23 +868,23 @@ mod tests {
             "https://[2606:4700::1111]/",
             "http://172.32.0.1/",
         ] {
-            assert!(strict.check_url(public).is_ok(), "{public}");
+            assert!(strict.check_url(public, Tenant).is_ok(), "{public}");
         }
     }
 
     #[test]
     fn the_gateway_itself_is_refused_even_on_loopback() {
-        let p = policy(true, &["127.0.0.0/8"]);
+        let p = policy(PrivateNetworks::Everyone, &["127.0.0.0/8"]);
         assert!(matches!(
-            p.check_url("http://127.0.0.1:7000/mcp/x"),
+            p.check_url("http://127.0.0.1:7000/mcp/x", Tenant),
             Err(Denied::OwnListener(_))
         ));
-        assert!(p.check_url("http://127.0.0.1:7001/").is_ok());
+        assert!(p.check_url("http://127.0.0.1:7001/", Tenant).is_ok());
         assert!(matches!(
-            p.check_url("https://gw.example.com/mcp/abc"),
+            p.check_url("https://gw.example.com/mcp/abc", Tenant),
             Err(Denied::OwnListener(_))
         ));
-        assert!(p.check_url("https://gw.example.com:8443/").is_ok());
+        assert!(p.check_url("https://gw.example.com:8443/", Tenant).is_ok());
         // Behind a proxy that routes by path, only the gateway's own path is refused.
         let pathed = EgressPolicy::new(EgressSettings {
             own_urls: vec!["https://tools.example.com/gw/".into()],
@@ -757,22 +895,27 @@ mod tests {
             "https://tools.example.com/gw/mcp/x",
         ] {
             assert!(
-                matches!(pathed.check_url(own), Err(Denied::OwnListener(_))),
+                matches!(pathed.check_url(own, Tenant), Err(Denied::OwnListener(_))),
                 "{own}"
             );
         }
         assert!(
             pathed
-                .check_url("https://tools.example.com/weather/mcp")
+                .check_url("https://tools.example.com/weather/mcp", Tenant)
                 .is_ok()
         );
-        assert!(pathed.check_url("https://tools.example.com/gwx").is_ok());
+        assert!(
+            pathed
+                .check_url("https://tools.example.com/gwx", Tenant)
+                .is_ok()
+        );
         let any = EgressPolicy::new(EgressSettings {
-            allow_private_networks: true,
+            private_networks: PrivateNetworks::Everyone,
             listeners: vec!["0.0.0.0:7000".parse().unwrap()],
             ..Default::default()
         });
-        let peer = |a: &str, l: &str| any.check_peer(a.parse().unwrap(), l.parse().unwrap());
+        let peer =
+            |a: &str, l: &str| any.check_peer(a.parse().unwrap(), l.parse().unwrap(), Tenant);
         assert!(peer("127.0.0.1:7000", "127.0.0.1:50000").is_err());
         assert!(peer("10.0.0.5:7000", "10.0.0.5:50000").is_err());
         assert!(peer("10.0.0.6:7000", "10.0.0.5:50000").is_ok());
@@ -781,39 +924,54 @@ mod tests {
 
     #[test]
     fn resolved_addresses_are_filtered_and_a_name_of_refused_ones_is_refused() {
-        let p = policy(false, &[]);
+        let p = policy(PrivateNetworks::Nobody, &[]);
         let addrs = |list: &[&str]| list.iter().map(|a| a.parse().unwrap()).collect::<Vec<_>>();
         // DNS rebinding's second answer, or an internal name.
         assert_eq!(
-            p.filter_resolved("x.example", addrs(&["10.0.0.1:0", "169.254.169.254:0"])),
+            p.filter_resolved(
+                "x.example",
+                addrs(&["10.0.0.1:0", "169.254.169.254:0"]),
+                Tenant
+            ),
             Err(Denied::Resolved("x.example".into()))
         );
         assert_eq!(
-            p.filter_resolved("x.example", addrs(&["127.0.0.1:0", "93.184.215.14:0"])),
+            p.filter_resolved(
+                "x.example",
+                addrs(&["127.0.0.1:0", "93.184.215.14:0"]),
+                Tenant
+            ),
             Ok(addrs(&["93.184.215.14:0"]))
         );
-        assert_eq!(p.filter_resolved("x.example", Vec::new()), Ok(Vec::new()));
-        let open = policy(true, &[]);
         assert_eq!(
-            open.filter_resolved("x.example", addrs(&["127.0.0.1:0", "169.254.169.254:0"])),
+            p.filter_resolved("x.example", Vec::new(), Tenant),
+            Ok(Vec::new())
+        );
+        let open = policy(PrivateNetworks::Everyone, &[]);
+        assert_eq!(
+            open.filter_resolved(
+                "x.example",
+                addrs(&["127.0.0.1:0", "169.254.169.254:0"]),
+                Tenant
+            ),
             Ok(addrs(&["127.0.0.1:0"]))
         );
     }
 
     #[test]
     fn templates_are_checked_with_placeholders_as_names() {
-        let p = policy(false, &[]);
+        let p = policy(PrivateNetworks::Nobody, &[]);
         assert!(
-            p.check_template("https://{subdomain}.zendesk.com/api/v2")
+            p.check_template("https://{subdomain}.zendesk.com/api/v2", Tenant)
                 .is_ok()
         );
-        assert!(p.check_template("https://{host}/api").is_ok());
+        assert!(p.check_template("https://{host}/api", Tenant).is_ok());
         assert!(matches!(
-            p.check_template("http://169.254.169.254/{path}"),
+            p.check_template("http://169.254.169.254/{path}", Tenant),
             Err(Denied::Forbidden(..))
         ));
         assert!(matches!(
-            p.check_template("file:///{x}"),
+            p.check_template("file:///{x}", Tenant),
             Err(Denied::Scheme(_))
         ));
     }
@@ -837,7 +995,11 @@ mod tests {
     #[test]
     fn refusals_read_the_same_to_tenants() {
         let reasons = [
-            Denied::Private("10.0.0.1".parse().unwrap(), "private network"),
+            Denied::Private(
+                "10.0.0.1".parse().unwrap(),
+                "private network",
+                PrivateNetworks::SuperAdmins,
+            ),
             Denied::Forbidden("169.254.169.254".parse().unwrap(), "cloud metadata"),
             Denied::Resolved("internal.example".into()),
             Denied::OwnListener("127.0.0.1:7000".into()),
@@ -845,5 +1007,68 @@ mod tests {
         for r in reasons {
             assert_eq!(r.public_text(), REFUSED);
         }
+    }
+
+    #[test]
+    fn by_default_only_the_operators_urls_reach_private_networks() {
+        let p = policy(PrivateNetworks::default(), &["127.0.0.1:9000"]);
+        for url in [
+            "http://127.0.0.1:9/",
+            "http://localhost:9/",
+            "http://10.0.0.5/",
+            "http://[::1]/",
+        ] {
+            assert!(p.check_url(url, Operator).is_ok(), "{url}");
+            let refused = p.check_url(url, Tenant).unwrap_err();
+            assert!(
+                refused.to_string().contains("super-admin"),
+                "{url}: {refused}"
+            );
+        }
+        // A rule opens its address to everyone.
+        assert!(p.check_url("http://127.0.0.1:9000/", Tenant).is_ok());
+        // Metadata, link-local and the gateway itself stay refused for the operator.
+        for url in [
+            "http://169.254.169.254/latest/meta-data/",
+            "http://[fe80::1]/",
+            "http://metadata.google.internal/",
+            "http://127.0.0.1:7000/mcp/x",
+            "https://gw.example.com/mcp/x",
+        ] {
+            assert!(p.check_url(url, Operator).is_err(), "{url}");
+        }
+        let at = |p: &EgressPolicy, by| {
+            p.check_peer(
+                "127.0.0.1:9".parse().unwrap(),
+                "127.0.0.1:50000".parse().unwrap(),
+                by,
+            )
+        };
+        assert!(at(&p, Operator).is_ok());
+        assert!(at(&p, Tenant).is_err());
+        // "nobody" refuses the operator too; "everyone" lets the tenant through.
+        let nobody = policy(PrivateNetworks::Nobody, &[]);
+        assert!(at(&nobody, Operator).is_err());
+        assert!(
+            nobody
+                .check_url("http://127.0.0.1:9/", Operator)
+                .unwrap_err()
+                .to_string()
+                .contains("\"nobody\"")
+        );
+        assert!(at(&policy(PrivateNetworks::Everyone, &[]), Tenant).is_ok());
+    }
+
+    #[test]
+    fn the_setting_parses_from_config_and_environment() {
+        for (text, setting) in [
+            ("super-admins", PrivateNetworks::SuperAdmins),
+            ("everyone", PrivateNetworks::Everyone),
+            (" Nobody ", PrivateNetworks::Nobody),
+        ] {
+            assert_eq!(text.parse::<PrivateNetworks>(), Ok(setting));
+        }
+        let e = "true".parse::<PrivateNetworks>().unwrap_err();
+        assert!(e.contains("super-admins"), "{e}");
     }
 }

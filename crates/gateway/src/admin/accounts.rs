@@ -5,7 +5,7 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use mcpgate_catalog::{AuthSpec, Credentials};
+use mcpgate_catalog::{AuthSpec, Credentials, UrlProvenance};
 use mcpgate_store::{AccountId, AccountPatch, AccountRecord, IntegrationId, NewAccount};
 use mcpgate_upstream::rest::account_base_url;
 use serde::Deserialize;
@@ -38,13 +38,15 @@ fn account_json(gw: &Gateway, r: &AccountRecord) -> Value {
 }
 
 /// Check that the account can reach its API: a usable base URL with every
-/// placeholder filled, and complete credentials.
+/// placeholder filled, complete credentials, and URLs the egress policy
+/// lets the account's calls reach, its own URL fields written by `by`.
 fn check_connection(
     gw: &Gateway,
     integration: IntegrationId,
     base_url: Option<&str>,
     context: &Map<String, Value>,
     credentials: &Credentials,
+    by: UrlProvenance,
 ) -> Result<(), ApiError> {
     credentials
         .validate()
@@ -75,36 +77,36 @@ fn check_connection(
     } else {
         "base_url"
     };
-    super::egress::check_url(gw, field, &resolved)?;
-    check_token_url(gw, credentials, &entry.record.definition.auth)
+    super::egress::check_account(
+        gw,
+        &entry.record,
+        by,
+        base_url,
+        (field, &resolved),
+        credentials,
+    )?;
+    require_token_url(credentials, &entry.record.definition.auth)
 }
 
 /// OAuth credentials need a token endpoint: their own `token_url`, else
 /// the integration's. Without either the account could never get a token.
-fn check_token_url(
-    gw: &Gateway,
-    credentials: &Credentials,
-    auth: &AuthSpec,
-) -> Result<(), ApiError> {
-    let (Credentials::Oauth2ClientCredentials { token_url, .. }
-    | Credentials::Oauth2RefreshToken { token_url, .. }) = credentials
+fn require_token_url(credentials: &Credentials, auth: &AuthSpec) -> Result<(), ApiError> {
+    let (Credentials::Oauth2ClientCredentials { .. } | Credentials::Oauth2RefreshToken { .. }) =
+        credentials
     else {
         return Ok(());
     };
-    if let Some(url) = token_url {
-        return super::egress::check_url(gw, "credentials.token_url", url);
+    if credentials.token_url().is_some() || auth.token_url().is_some() {
+        return Ok(());
     }
-    match auth {
-        AuthSpec::Oauth2ClientCredentials { .. } | AuthSpec::Oauth2RefreshToken { .. } => Ok(()),
-        _ => Err(ApiError::field(
-            "credentials.token_url",
-            format!(
-                "{} credentials need a token URL, and this integration's auth names none: \
-                 set credentials.token_url",
-                credentials.kind()
-            ),
-        )),
-    }
+    Err(ApiError::field(
+        "credentials.token_url",
+        format!(
+            "{} credentials need a token URL, and this integration's auth names none: \
+             set credentials.token_url",
+            credentials.kind()
+        ),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -161,6 +163,7 @@ async fn create_inner(gw: &Gateway, headers: &HeaderMap, body: Body) -> ApiResul
         req.base_url.as_deref(),
         &req.context,
         &req.credentials,
+        ctx.url_provenance(),
     )?;
     let record = gw
         .store
@@ -171,6 +174,7 @@ async fn create_inner(gw: &Gateway, headers: &HeaderMap, body: Body) -> ApiResul
             base_url: req.base_url,
             context: req.context,
             credentials: req.credentials,
+            url_provenance: ctx.url_provenance(),
         })
         .await
         .map_err(ApiError::store)?;
@@ -273,12 +277,23 @@ async fn patch_inner(gw: &Gateway, id: &str, headers: &HeaderMap, body: Body) ->
         .credentials
         .clone()
         .unwrap_or(current.credentials.clone());
+    // A patch that writes a URL field (the base URL, the context filling
+    // its placeholders, credentials naming a token URL) makes the
+    // account's URLs the caller's; one that does not keeps who wrote them.
+    let writes_urls = req.base_url.is_some()
+        || req.context.is_some()
+        || req
+            .credentials
+            .as_ref()
+            .is_some_and(|c| c.token_url().is_some());
+    let url_provenance = writes_urls.then(|| ctx.url_provenance());
     check_connection(
         gw,
         current.integration_id,
         base_url.as_deref(),
         &context,
         &credentials,
+        url_provenance.unwrap_or(current.url_provenance),
     )?;
     let record = gw
         .store
@@ -289,6 +304,7 @@ async fn patch_inner(gw: &Gateway, id: &str, headers: &HeaderMap, body: Body) ->
                 base_url: req.base_url,
                 context: req.context,
                 credentials: req.credentials,
+                url_provenance,
             },
         )
         .await

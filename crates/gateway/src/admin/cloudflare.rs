@@ -155,7 +155,7 @@ pub async fn create_server_handler(
             let ctx = caller(&gw, &headers, &account)?;
             let b: ServerBody = json_body(&headers, body).await?;
             let credentials = check_server(&b)?;
-            super::egress::check_url(&gw, "hostname", &b.hostname)?;
+            super::egress::check_url(&gw, "hostname", &b.hostname, ctx.url_provenance())?;
             let id = match &b.id {
                 Some(id) => {
                     valid_id("id", id)?;
@@ -169,6 +169,7 @@ pub async fn create_server_handler(
                 id,
                 name: b.name.trim().to_owned(),
                 hostname: b.hostname,
+                url_provenance: ctx.url_provenance(),
                 auth_type: b.auth_type,
                 timeout_secs: b.timeout_secs,
                 description: b.description,
@@ -265,8 +266,15 @@ pub async fn put_server(
                 return Err(ApiError::field("id", "cannot change a server's id"));
             }
             let credentials = check_server(&b)?;
-            super::egress::check_url(&gw, "hostname", &b.hostname)?;
             let endpoint_changed = record.hostname != b.hostname;
+            // A new URL is the caller's; an unchanged one stays the
+            // operator's when the operator wrote it (a tenant renaming the
+            // server does not take its URL over), and a super-admin saving
+            // it makes it the operator's.
+            if endpoint_changed || ctx.super_admin {
+                record.url_provenance = ctx.url_provenance();
+            }
+            super::egress::check_url(&gw, "hostname", &b.hostname, record.url_provenance)?;
             record.name = b.name.trim().to_owned();
             record.hostname = b.hostname;
             record.auth_type = b.auth_type;

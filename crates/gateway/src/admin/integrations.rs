@@ -6,7 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use mcpgate_catalog::openapi::{self, ImportOptions};
-use mcpgate_catalog::{DefinitionError, Integration};
+use mcpgate_catalog::{DefinitionError, Integration, UrlProvenance};
 use mcpgate_store::{IntegrationId, IntegrationRecord, Origin};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -99,6 +99,7 @@ fn skipped_json(skipped: &[openapi::Skipped]) -> Value {
 fn convert(
     gw: &Gateway,
     req: CreateIntegration,
+    by: UrlProvenance,
 ) -> Result<(Integration, Vec<String>, Value), ApiError> {
     let base_url_given = req.base_url.is_some();
     match (req.definition, req.openapi) {
@@ -123,6 +124,7 @@ fn convert(
                 },
                 "definition.auth.token_url",
                 &integration,
+                by,
             )?;
             Ok((integration, Vec::new(), json!([])))
         }
@@ -153,6 +155,7 @@ fn convert(
                 },
                 "openapi.components.securitySchemes",
                 &imported.integration,
+                by,
             )?;
             let skipped = skipped_json(&imported.skipped);
             Ok((imported.integration, imported.warnings, skipped))
@@ -171,10 +174,11 @@ pub async fn create(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Bo
 
 async fn create_inner(gw: &Gateway, headers: &HeaderMap, body: Body) -> ApiResult {
     let ctx = authorize(gw, headers)?;
-    let (integration, warnings, skipped) = convert(gw, json_body(headers, body).await?)?;
+    let by = ctx.url_provenance();
+    let (integration, warnings, skipped) = convert(gw, json_body(headers, body).await?, by)?;
     let record = gw
         .store
-        .create_integration(ctx.tenant(), integration)
+        .create_integration(ctx.tenant(), integration, by)
         .await
         .map_err(ApiError::store)?;
     gw.registry
@@ -301,10 +305,12 @@ pub async fn patch(
             let ctx = authorize(&gw, &headers)?;
             let record = find(&gw, &ctx, &id).await?;
             refuse_bundled(&record)?;
-            let (integration, warnings, skipped) = convert(&gw, json_body(&headers, body).await?)?;
+            let by = ctx.url_provenance();
+            let (integration, warnings, skipped) =
+                convert(&gw, json_body(&headers, body).await?, by)?;
             let updated = gw
                 .store
-                .update_integration(record.id, integration)
+                .update_integration(record.id, integration, by)
                 .await
                 .map_err(ApiError::store)?
                 .ok_or_else(ApiError::not_found)?;

@@ -47,6 +47,9 @@ pub struct AdminContext {
     pub id: Uuid,
     /// The one tenant it may act on; `None` for a super-admin.
     pub tenant: Option<String>,
+    /// The token is a super-admin's, also while it acts within one tenant
+    /// ([`AdminContext::within`]): the URLs it writes are the operator's.
+    pub super_admin: bool,
 }
 
 impl AdminContext {
@@ -56,6 +59,7 @@ impl AdminContext {
         self.sees(tenant).then(|| Self {
             id: self.id,
             tenant: Some(tenant.to_owned()),
+            super_admin: self.super_admin,
         })
     }
 
@@ -73,6 +77,12 @@ impl AdminContext {
     /// A super-admin (bootstrap or `MCPGATE_ADMIN_TOKEN`).
     pub fn is_super(&self) -> bool {
         self.tenant.is_none()
+    }
+
+    /// Whose the URLs this caller writes are: the operator's for a
+    /// super-admin token, else a tenant's (`egress.private_networks`).
+    pub fn url_provenance(&self) -> mcpgate_catalog::UrlProvenance {
+        mcpgate_catalog::UrlProvenance::of_writer(self.super_admin)
     }
 }
 
@@ -108,6 +118,7 @@ impl AdminAuth {
                     AdminContext {
                         id: Uuid::from_bytes(id),
                         tenant: None,
+                        super_admin: true,
                     },
                 )
             })
@@ -117,6 +128,7 @@ impl AdminAuth {
                 t.hash,
                 AdminContext {
                     id: t.id,
+                    super_admin: t.tenant.is_none(),
                     tenant: t.tenant,
                 },
             )
