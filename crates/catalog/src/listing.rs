@@ -161,16 +161,13 @@ pub fn at_path_mut<'a>(value: &'a mut Value, path: &str) -> Option<&'a mut Value
     if !steps(value, path, &mut keys) {
         return None;
     }
-    keys.into_iter().try_fold(value, |v, key| match v {
-        Value::Object(m) => m.get_mut(key),
-        Value::Array(a) => index(a.len(), key).and_then(|i| a.get_mut(i)),
-        _ => None,
-    })
+    descend(value, &keys)
 }
 
 /// Take the value at a dotted path out of its parent object (the whole
-/// value for `""`). `None` when the path does not resolve or ends in an
-/// array element.
+/// value for `""`); objects the removal leaves empty go too
+/// (`paging.next.after` leaves no `paging: {next: {}}`). `None` when the
+/// path does not resolve or ends in an array element.
 pub fn remove_at(value: &mut Value, path: &str) -> Option<Value> {
     if path.is_empty() {
         return Some(value.take());
@@ -179,13 +176,30 @@ pub fn remove_at(value: &mut Value, path: &str) -> Option<Value> {
     if !steps(value, path, &mut keys) {
         return None;
     }
-    let last = keys.pop()?;
-    let parent = keys.into_iter().try_fold(value, |v, key| match v {
-        Value::Object(m) => m.get_mut(key),
+    let last = *keys.last()?;
+    let removed = descend(value, &keys[..keys.len() - 1])?
+        .as_object_mut()?
+        .remove(last)?;
+    for depth in (1..keys.len()).rev() {
+        let parent = &keys[..depth];
+        let empty =
+            descend(value, parent).is_some_and(|v| v.as_object().is_some_and(Map::is_empty));
+        if !empty {
+            break;
+        }
+        if let Some(Value::Object(m)) = descend(value, &parent[..depth - 1]) {
+            m.remove(parent[depth - 1]);
+        }
+    }
+    Some(removed)
+}
+
+fn descend<'a>(value: &'a mut Value, keys: &[&str]) -> Option<&'a mut Value> {
+    keys.iter().try_fold(value, |v, key| match v {
+        Value::Object(m) => m.get_mut(*key),
         Value::Array(a) => index(a.len(), key).and_then(|i| a.get_mut(i)),
         _ => None,
-    })?;
-    parent.as_object_mut()?.remove(last)
+    })
 }
 
 /// Whether a dotted path is well formed: not empty, no empty step.
@@ -291,6 +305,26 @@ pub fn next_url_in_value(value: &Value) -> Option<String> {
     fields(value).into_iter().find_map(|(path, v)| {
         (is_next_url_name(&path) && v.as_str().is_some_and(looks_like_url)).then_some(path)
     })
+}
+
+/// The paths of an answer's paging fields (`has_more` flags, next-page
+/// URLs and cursors, by name), which a uniform `next_cursor` replaces.
+pub fn paging_paths(value: &Value) -> Vec<String> {
+    fields(value)
+        .into_iter()
+        .filter(|(p, v)| {
+            let key = last_key(p);
+            let in_next = p
+                .rsplit('.')
+                .nth(1)
+                .is_some_and(|parent| norm(parent).starts_with("next"));
+            (v.is_boolean() && HAS_MORE_FIELDS.contains(&key))
+                || is_next_url_name(p)
+                || NEXT_CURSOR_FIELDS.contains(&key)
+                || (in_next && NEXT_CONTAINER_KEYS.contains(&key))
+        })
+        .map(|(p, _)| p)
+        .collect()
 }
 
 /// Whether the answer says more pages follow (`has_more`, `hasNextPage`,
@@ -491,7 +525,16 @@ mod tests {
         assert_eq!(at_path(&v, "paging.prev"), None);
         let mut w = v.clone();
         assert_eq!(remove_at(&mut w, "paging.next.after"), Some(json!("42")));
-        assert_eq!(w["paging"], json!({"next": {}}));
+        assert!(w.get("paging").is_none(), "{w}");
+        let mut hub = json!({"paging": {"next": {"after": "1", "link": "x"}}});
+        remove_at(&mut hub, "paging.next.after");
+        assert_eq!(hub, json!({"paging": {"next": {"link": "x"}}}));
+        assert_eq!(
+            paging_paths(
+                &json!({"has_more": true, "next_page_uri": "/x", "page": 1, "response_metadata": {"next_cursor": "c"}})
+            ),
+            ["has_more", "next_page_uri", "response_metadata.next_cursor"]
+        );
         assert!(is_path("a.b") && !is_path("a.") && !is_path("") && !is_path("a..b"));
     }
 

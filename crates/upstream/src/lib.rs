@@ -15,6 +15,7 @@ pub mod mcp_client;
 mod modern;
 pub mod paging;
 pub mod rest;
+pub mod sample;
 pub mod simulator;
 
 pub use auth::RotateHook;
