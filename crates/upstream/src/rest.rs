@@ -1015,7 +1015,7 @@ impl RestAccount {
                     _ => *first_page,
                 };
                 let full = count > 0 && p.limit.is_none_or(|l| count as u64 >= l);
-                full.then_some(PageCursor::Page(current + 1))
+                full.then_some(PageCursor::Page(current.saturating_add(1)))
             }),
             Some(Pagination::Offset { .. }) => named_url().or_else(|| {
                 let current = match p.page {
@@ -1023,7 +1023,7 @@ impl RestAccount {
                     _ => 0,
                 };
                 let full = count > 0 && p.limit.is_none_or(|l| count as u64 >= l);
-                full.then_some(PageCursor::Offset(current + count as u64))
+                full.then_some(PageCursor::Offset(current.saturating_add(count as u64)))
             }),
             None => named_url(),
         };
@@ -1047,7 +1047,11 @@ impl RestAccount {
                 Some(PageCursor::Slice(n)) => n.min(total),
                 _ => 0,
             };
-            let end = p.limit.map_or(total, |l| (start + l as usize).min(total));
+            let end = p.limit.map_or(total, |l| {
+                start
+                    .saturating_add(usize::try_from(l).unwrap_or(usize::MAX))
+                    .min(total)
+            });
             let next = (end < total).then(|| PageCursor::Slice(end).encode());
             all.truncate(end);
             all.drain(..start);

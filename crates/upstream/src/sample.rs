@@ -145,7 +145,8 @@ pub fn touch(object: &mut Value, seed: &str) {
         if stamp_role(k) == Some(Role::Updated)
             && let Some((kind, t)) = Stamp::read(v)
         {
-            let t = (t.max(created) + 60 + rng.below(86_400) as i64).min(now.max(t));
+            let later = t.max(created).saturating_add(60 + rng.below(86_400) as i64);
+            let t = later.min(now.max(t));
             *v = kind.write(t);
         }
     }
@@ -329,12 +330,15 @@ impl<'a> Sampler<'a> {
             .and_then(Value::as_f64)
             .filter(|m| *m >= 1.0)
             .unwrap_or(1.0);
+        // Float-to-int casts saturate; the arithmetic below saturates too,
+        // so no document's bounds can overflow it.
         let (first, last) = ((lo / step).ceil() as i64, (hi / step).floor() as i64);
         if last < first {
             return json!(lo.ceil() as i64);
         }
-        let k = first + self.rng.below((last - first + 1) as u64) as i64;
-        json!(k * step as i64)
+        let span = last.abs_diff(first).saturating_add(1);
+        let k = first.saturating_add_unsigned(self.rng.below(span));
+        json!(k.saturating_mul(step as i64))
     }
 
     fn number(&mut self, s: &Map<String, Value>) -> Value {
@@ -346,8 +350,13 @@ impl<'a> Sampler<'a> {
             .filter(|m| *m > 0.0)
         {
             Some(m) => {
-                let k = (x / m).round().clamp((lo / m).ceil(), (hi / m).floor());
-                json!(k * m)
+                let (first, last) = ((lo / m).ceil(), (hi / m).floor());
+                if first <= last {
+                    json!((x / m).round().clamp(first, last) * m)
+                } else {
+                    // No multiple within the bounds: the bound itself.
+                    json!(lo)
+                }
             }
             None => json!(((x * 100.0).round() / 100.0).clamp(lo, hi)),
         }
@@ -625,7 +634,7 @@ impl Stamp {
                 .date()
                 .format(time::macros::format_description!("[year]-[month]-[day]")),
             Self::Seconds => Ok(t.to_string()),
-            Self::Millis => Ok((t * 1000).to_string()),
+            Self::Millis => Ok(t.saturating_mul(1000).to_string()),
         }
         .unwrap_or_default()
     }
@@ -633,7 +642,7 @@ impl Stamp {
     fn write(self, t: i64) -> Value {
         match self {
             Self::Seconds => json!(t),
-            Self::Millis => json!(t * 1000),
+            Self::Millis => json!(t.saturating_mul(1000)),
             _ => Value::String(self.text(t)),
         }
     }
@@ -823,6 +832,19 @@ mod tests {
             );
             assert!(id["id"].is_i64(), "{id}");
         }
+    }
+
+    #[test]
+    fn hostile_bounds_and_stored_times_do_not_panic() {
+        let huge = json!({"type": "integer", "minimum": -9.3e18, "maximum": 9.3e18});
+        assert!(sample(huge, "s").is_i64());
+        let none = json!({"type": "number", "minimum": 0.1, "maximum": 0.2, "multipleOf": 0.5});
+        assert_eq!(sample(none, "s"), json!(0.1));
+        let empty = json!({"type": "integer", "minimum": 5, "maximum": 4, "multipleOf": 3});
+        assert!(sample(empty, "s").is_i64());
+        let mut far = json!({"createdAt": 1, "updatedAt": i64::MAX});
+        touch(&mut far, "s");
+        assert!(far["updatedAt"].is_i64());
     }
 
     #[test]

@@ -309,8 +309,8 @@ pub fn call(
             let limit = args
                 .get(LIMIT_ARG)
                 .and_then(Value::as_u64)
-                .map_or(all.len(), |l| l as usize);
-            let end = (start + limit).min(all.len());
+                .map_or(all.len(), |l| usize::try_from(l).unwrap_or(usize::MAX));
+            let end = start.saturating_add(limit).min(all.len());
             let next = (end < all.len()).then(|| PageCursor::Slice(end).encode());
             let page: Vec<Value> = all.drain(start..end).collect();
             let wrapper = list_wrapper(op, &schema, &defs, items_path.as_deref(), sandbox);
@@ -387,29 +387,26 @@ struct IdField {
 
 impl IdField {
     fn of(object_schema: &Value, defs: &Map<String, Value>) -> Self {
-        let deref = |s: &'_ Value| -> Value {
+        fn deref<'a>(s: &'a Value, defs: &'a Map<String, Value>) -> &'a Value {
             s.get("$ref")
                 .and_then(Value::as_str)
                 .and_then(|r| defs.get(r.rsplit('/').next().unwrap_or("")))
                 .unwrap_or(s)
-                .clone()
-        };
-        let resolved = deref(object_schema);
+        }
+        let resolved = deref(object_schema, defs);
         let props = resolved.get("properties").and_then(Value::as_object);
         let field = ["id", "sid", "gid", "uuid", "uid", "_id", "key"]
             .iter()
             .find_map(|f| props.and_then(|p| p.keys().find(|k| k.eq_ignore_ascii_case(f))))
             .cloned()
             .unwrap_or_else(|| "id".to_owned());
-        let s = props.and_then(|p| p.get(&field)).map(deref);
-        let numeric = match s.as_ref().and_then(|s| s.get("type")) {
+        let s = props.and_then(|p| p.get(&field)).map(|s| deref(s, defs));
+        let numeric = match s.and_then(|s| s.get("type")) {
             Some(Value::String(t)) => t == "integer" || t == "number",
             Some(Value::Array(ts)) => ts.iter().any(|t| t == "integer" || t == "number"),
             _ => false,
         };
-        let realistic = s
-            .as_ref()
-            .is_some_and(|s| s.get("pattern").is_some() || s.get("format").is_some());
+        let realistic = s.is_some_and(|s| s.get("pattern").is_some() || s.get("format").is_some());
         Self {
             field,
             numeric,

@@ -254,6 +254,19 @@ async fn a_wrapped_list_returns_its_rows() {
         ]
     );
     assert_eq!(pages.len(), 2);
+    // A client's huge limit on a later page does not overflow.
+    let cursor = pages[0]["next_cursor"].as_str().unwrap();
+    let r = api
+        .call(
+            "list_wrapped",
+            json!({"limit": u64::MAX, "next_cursor": cursor}),
+        )
+        .await;
+    assert_eq!(
+        r["structuredContent"]["results"],
+        json!([{"id": "2", "name": "Bob"}]),
+        "{r}"
+    );
 }
 
 #[tokio::test]
