@@ -1000,6 +1000,8 @@ impl RestAccount {
             Some(Pagination::Cursor { next_cursor, .. }) => at_path(&body, next_cursor)
                 .and_then(value_text)
                 .filter(|c| !c.is_empty())
+                // The cursor just sent, again, would page forever.
+                .filter(|c| !matches!(&p.page, Some(PageCursor::Cursor(sent)) if sent == c))
                 .map(|c| {
                     carried = Some(next_cursor.as_str());
                     PageCursor::Cursor(c)

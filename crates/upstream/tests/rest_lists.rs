@@ -91,6 +91,12 @@ async fn stripe(State(log): State<Log>, Query(q): Q) -> Response {
         .into_response()
 }
 
+/// A cursor that never advances.
+async fn stuck(State(log): State<Log>, Query(q): Q) -> Response {
+    seen(&log, "/stuck", &q);
+    axum::Json(json!({"data": [{"id": 1}], "next": "same"})).into_response()
+}
+
 /// GitHub: a bare array and `Link` headers, with no paging declared.
 async fn issues(State(log): State<Log>, Query(q): Q, h: HeaderMap) -> Response {
     seen(&log, "/issues", &q);
@@ -123,6 +129,7 @@ async fn start() -> (String, Log) {
         .route("/v1/customers", get(stripe))
         .route("/issues", get(issues))
         .route("/odd", get(odd))
+        .route("/stuck", get(stuck))
         .with_state(log.clone());
     // Under a path, so a next URL can try to leave the API by its path.
     let app = Router::new().nest("/api", app);
@@ -166,6 +173,14 @@ resources:
   - name: issues
     methods:
       - { kind: list, method: GET, path: /issues, tool_name: list_issues }
+  - name: stuck
+    methods:
+      - kind: list
+        method: GET
+        path: /stuck
+        tool_name: list_stuck
+        query: { type: object, properties: { after: { type: string } } }
+        pagination: { style: cursor, cursor_param: after, next_cursor: next }
   - name: odd
     methods:
       - { kind: list, method: GET, path: /odd, tool_name: list_odd, results: data }
@@ -357,6 +372,15 @@ async fn the_last_items_id_pages_until_has_more_is_false() {
             "/v1/customers?limit=2&starting_after=cus_2"
         ]
     );
+}
+
+#[tokio::test]
+async fn a_cursor_that_does_not_advance_ends_the_list() {
+    let api = Api::yaml().await;
+    let (items, pages) = api.all("list_stuck", json!({}), 10).await;
+    assert_eq!(items.len(), 2, "{pages:?}");
+    assert_eq!(pages[1]["next_cursor"], Value::Null);
+    assert_eq!(api.log(), ["/stuck?", "/stuck?after=same"]);
 }
 
 #[tokio::test]
