@@ -714,3 +714,56 @@ async fn openapi_import_names_every_skip_and_needs_no_server_url() {
         "{stderr}"
     );
 }
+
+/// A list whose answer wraps its rows in an object returns the rows (the
+/// issue's `{"results":[…],"next_cursor":null}` came back with no rows).
+#[tokio::test]
+async fn an_imported_wrapped_list_returns_every_row() {
+    let gw = gateway().await;
+    let up = upstream::start().await;
+    let (status, created) = gw
+        .admin(
+            Method::POST,
+            "/integration",
+            Some(json!({"openapi": upstream::people_openapi()})),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let (status, account) = gw
+        .admin(
+            Method::POST,
+            "/integrated-account",
+            Some(json!({"integration": "people", "name": "a", "base_url": up.base, "credentials": {"type": "none"}})),
+        )
+        .await;
+    assert_eq!(status, 201, "{account}");
+    let token = server(&gw, account["id"].as_str().unwrap(), json!({})).await;
+    let c = client(&gw, &token).await;
+    let r = call(&c, "list_people", json!({})).await;
+    assert_eq!(
+        r["structuredContent"],
+        json!({"results": [{"id": "1", "name": "Ada"}, {"id": "2", "name": "Bob"}], "next_cursor": null}),
+        "{r}"
+    );
+    // Paged here when the API does not page: every row, one per call.
+    let first = call(&c, "list_people", json!({"limit": 1})).await;
+    assert_eq!(
+        first["structuredContent"]["results"],
+        json!([{"id": "1", "name": "Ada"}])
+    );
+    let cursor = first["structuredContent"]["next_cursor"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let second = call(
+        &c,
+        "list_people",
+        json!({"limit": 1, "next_cursor": cursor}),
+    )
+    .await;
+    assert_eq!(
+        second["structuredContent"]["results"],
+        json!([{"id": "2", "name": "Bob"}])
+    );
+    assert_eq!(second["structuredContent"]["next_cursor"], Value::Null);
+}

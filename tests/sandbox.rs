@@ -583,3 +583,57 @@ async fn a_bundled_integrations_twin_round_trips_create_get_update_list_delete()
         up.api_calls()
     );
 }
+
+/// The twin of a list whose answer wraps its rows answers with rows built
+/// from the item schema (it used to return whole page objects as items).
+#[tokio::test]
+async fn the_twin_of_a_wrapped_list_returns_rows() {
+    let gw = Gateway::start().await;
+    let up = upstream::start().await;
+    let (status, created) = gw
+        .admin(
+            Method::POST,
+            "/integration",
+            Some(json!({"openapi": upstream::people_openapi()})),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let (_, account) = gw
+        .admin(
+            Method::POST,
+            "/integrated-account",
+            Some(json!({"integration": "people", "base_url": up.base, "credentials": {"type": "none"}})),
+        )
+        .await;
+    let (status, server) = gw
+        .admin(
+            Method::POST,
+            "/server",
+            Some(json!({"name": "people", "integrated_account_id": account["id"], "config": {}})),
+        )
+        .await;
+    assert_eq!(status, 201, "{server}");
+    let token = server["token"].as_str().unwrap();
+    let mut twin = at(&gw, gw.url(&format!("/mcp/{token}:test")));
+    twin.initialize("2025-11-25").await;
+    let r = twin
+        .call(
+            "tools/call",
+            json!({"name": "list_people", "arguments": {"limit": 2}}),
+        )
+        .await;
+    assert_eq!(r["_meta"]["io.mcpgate/simulated"], true, "{r}");
+    let rows = r["structuredContent"]["results"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{r}");
+    for row in rows {
+        let keys: Vec<&String> = row.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["id", "name"], "{row}");
+        let id = row["id"].as_str().unwrap();
+        assert!(
+            !id.is_empty() && id.len() <= 6 && id.chars().all(|c| c.is_ascii_digit()),
+            "{row}"
+        );
+    }
+    assert!(r["structuredContent"]["next_cursor"].is_string(), "{r}");
+    assert!(up.api_calls().is_empty());
+}

@@ -145,6 +145,28 @@ async fn reports(State(log): S, h: HeaderMap) -> Response {
     }
 }
 
+/// The most common list shape: the rows wrapped in an object.
+async fn people(State(log): S, Query(q): Query<HashMap<String, String>>, h: HeaderMap) -> Response {
+    note(&log, "GET", "/people".into(), q, &h, None);
+    axum::Json(json!({"results": [{"id": "1", "name": "Ada"}, {"id": "2", "name": "Bob"}], "next_cursor": null}))
+        .into_response()
+}
+
+/// An OpenAPI document for `/people`: its answer wraps the rows in an
+/// object (behind `$ref`s), and no parameter says how it pages.
+pub fn people_openapi() -> Value {
+    json!({"openapi": "3.0.3", "info": {"title": "People"}, "paths": {
+        "/people": {"get": {"operationId": "listPeople",
+            "parameters": [{"name": "q", "in": "query", "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "ok", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PersonPage"}}}}}}}},
+        "components": {"schemas": {
+            "PersonPage": {"type": "object", "properties": {
+                "results": {"type": "array", "items": {"$ref": "#/components/schemas/Person"}},
+                "next_cursor": {"type": "string", "nullable": true}}},
+            "Person": {"type": "object", "required": ["id", "name"], "properties": {
+                "id": {"type": "string", "pattern": "^[0-9]{1,6}$"}, "name": {"type": "string"}}}}}})
+}
+
 /// Start the upstream on a free loopback port.
 pub async fn start() -> Upstream {
     let log = Arc::new(Log::default());
@@ -153,6 +175,7 @@ pub async fn start() -> Upstream {
         .route("/contacts/{id}", get(one))
         .route("/oauth/token", post(token))
         .route("/reports", get(reports))
+        .route("/people", get(people))
         .with_state(log.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

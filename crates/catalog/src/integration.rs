@@ -279,6 +279,13 @@ pub struct Method {
     /// How a `list` pages.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pagination: Option<Pagination>,
+    /// Dotted path of the item array in a `list` answer that wraps it in an
+    /// object (`data`, `paging.items`), for lists that do not page (a
+    /// paging list may say it in `pagination.results`). Default: read from
+    /// the `response` schema, else found in each answer
+    /// ([`crate::listing::items_in_value`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub results: Option<String>,
     /// JSON Schema of a successful response (used by the sandbox simulator).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response: Option<Value>,
@@ -464,7 +471,9 @@ pub enum Pagination {
     Cursor {
         /// Query parameter that carries the cursor.
         cursor_param: String,
-        /// Dotted path of the next cursor in the response body.
+        /// Dotted path of the next cursor in the response body. An array
+        /// step may count from the end: `data.-1.id` is the last item's id
+        /// (Stripe's `starting_after`).
         next_cursor: String,
         /// Query parameter for the page size.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -493,6 +502,20 @@ pub enum Pagination {
         offset_param: String,
         /// Query parameter for the page size.
         limit_param: String,
+        /// Dotted path of the items array in the response body.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        results: Option<String>,
+    },
+    /// The answer names the next page's URL in its body (OData's
+    /// `@odata.nextLink`, Twilio's `next_page_uri`, JSON:API's
+    /// `links.next`); the gateway requests that URL (same origin only).
+    NextUrl {
+        /// Dotted path of the next page's URL (absolute, or a path on the
+        /// API's host) in the response body.
+        next_url: String,
+        /// Query parameter for the page size.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit_param: Option<String>,
         /// Dotted path of the items array in the response body.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         results: Option<String>,
@@ -535,7 +558,19 @@ impl Pagination {
                 limit_param,
                 ..
             } => vec![offset_param, limit_param],
-            Self::LinkHeader { limit_param, .. } => limit_param.as_deref().into_iter().collect(),
+            Self::NextUrl { limit_param, .. } | Self::LinkHeader { limit_param, .. } => {
+                limit_param.as_deref().into_iter().collect()
+            }
+        }
+    }
+
+    /// Dotted paths into the answer this style reads (the next cursor or
+    /// URL), with the field names they appear under in errors.
+    pub fn answer_paths(&self) -> Vec<(&'static str, &str)> {
+        match self {
+            Self::Cursor { next_cursor, .. } => vec![("next_cursor", next_cursor)],
+            Self::NextUrl { next_url, .. } => vec![("next_url", next_url)],
+            _ => Vec::new(),
         }
     }
 
@@ -545,6 +580,7 @@ impl Pagination {
             Self::Cursor { results, .. }
             | Self::Page { results, .. }
             | Self::Offset { results, .. }
+            | Self::NextUrl { results, .. }
             | Self::LinkHeader { results, .. } => results.as_deref(),
         }
     }
@@ -554,6 +590,7 @@ impl Pagination {
         match self {
             Self::Cursor { limit_param, .. }
             | Self::Page { limit_param, .. }
+            | Self::NextUrl { limit_param, .. }
             | Self::LinkHeader { limit_param, .. } => limit_param.as_deref(),
             Self::Offset { limit_param, .. } => Some(limit_param),
         }
@@ -636,6 +673,51 @@ fn check_object_schema(path: &str, schema: &Value) -> Result<(), DefinitionError
             format!("{path}.properties"),
             "must be a mapping of parameter name to schema",
         ));
+    }
+    Ok(())
+}
+
+/// The answer paths of a list method (its `results` and the pagination's
+/// fields) are dotted paths; an item array the `response` schema types as
+/// something else is a mistake that would hide the answer's rows.
+fn check_answer_paths(mp: &str, method: &Method) -> Result<(), DefinitionError> {
+    let mut paths: Vec<(String, &str)> = Vec::new();
+    if let Some(r) = &method.results {
+        paths.push((format!("{mp}.results"), r));
+    }
+    if let Some(p) = &method.pagination {
+        if let Some(r) = p.results_path() {
+            paths.push((format!("{mp}.pagination.results"), r));
+        }
+        for (field, path) in p.answer_paths() {
+            paths.push((format!("{mp}.pagination.{field}"), path));
+        }
+    }
+    for (at, path) in &paths {
+        if !crate::listing::is_path(path) {
+            return Err(DefinitionError::at(
+                at.clone(),
+                format!(
+                    "{path:?} is not a dotted path of answer fields (such as data or paging.next.after)"
+                ),
+            ));
+        }
+        let is_results = at.ends_with(".results");
+        if is_results
+            && let Some(schema) = method.response.as_ref()
+            && let Some(found) = crate::listing::schema_at(schema, path)
+            && found.get("type").is_some_and(|t| {
+                t != "array" && !t.as_array().is_some_and(|a| a.iter().any(|t| t == "array"))
+            })
+        {
+            return Err(DefinitionError::at(
+                at.clone(),
+                format!(
+                    "{path:?} is not an array in the response schema (its type is {})",
+                    found["type"]
+                ),
+            ));
+        }
     }
     Ok(())
 }
@@ -803,6 +885,13 @@ impl Integration {
                 "only list methods page",
             ));
         }
+        if method.results.is_some() && method.kind != MethodKind::List {
+            return Err(DefinitionError::at(
+                format!("{mp}.results"),
+                "only list answers have an item array",
+            ));
+        }
+        check_answer_paths(mp, method)?;
         if let Some(name) = &method.tool_name {
             crate::ToolName::new(name.clone())
                 .map_err(|e| DefinitionError::at(format!("{mp}.tool_name"), e.to_string()))?;
@@ -941,6 +1030,40 @@ resources:
             e.starts_with(&format!("{}: at resources[0]", f.display())),
             "{e}"
         );
+    }
+
+    #[test]
+    fn answer_paths_are_checked_against_the_response_schema() {
+        let with = |extra: &str| {
+            CRM.replace(
+                "        pagination: { style: cursor, cursor_param: after, next_cursor: paging.next, limit_param: limit, results: results }\n",
+                &format!("{extra}\n"),
+            )
+        };
+        // A list that does not page can name its item array.
+        let ok = Integration::from_yaml(&with(
+            "        results: data\n        response: { type: object, properties: { data: { type: array } } }",
+        ))
+        .unwrap();
+        assert_eq!(ok.resources[0].methods[0].results.as_deref(), Some("data"));
+        let e = err(&with("        results: \"data.\""));
+        assert!(
+            e.contains("methods[0].results") && e.contains("dotted path"),
+            "{e}"
+        );
+        let e = err(&with(
+            "        results: data\n        response: { type: object, properties: { data: { type: object } } }",
+        ));
+        assert!(e.contains("not an array in the response schema"), "{e}");
+        let e = err(&with(
+            "        pagination: { style: next_url, next_url: \"\" }",
+        ));
+        assert!(e.contains("pagination.next_url"), "{e}");
+        let e = err(&CRM.replace(
+            "method: GET\n        path: /contacts/{id}",
+            "method: GET\n        path: /contacts/{id}\n        results: data",
+        ));
+        assert!(e.contains("only list answers"), "{e}");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 pub mod credentials;
 pub mod integration;
+pub mod listing;
 pub mod naming;
 pub mod openapi;
 pub mod provenance;

@@ -14,6 +14,7 @@
 
 mod body;
 mod names;
+mod paging;
 mod params;
 
 use serde_json::{Map, Value, json};
@@ -21,8 +22,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt;
 
 use crate::integration::{
-    AuthSpec, DefinitionError, HttpMethod, Integration, KeyLocation, Method, MethodKind,
-    Pagination, Resource,
+    AuthSpec, DefinitionError, HttpMethod, Integration, KeyLocation, Method, MethodKind, Resource,
 };
 use crate::naming::snake;
 
@@ -638,7 +638,7 @@ impl Ctx<'_> {
                     && self
                         .deref(v)
                         .is_ok_and(|v| v.get("type") == Some(&json!("array"))))
-        });
+        }) || crate::listing::next_cursor_in_schema_within(schema, self.doc).is_some();
         Some(!listy)
     }
 
@@ -746,10 +746,11 @@ impl Ctx<'_> {
 
         let mut response_defs = BTreeSet::new();
         let response = self.success_schema(op, &mut response_defs)?;
-        let pagination = if kind == MethodKind::List {
-            infer_pagination(&params.query, response.as_ref())
+        // Paging reads the query parameters before they become a schema.
+        let query_params = if kind == MethodKind::List {
+            params.query.clone()
         } else {
-            None
+            Map::new()
         };
 
         let query = params.query_schema();
@@ -796,6 +797,24 @@ impl Ctx<'_> {
             (None, None, None, None)
         };
         let response = attach(response, &response_defs)?;
+        let (pagination, results) = if kind == MethodKind::List {
+            let link_header = op
+                .get("responses")
+                .and_then(Value::as_object)
+                .and_then(|r| {
+                    ["200", "201", "202", "2XX", "default"]
+                        .iter()
+                        .find_map(|c| r.get(*c))
+                })
+                .and_then(|ok| self.deref(ok).ok())
+                .is_some_and(paging::declares_link_header);
+            (
+                paging::infer_pagination(&query_params, response.as_ref(), link_header),
+                response.as_ref().and_then(crate::listing::items_in_schema),
+            )
+        } else {
+            (None, None)
+        };
 
         let summary = text_field(op, "summary").map(|s| plain_text(s, 2000));
         let description = text_field(op, "description").map(|s| plain_text(s, 2000));
@@ -854,6 +873,7 @@ impl Ctx<'_> {
                 content_type,
                 encoding,
                 pagination,
+                results,
                 response,
             },
             operation_id: op_id,
@@ -1034,80 +1054,6 @@ fn def_key(pointer: &str) -> String {
     format!("{safe}_{:08x}", crate::naming::stable_hash(pointer))
 }
 
-/// Recognise the common pagination parameter conventions of list endpoints.
-fn infer_pagination(query: &Map<String, Value>, response: Option<&Value>) -> Option<Pagination> {
-    let has = |n: &str| query.contains_key(n);
-    let limit = [
-        "limit",
-        "per_page",
-        "page_size",
-        "pageSize",
-        "size",
-        "max_results",
-    ]
-    .into_iter()
-    .find(|n| has(n))
-    .map(str::to_owned);
-    let results = response.and_then(|r| {
-        let props = r.get("properties")?.as_object()?;
-        ["results", "data", "items", "records", "values", "entries"]
-            .into_iter()
-            .find(|k| props.get(*k).and_then(|p| p.get("type")) == Some(&json!("array")))
-            .map(str::to_owned)
-    });
-    if let Some(cursor) = [
-        "cursor",
-        "after",
-        "starting_after",
-        "page_token",
-        "pageToken",
-        "next_token",
-    ]
-    .into_iter()
-    .find(|n| has(n))
-    {
-        let props = response
-            .and_then(|r| r.get("properties"))
-            .and_then(Value::as_object);
-        let next = [
-            "next_cursor",
-            "nextCursor",
-            "next_page_token",
-            "nextPageToken",
-            "next_token",
-            "cursor",
-        ]
-        .into_iter()
-        .find(|k| props.is_some_and(|p| p.contains_key(*k)));
-        if let Some(next) = next {
-            return Some(Pagination::Cursor {
-                cursor_param: cursor.to_owned(),
-                next_cursor: next.to_owned(),
-                limit_param: limit,
-                results,
-            });
-        }
-    }
-    if has("page") {
-        return Some(Pagination::Page {
-            page_param: "page".into(),
-            first_page: 1,
-            limit_param: limit,
-            results,
-        });
-    }
-    if has("offset")
-        && let Some(limit) = limit
-    {
-        return Some(Pagination::Offset {
-            offset_param: "offset".into(),
-            limit_param: limit,
-            results,
-        });
-    }
-    None
-}
-
 /// Groups converted operations into resources.
 #[derive(Default)]
 struct Builder {
@@ -1177,6 +1123,7 @@ impl Builder {
                 n += 1;
             }
             method.pagination = None;
+            method.results = None;
             method.kind = kind;
         }
         resource.methods.push(method);
@@ -1218,6 +1165,7 @@ impl Builder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::integration::Pagination;
     use crate::tools::generate;
 
     fn fixture(name: &str) -> Value {

@@ -52,6 +52,11 @@ pub struct Operation {
     pub pagination: Option<Pagination>,
     /// Whether this is a list tool (uniform `limit`/`next_cursor` contract).
     pub is_list: bool,
+    /// Dotted path of a list answer's item array: the definition's
+    /// (`pagination.results`, else the method's `results`), else read from
+    /// the response schema. `None`: the answer is the array itself, or the
+    /// executor finds the array in each answer.
+    pub results: Option<String>,
     /// The input schema, for validating arguments before the call.
     pub input_schema: Value,
     /// Parameters serialized otherwise than by their location's default.
@@ -512,6 +517,7 @@ pub fn generate(integration: &Integration) -> Vec<GeneratedTool> {
                     bindings,
                     pagination: method.pagination.clone(),
                     is_list: method.kind == MethodKind::List,
+                    results: list_results(method),
                     input_schema: schema,
                     styles: method.styles.clone(),
                     content_type: method.content_type.clone(),
@@ -523,6 +529,25 @@ pub fn generate(integration: &Integration) -> Vec<GeneratedTool> {
             }
         })
         .collect()
+}
+
+/// Where a list method's answer holds its items (see [`Operation::results`]).
+fn list_results(method: &Method) -> Option<String> {
+    if method.kind != MethodKind::List {
+        return None;
+    }
+    method
+        .pagination
+        .as_ref()
+        .and_then(Pagination::results_path)
+        .or(method.results.as_deref())
+        .map(str::to_owned)
+        .or_else(|| {
+            method
+                .response
+                .as_ref()
+                .and_then(crate::listing::items_in_schema)
+        })
 }
 
 #[cfg(test)]

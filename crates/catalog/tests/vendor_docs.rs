@@ -209,3 +209,78 @@ fn stripe_bodies_are_forms_with_deep_object_encodings() {
         "HTML is stripped from descriptions"
     );
 }
+
+/// The list operations of real vendors know where their items are and how
+/// they page, so no row is dropped and every page can be reached.
+#[test]
+fn vendor_lists_know_their_items_and_paging() {
+    use mcpgate_catalog::Pagination;
+    let Some(dir) = directory() else { return };
+    let list = |file: &str, path: &str| -> &'static GeneratedTool {
+        vendor(&dir, file)
+            .tools
+            .iter()
+            .find(|t| t.kind == MethodKind::List && t.operation.path == path)
+            .unwrap_or_else(|| panic!("{file}: no list tool on {path}"))
+    };
+    let stripe = list("stripe.com.json", "/v1/customers");
+    assert_eq!(stripe.operation.results.as_deref(), Some("data"));
+    assert_eq!(
+        stripe.operation.pagination,
+        Some(Pagination::Cursor {
+            cursor_param: "starting_after".into(),
+            next_cursor: "data.-1.id".into(),
+            limit_param: Some("limit".into()),
+            results: None,
+        })
+    );
+    let slack = list("slack.com.json", "/conversations.list");
+    assert_eq!(slack.operation.results.as_deref(), Some("channels"));
+    assert!(
+        matches!(&slack.operation.pagination,
+        Some(Pagination::Cursor { cursor_param, next_cursor, .. })
+            if cursor_param == "cursor" && next_cursor == "response_metadata.next_cursor"),
+        "{:?}",
+        slack.operation.pagination
+    );
+    let twilio = list(
+        "twilio.com/api.json",
+        "/2010-04-01/Accounts/{AccountSid}/Messages.json",
+    );
+    assert_eq!(twilio.operation.results.as_deref(), Some("messages"));
+    assert_eq!(
+        twilio.operation.pagination,
+        Some(Pagination::NextUrl {
+            next_url: "next_page_uri".into(),
+            limit_param: Some("PageSize".into()),
+            results: None,
+        })
+    );
+    let asana = list("asana.com.json", "/tasks");
+    assert_eq!(asana.operation.results.as_deref(), Some("data"));
+    // Asana's `offset` is a token its answers name in `next_page` (which its
+    // document does not describe): the executor follows `next_page.uri`.
+    assert_eq!(asana.operation.pagination, None);
+    // Every list of the sample that names an item array in its answer
+    // schema knows it (none would hand back an empty page).
+    for file in [
+        "stripe.com.json",
+        "slack.com.json",
+        "twilio.com/api.json",
+        "asana.com.json",
+        "notion.com.json",
+    ] {
+        for t in vendor(&dir, file)
+            .tools
+            .iter()
+            .filter(|t| t.kind == MethodKind::List)
+        {
+            if let Some(schema) = &t.response_schema
+                && !mcpgate_catalog::listing::schema_is_array(schema)
+                && mcpgate_catalog::listing::items_in_schema(schema).is_some()
+            {
+                assert!(t.operation.results.is_some(), "{file} {}", t.tool.name);
+            }
+        }
+    }
+}

@@ -18,6 +18,7 @@ mod modern;
 pub mod paging;
 pub mod redact;
 pub mod rest;
+pub mod sample;
 pub mod simulator;
 
 pub use auth::RotateHook;

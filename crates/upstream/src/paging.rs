@@ -4,7 +4,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 /// Where the next page starts, encoded into the `next_cursor` a list tool returns.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -18,7 +18,8 @@ pub enum PageCursor {
     /// An item offset.
     #[serde(rename = "o")]
     Offset(u64),
-    /// The `rel="next"` URL of a `Link` header.
+    /// A next page's absolute URL: a `Link` header's `rel="next"` target,
+    /// or one the answer names (`@odata.nextLink`, `next_page_uri`).
     #[serde(rename = "u")]
     Url(String),
     /// An offset into a list the upstream returned whole.
@@ -39,26 +40,33 @@ impl PageCursor {
     }
 }
 
-/// The value at a dotted path (`paging.next.after`), if any.
-pub fn at_path<'a>(value: &'a Value, path: &str) -> Option<&'a Value> {
-    path.split('.')
-        .filter(|s| !s.is_empty())
-        .try_fold(value, |v, key| match v {
-            Value::Object(m) => m.get(key),
-            Value::Array(a) => key.parse::<usize>().ok().and_then(|i| a.get(i)),
-            _ => None,
-        })
-}
+pub use mcpgate_catalog::listing::{at_path, at_path_mut};
 
-/// [`at_path`], mutable (to take a value out without copying it).
-pub fn at_path_mut<'a>(value: &'a mut Value, path: &str) -> Option<&'a mut Value> {
-    path.split('.')
-        .filter(|s| !s.is_empty())
-        .try_fold(value, |v, key| match v {
-            Value::Object(m) => m.get_mut(key),
-            Value::Array(a) => key.parse::<usize>().ok().and_then(|i| a.get_mut(i)),
-            _ => None,
-        })
+/// The uniform list answer, `{results, next_cursor, …}`: the page's items,
+/// the opaque cursor of the next page (`null` on the last), and every other
+/// field of the answer's wrapper object as the upstream sent it (so nothing
+/// is dropped: totals, `has_more`, links). A wrapper field named `results`
+/// or `next_cursor` that is not the item array keeps its value as
+/// `upstream_results` / `upstream_next_cursor`.
+pub fn page(items: Vec<Value>, next: Option<String>, wrapper: Value) -> Value {
+    let mut out = Map::new();
+    if let Value::Object(rest) = wrapper {
+        for (k, v) in rest {
+            if k == "results" || k == "next_cursor" {
+                if !v.is_null() {
+                    out.insert(format!("upstream_{k}"), v);
+                }
+            } else {
+                out.insert(k, v);
+            }
+        }
+    }
+    out.insert("results".into(), Value::Array(items));
+    out.insert(
+        "next_cursor".into(),
+        next.map_or(Value::Null, Value::String),
+    );
+    Value::Object(out)
 }
 
 /// The `rel="next"` target of an RFC 8288 `Link` header value.
@@ -100,11 +108,14 @@ mod tests {
     }
 
     #[test]
-    fn dotted_paths() {
-        let v = json!({"paging": {"next": {"after": "42"}}, "items": [1, {"a": 2}]});
-        assert_eq!(at_path(&v, "paging.next.after"), Some(&json!("42")));
-        assert_eq!(at_path(&v, "items.1.a"), Some(&json!(2)));
-        assert_eq!(at_path(&v, "paging.prev"), None);
+    fn pages_keep_the_wrappers_other_fields() {
+        let wrapper = json!({"total": 2, "next_cursor": "up-1", "results": null, "object": "list"});
+        let page = page(vec![json!({"id": "1"})], Some("c".into()), wrapper);
+        assert_eq!(
+            page,
+            json!({"results": [{"id": "1"}], "next_cursor": "c", "total": 2,
+                "upstream_next_cursor": "up-1", "object": "list"})
+        );
     }
 
     #[test]

@@ -12,8 +12,13 @@ use std::time::Duration;
 
 use crate::auth::{Auth, RotateHook};
 use crate::encode;
-use crate::paging::{PageCursor, at_path, at_path_mut, next_link};
+use crate::paging::{PageCursor, at_path, next_link};
 use crate::redact::{Redactor, secrets_of};
+use mcpgate_catalog::listing;
+
+/// Longest next-page URL the gateway follows (a `Link` header or an
+/// answer's next URL; the cursor carrying it comes back from the client).
+const MAX_NEXT_URL: usize = 8 << 10;
 
 /// Limits that apply to every REST call.
 #[derive(Debug, Clone, Copy)]
@@ -396,7 +401,13 @@ impl RestAccount {
         };
         let mut url = format!("{}{}", self.base_url, path);
         let mut absolute = false;
-        if plan.is_list
+        if let (true, Some(PageCursor::Url(next))) = (plan.is_list, &page) {
+            // A next page the upstream named (any paging style, or none
+            // declared): its URL replaces URL and query.
+            self.check_next_url(next)?;
+            url = next.clone();
+            absolute = true;
+        } else if plan.is_list
             && let Some(p) = &plan.pagination
         {
             let mut push = |name: &str, value: String| {
@@ -427,21 +438,9 @@ impl RestAccount {
                     };
                     push(page_param, n.to_string());
                 }
-                (Pagination::Offset { offset_param, .. }, page) => {
-                    let n = match page {
-                        Some(PageCursor::Offset(n)) => *n,
-                        _ => 0,
-                    };
+                // The first page needs no offset (every API starts at 0).
+                (Pagination::Offset { offset_param, .. }, Some(PageCursor::Offset(n))) => {
                     push(offset_param, n.to_string());
-                }
-                (Pagination::LinkHeader { .. }, Some(PageCursor::Url(next))) => {
-                    // Never follow a link off the API's origin: the request
-                    // carries the account's credentials.
-                    if !next.starts_with(&format!("{}/", self.base_url)) && next != &self.base_url {
-                        return Err("Invalid arguments: next_cursor points outside this API".into());
-                    }
-                    url = next.clone();
-                    absolute = true;
                 }
                 _ => {}
             }
@@ -707,12 +706,7 @@ impl RestAccount {
             HttpMethod::Delete => reqwest::Method::DELETE,
             HttpMethod::Head => reqwest::Method::HEAD,
         };
-        let url = if !p.absolute && !p.query.is_empty() {
-            let joiner = if p.url.contains('?') { '&' } else { '?' };
-            format!("{}{joiner}{}", p.url, p.query.join("&"))
-        } else {
-            p.url.clone()
-        };
+        let url = Self::full_url(p);
         let mut r = self
             .http
             .request(method, url)
@@ -937,78 +931,162 @@ impl RestAccount {
         result(json!({ "content": content }))
     }
 
-    /// Apply the uniform list contract: `{results, next_cursor}`.
+    /// Refuse a next-page URL that leaves the account's API: another
+    /// origin, a path outside the base URL's (after dot segments are
+    /// resolved), user info, or an unbounded length. The request carries
+    /// the account's credentials.
+    fn check_next_url(&self, next: &str) -> Result<(), String> {
+        let outside = || "Invalid arguments: next_cursor points outside this API".to_owned();
+        if next.len() > MAX_NEXT_URL {
+            return Err(outside());
+        }
+        let (Ok(url), Ok(base)) = (
+            reqwest::Url::parse(next),
+            reqwest::Url::parse(&self.base_url),
+        ) else {
+            return Err(outside());
+        };
+        let base_path = base.path().trim_end_matches('/');
+        let under = url.path() == base_path
+            || url
+                .path()
+                .strip_prefix(base_path)
+                .is_some_and(|rest| rest.starts_with('/'));
+        if url.origin() != base.origin()
+            || !under
+            || !url.username().is_empty()
+            || url.password().is_some()
+        {
+            return Err(outside());
+        }
+        Ok(())
+    }
+
+    /// A next-page URL from an answer (absolute, or relative to the
+    /// request's URL as RFC 3986 resolves it), bounded.
+    fn next_page_url(p: &Prepared, raw: &str) -> Option<PageCursor> {
+        let request = reqwest::Url::parse(&Self::full_url(p)).ok()?;
+        let next = request.join(raw.trim()).ok()?;
+        // The same URL again would page forever.
+        (next.as_str().len() <= MAX_NEXT_URL && next != request)
+            .then(|| PageCursor::Url(next.into()))
+    }
+
+    /// The URL a prepared request goes to, query included.
+    fn full_url(p: &Prepared) -> String {
+        if !p.absolute && !p.query.is_empty() {
+            let joiner = if p.url.contains('?') { '&' } else { '?' };
+            format!("{}{joiner}{}", p.url, p.query.join("&"))
+        } else {
+            p.url.clone()
+        }
+    }
+
+    /// Apply the uniform list contract ([`crate::paging::page`]). The items
+    /// are the answer itself when it is an array, else the array at the
+    /// declared path, else the one this answer holds
+    /// ([`listing::items_in_value`]); an answer with no item array is
+    /// returned as it came, never emptied.
     fn list_result(
         &self,
         op: &RestOperation,
         p: &Prepared,
-        body: Value,
+        mut body: Value,
         link: Option<String>,
     ) -> Value {
-        let pagination = op.tool.operation.pagination.as_ref();
-        // Read the cursor before the items are taken out of the body.
-        let cursor = match pagination {
+        let plan = &op.tool.operation;
+        let items_path = match &body {
+            Value::Array(_) => String::new(),
+            Value::Object(_) => match plan
+                .results
+                .as_deref()
+                .filter(|r| at_path(&body, r).is_some_and(Value::is_array))
+                .map(str::to_owned)
+                .or_else(|| listing::items_in_value(&body))
+            {
+                Some(path) => path,
+                None => return body,
+            },
+            other => return json!({ "result": other }),
+        };
+        let count = at_path(&body, &items_path)
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len);
+        // A next page the answer names outright: a `Link` header or a URL
+        // in the body.
+        let named_url = || {
+            link.as_deref()
+                .and_then(|l| Self::next_page_url(p, l))
+                .or_else(|| {
+                    let path = listing::next_url_in_value(&body)?;
+                    Self::next_page_url(p, at_path(&body, &path)?.as_str()?)
+                })
+        };
+        // The answer field whose value `next_cursor` now carries.
+        let mut carried = None;
+        let next = match plan.pagination.as_ref() {
             Some(Pagination::Cursor { next_cursor, .. }) => at_path(&body, next_cursor)
                 .and_then(value_text)
-                .filter(|c| !c.is_empty()),
-            _ => None,
-        };
-        let mut body = body;
-        let items = match pagination.and_then(Pagination::results_path) {
-            Some(path) => at_path_mut(&mut body, path)
-                .map(Value::take)
-                .unwrap_or(Value::Array(Vec::new())),
-            None => std::mem::take(&mut body),
-        };
-        let count = items.as_array().map(Vec::len);
-        let next = match pagination {
-            None => {
-                // The API returns everything at once: page through it here.
-                let mut all = match items {
-                    Value::Array(all) => all,
-                    _ => Vec::new(),
-                };
-                let total = all.len();
-                let start = match p.page {
-                    Some(PageCursor::Slice(n)) => n.min(total),
-                    _ => 0,
-                };
-                let end = p.limit.map_or(total, |l| (start + l as usize).min(total));
-                let next = (end < total).then(|| PageCursor::Slice(end).encode());
-                all.truncate(end);
-                all.drain(..start);
-                return json!({ "results": all, "next_cursor": next });
-            }
-            Some(Pagination::Cursor { .. }) => cursor.map(|c| PageCursor::Cursor(c).encode()),
-            Some(Pagination::Page { first_page, .. }) => {
+                .filter(|c| !c.is_empty())
+                // The cursor just sent, again, would page forever.
+                .filter(|c| !matches!(&p.page, Some(PageCursor::Cursor(sent)) if sent == c))
+                .map(|c| {
+                    carried = Some(next_cursor.as_str());
+                    PageCursor::Cursor(c)
+                }),
+            Some(Pagination::NextUrl { next_url, .. }) => at_path(&body, next_url)
+                .and_then(Value::as_str)
+                .and_then(|u| Self::next_page_url(p, u))
+                .inspect(|_| carried = Some(next_url.as_str())),
+            Some(Pagination::LinkHeader { .. }) => named_url(),
+            Some(Pagination::Page { first_page, .. }) => named_url().or_else(|| {
                 let current = match p.page {
                     Some(PageCursor::Page(n)) => n,
                     _ => *first_page,
                 };
-                let full = match (count, p.limit) {
-                    (Some(0), _) | (None, _) => false,
-                    (Some(n), Some(l)) => n as u64 >= l,
-                    (Some(_), None) => true,
-                };
-                full.then(|| PageCursor::Page(current + 1).encode())
-            }
-            Some(Pagination::Offset { .. }) => {
+                let full = count > 0 && p.limit.is_none_or(|l| count as u64 >= l);
+                full.then_some(PageCursor::Page(current.saturating_add(1)))
+            }),
+            Some(Pagination::Offset { .. }) => named_url().or_else(|| {
                 let current = match p.page {
                     Some(PageCursor::Offset(n)) => n,
                     _ => 0,
                 };
-                match (count, p.limit) {
-                    (Some(n), Some(l)) if n > 0 && n as u64 >= l => {
-                        Some(PageCursor::Offset(current + n as u64).encode())
-                    }
-                    (Some(n), None) if n > 0 => {
-                        Some(PageCursor::Offset(current + n as u64).encode())
-                    }
-                    _ => None,
-                }
-            }
-            Some(Pagination::LinkHeader { .. }) => link.map(|u| PageCursor::Url(u).encode()),
+                let full = count > 0 && p.limit.is_none_or(|l| count as u64 >= l);
+                full.then_some(PageCursor::Offset(current.saturating_add(count as u64)))
+            }),
+            None => named_url(),
         };
-        json!({ "results": items, "next_cursor": next })
+        // `has_more: false` ends the list whatever else the answer says.
+        let next = next.filter(|_| listing::has_more(&body) != Some(false));
+        if let Some(path) = carried
+            && path != items_path
+            && !path.starts_with(&format!("{items_path}."))
+        {
+            listing::remove_at(&mut body, path);
+        }
+        let items = match listing::remove_at(&mut body, &items_path) {
+            Some(Value::Array(items)) => items,
+            _ => Vec::new(),
+        };
+        if plan.pagination.is_none() && next.is_none() {
+            // The API returns everything at once: page through it here.
+            let mut all = items;
+            let total = all.len();
+            let start = match p.page {
+                Some(PageCursor::Slice(n)) => n.min(total),
+                _ => 0,
+            };
+            let end = p.limit.map_or(total, |l| {
+                start
+                    .saturating_add(usize::try_from(l).unwrap_or(usize::MAX))
+                    .min(total)
+            });
+            let next = (end < total).then(|| PageCursor::Slice(end).encode());
+            all.truncate(end);
+            all.drain(..start);
+            return crate::paging::page(all, next, body);
+        }
+        crate::paging::page(items, next.map(|c| c.encode()), body)
     }
 }

@@ -10,7 +10,6 @@ use mcpgate_catalog::MethodKind;
 use mcpgate_catalog::tools::{CURSOR_ARG, LIMIT_ARG, Location};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
 use crate::paging::PageCursor;
@@ -89,245 +88,7 @@ impl MemoryState {
     }
 }
 
-/// A small deterministic generator (SplitMix64).
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: &str) -> Self {
-        let d = Sha256::digest(seed.as_bytes());
-        Self(u64::from_le_bytes(d[..8].try_into().expect("8 bytes")))
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        if n == 0 { 0 } else { self.next() % n }
-    }
-}
-
-const WORDS: [&str; 12] = [
-    "alpha", "harbor", "maple", "quartz", "river", "summit", "cobalt", "meadow", "orbit",
-    "pioneer", "lumen", "vertex",
-];
-const NAMES: [&str; 8] = [
-    "Ada", "Grace", "Alan", "Linus", "Barbara", "Ken", "Margaret", "Dennis",
-];
-
-/// Generate a value for `schema` (with `defs` for `$ref`s).
-pub fn generate(schema: &Value, defs: &Map<String, Value>, seed: &str) -> Value {
-    let mut rng = Rng::new(seed);
-    value(schema, defs, &mut rng, 0, "")
-}
-
-fn value(
-    schema: &Value,
-    defs: &Map<String, Value>,
-    rng: &mut Rng,
-    depth: usize,
-    key: &str,
-) -> Value {
-    let Some(s) = schema.as_object() else {
-        return Value::Null;
-    };
-    if let Some(r) = s.get("$ref").and_then(Value::as_str) {
-        let name = r.rsplit('/').next().unwrap_or("");
-        return match defs.get(name) {
-            // Recursive schemas end after a few levels.
-            Some(target) if depth < 4 => value(target, defs, rng, depth + 1, key),
-            _ => Value::Null,
-        };
-    }
-    if let Some(examples) = s
-        .get("examples")
-        .and_then(Value::as_array)
-        .filter(|e| !e.is_empty())
-    {
-        return examples[rng.below(examples.len() as u64) as usize].clone();
-    }
-    if let Some(c) = s.get("const") {
-        return c.clone();
-    }
-    if let Some(options) = s.get("enum").and_then(Value::as_array) {
-        let non_null: Vec<&Value> = options.iter().filter(|v| !v.is_null()).collect();
-        if !non_null.is_empty() {
-            return non_null[rng.below(non_null.len() as u64) as usize].clone();
-        }
-    }
-    for combinator in ["oneOf", "anyOf"] {
-        if let Some(first) = s
-            .get(combinator)
-            .and_then(Value::as_array)
-            .and_then(|a| a.first())
-        {
-            return value(first, defs, rng, depth + 1, key);
-        }
-    }
-    if let Some(parts) = s.get("allOf").and_then(Value::as_array) {
-        let mut merged = Map::new();
-        for part in parts {
-            if let Value::Object(o) = value(part, defs, rng, depth + 1, key) {
-                merged.extend(o);
-            }
-        }
-        return Value::Object(merged);
-    }
-    let ty = match s.get("type") {
-        Some(Value::String(t)) => t.as_str(),
-        Some(Value::Array(ts)) => ts
-            .iter()
-            .filter_map(Value::as_str)
-            .find(|t| *t != "null")
-            .unwrap_or("null"),
-        _ if s.contains_key("properties") => "object",
-        _ if s.contains_key("items") => "array",
-        _ => "string",
-    };
-    match ty {
-        "object" => {
-            let mut out = Map::new();
-            if let Some(props) = s.get("properties").and_then(Value::as_object) {
-                for (name, sub) in props {
-                    out.insert(name.clone(), value(sub, defs, rng, depth + 1, name));
-                }
-            }
-            Value::Object(out)
-        }
-        "array" => {
-            let min = s.get("minItems").and_then(Value::as_u64).unwrap_or(1);
-            let max = s
-                .get("maxItems")
-                .and_then(Value::as_u64)
-                .unwrap_or(3)
-                .max(min);
-            let n = if depth >= 3 {
-                min
-            } else {
-                min + rng.below(max - min + 1).min(2)
-            };
-            let items = s.get("items").cloned().unwrap_or(json!({}));
-            Value::Array(
-                (0..n)
-                    .map(|_| value(&items, defs, rng, depth + 1, key))
-                    .collect(),
-            )
-        }
-        "integer" => {
-            let (lo, hi) = bounds(s, 1.0, 1000.0);
-            json!((lo.ceil() as i64) + rng.below(((hi.floor() - lo.ceil()) as u64).max(1)) as i64)
-        }
-        "number" => {
-            let (lo, hi) = bounds(s, 0.0, 1000.0);
-            let x = lo + (hi - lo) * (rng.below(10_000) as f64 / 10_000.0);
-            json!((x * 100.0).round() / 100.0)
-        }
-        "boolean" => json!(rng.below(2) == 1),
-        "null" => Value::Null,
-        _ => json!(string(s, rng, key)),
-    }
-}
-
-fn bounds(s: &Map<String, Value>, lo: f64, hi: f64) -> (f64, f64) {
-    let min = s
-        .get("minimum")
-        .and_then(Value::as_f64)
-        .or_else(|| {
-            s.get("exclusiveMinimum")
-                .and_then(Value::as_f64)
-                .map(|m| m + 1.0)
-        })
-        .unwrap_or(lo);
-    let max = s
-        .get("maximum")
-        .and_then(Value::as_f64)
-        .or_else(|| {
-            s.get("exclusiveMaximum")
-                .and_then(Value::as_f64)
-                .map(|m| m - 1.0)
-        })
-        .unwrap_or(hi.max(min + 1.0));
-    (min, max.max(min))
-}
-
-fn string(s: &Map<String, Value>, rng: &mut Rng, key: &str) -> String {
-    let n = rng.next();
-    let word = WORDS[(n % WORDS.len() as u64) as usize];
-    let name = NAMES[((n >> 8) % NAMES.len() as u64) as usize];
-    let text = match s.get("format").and_then(Value::as_str) {
-        Some("email") => format!("{}.{word}@example.com", name.to_lowercase()),
-        Some("date-time") => format!(
-            "2026-{:02}-{:02}T{:02}:{:02}:00Z",
-            1 + n % 12,
-            1 + (n >> 4) % 28,
-            (n >> 9) % 24,
-            (n >> 14) % 60
-        ),
-        Some("date") => format!("2026-{:02}-{:02}", 1 + n % 12, 1 + (n >> 4) % 28),
-        Some("uuid") => {
-            let b = n.to_be_bytes();
-            let c = rng.next().to_be_bytes();
-            format!(
-                "{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-4{:01x}{:02x}-8{:01x}{:02x}-{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}",
-                b[0],
-                b[1],
-                b[2],
-                b[3],
-                b[4],
-                b[5],
-                b[6] & 0xf,
-                b[7],
-                c[0] & 0xf,
-                c[1],
-                c[2],
-                c[3],
-                c[4],
-                c[5],
-                c[6],
-                c[7]
-            )
-        }
-        Some("uri") | Some("url") => format!("https://example.com/{word}/{}", n % 10_000),
-        Some("hostname") => format!("{word}.example.com"),
-        Some("ipv4") => format!("192.0.2.{}", n % 254 + 1),
-        _ => {
-            let k = key.to_ascii_lowercase();
-            if k.contains("email") {
-                format!("{}.{word}@example.com", name.to_lowercase())
-            } else if k.contains("name") {
-                format!("{name} {}", capitalize(word))
-            } else if k == "id" || k.ends_with("_id") || k.ends_with("id") {
-                format!("{}", 100_000 + n % 900_000)
-            } else {
-                format!("{word}-{}", n % 1000)
-            }
-        }
-    };
-    let min = s.get("minLength").and_then(Value::as_u64).unwrap_or(0) as usize;
-    let max = s
-        .get("maxLength")
-        .and_then(Value::as_u64)
-        .map(|m| m as usize);
-    let mut text = text;
-    while text.len() < min {
-        text.push('x');
-    }
-    if let Some(max) = max {
-        text.truncate(max);
-    }
-    text
-}
-
-fn capitalize(w: &str) -> String {
-    let mut c = w.chars();
-    c.next()
-        .map(|f| f.to_uppercase().chain(c).collect())
-        .unwrap_or_default()
-}
+pub use crate::sample::generate;
 
 /// The definitions a schema's `$ref`s point into.
 fn defs_of(schema: &Value) -> Map<String, Value> {
@@ -357,6 +118,48 @@ fn simulated_error(text: String) -> Box<RawValue> {
     .expect("a result serializes")
 }
 
+/// Query or body parameters by which a client names the fields it wants
+/// (HubSpot `properties`, `fields`, OData `$select`, Asana `opt_fields`).
+const ASKED: &[&str] = &[
+    "properties",
+    "fields",
+    "$select",
+    "select",
+    "opt_fields",
+    "attributes",
+];
+
+/// The field names a call asks for, and whether they go into the object's
+/// `properties` map (HubSpot's `properties`).
+fn asked_fields(op: &RestOperation, args: &Map<String, Value>) -> Option<(Vec<String>, bool)> {
+    op.tool.operation.bindings.iter().find_map(|b| {
+        let name = match &b.location {
+            Location::Query(n) | Location::Body(n) => n,
+            _ => return None,
+        };
+        let lower = name.to_ascii_lowercase();
+        if !ASKED.contains(&lower.as_str()) {
+            return None;
+        }
+        let names: Vec<String> = match args.get(&b.arg)? {
+            Value::String(s) => s.split(',').map(str::to_owned).collect(),
+            Value::Array(a) => a
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
+            _ => return None,
+        };
+        // `assignee.name` asks for the `assignee` field.
+        let mut names: Vec<String> = names
+            .iter()
+            .filter_map(|n| n.trim().split('.').next().map(str::to_owned))
+            .filter(|n| !n.is_empty())
+            .collect();
+        names.dedup();
+        (!names.is_empty()).then_some((names, lower == "properties"))
+    })
+}
+
 /// Answer a REST tool call in `sandbox` without calling the API.
 pub fn call(
     state: &dyn SandboxState,
@@ -376,13 +179,7 @@ pub fn call(
         return simulated_error(e);
     }
     let plan = &op.tool.operation;
-    // Objects are kept per collection: the last literal segment of the path.
-    let resource = plan
-        .path
-        .split('/')
-        .rfind(|s| !s.is_empty() && !s.starts_with('{'))
-        .unwrap_or("items")
-        .to_owned();
+    let resource = collection(&plan.path);
     let id_arg = plan.bindings.iter().rev().find_map(|b| match &b.location {
         Location::Path(_) => args.get(&b.arg).map(|v| match v {
             Value::String(s) => s.clone(),
@@ -419,47 +216,63 @@ pub fn call(
         .clone()
         .unwrap_or(json!({"type": "object"}));
     let defs = defs_of(&schema);
-    let object_schema = item_schema(
-        &schema,
-        plan.pagination.as_ref().and_then(|p| p.results_path()),
-    );
+    let items_path = list_items_path(op, &schema);
+    let object_schema = item_schema(&schema, items_path.as_deref());
+    let ids = IdField::of(&object_schema, &defs);
     let fresh = |seed: &str| generate(&object_schema, &defs, seed);
+    let asked = asked_fields(op, &args);
+    let answer = |mut v: Value, generated: bool, seed: &str| {
+        if let Some((names, into_properties)) = &asked {
+            crate::sample::fill_asked(&mut v, names, *into_properties, generated, seed);
+        }
+        v
+    };
     match &op.tool.kind {
         MethodKind::Create => {
             let n = state.list(sandbox, &resource).len() + 1;
-            let id = format!("{}", 1000 + n);
-            let mut object = as_object(fresh(&seed));
+            let mut object = as_object(fresh(&format!("{seed}|{n}")));
+            let supplied = ids.supplied(&body);
             merge(&mut object, &body);
-            object.insert("id".into(), id_value(&object_schema, &defs, &id));
+            // The client's id, else a realistic generated one (from a
+            // pattern or format), else the next in sequence.
+            let id = match supplied {
+                Some(id) => id,
+                None => match object.get(&ids.field) {
+                    Some(v) if ids.realistic && !v.is_null() => v.clone(),
+                    _ => ids.value(&format!("{}", 1000 + n)),
+                },
+            };
+            object.insert(ids.field.clone(), id.clone());
             let object = Value::Object(object);
-            state.put(sandbox, &resource, &id, object.clone());
-            simulated(object)
+            state.put(sandbox, &resource, &id_text(&id), object.clone());
+            simulated(answer(object, false, &seed))
         }
         MethodKind::Get | MethodKind::Update | MethodKind::Delete => {
             let Some(id) = id_arg else {
-                return simulated(generate(&schema, &defs, &seed));
+                return simulated(answer(generate(&schema, &defs, &seed), true, &seed));
             };
-            let current = match state.get(sandbox, &resource, &id) {
+            let (current, generated) = match state.get(sandbox, &resource, &id) {
                 Some(None) => {
                     return simulated_error(format!(
                         "The upstream API answered 404 Not Found (simulated): no {resource} with id {id}"
                     ));
                 }
-                Some(Some(v)) => v,
+                Some(Some(v)) => (v, false),
                 None => {
                     let mut o = as_object(fresh(&format!("{sandbox}|{resource}|{id}")));
-                    o.insert("id".into(), id_value(&object_schema, &defs, &id));
-                    Value::Object(o)
+                    o.insert(ids.field.clone(), ids.value(&id));
+                    (Value::Object(o), true)
                 }
             };
             match op.tool.kind {
-                MethodKind::Get => simulated(current),
+                MethodKind::Get => simulated(answer(current, generated, &seed)),
                 MethodKind::Update => {
                     let mut o = as_object(current);
                     merge(&mut o, &body);
-                    let v = Value::Object(o);
+                    let mut v = Value::Object(o);
+                    crate::sample::touch(&mut v, &seed);
                     state.put(sandbox, &resource, &id, v.clone());
-                    simulated(v)
+                    simulated(answer(v, false, &seed))
                 }
                 _ => {
                     state.delete(sandbox, &resource, &id);
@@ -469,16 +282,21 @@ pub fn call(
         }
         MethodKind::List => {
             // Stored objects first, then a few generated ones.
-            let mut all = state.list(sandbox, &resource);
+            let mut all: Vec<Value> = state
+                .list(sandbox, &resource)
+                .into_iter()
+                .map(|o| answer(o, false, &seed))
+                .collect();
             for i in 0..3 {
-                let mut o = as_object(fresh(&format!("{sandbox}|{resource}|generated-{i}")));
-                if o.contains_key("id") || object_schema.get("properties").is_none() {
-                    o.insert(
-                        "id".into(),
-                        id_value(&object_schema, &defs, &format!("{}", 100 + i)),
-                    );
+                let item_seed = format!("{sandbox}|{resource}|generated-{i}");
+                let mut o = as_object(fresh(&item_seed));
+                let keep = ids.realistic && o.get(&ids.field).is_some_and(|v| !v.is_null());
+                if !keep
+                    && (o.contains_key(&ids.field) || object_schema.get("properties").is_none())
+                {
+                    o.insert(ids.field.clone(), ids.value(&format!("{}", 100 + i)));
                 }
-                all.push(Value::Object(o));
+                all.push(answer(Value::Object(o), true, &item_seed));
             }
             let start = match args
                 .get(CURSOR_ARG)
@@ -491,31 +309,132 @@ pub fn call(
             let limit = args
                 .get(LIMIT_ARG)
                 .and_then(Value::as_u64)
-                .map_or(all.len(), |l| l as usize);
-            let end = (start + limit).min(all.len());
+                .map_or(all.len(), |l| usize::try_from(l).unwrap_or(usize::MAX));
+            let end = start.saturating_add(limit).min(all.len());
             let next = (end < all.len()).then(|| PageCursor::Slice(end).encode());
-            simulated(json!({"results": all[start..end], "next_cursor": next}))
+            let page: Vec<Value> = all.drain(start..end).collect();
+            let wrapper = list_wrapper(op, &schema, &defs, items_path.as_deref(), sandbox);
+            simulated(crate::paging::page(page, next, wrapper))
         }
-        MethodKind::Custom(_) => simulated(generate(&schema, &defs, &seed)),
+        MethodKind::Custom(_) => simulated(answer(generate(&schema, &defs, &seed), true, &seed)),
     }
 }
 
-/// An id as the object's schema types it (a number when `id` is an integer).
-fn id_value(object_schema: &Value, defs: &Map<String, Value>, id: &str) -> Value {
-    let resolved = object_schema
-        .get("$ref")
-        .and_then(Value::as_str)
-        .and_then(|r| defs.get(r.rsplit('/').next().unwrap_or("")))
-        .unwrap_or(object_schema);
-    let ty = resolved.pointer("/properties/id/type");
-    let numeric = match ty {
-        Some(Value::String(t)) => t == "integer" || t == "number",
-        Some(Value::Array(ts)) => ts.iter().any(|t| t == "integer" || t == "number"),
-        _ => false,
+/// The collection a path's objects are kept in: its last literal segment
+/// without a file extension (`/Messages.json` and `/Messages/{Sid}.json`
+/// share `Messages`).
+fn collection(path: &str) -> String {
+    path.split('/')
+        .filter_map(|s| s.split('.').next())
+        .rfind(|s| !s.is_empty() && !s.starts_with('{'))
+        .unwrap_or("items")
+        .to_owned()
+}
+
+/// Where a list answer's items are: the operation's path, else none when
+/// the schema is an array, else read from the schema.
+fn list_items_path(op: &RestOperation, schema: &Value) -> Option<String> {
+    use mcpgate_catalog::listing;
+    op.tool.operation.results.clone().or_else(|| {
+        (!listing::schema_is_array(schema))
+            .then(|| listing::items_in_schema(schema))
+            .flatten()
+    })
+}
+
+/// The fields a list answer carries beside its items (generated from the
+/// response schema), without the paging fields the uniform `next_cursor`
+/// replaces.
+fn list_wrapper(
+    op: &RestOperation,
+    schema: &Value,
+    defs: &Map<String, Value>,
+    items_path: Option<&str>,
+    sandbox: &str,
+) -> Value {
+    use mcpgate_catalog::listing;
+    let Some(path) = items_path else {
+        return Value::Null;
     };
-    match id.parse::<i64>() {
-        Ok(n) if numeric => json!(n),
-        _ => json!(id),
+    let seed = format!("{sandbox}|{}|page", op.tool.tool.name);
+    let mut wrapper = generate(schema, defs, &seed);
+    listing::remove_at(&mut wrapper, path);
+    let mut paging: Vec<String> = op
+        .tool
+        .operation
+        .pagination
+        .iter()
+        .flat_map(|p| p.answer_paths().into_iter().map(|(_, p)| p.to_owned()))
+        .collect();
+    paging.extend(listing::paging_paths(&wrapper));
+    for p in paging {
+        listing::remove_at(&mut wrapper, &p);
+    }
+    wrapper
+}
+
+/// The field that identifies an object of a collection, and how its values
+/// are typed.
+struct IdField {
+    /// `id`, else `sid` (Twilio), `gid` (Asana), `uuid`…, as the schema has it.
+    field: String,
+    /// Whether the schema types it as a number.
+    numeric: bool,
+    /// Whether generated values look real (a `pattern` or `format`), so a
+    /// created object keeps its generated id.
+    realistic: bool,
+}
+
+impl IdField {
+    fn of(object_schema: &Value, defs: &Map<String, Value>) -> Self {
+        fn deref<'a>(s: &'a Value, defs: &'a Map<String, Value>) -> &'a Value {
+            s.get("$ref")
+                .and_then(Value::as_str)
+                .and_then(|r| defs.get(r.rsplit('/').next().unwrap_or("")))
+                .unwrap_or(s)
+        }
+        let resolved = deref(object_schema, defs);
+        let props = resolved.get("properties").and_then(Value::as_object);
+        let field = ["id", "sid", "gid", "uuid", "uid", "_id", "key"]
+            .iter()
+            .find_map(|f| props.and_then(|p| p.keys().find(|k| k.eq_ignore_ascii_case(f))))
+            .cloned()
+            .unwrap_or_else(|| "id".to_owned());
+        let s = props.and_then(|p| p.get(&field)).map(|s| deref(s, defs));
+        let numeric = match s.and_then(|s| s.get("type")) {
+            Some(Value::String(t)) => t == "integer" || t == "number",
+            Some(Value::Array(ts)) => ts.iter().any(|t| t == "integer" || t == "number"),
+            _ => false,
+        };
+        let realistic = s.is_some_and(|s| s.get("pattern").is_some() || s.get("format").is_some());
+        Self {
+            field,
+            numeric,
+            realistic,
+        }
+    }
+
+    /// An id as the schema types it (a number when it is an integer).
+    fn value(&self, id: &str) -> Value {
+        match id.parse::<i64>() {
+            Ok(n) if self.numeric => json!(n),
+            _ => json!(id),
+        }
+    }
+
+    /// The id a create call's body gives (by the field's name, any case:
+    /// Twilio's `Sid` for `sid`).
+    fn supplied(&self, body: &Map<String, Value>) -> Option<Value> {
+        body.iter()
+            .find(|(k, v)| k.eq_ignore_ascii_case(&self.field) && !v.is_null())
+            .map(|(_, v)| v.clone())
+    }
+}
+
+fn id_text(id: &Value) -> String {
+    match id {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
     }
 }
 
@@ -541,22 +460,24 @@ pub fn mcp_call(
 }
 
 /// The schema of one object: the list items (at the results path, or of an
-/// array) or the schema itself.
+/// array schema) or the schema itself.
 fn item_schema(schema: &Value, results: Option<&str>) -> Value {
-    let mut s = schema.clone();
-    if let Some(path) = results {
-        for key in path.split('.') {
-            s = s
-                .get("properties")
-                .and_then(|p| p.get(key))
-                .cloned()
-                .unwrap_or(json!({}));
+    use mcpgate_catalog::listing;
+    let array = match results {
+        Some(path) => listing::schema_at(schema, path),
+        None if listing::schema_is_array(schema) => Some(schema),
+        None => None,
+    };
+    match array {
+        Some(a) => {
+            let a = match a.get("$ref").and_then(Value::as_str) {
+                Some(r) => schema.pointer(r.trim_start_matches('#')).unwrap_or(a),
+                None => a,
+            };
+            a.get("items").cloned().unwrap_or(json!({"type": "object"}))
         }
+        None => schema.clone(),
     }
-    if s.get("type") == Some(&json!("array")) || (results.is_some() && s.get("items").is_some()) {
-        s = s.get("items").cloned().unwrap_or(json!({"type": "object"}));
-    }
-    s
 }
 
 fn as_object(v: Value) -> Map<String, Value> {
@@ -572,8 +493,22 @@ fn as_object(v: Value) -> Map<String, Value> {
 
 /// Shallow merge with one level of nested objects (so `{"properties": {…}}`
 /// updates fields inside `properties`, as APIs like HubSpot do).
+///
+/// A body field lands on the object's field of the same name compared
+/// without case or `_` (Twilio's `To` is the message's `to`,
+/// `StatusCallback` its `status_callback`).
 fn merge(into: &mut Map<String, Value>, from: &Map<String, Value>) {
+    let norm = |k: &str| -> String {
+        k.chars()
+            .filter(char::is_ascii_alphanumeric)
+            .map(|c| c.to_ascii_lowercase())
+            .collect()
+    };
     for (k, v) in from {
+        let found = (!into.contains_key(k))
+            .then(|| into.keys().find(|e| norm(e) == norm(k)).cloned())
+            .flatten();
+        let k = found.as_ref().unwrap_or(k);
         match (into.get_mut(k), v) {
             (Some(Value::Object(a)), Value::Object(b)) => {
                 for (bk, bv) in b {
