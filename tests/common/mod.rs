@@ -466,13 +466,44 @@ impl Mcp {
         let mut names = Vec::new();
         // Gently: the key's rate limit (20/s) must hold for the test's calls.
         for _ in 0..25 {
-            names = self.tool_names().await;
-            if names.iter().any(|n| n == name) {
-                break;
+            // A list that changes between two pages makes the cursor stale
+            // (-32602): the walk starts again on the next poll.
+            if let Some(walked) = self.walk_tool_names().await {
+                names = walked;
+                if names.iter().any(|n| n == name) {
+                    break;
+                }
             }
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         }
         names
+    }
+
+    /// Every tool name, or `None` when a page's cursor was refused as
+    /// stale because the list changed during the walk.
+    async fn walk_tool_names(&self) -> Option<Vec<String>> {
+        let mut names = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let params = cursor
+                .as_ref()
+                .map_or(json!({}), |c| json!({ "cursor": c }));
+            let reply = self.request(1, "tools/list", params).await;
+            assert_eq!(reply.status, 200, "{}", reply.text);
+            let v = reply.json();
+            if cursor.is_some() && v["error"]["code"] == -32602 {
+                return None;
+            }
+            assert!(v.get("error").is_none(), "{v}");
+            let page = &v["result"];
+            for t in page["tools"].as_array().unwrap() {
+                names.push(t["name"].as_str().unwrap().to_owned());
+            }
+            match page["nextCursor"].as_str() {
+                Some(n) => cursor = Some(n.to_owned()),
+                None => return Some(names),
+            }
+        }
     }
 
     /// Every tool name, walking all `tools/list` pages.
