@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
 pub mod python;
+pub mod raw_mcp;
 pub mod registry;
 pub mod upstream;
 

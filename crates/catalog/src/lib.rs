@@ -5,6 +5,7 @@ pub mod credentials;
 pub mod integration;
 pub mod naming;
 pub mod openapi;
+pub mod schema_keys;
 pub mod scope;
 mod suggest;
 pub mod tool;

@@ -28,6 +28,55 @@ fn to_raw(v: &Value) -> Box<serde_json::value::RawValue> {
     serde_json::value::to_raw_value(v).expect("JSON serializes")
 }
 
+/// Give a portal tool or prompt (an object) its exposed `name`; when that
+/// is not the name the portal would otherwise show (`wanted`: the
+/// upstream's, prefixed), the original stays visible as `title` unless it
+/// has one.
+fn keep_original_name(item: &mut Value, wanted: &str, name: &str) {
+    let Some(fields) = item.as_object_mut() else {
+        return;
+    };
+    if wanted != name && !fields.contains_key("title") {
+        let original = fields.get("name").cloned();
+        if let Some(original) = original {
+            fields.insert("title".into(), original);
+        }
+    }
+    fields.insert("name".into(), Value::String(name.to_owned()));
+}
+
+/// Rename a prompt's argument names (`arguments[].name`) that some client
+/// would refuse, like input-schema keys (`^[a-zA-Z0-9_.-]{1,64}$`, the
+/// original kept as `title`); the exposed → upstream names when any
+/// changed.
+fn client_safe_prompt_arguments(prompt: &mut Value) -> Option<HashMap<String, String>> {
+    use mcpgate_catalog::naming::{MAX_PROPERTY_KEY, exposed_property_key, unique_exposed};
+    let mut arguments: Vec<&mut Value> = prompt
+        .get_mut("arguments")?
+        .as_array_mut()?
+        .iter_mut()
+        .filter(|a| a.get("name").is_some_and(Value::is_string))
+        .collect();
+    let originals: Vec<String> = arguments
+        .iter()
+        .map(|a| {
+            a.get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    let exposed = unique_exposed(&originals, exposed_property_key, MAX_PROPERTY_KEY);
+    let mut renamed = HashMap::new();
+    for ((argument, original), name) in arguments.iter_mut().zip(originals).zip(exposed) {
+        if original != name {
+            keep_original_name(argument, &original, &name);
+            renamed.insert(name, original);
+        }
+    }
+    (!renamed.is_empty()).then_some(renamed)
+}
+
 /// A key as the hot path needs it.
 pub struct KeyEntry {
     /// The key's id.
@@ -489,6 +538,7 @@ impl Registry {
                     name.to_owned()
                 }
             };
+            let mut listed_here = HashSet::new();
             for tool in snapshot
                 .get("tools")
                 .and_then(Value::as_array)
@@ -498,6 +548,10 @@ impl Registry {
                 let Some(name) = tool.get("name").and_then(Value::as_str) else {
                     continue;
                 };
+                // An upstream that lists a name twice offers one tool.
+                if !listed_here.insert(name) {
+                    continue;
+                }
                 let listed = |l: &Option<Vec<String>>| {
                     l.as_ref().is_some_and(|l| l.iter().any(|t| t == name))
                 };
@@ -518,8 +572,13 @@ impl Registry {
                     continue;
                 }
                 names.push(exposed(name));
+                let mut shown = tool.clone();
+                // Property keys every client accepts; the call maps them back.
+                let renamed = shown
+                    .get_mut("inputSchema")
+                    .is_some_and(mcpgate_catalog::schema_keys::make_client_safe);
                 tools.push((
-                    tool.clone(),
+                    shown,
                     Handler::Mcp(Arc::new(McpTool {
                         client: Arc::clone(&up.client),
                         upstream: member.server_id.clone(),
@@ -528,6 +587,9 @@ impl Registry {
                         param_headers: mcpgate_protocol::stateless::param_headers(
                             tool.get("inputSchema"),
                         ),
+                        renamed_arguments: renamed
+                            .then(|| tool.get("inputSchema").cloned().map(Arc::new))
+                            .flatten(),
                     })),
                 ));
             }
@@ -588,22 +650,26 @@ impl Registry {
                 extras.routes.completions = true;
             }
         }
-        // Names within 64 characters and unique, shortened deterministically.
-        let names = mcpgate_catalog::naming::unique(names, mcpgate_catalog::naming::MAX_TOOL_NAME);
+        // Names every client accepts (`^[a-zA-Z0-9_-]{1,64}$`), unique, each
+        // a function of its own upstream name (stable across syncs).
+        use mcpgate_catalog::naming::{MAX_TOOL_NAME, exposed_tool_name, unique_exposed};
+        let exposed_names = unique_exposed(&names, exposed_tool_name, MAX_TOOL_NAME);
         let view_tools = tools
             .into_iter()
-            .zip(names)
-            .map(|((mut tool, handler), name)| {
-                tool["name"] = Value::String(name.clone());
+            .zip(names.iter().zip(exposed_names))
+            .map(|((mut tool, handler), (wanted, name))| {
+                keep_original_name(&mut tool, wanted, &name);
                 (name, to_raw(&tool), handler)
             })
             .collect();
-        let prompt_names = mcpgate_catalog::naming::unique(
-            prompts.iter().map(|p| p.0.clone()).collect(),
-            mcpgate_catalog::naming::MAX_TOOL_NAME,
-        );
-        for ((_, mut prompt, client, original), name) in prompts.into_iter().zip(prompt_names) {
-            prompt["name"] = Value::String(name.clone());
+        let wanted: Vec<&str> = prompts.iter().map(|p| p.0.as_str()).collect();
+        let prompt_names = unique_exposed(&wanted, exposed_tool_name, MAX_TOOL_NAME);
+        for ((wanted, mut prompt, client, original), name) in prompts.into_iter().zip(prompt_names)
+        {
+            keep_original_name(&mut prompt, &wanted, &name);
+            if let Some(renamed) = client_safe_prompt_arguments(&mut prompt) {
+                extras.routes.prompt_arguments.insert(name.clone(), renamed);
+            }
             extras.prompts.push(to_raw(&prompt));
             extras.routes.prompts.insert(name, (client, original));
         }

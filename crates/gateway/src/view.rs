@@ -72,6 +72,9 @@ fn param_headers_of(tool: &RawValue) -> Vec<ParamHeader> {
 pub struct Routes {
     /// Exposed prompt name → (upstream, its name there).
     pub prompts: HashMap<String, (Arc<McpClient>, String)>,
+    /// Exposed prompt name → its renamed arguments (exposed → upstream
+    /// name), for prompts whose argument names some client would refuse.
+    pub prompt_arguments: HashMap<String, HashMap<String, String>>,
     /// Resource URI → upstream.
     pub resources: HashMap<String, Arc<McpClient>>,
     /// Resource URI template → upstream (for completions).
@@ -83,6 +86,29 @@ pub struct Routes {
 }
 
 impl Routes {
+    /// Give a `prompts/get` or completion's prompt `arguments` (an object
+    /// keyed by argument name) the upstream's argument names back.
+    pub fn restore_prompt_arguments(&self, prompt: &str, arguments: &mut serde_json::Value) {
+        let (Some(renamed), Some(args)) =
+            (self.prompt_arguments.get(prompt), arguments.as_object_mut())
+        else {
+            return;
+        };
+        let old = std::mem::take(args);
+        for (key, value) in old {
+            let key = renamed.get(&key).cloned().unwrap_or(key);
+            args.insert(key, value);
+        }
+    }
+
+    /// The upstream's name of a prompt's argument the client names `argument`.
+    pub fn prompt_argument<'a>(&'a self, prompt: &str, argument: &'a str) -> &'a str {
+        self.prompt_arguments
+            .get(prompt)
+            .and_then(|r| r.get(argument))
+            .map_or(argument, String::as_str)
+    }
+
     /// The upstream serving a resource URI: an exact resource first, then
     /// the first resource template (RFC 6570, simple `{var}` expressions)
     /// that matches it.
