@@ -229,3 +229,72 @@ async fn portal_names_and_keys_every_client_accepts_map_back_to_the_upstream() {
     }
     assert!(after.contains(&"srv_files_read".to_owned()));
 }
+
+/// The guard over every kind of server: a static toolset's and each bundled
+/// integration's REST tools pass both client patterns too (portals: above).
+#[tokio::test]
+async fn toolset_and_bundled_rest_servers_expose_only_client_safe_names_and_keys() {
+    let gw = Gateway::start_with(common::Start::with_bundled_integrations()).await;
+    let mut tokens = Vec::new();
+    let (status, body) = gw
+        .admin(
+            reqwest::Method::POST,
+            "/server",
+            Some(json!({"name": "demo", "toolset": "demo"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    tokens.push((
+        "toolset demo".to_owned(),
+        body["token"].as_str().unwrap().to_owned(),
+    ));
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/integrations");
+    let mut bundled: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    bundled.sort();
+    for path in bundled {
+        let integration = mcpgate_catalog::Integration::load(&path).unwrap();
+        let credentials = match integration.auth {
+            mcpgate_catalog::AuthSpec::Basic => {
+                json!({"type": "basic", "username": "u", "password": "p"})
+            }
+            _ => json!({"type": "bearer", "token": "t"}),
+        };
+        let (status, account) = gw
+            .admin(
+                reqwest::Method::POST,
+                "/integrated-account",
+                Some(
+                    json!({"integration": integration.name, "credentials": credentials,
+                    "context": {"subdomain": "acme"}}),
+                ),
+            )
+            .await;
+        assert_eq!(status, 201, "{}: {account}", path.display());
+        let (status, body) = gw
+            .admin(
+                reqwest::Method::POST,
+                "/server",
+                Some(json!({"name": integration.name, "integrated_account_id": account["id"]})),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        tokens.push((
+            path.display().to_string(),
+            body["token"].as_str().unwrap().to_owned(),
+        ));
+    }
+    assert!(
+        tokens.len() >= 4,
+        "the toolset and the bundled integrations"
+    );
+    for (what, token) in tokens {
+        let mut c = gw.mcp(&token);
+        c.initialize("2025-11-25").await;
+        let tools = all(&c, "tools/list", "tools").await;
+        assert!(!tools.is_empty(), "{what} serves tools");
+        assert_client_safe(&tools);
+    }
+}
