@@ -5,8 +5,12 @@ pub mod credentials;
 pub mod integration;
 pub mod naming;
 pub mod openapi;
+#[cfg(test)]
+mod proptests;
 pub mod schema_keys;
 pub mod scope;
+#[cfg(any(test, feature = "proptest"))]
+pub mod strategies;
 mod suggest;
 pub mod tool;
 pub mod tools;

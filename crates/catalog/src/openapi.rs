@@ -11,6 +11,7 @@
 //! are inlined with a cycle guard.
 
 use serde_json::{Map, Value, json};
+use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use crate::integration::{
@@ -105,7 +106,10 @@ pub fn import(
         None => server_url(doc)?,
     };
     let auth = auth_spec(doc, &mut warnings);
-    let ctx = Ctx { doc };
+    let ctx = Ctx {
+        doc,
+        depth: Cell::new(0),
+    };
 
     let paths = doc
         .get("paths")
@@ -284,7 +288,14 @@ fn auth_spec(doc: &Value, warnings: &mut Vec<String>) -> AuthSpec {
 
 struct Ctx<'a> {
     doc: &'a Value,
+    /// How deep [`Ctx::schema`] is now: a reference cycle outside
+    /// `#/components/schemas`, or a very deep schema, ends in an error
+    /// instead of overflowing the stack.
+    depth: Cell<usize>,
 }
+
+/// Deepest schema nesting converted (each level is a stack frame).
+const MAX_SCHEMA_DEPTH: usize = 64;
 
 struct Converted {
     resource_key: String,
@@ -578,6 +589,19 @@ impl Ctx<'_> {
     /// Convert a schema: component refs become `#/$defs/…` (collected in
     /// `defs`), OpenAPI 3.0 idioms become JSON Schema 2020-12.
     fn schema(&self, s: &Value, defs: &mut BTreeSet<String>) -> Result<Value, String> {
+        let depth = self.depth.get();
+        if depth >= MAX_SCHEMA_DEPTH {
+            return Err(format!(
+                "a schema nests more than {MAX_SCHEMA_DEPTH} levels deep (a reference cycle outside #/components/schemas?)"
+            ));
+        }
+        self.depth.set(depth + 1);
+        let converted = self.convert_schema(s, defs);
+        self.depth.set(depth);
+        converted
+    }
+
+    fn convert_schema(&self, s: &Value, defs: &mut BTreeSet<String>) -> Result<Value, String> {
         Ok(match s {
             Value::Object(obj) => {
                 if let Some(r) = obj.get("$ref").and_then(Value::as_str) {

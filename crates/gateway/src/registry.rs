@@ -9,7 +9,7 @@ use mcpgate_store::{
     AccountId, AccountPatch, AccountRecord, IntegrationId, IntegrationRecord, KeyHash, KeyRecord,
     ServerId, ServerRecord, ServerSource, Store, StoreError,
 };
-use mcpgate_store::{PortalRecord, UpstreamRecord};
+use mcpgate_store::{PortalRecord, PortalServer, UpstreamRecord};
 use mcpgate_upstream::{
     Executor, Handler, McpClient, McpTool, RestAccount, RestOperation, RestSettings, RotateHook,
     StreamEnd,
@@ -520,160 +520,16 @@ impl Registry {
             let offering = Offering::from_portal(Vec::new(), Extras::default(), self.page_size);
             return ServerView::new(record, Arc::new(offering), Executor::Portal);
         };
-        let mut names = Vec::new();
-        let mut tools: Vec<(Value, Handler)> = Vec::new();
-        let mut extras = Extras::default();
-        let mut prompts: Vec<(String, Value, Arc<McpClient>, String)> = Vec::new();
-        for member in &portal.servers {
-            let Some(up) = self.upstream(&record.tenant, &member.server_id) else {
-                continue;
-            };
-            let Some(snapshot) = &up.record.snapshot else {
-                continue;
-            };
-            let exposed = |name: &str| {
-                if portal.prefix {
-                    format!("{}_{name}", member.server_id)
-                } else {
-                    name.to_owned()
-                }
-            };
-            let mut listed_here = HashSet::new();
-            for tool in snapshot
-                .get("tools")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                let Some(name) = tool.get("name").and_then(Value::as_str) else {
-                    continue;
-                };
-                // An upstream that lists a name twice offers one tool.
-                if !listed_here.insert(name) {
-                    continue;
-                }
-                let listed = |l: &Option<Vec<String>>| {
-                    l.as_ref().is_some_and(|l| l.iter().any(|t| t == name))
-                };
-                if (member.default_disabled && !listed(&member.enabled_tools))
-                    || listed(&member.disabled_tools)
-                {
-                    continue;
-                }
-                // A pinned portal withholds a tool whose definition changed
-                // since an admin last accepted it.
-                if portal.pin_tools
-                    && up
-                        .record
-                        .changes
-                        .iter()
-                        .any(|c| c.get("tool").and_then(Value::as_str) == Some(name))
-                {
-                    continue;
-                }
-                names.push(exposed(name));
-                let mut shown = tool.clone();
-                // Property keys every client accepts; the call maps them back.
-                let renamed = shown
-                    .get_mut("inputSchema")
-                    .is_some_and(mcpgate_catalog::schema_keys::make_client_safe);
-                tools.push((
-                    shown,
-                    Handler::Mcp(Arc::new(McpTool {
-                        client: Arc::clone(&up.client),
-                        upstream: member.server_id.clone(),
-                        name: name.to_owned(),
-                        output_schema: tool.get("outputSchema").cloned(),
-                        param_headers: mcpgate_protocol::stateless::param_headers(
-                            tool.get("inputSchema"),
-                        ),
-                        renamed_arguments: renamed
-                            .then(|| tool.get("inputSchema").cloned().map(Arc::new))
-                            .flatten(),
-                    })),
-                ));
-            }
-            for prompt in snapshot
-                .get("prompts")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                let Some(name) = prompt.get("name").and_then(Value::as_str) else {
-                    continue;
-                };
-                prompts.push((
-                    exposed(name),
-                    prompt.clone(),
-                    Arc::clone(&up.client),
-                    name.to_owned(),
-                ));
-            }
-            for resource in snapshot
-                .get("resources")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                let Some(uri) = resource.get("uri").and_then(Value::as_str) else {
-                    continue;
-                };
-                if extras.routes.resources.contains_key(uri) {
-                    continue;
-                }
-                extras
-                    .routes
-                    .resources
-                    .insert(uri.to_owned(), Arc::clone(&up.client));
-                extras.resources.push(to_raw(resource));
-            }
-            for template in snapshot
-                .get("resource_templates")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                if let Some(t) = template.get("uriTemplate").and_then(Value::as_str) {
-                    extras
-                        .routes
-                        .templates
-                        .entry(t.to_owned())
-                        .or_insert_with(|| Arc::clone(&up.client));
-                }
-                extras.templates.push(to_raw(template));
-            }
-            let caps = snapshot.get("capabilities");
-            if caps.and_then(|c| c.get("logging")).is_some() {
-                extras.routes.logging.push(Arc::clone(&up.client));
-            }
-            if caps.and_then(|c| c.get("completions")).is_some() {
-                extras.routes.completions = true;
-            }
-        }
-        // Names every client accepts (`^[a-zA-Z0-9_-]{1,64}$`), unique, each
-        // a function of its own upstream name (stable across syncs).
-        use mcpgate_catalog::naming::{MAX_TOOL_NAME, exposed_tool_name, unique_exposed};
-        let exposed_names = unique_exposed(&names, exposed_tool_name, MAX_TOOL_NAME);
-        let view_tools = tools
-            .into_iter()
-            .zip(names.iter().zip(exposed_names))
-            .map(|((mut tool, handler), (wanted, name))| {
-                keep_original_name(&mut tool, wanted, &name);
-                (name, to_raw(&tool), handler)
-            })
+        let members: Vec<(&PortalServer, Arc<UpstreamEntry>)> = portal
+            .servers
+            .iter()
+            .filter_map(|m| Some((m, self.upstream(&record.tenant, &m.server_id)?)))
             .collect();
-        let wanted: Vec<&str> = prompts.iter().map(|p| p.0.as_str()).collect();
-        let prompt_names = unique_exposed(&wanted, exposed_tool_name, MAX_TOOL_NAME);
-        for ((wanted, mut prompt, client, original), name) in prompts.into_iter().zip(prompt_names)
-        {
-            keep_original_name(&mut prompt, &wanted, &name);
-            if let Some(renamed) = client_safe_prompt_arguments(&mut prompt) {
-                extras.routes.prompt_arguments.insert(name.clone(), renamed);
-            }
-            extras.prompts.push(to_raw(&prompt));
-            extras.routes.prompts.insert(name, (client, original));
-        }
-        let offering = Offering::from_portal(view_tools, extras, self.page_size);
+        let offering = portal_offering(
+            &portal,
+            members.iter().map(|(m, up)| (*m, &up.record, &up.client)),
+            self.page_size,
+        );
         ServerView::new(record, Arc::new(offering), Executor::Portal)
     }
 
@@ -969,4 +825,163 @@ impl Registry {
     pub fn counts(&self) -> (usize, usize) {
         (self.servers.len(), self.keys.len())
     }
+}
+
+/// A portal's offering, from what its members' upstreams last synced (no
+/// I/O, so a test can build it from any tool list): tools, prompts and
+/// resources under names and keys every client accepts (`naming`,
+/// `schema_keys`), each routed to its upstream under its real name.
+fn portal_offering<'a>(
+    portal: &PortalRecord,
+    members: impl Iterator<Item = (&'a PortalServer, &'a UpstreamRecord, &'a Arc<McpClient>)>,
+    page_size: usize,
+) -> Offering {
+    let mut names = Vec::new();
+    let mut tools: Vec<(Value, Handler)> = Vec::new();
+    let mut extras = Extras::default();
+    let mut prompts: Vec<(String, Value, Arc<McpClient>, String)> = Vec::new();
+    for (member, record, client) in members {
+        let Some(snapshot) = &record.snapshot else {
+            continue;
+        };
+        let exposed = |name: &str| {
+            if portal.prefix {
+                format!("{}_{name}", member.server_id)
+            } else {
+                name.to_owned()
+            }
+        };
+        let mut listed_here = HashSet::new();
+        for tool in snapshot
+            .get("tools")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let Some(name) = tool.get("name").and_then(Value::as_str) else {
+                continue;
+            };
+            // An upstream that lists a name twice offers one tool.
+            if !listed_here.insert(name) {
+                continue;
+            }
+            let listed =
+                |l: &Option<Vec<String>>| l.as_ref().is_some_and(|l| l.iter().any(|t| t == name));
+            if (member.default_disabled && !listed(&member.enabled_tools))
+                || listed(&member.disabled_tools)
+            {
+                continue;
+            }
+            // A pinned portal withholds a tool whose definition changed
+            // since an admin last accepted it.
+            if portal.pin_tools
+                && record
+                    .changes
+                    .iter()
+                    .any(|c| c.get("tool").and_then(Value::as_str) == Some(name))
+            {
+                continue;
+            }
+            names.push(exposed(name));
+            let mut shown = tool.clone();
+            // Property keys every client accepts; the call maps them back.
+            let renamed = shown
+                .get_mut("inputSchema")
+                .is_some_and(mcpgate_catalog::schema_keys::make_client_safe);
+            tools.push((
+                shown,
+                Handler::Mcp(Arc::new(McpTool {
+                    client: Arc::clone(&client),
+                    upstream: member.server_id.clone(),
+                    name: name.to_owned(),
+                    output_schema: tool.get("outputSchema").cloned(),
+                    param_headers: mcpgate_protocol::stateless::param_headers(
+                        tool.get("inputSchema"),
+                    ),
+                    renamed_arguments: renamed
+                        .then(|| tool.get("inputSchema").cloned().map(Arc::new))
+                        .flatten(),
+                })),
+            ));
+        }
+        for prompt in snapshot
+            .get("prompts")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let Some(name) = prompt.get("name").and_then(Value::as_str) else {
+                continue;
+            };
+            prompts.push((
+                exposed(name),
+                prompt.clone(),
+                Arc::clone(&client),
+                name.to_owned(),
+            ));
+        }
+        for resource in snapshot
+            .get("resources")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let Some(uri) = resource.get("uri").and_then(Value::as_str) else {
+                continue;
+            };
+            if extras.routes.resources.contains_key(uri) {
+                continue;
+            }
+            extras
+                .routes
+                .resources
+                .insert(uri.to_owned(), Arc::clone(&client));
+            extras.resources.push(to_raw(resource));
+        }
+        for template in snapshot
+            .get("resource_templates")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(t) = template.get("uriTemplate").and_then(Value::as_str) {
+                extras
+                    .routes
+                    .templates
+                    .entry(t.to_owned())
+                    .or_insert_with(|| Arc::clone(&client));
+            }
+            extras.templates.push(to_raw(template));
+        }
+        let caps = snapshot.get("capabilities");
+        if caps.and_then(|c| c.get("logging")).is_some() {
+            extras.routes.logging.push(Arc::clone(&client));
+        }
+        if caps.and_then(|c| c.get("completions")).is_some() {
+            extras.routes.completions = true;
+        }
+    }
+    // Names every client accepts (`^[a-zA-Z0-9_-]{1,64}$`), unique, each
+    // a function of its own upstream name (stable across syncs).
+    use mcpgate_catalog::naming::{MAX_TOOL_NAME, exposed_tool_name, unique_exposed};
+    let exposed_names = unique_exposed(&names, exposed_tool_name, MAX_TOOL_NAME);
+    let view_tools = tools
+        .into_iter()
+        .zip(names.iter().zip(exposed_names))
+        .map(|((mut tool, handler), (wanted, name))| {
+            keep_original_name(&mut tool, wanted, &name);
+            (name, to_raw(&tool), handler)
+        })
+        .collect();
+    let wanted: Vec<&str> = prompts.iter().map(|p| p.0.as_str()).collect();
+    let prompt_names = unique_exposed(&wanted, exposed_tool_name, MAX_TOOL_NAME);
+    for ((wanted, mut prompt, client, original), name) in prompts.into_iter().zip(prompt_names) {
+        keep_original_name(&mut prompt, &wanted, &name);
+        if let Some(renamed) = client_safe_prompt_arguments(&mut prompt) {
+            extras.routes.prompt_arguments.insert(name.clone(), renamed);
+        }
+        extras.prompts.push(to_raw(&prompt));
+        extras.routes.prompts.insert(name, (client, original));
+    }
+    Offering::from_portal(view_tools, extras, page_size)
 }
