@@ -884,6 +884,10 @@ fn portal_offering<'a>(
             }
             names.push(exposed(name));
             let mut shown = tool.clone();
+            // Clients require an object schema; a tool without one takes none.
+            if !shown.get("inputSchema").is_some_and(Value::is_object) {
+                shown["inputSchema"] = serde_json::json!({"type": "object"});
+            }
             // Property keys every client accepts; the call maps them back.
             let renamed = shown
                 .get_mut("inputSchema")
@@ -984,4 +988,166 @@ fn portal_offering<'a>(
         extras.routes.prompts.insert(name, (client, original));
     }
     Offering::from_portal(view_tools, extras, page_size)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mcpgate_catalog::naming::{is_client_safe_property_key, is_client_safe_tool_name};
+    use mcpgate_catalog::schema_keys::property_keys;
+    use mcpgate_catalog::strategies::{hostile_string, hostile_tool};
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn upstream(id: &str, tools: Vec<Value>, prompts: Vec<Value>) -> UpstreamRecord {
+        UpstreamRecord {
+            tenant: "default".into(),
+            id: id.into(),
+            name: id.into(),
+            hostname: "http://127.0.0.1:9/mcp".into(),
+            auth_type: "unauthenticated".into(),
+            timeout_secs: None,
+            description: None,
+            status: "ready".into(),
+            error: None,
+            snapshot: Some(json!({"tools": tools, "prompts": prompts})),
+            accepted: Default::default(),
+            changes: Vec::new(),
+            last_synced: None,
+            last_successful_sync: None,
+            created_at: 0,
+            created_by: None,
+            modified_at: 0,
+            modified_by: None,
+        }
+    }
+
+    /// A portal over upstreams `ups` (each with its tool and prompt list).
+    fn offering(ups: &[(String, Vec<Value>, Vec<Value>)], prefix: bool) -> Offering {
+        // One client for every case: building an HTTP client is slow.
+        static CLIENT: OnceLock<Arc<McpClient>> = OnceLock::new();
+        let client = CLIENT.get_or_init(|| {
+            let http = reqwest::Client::new();
+            let timeout = std::time::Duration::from_secs(1);
+            Arc::new(McpClient::new(http, "http://127.0.0.1:9/mcp", None, timeout).unwrap())
+        });
+        let records: Vec<(PortalServer, UpstreamRecord)> = ups
+            .iter()
+            .map(|(id, tools, prompts)| {
+                let member = PortalServer {
+                    server_id: id.clone(),
+                    default_disabled: false,
+                    enabled_tools: None,
+                    disabled_tools: None,
+                };
+                (member, upstream(id, tools.clone(), prompts.clone()))
+            })
+            .collect();
+        let portal = PortalRecord {
+            tenant: "default".into(),
+            id: "p".into(),
+            name: "p".into(),
+            description: None,
+            servers: records.iter().map(|(m, _)| m.clone()).collect(),
+            prefix,
+            pin_tools: false,
+            server_id: ServerId::new().to_string(),
+            created_at: 0,
+            created_by: None,
+            modified_at: 0,
+            modified_by: None,
+        };
+        portal_offering(&portal, records.iter().map(|(m, r)| (m, r, client)), 7)
+    }
+
+    /// The upstream name each listed tool calls, by exposed name.
+    fn routes(o: &Offering) -> Vec<(String, String)> {
+        o.listed("tools")
+            .iter()
+            .map(|t| {
+                let name = t["name"].as_str().expect("names are strings").to_owned();
+                match o.handler(&name) {
+                    Some(Handler::Mcp(tool)) => (name, tool.name.clone()),
+                    _ => panic!("{name} has no upstream handler"),
+                }
+            })
+            .collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 96, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// Any tool list an upstream sends builds a portal whose names and
+        /// keys every client accepts, each routed to the upstream's name;
+        /// a tool added upstream renames none of the others.
+        #[test]
+        fn any_upstream_tool_list_builds_a_client_safe_portal(
+            first in vec(hostile_tool(), 0..12),
+            second in vec(hostile_tool(), 0..6),
+            added in hostile_string(40),
+            prompt_args in vec(hostile_string(20), 0..4),
+            prefix in any::<bool>(),
+        ) {
+            let prompts = vec![json!({"name": added.clone(),
+                "arguments": prompt_args.iter().map(|a| json!({"name": a})).collect::<Vec<_>>()})];
+            let ups = vec![
+                ("up-1".to_owned(), first.clone(), prompts),
+                ("up_2".to_owned(), second.clone(), Vec::new()),
+            ];
+            let o = offering(&ups, prefix);
+            let tools = o.listed("tools");
+            let mut names = Vec::new();
+            for t in &tools {
+                let name = t["name"].as_str().unwrap();
+                prop_assert!(is_client_safe_tool_name(name), "{name:?}");
+                prop_assert!(t["inputSchema"].is_object());
+                for key in property_keys(&t["inputSchema"]) {
+                    prop_assert!(is_client_safe_property_key(key), "{key:?} of {name}");
+                }
+                names.push(name.to_owned());
+            }
+            names.sort();
+            let count = names.len();
+            names.dedup();
+            prop_assert_eq!(names.len(), count, "unique names");
+            for p in o.listed("prompts") {
+                prop_assert!(is_client_safe_tool_name(p["name"].as_str().unwrap()));
+                for a in p["arguments"].as_array().unwrap() {
+                    prop_assert!(is_client_safe_property_key(a["name"].as_str().unwrap()));
+                }
+            }
+            // Every upstream tool with a name is listed once and routed to it.
+            let before = routes(&o);
+            let mut upstream_names: Vec<String> = ups
+                .iter()
+                .flat_map(|(_, tools, _)| {
+                    let mut seen = HashSet::new();
+                    tools
+                        .iter()
+                        .filter_map(|t| t.get("name")?.as_str())
+                        .filter(|n| seen.insert(*n))
+                        .map(str::to_owned)
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            let mut routed: Vec<String> = before.iter().map(|(_, u)| u.clone()).collect();
+            upstream_names.sort();
+            routed.sort();
+            prop_assert_eq!(routed, upstream_names);
+
+            // The upstream adds a tool at the front of its list.
+            prop_assume!(!first.iter().any(|t| t.get("name") == Some(&json!(added))));
+            let mut grown = ups.clone();
+            grown[0].1.insert(0, json!({"name": added, "inputSchema": {"type": "object"}}));
+            let after = routes(&offering(&grown, prefix));
+            for pair in &before {
+                // Unprefixed, the same name on two upstreams is numbered in
+                // member order; only then may the second one move.
+                if prefix || !after.iter().any(|(n, u)| n == &pair.0 && u != &pair.1) {
+                    prop_assert!(after.contains(pair), "{pair:?} renamed: {after:?}");
+                }
+            }
+        }
+    }
 }

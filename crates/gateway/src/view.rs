@@ -318,6 +318,31 @@ impl Offering {
     }
 }
 
+#[cfg(test)]
+impl Offering {
+    /// Every entry of every page of a list (`tools`, `prompts`), parsed.
+    pub(crate) fn listed(&self, key: &str) -> Vec<serde_json::Value> {
+        let pages = match key {
+            "tools" => &self.tools,
+            "prompts" => &self.prompts,
+            _ => &self.resources,
+        };
+        pages
+            .0
+            .iter()
+            .flat_map(|page| {
+                let page: serde_json::Value = serde_json::from_str(page).expect("pages are JSON");
+                page[key].as_array().cloned().unwrap_or_default()
+            })
+            .collect()
+    }
+
+    /// The handler of a listed tool.
+    pub(crate) fn handler(&self, tool: &str) -> Option<&Handler> {
+        self.handlers.get(tool)
+    }
+}
+
 impl ServerView {
     /// The view of `record` offering `offering`, its tools run by `executor`.
     pub fn new(record: &ServerRecord, offering: Arc<Offering>, executor: Executor) -> Self {
