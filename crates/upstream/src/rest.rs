@@ -542,7 +542,12 @@ impl RestAccount {
                     Some(PageCursor::Slice(n)) => n.min(total),
                     _ => 0,
                 };
-                let end = p.limit.map_or(total, |l| (start + l as usize).min(total));
+                // The client's limit may be any u64: saturate, never wrap.
+                let end = p.limit.map_or(total, |l| {
+                    start
+                        .saturating_add(usize::try_from(l).unwrap_or(usize::MAX))
+                        .min(total)
+                });
                 let next = (end < total).then(|| PageCursor::Slice(end).encode());
                 all.truncate(end);
                 all.drain(..start);
@@ -559,22 +564,23 @@ impl RestAccount {
                     (Some(n), Some(l)) => n as u64 >= l,
                     (Some(_), None) => true,
                 };
-                full.then(|| PageCursor::Page(current + 1).encode())
+                // The last page number has no successor.
+                full.then(|| current.checked_add(1))
+                    .flatten()
+                    .map(|n| PageCursor::Page(n).encode())
             }
             Some(Pagination::Offset { .. }) => {
                 let current = match p.page {
                     Some(PageCursor::Offset(n)) => n,
                     _ => 0,
                 };
-                match (count, p.limit) {
-                    (Some(n), Some(l)) if n > 0 && n as u64 >= l => {
-                        Some(PageCursor::Offset(current + n as u64).encode())
-                    }
-                    (Some(n), None) if n > 0 => {
-                        Some(PageCursor::Offset(current + n as u64).encode())
-                    }
+                let more = match (count, p.limit) {
+                    (Some(n), Some(l)) if n > 0 && n as u64 >= l => Some(n),
+                    (Some(n), None) if n > 0 => Some(n),
                     _ => None,
-                }
+                };
+                more.and_then(|n| current.checked_add(n as u64))
+                    .map(|n| PageCursor::Offset(n).encode())
             }
             Some(Pagination::LinkHeader { .. }) => link.map(|u| PageCursor::Url(u).encode()),
         };
