@@ -233,3 +233,81 @@ fn openapi_reference_cycles_through_any_pointer_end() {
         imported.warnings
     );
 }
+
+/// Any stored integration definition, valid or not: a store written by
+/// another version, or by hand, is not re-validated when loaded.
+fn hostile_definition() -> impl Strategy<Value = Value> {
+    let value = prop_oneof![
+        hostile_schema(),
+        Just(json!(true)),
+        Just(json!("text")),
+        Just(json!(7)),
+    ];
+    let method = (
+        prop_oneof![
+            Just("list".to_owned()),
+            Just("get".to_owned()),
+            Just("create".to_owned()),
+            hostile_string(12)
+        ],
+        proptest::sample::select(vec!["GET", "POST", "PUT", "PATCH", "DELETE"]),
+        hostile_string(30),
+        proptest::option::of(hostile_string(70)),
+        proptest::collection::btree_map(hostile_string(8), value.clone(), 0..3),
+        proptest::option::of(value.clone()),
+        proptest::option::of(value),
+    )
+        .prop_map(|(kind, verb, path, tool_name, path_params, query, body)| {
+            json!({"kind": kind, "method": verb, "path": format!("/{path}"),
+                "tool_name": tool_name, "path_params": path_params, "query": query, "body": body})
+        });
+    (
+        hostile_string(20),
+        vec(
+            (
+                hostile_string(20),
+                vec(hostile_string(8), 0..3),
+                vec(method, 1..4),
+            ),
+            1..4,
+        ),
+    )
+        .prop_map(|(name, resources)| {
+            let resources: Vec<Value> = resources
+                .into_iter()
+                .map(
+                    |(name, tags, methods)| json!({"name": name, "tags": tags, "methods": methods}),
+                )
+                .collect();
+            json!({"name": name, "base_url": "https://api.example.test", "resources": resources})
+        })
+}
+
+proptest! {
+    #![proptest_config(config(128))]
+
+    /// Tools are generated from any stored definition without a panic,
+    /// under names that are valid and unique.
+    #[test]
+    fn any_stored_definition_generates_without_panicking(doc in hostile_definition()) {
+        let Ok(integration) = serde_json::from_value::<crate::Integration>(doc) else {
+            return Ok(());
+        };
+        let tools = crate::generate(&integration);
+        let mut names: Vec<&str> = tools.iter().map(|t| t.tool.name.as_str()).collect();
+        let count = names.len();
+        names.sort_unstable();
+        names.dedup();
+        prop_assert_eq!(names.len(), count);
+    }
+}
+
+#[test]
+fn path_parameter_schemas_must_be_objects() {
+    let yaml = "name: x\nbase_url: https://x.test\nresources:\n  - name: r\n    methods:\n      - { kind: get, method: GET, path: \"/r/{id}\", path_params: { id: true } }\n";
+    let err = crate::Integration::from_yaml(yaml).unwrap_err().to_string();
+    assert!(
+        err.contains("path_params.id") && err.contains("JSON Schema object"),
+        "{err}"
+    );
+}
