@@ -111,6 +111,13 @@ impl Rng {
     }
 }
 
+/// Most items a simulated array gets, whatever `minItems` says: a
+/// schema's bounds are someone else's numbers, the memory is ours.
+const MAX_ITEMS: u64 = 100;
+
+/// Most characters a simulated string gets, whatever `minLength` says.
+const MAX_CHARS: usize = 4096;
+
 const WORDS: [&str; 12] = [
     "alpha", "harbor", "maple", "quartz", "river", "summit", "cobalt", "meadow", "orbit",
     "pioneer", "lumen", "vertex",
@@ -199,7 +206,11 @@ fn value(
             Value::Object(out)
         }
         "array" => {
-            let min = s.get("minItems").and_then(Value::as_u64).unwrap_or(1);
+            let min = s
+                .get("minItems")
+                .and_then(Value::as_u64)
+                .unwrap_or(1)
+                .min(MAX_ITEMS);
             let max = s
                 .get("maxItems")
                 .and_then(Value::as_u64)
@@ -208,7 +219,7 @@ fn value(
             let n = if depth >= 3 {
                 min
             } else {
-                min + rng.below(max - min + 1).min(2)
+                min + rng.below((max - min).saturating_add(1)).min(2)
             };
             let items = s.get("items").cloned().unwrap_or(json!({}));
             Value::Array(
@@ -219,7 +230,9 @@ fn value(
         }
         "integer" => {
             let (lo, hi) = bounds(s, 1.0, 1000.0);
-            json!((lo.ceil() as i64) + rng.below(((hi.floor() - lo.ceil()) as u64).max(1)) as i64)
+            // Float-to-integer casts saturate; the sum must too.
+            let offset = rng.below(((hi.floor() - lo.ceil()) as u64).max(1));
+            json!((lo.ceil() as i64).saturating_add(i64::try_from(offset).unwrap_or(i64::MAX)))
         }
         "number" => {
             let (lo, hi) = bounds(s, 0.0, 1000.0);
@@ -307,17 +320,21 @@ fn string(s: &Map<String, Value>, rng: &mut Rng, key: &str) -> String {
             }
         }
     };
-    let min = s.get("minLength").and_then(Value::as_u64).unwrap_or(0) as usize;
+    // Lengths count characters (JSON Schema), not bytes.
+    let min = s.get("minLength").and_then(Value::as_u64).map_or(0, |m| {
+        usize::try_from(m).unwrap_or(usize::MAX).min(MAX_CHARS)
+    });
     let max = s
         .get("maxLength")
         .and_then(Value::as_u64)
-        .map(|m| m as usize);
+        .map(|m| usize::try_from(m).unwrap_or(usize::MAX));
     let mut text = text;
-    while text.len() < min {
-        text.push('x');
+    let chars = text.chars().count();
+    if chars < min {
+        text.extend(std::iter::repeat_n('x', min - chars));
     }
-    if let Some(max) = max {
-        text.truncate(max);
+    if let Some(max) = max.filter(|m| *m < chars.max(min)) {
+        text = text.chars().take(max).collect();
     }
     text
 }

@@ -160,3 +160,49 @@ async fn a_token_that_never_expires_by_its_own_account_is_no_panic() {
         assert_eq!(r["structuredContent"]["results"], json!([1]), "{r}");
     }
 }
+
+mod simulated {
+    use mcpgate_upstream::simulator;
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    /// Numbers a schema author may write, including absurd ones.
+    fn number() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            (0u64..5).prop_map(|n| json!(n)),
+            Just(json!(u64::MAX)),
+            Just(json!(i64::MAX)),
+            Just(json!(i64::MIN)),
+            Just(json!(1e300)),
+            Just(json!(-1e300)),
+            Just(json!(9_223_372_036_854_775_807.0_f64)),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// A sandbox twin simulates any upstream outputSchema — whatever
+        /// bounds it declares — without a panic, an overflow or a huge
+        /// allocation.
+        #[test]
+        fn any_output_schema_bounds_simulate(
+            min_len in number(), max_len in number(),
+            min_items in number(), max_items in number(),
+            minimum in number(), maximum in number(),
+        ) {
+            let schema = json!({"type": "object", "properties": {
+                "text": {"type": "string", "minLength": min_len, "maxLength": max_len},
+                "list": {"type": "array", "minItems": min_items, "maxItems": max_items,
+                    "items": {"type": "integer", "minimum": minimum, "maximum": maximum}},
+                "count": {"type": "integer", "minimum": minimum, "maximum": maximum},
+                "ratio": {"type": "number", "minimum": minimum, "maximum": maximum},
+                "word": {"type": "string", "maxLength": max_len, "examples": ["天気😀", "ß"]},
+            }});
+            let out = simulator::mcp_call("sb", "t", Some(&schema), None);
+            let v: Value = serde_json::from_str(out.get()).unwrap();
+            prop_assert!(v["structuredContent"].is_object(), "{v}");
+            prop_assert!(out.get().len() < 1 << 20, "{} bytes", out.get().len());
+        }
+    }
+}
