@@ -228,6 +228,89 @@ pub struct Registry {
     /// read and its install: a reload that read the store before a write
     /// must not install its older records over the refresh's newer ones.
     installing: tokio::sync::Mutex<()>,
+    /// Stored records that did not load or build at the last reload.
+    faults: DashMap<FaultKey, Fault>,
+}
+
+/// What kind of stored record a [`Fault`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RecordKind {
+    /// An integration definition (`integrations`).
+    Integration,
+    /// An integrated account (`integrated_accounts`).
+    Account,
+    /// An upstream MCP server (`mcp_upstreams`).
+    Upstream,
+    /// A portal (`portals`).
+    Portal,
+    /// An MCP server (`servers`).
+    Server,
+    /// A server key (`server_keys`).
+    Key,
+}
+
+impl RecordKind {
+    fn of_table(table: &str) -> Self {
+        match table {
+            "integrations" => Self::Integration,
+            "integrated_accounts" => Self::Account,
+            "mcp_upstreams" => Self::Upstream,
+            "portals" => Self::Portal,
+            "server_keys" => Self::Key,
+            _ => Self::Server,
+        }
+    }
+}
+
+/// A stored record the gateway could not load or build, and why. It serves
+/// nothing until it is fixed (or deleted); every other record serves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fault {
+    /// What it is.
+    pub kind: RecordKind,
+    /// Its tenant, when known.
+    pub tenant: Option<String>,
+    /// Its id as stored.
+    pub id: String,
+    /// Why it does not serve, for an admin to act on.
+    pub reason: String,
+}
+
+/// Faults by (kind, tenant or "", id).
+type FaultKey = (RecordKind, String, String);
+
+impl Fault {
+    fn key(&self) -> FaultKey {
+        (
+            self.kind,
+            self.tenant.clone().unwrap_or_default(),
+            self.id.clone(),
+        )
+    }
+}
+
+impl From<mcpgate_store::Unreadable> for Fault {
+    fn from(u: mcpgate_store::Unreadable) -> Self {
+        Self {
+            kind: RecordKind::of_table(u.table),
+            tenant: u.tenant,
+            id: u.id,
+            reason: format!("the stored record cannot be read: {}", u.reason),
+        }
+    }
+}
+
+/// Run one record's build, turning a panic (a bug, met on data someone else
+/// wrote) into that record's fault instead of the gateway's end.
+fn isolated<T>(build: impl FnOnce() -> T) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(build)).map_err(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic".to_owned());
+        format!("building it failed (a bug; please report it): {what}")
+    })
 }
 
 /// What makes two account servers' offerings identical.
@@ -280,6 +363,7 @@ impl Registry {
             changes,
             listeners: DashMap::new(),
             installing: tokio::sync::Mutex::new(()),
+            faults: DashMap::new(),
         }
     }
 
@@ -417,12 +501,45 @@ impl Registry {
     }
 
     /// Build (or rebuild) a server's view and remember what it was built from.
-    fn install_view(&self, record: &ServerRecord) {
-        self.servers.insert(record.id, Arc::new(self.view(record)));
+    /// Build (or rebuild) a server's view and remember what it was built
+    /// from; a build that fails leaves the server unavailable, with the
+    /// returned reason.
+    fn install_view(&self, record: &ServerRecord) -> Option<String> {
+        let (view, fault) = match isolated(|| self.view(record)) {
+            Ok(view) => (view, None),
+            Err(why) => {
+                tracing::error!(server = %record.id, error = %why, "server cannot be served");
+                let executor = Executor::Unavailable(why.clone().into());
+                (
+                    ServerView::new(record, self.offering_of(&[], None), executor),
+                    Some(why),
+                )
+            }
+        };
+        self.servers.insert(record.id, Arc::new(view));
         match self.basis(record) {
             Some(b) => self.bases.insert(record.id, b),
             None => self.bases.remove(&record.id).map(|(_, b)| b),
         };
+        fault
+    }
+
+    /// The fault of a stored record, if it did not load or build.
+    pub fn fault(&self, kind: RecordKind, tenant: &str, id: &str) -> Option<Fault> {
+        let found = |t: &str| self.faults.get(&(kind, t.to_owned(), id.to_owned()));
+        found(tenant).or_else(|| found("")).map(|f| f.clone())
+    }
+
+    /// Every record of `kind` that did not load or build, by id.
+    pub fn faults(&self, kind: RecordKind) -> Vec<Fault> {
+        let mut all: Vec<Fault> = self
+            .faults
+            .iter()
+            .filter(|f| f.kind == kind)
+            .map(|f| f.clone())
+            .collect();
+        all.sort_by(|a, b| a.id.cmp(&b.id));
+        all
     }
 
     fn view(&self, record: &ServerRecord) -> ServerView {
@@ -569,7 +686,12 @@ impl Registry {
     /// Load everything from the store: integrations, accounts, servers, keys.
     pub async fn load_all(&self, store: &Store) -> Result<(), StoreError> {
         let _installing = self.installing.lock().await;
-        let integrations = store.list_integrations().await?;
+        // A record that does not read or build is set aside as a fault;
+        // everything else loads.
+        let mut faults: Vec<Fault> = Vec::new();
+        let loaded = store.load_integrations().await?;
+        faults.extend(loaded.unreadable.into_iter().map(Fault::from));
+        let integrations = loaded.records;
         let live: HashSet<IntegrationId> = integrations.iter().map(|i| i.id).collect();
         for record in integrations {
             let unchanged = self
@@ -577,13 +699,28 @@ impl Registry {
                 .get(&record.id)
                 .is_some_and(|e| e.record == record);
             if !unchanged {
-                self.integrations
-                    .insert(record.id, Arc::new(Self::integration_entry(record)));
+                let (id, tenant) = (record.id, record.tenant.clone());
+                match isolated(|| Self::integration_entry(record)) {
+                    Ok(entry) => {
+                        self.integrations.insert(id, Arc::new(entry));
+                    }
+                    Err(reason) => {
+                        self.integrations.remove(&id);
+                        faults.push(Fault {
+                            kind: RecordKind::Integration,
+                            tenant: Some(tenant),
+                            id: id.to_string(),
+                            reason,
+                        });
+                    }
+                }
             }
         }
         self.integrations.retain(|id, _| live.contains(id));
 
-        let accounts = store.list_accounts().await?;
+        let loaded = store.load_accounts().await?;
+        faults.extend(loaded.unreadable.into_iter().map(Fault::from));
+        let accounts = loaded.records;
         let live: HashSet<AccountId> = accounts.iter().map(|a| a.id).collect();
         for record in &accounts {
             let integration = self
@@ -601,7 +738,9 @@ impl Registry {
         }
         self.accounts.retain(|id, _| live.contains(id));
 
-        let upstreams = store.list_upstreams().await?;
+        let loaded = store.load_upstreams().await?;
+        faults.extend(loaded.unreadable.into_iter().map(Fault::from));
+        let upstreams = loaded.records;
         let live: HashSet<(String, String)> = upstreams
             .iter()
             .map(|(u, _)| (u.tenant.clone(), u.id.clone()))
@@ -630,6 +769,12 @@ impl Registry {
                     Ok(c) => Arc::new(c),
                     Err(e) => {
                         tracing::warn!(upstream = %record.id, error = %e, "unusable upstream URL");
+                        faults.push(Fault {
+                            kind: RecordKind::Upstream,
+                            tenant: Some(record.tenant.clone()),
+                            id: record.id.clone(),
+                            reason: format!("its hostname cannot be used: {e}"),
+                        });
                         continue;
                     }
                 },
@@ -667,7 +812,9 @@ impl Registry {
             }
             keep
         });
-        let portals = store.list_portals().await?;
+        let loaded = store.load_portals().await?;
+        faults.extend(loaded.unreadable.into_iter().map(Fault::from));
+        let portals = loaded.records;
         let live: HashSet<(String, String)> = portals
             .iter()
             .map(|p| (p.tenant.clone(), p.id.clone()))
@@ -678,16 +825,31 @@ impl Registry {
         }
         self.portals.retain(|k, _| live.contains(k));
 
-        let servers = store.list_servers().await?;
-        let keys = store.list_active_keys().await?;
+        let loaded = store.load_servers().await?;
+        faults.extend(loaded.unreadable.into_iter().map(Fault::from));
+        let servers = loaded.records;
+        let loaded = store.load_active_keys().await?;
+        faults.extend(loaded.unreadable.into_iter().map(Fault::from));
+        let keys = loaded.records;
         let mut limits = HashMap::new();
         for s in &servers {
             let unchanged = self.servers.contains_key(&s.id)
                 && self
                     .basis(s)
                     .is_some_and(|now| self.bases.get(&s.id).is_some_and(|then| *then == now));
-            if !unchanged {
-                self.install_view(s);
+            let fault = if unchanged {
+                self.fault(RecordKind::Server, &s.tenant, &s.id.to_string())
+                    .map(|f| f.reason)
+            } else {
+                self.install_view(s)
+            };
+            if let Some(reason) = fault {
+                faults.push(Fault {
+                    kind: RecordKind::Server,
+                    tenant: Some(s.tenant.clone()),
+                    id: s.id.to_string(),
+                    reason,
+                });
             }
             limits.insert(s.id, self.limits_for(s));
         }
@@ -696,6 +858,15 @@ impl Registry {
         self.bases.retain(|id, _| live.contains(id));
         self.prune_offerings();
         self.replace_keys(keys, &limits, |_| true);
+        for f in &faults {
+            tracing::error!(record = ?f.kind, tenant = ?f.tenant, id = %f.id, reason = %f.reason,
+                "a stored record does not serve; everything else does");
+        }
+        let faults: HashMap<FaultKey, Fault> = faults.into_iter().map(|f| (f.key(), f)).collect();
+        self.faults.retain(|k, _| faults.contains_key(k));
+        for (k, f) in faults {
+            self.faults.insert(k, f);
+        }
         Ok(())
     }
 
@@ -706,7 +877,21 @@ impl Registry {
         let _installing = self.installing.lock().await;
         match store.get_server(id).await? {
             Some(record) => {
-                self.install_view(&record);
+                let key = (RecordKind::Server, record.tenant.clone(), id.to_string());
+                match self.install_view(&record) {
+                    Some(reason) => {
+                        let fault = Fault {
+                            kind: RecordKind::Server,
+                            tenant: Some(record.tenant.clone()),
+                            id: id.to_string(),
+                            reason,
+                        };
+                        self.faults.insert(key, fault);
+                    }
+                    None => {
+                        self.faults.remove(&key);
+                    }
+                }
                 let keys = store.list_server_keys(id).await?;
                 let limits = HashMap::from([(id, self.limits_for(&record))]);
                 self.replace_keys(keys, &limits, |e| e.server == id);

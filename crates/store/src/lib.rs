@@ -8,6 +8,7 @@ mod backend;
 mod changes;
 pub mod key;
 mod lease;
+mod loaded;
 mod migrate;
 pub mod model;
 pub mod registry;
@@ -21,6 +22,7 @@ mod test_stores;
 pub use backend::{Backend, redact};
 pub use changes::ChangeListener;
 pub use key::{ApiKey, KeyHash};
+pub use loaded::{Loaded, Unreadable};
 pub use model::{
     AccountId, AccountPatch, AccountRecord, AdminTokenRecord, IntegrationId, IntegrationRecord,
     KeyRecord, Limits, NewAccount, NewServer, Origin, SandboxSettings, ServerId, ServerPatch,

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::Row;
 
-use crate::{Store, StoreError};
+use crate::{Loaded, Store, StoreError};
 
 /// An upstream MCP server as registered and last synced.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -179,30 +179,36 @@ impl Store {
     pub async fn list_upstreams(
         &self,
     ) -> Result<Vec<(UpstreamRecord, Option<String>)>, StoreError> {
+        self.load_upstreams().await?.strict()
+    }
+
+    /// Every upstream with its credentials (opened), with the rows that do
+    /// not read (or whose credentials do not open) set aside.
+    pub async fn load_upstreams(
+        &self,
+    ) -> Result<Loaded<(UpstreamRecord, Option<String>)>, StoreError> {
         let rows = sqlx::query(
             "SELECT tenant, id, doc, credentials FROM mcp_upstreams ORDER BY tenant, id",
         )
         .fetch_all(self.pool())
         .await?;
-        rows.iter()
-            .map(|r| {
-                let record: UpstreamRecord = serde_json::from_str(&r.get::<String, _>("doc"))
-                    .map_err(|e| corrupt("mcp_upstreams", e))?;
-                let sealed: Option<String> = r.get("credentials");
-                let credentials = sealed
-                    .map(|s| {
-                        self.open_sealed(&format!("upstream:{}:{}", record.tenant, record.id), &s)
-                            .ok_or_else(|| {
-                                corrupt(
-                                    "mcp_upstreams",
-                                    "credentials cannot be opened: wrong MCPGATE_SECRET_KEY?",
-                                )
-                            })
-                    })
-                    .transpose()?;
-                Ok((record, credentials))
-            })
-            .collect()
+        Ok(Loaded::from_rows("mcp_upstreams", &rows, |r| {
+            let record: UpstreamRecord = serde_json::from_str(&r.get::<String, _>("doc"))
+                .map_err(|e| corrupt("mcp_upstreams", e))?;
+            let sealed: Option<String> = r.get("credentials");
+            let credentials = sealed
+                .map(|s| {
+                    self.open_sealed(&format!("upstream:{}:{}", record.tenant, record.id), &s)
+                        .ok_or_else(|| {
+                            corrupt(
+                                "mcp_upstreams",
+                                "credentials cannot be opened: wrong MCPGATE_SECRET_KEY?",
+                            )
+                        })
+                })
+                .transpose()?;
+            Ok((record, credentials))
+        }))
     }
 
     /// One upstream.
@@ -224,7 +230,8 @@ impl Store {
 
     /// Delete an upstream no portal uses; `false` when missing.
     pub async fn delete_upstream(&self, tenant: &str, id: &str) -> Result<bool, StoreError> {
-        let portals = self.list_portals().await?;
+        // A portal whose record does not read cannot be said to use it.
+        let portals = self.load_portals().await?.records;
         let users: Vec<&str> = portals
             .iter()
             .filter(|p| p.tenant == tenant && p.servers.iter().any(|s| s.server_id == id))
@@ -277,14 +284,17 @@ impl Store {
 
     /// Every portal.
     pub async fn list_portals(&self) -> Result<Vec<PortalRecord>, StoreError> {
-        let rows = sqlx::query("SELECT doc FROM portals ORDER BY tenant, id")
+        self.load_portals().await?.strict()
+    }
+
+    /// Every portal, with the rows that do not read set aside.
+    pub async fn load_portals(&self) -> Result<Loaded<PortalRecord>, StoreError> {
+        let rows = sqlx::query("SELECT tenant, id, doc FROM portals ORDER BY tenant, id")
             .fetch_all(self.pool())
             .await?;
-        rows.iter()
-            .map(|r| {
-                serde_json::from_str(&r.get::<String, _>(0)).map_err(|e| corrupt("portals", e))
-            })
-            .collect()
+        Ok(Loaded::from_rows("portals", &rows, |r| {
+            serde_json::from_str(&r.get::<String, _>("doc")).map_err(|e| corrupt("portals", e))
+        }))
     }
 
     /// Delete a portal (its server and keys go with it).
