@@ -85,7 +85,7 @@ fn sanitize(raw: &str, keep: fn(char) -> bool, fallback: &str) -> String {
 /// The client-safe form of any string as a tool name (characters
 /// `A–Z a–z 0–9 _ -`; not yet length-limited, see [`fit`]):
 /// `files.read` → `files_read`, `get weather` → `get_weather`,
-/// `天气` → `tool_5f1a0c3e` (a hash keeps distinct originals distinct).
+/// `天气` → `tool_dd4acd3f` (a hash keeps distinct originals distinct).
 /// Deterministic: the same input always gives the same output.
 pub fn tool_name(raw: &str) -> String {
     sanitize(raw, is_tool_name_char, "tool")
@@ -224,8 +224,8 @@ fn exposed(
 
 /// The tool (or prompt) name the gateway exposes for an upstream's `raw`
 /// name: `raw` when it matches `^[a-zA-Z0-9_-]{1,64}$`, else e.g.
-/// `files.read` → `files_read_3f0e5a1c`, `get weather` →
-/// `get_weather_9b1d2e44`, 25 CJK characters → `tool_5f1a0c3e`. Stable:
+/// `files.read` → `files_read_feef3122`, `get weather` →
+/// `get_weather_f7ed9c23`, `天气` → `tool_dd4acd3f`. Stable:
 /// a function of `raw` alone (see [`unique_exposed`] for the rare clash).
 pub fn exposed_tool_name(raw: &str) -> String {
     exposed(
@@ -240,7 +240,7 @@ pub fn exposed_tool_name(raw: &str) -> String {
 /// The input-schema property key (or prompt argument name) the gateway
 /// exposes for an upstream's `raw` key: `raw` when it matches
 /// `^[a-zA-Z0-9_.-]{1,64}$`, else e.g. `Wine Pairing` →
-/// `Wine_Pairing_0c9d8e7f`, `名前` → `arg_4b5a…`. Stable like
+/// `Wine_Pairing_65ef1af8`, `名前` → `arg_` and its hash. Stable like
 /// [`exposed_tool_name`].
 pub fn exposed_property_key(raw: &str) -> String {
     exposed(
