@@ -276,13 +276,12 @@ fn restore(root: &Value, schemas: &[&Map<String, Value>], value: &mut Value, dep
             for (key, v) in args.iter_mut() {
                 let mut subs = Vec::new();
                 for s in schemas {
-                    match s
+                    if let Some(sub) = s
                         .get("properties")
                         .and_then(|p| p.get(key))
                         .or_else(|| s.get("additionalProperties"))
                     {
-                        Some(sub) => applicable(root, sub, &mut subs, 0),
-                        None => {}
+                        applicable(root, sub, &mut subs, 0);
                     }
                 }
                 restore(root, &subs, v, depth + 1);

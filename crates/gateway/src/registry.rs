@@ -1080,7 +1080,7 @@ fn portal_offering<'a>(
             tools.push((
                 shown,
                 Handler::Mcp(Arc::new(McpTool {
-                    client: Arc::clone(&client),
+                    client: Arc::clone(client),
                     upstream: member.server_id.clone(),
                     name: name.to_owned(),
                     output_schema: tool.get("outputSchema").cloned(),
@@ -1105,7 +1105,7 @@ fn portal_offering<'a>(
             prompts.push((
                 exposed(name),
                 prompt.clone(),
-                Arc::clone(&client),
+                Arc::clone(client),
                 name.to_owned(),
             ));
         }
@@ -1124,7 +1124,7 @@ fn portal_offering<'a>(
             extras
                 .routes
                 .resources
-                .insert(uri.to_owned(), Arc::clone(&client));
+                .insert(uri.to_owned(), Arc::clone(client));
             extras.resources.push(to_raw(resource));
         }
         for template in snapshot
@@ -1138,13 +1138,13 @@ fn portal_offering<'a>(
                     .routes
                     .templates
                     .entry(t.to_owned())
-                    .or_insert_with(|| Arc::clone(&client));
+                    .or_insert_with(|| Arc::clone(client));
             }
             extras.templates.push(to_raw(template));
         }
         let caps = snapshot.get("capabilities");
         if caps.and_then(|c| c.get("logging")).is_some() {
-            extras.routes.logging.push(Arc::clone(&client));
+            extras.routes.logging.push(Arc::clone(client));
         }
         if caps.and_then(|c| c.get("completions")).is_some() {
             extras.routes.completions = true;
