@@ -247,6 +247,16 @@ async fn poisoned_records_are_marked_in_error_and_everything_else_serves() {
         "{broken}"
     );
 
+    let broken_id = broken_server["id"].as_str().unwrap();
+    let (status, one) = gw
+        .admin(Method::GET, &format!("/server/{broken_id}"), None)
+        .await;
+    assert_eq!((status, &one["status"]), (200, &json!("error")), "{one}");
+    let (status, servers) = gw.admin(Method::GET, "/server?limit=100", None).await;
+    assert_eq!(status, 200, "{servers}");
+    assert_eq!(find(&servers, &broken_server["id"])["status"], "error");
+    assert!(find(&servers, &toolset["id"])["name"] == "demo");
+
     // doctor names each one and fails.
     let config = gw.dir.path().join("mcpgate.toml");
     let data = gw.data_dir();

@@ -323,13 +323,15 @@ impl Store {
     }
 
     /// A page of servers in id order (ids are time-ordered UUIDv7), after
-    /// `after` when given. Returns at most `limit` records and whether more follow.
+    /// `after` when given. Returns at most `limit` records and whether more
+    /// follow; rows that do not read are set aside (they count toward
+    /// `limit`, and the cursor moves past them).
     pub async fn list_servers_page(
         &self,
         tenant: Option<&str>,
         after: Option<ServerId>,
         limit: u32,
-    ) -> Result<(Vec<ServerRecord>, bool), StoreError> {
+    ) -> Result<(Loaded<ServerRecord>, bool), StoreError> {
         let rows = sqlx::query(
             "SELECT * FROM servers WHERE id > $1 AND ($2 IS NULL OR tenant = $3) ORDER BY id LIMIT $4",
         )
@@ -340,12 +342,8 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         let more = rows.len() > limit as usize;
-        let records = rows
-            .iter()
-            .take(limit as usize)
-            .map(server_from_row)
-            .collect::<Result<_, _>>()?;
-        Ok((records, more))
+        let rows = &rows[..rows.len().min(limit as usize)];
+        Ok((Loaded::from_rows("servers", rows, server_from_row), more))
     }
 
     /// Apply a partial update; `None` when there is no such server.
