@@ -73,7 +73,13 @@ fn rewrite(schema: &mut Value, depth: usize) -> bool {
     let mut changed = false;
     let mut renamed: HashMap<String, String> = HashMap::new();
     if let Some(Value::Object(props)) = s.get_mut("properties") {
-        let keys: Vec<&str> = props.keys().map(String::as_str).collect();
+        // The common case, checked without allocating: every key passes.
+        let all_safe = props.keys().all(|k| naming::is_client_safe_property_key(k));
+        let keys: Vec<&str> = if all_safe {
+            Vec::new()
+        } else {
+            props.keys().map(String::as_str).collect()
+        };
         let exposed = exposed_keys(&keys);
         if keys.iter().zip(&exposed).any(|(k, e)| k != e) {
             changed = true;
