@@ -858,11 +858,18 @@ impl Registry {
         self.bases.retain(|id, _| live.contains(id));
         self.prune_offerings();
         self.replace_keys(keys, &limits, |_| true);
-        for f in &faults {
-            tracing::error!(record = ?f.kind, tenant = ?f.tenant, id = %f.id, reason = %f.reason,
-                "a stored record does not serve; everything else does");
-        }
         let faults: HashMap<FaultKey, Fault> = faults.into_iter().map(|f| (f.key(), f)).collect();
+        // Said once per fault, not on every periodic reload.
+        for (key, f) in &faults {
+            if self
+                .faults
+                .get(key)
+                .is_none_or(|known| known.reason != f.reason)
+            {
+                tracing::error!(record = ?f.kind, tenant = ?f.tenant, id = %f.id, reason = %f.reason,
+                    "a stored record does not serve; everything else does");
+            }
+        }
         self.faults.retain(|k, _| faults.contains_key(k));
         for (k, f) in faults {
             self.faults.insert(k, f);
