@@ -323,10 +323,20 @@ impl Store {
     }
 
     /// A page of servers in id order (ids are time-ordered UUIDv7), after
-    /// `after` when given. Returns at most `limit` records and whether more
-    /// follow; rows that do not read are set aside (they count toward
-    /// `limit`, and the cursor moves past them).
+    /// `after` when given. Returns at most `limit` records and whether more follow.
     pub async fn list_servers_page(
+        &self,
+        tenant: Option<&str>,
+        after: Option<ServerId>,
+        limit: u32,
+    ) -> Result<(Vec<ServerRecord>, bool), StoreError> {
+        let (loaded, more) = self.load_servers_page(tenant, after, limit).await?;
+        Ok((loaded.strict()?, more))
+    }
+
+    /// [`Store::list_servers_page`] with the rows that do not read set
+    /// aside (they count toward `limit`; a cursor moves past them).
+    pub async fn load_servers_page(
         &self,
         tenant: Option<&str>,
         after: Option<ServerId>,

@@ -463,7 +463,7 @@ async fn list_inner(gw: &Gateway, headers: &HeaderMap, query: ListParams) -> Api
         .transpose()?;
     let (loaded, more) = gw
         .store
-        .list_servers_page(ctx.tenant.as_deref(), after, page.limit)
+        .load_servers_page(ctx.tenant.as_deref(), after, page.limit)
         .await
         .map_err(ApiError::store)?;
     // Rows that do not read are listed in error, in id order, not hidden.
