@@ -349,27 +349,48 @@ async fn check_store(report: &mut Report, config: &Config) -> Vec<(String, Strin
         }
     };
     let mut targets = Vec::new();
-    match store.list_servers().await {
-        Ok(servers) => report.ok(
-            "store",
-            format!("{} opens; {} server(s)", store.location(), servers.len()),
-        ),
+    match store.load_servers().await {
+        Ok(servers) => {
+            report.ok(
+                "store",
+                format!(
+                    "{} opens; {} server(s)",
+                    store.location(),
+                    servers.records.len()
+                ),
+            );
+            unreadable(report, &servers.unreadable);
+        }
         Err(e) => report.fail(
             "store",
             format!("cannot read servers: {e}"),
             "see the error",
         ),
     }
-    let integrations = store.list_integrations().await.unwrap_or_default();
-    match store.list_accounts().await {
-        Ok(accounts) => {
+    let integrations = match store.load_integrations().await {
+        Ok(loaded) => {
+            unreadable(report, &loaded.unreadable);
+            loaded.records
+        }
+        Err(_) => Vec::new(),
+    };
+    if let Ok(keys) = store.load_active_keys().await {
+        unreadable(report, &keys.unreadable);
+    }
+    if let Ok(portals) = store.load_portals().await {
+        unreadable(report, &portals.unreadable);
+    }
+    match store.load_accounts().await {
+        Ok(loaded) => {
+            let accounts = loaded.records;
             report.ok(
                 "store",
                 format!(
-                    "{} integrated account(s); their credentials decrypt",
+                    "{} integrated account(s) whose credentials decrypt",
                     accounts.len()
                 ),
             );
+            unreadable(report, &loaded.unreadable);
             for a in accounts {
                 let template = a.base_url.clone().or_else(|| {
                     integrations
@@ -390,9 +411,23 @@ async fn check_store(report: &mut Report, config: &Config) -> Vec<(String, Strin
             "use the MCPGATE_SECRET_KEY (or secret.key) the store was created with",
         ),
     }
-    match store.list_upstreams().await {
-        Ok(upstreams) => {
-            for (u, _) in upstreams {
+    match store.load_upstreams().await {
+        Ok(loaded) => {
+            unreadable(report, &loaded.unreadable);
+            for (u, _) in loaded.records {
+                if u.status == "error" {
+                    let why = u.error.as_ref().and_then(|e| e.get("message"));
+                    report.warn(
+                        "upstream",
+                        format!(
+                            "upstream {} (tenant {}): its last sync failed: {}",
+                            u.id,
+                            u.tenant,
+                            why.and_then(|m| m.as_str()).unwrap_or("no reason recorded")
+                        ),
+                        "fix the upstream or its registration, then sync it again",
+                    );
+                }
                 targets.push((format!("upstream {}", u.id), u.hostname));
             }
         }
@@ -403,6 +438,21 @@ async fn check_store(report: &mut Report, config: &Config) -> Vec<(String, Strin
         ),
     }
     targets
+}
+
+/// One failure per stored record that does not read: the gateway serves
+/// everything else and marks these in error.
+fn unreadable(report: &mut Report, rows: &[mcpgate_store::Unreadable]) {
+    for u in rows {
+        let fix = if u.reason.contains("cannot be opened") {
+            "use the MCPGATE_SECRET_KEY (or secret.key) the record was sealed with, or delete it \
+             and create it again"
+        } else {
+            "delete the record through the admin API and create it again, or restore it from a \
+             backup; the gateway serves everything else meanwhile"
+        };
+        report.fail("store", format!("unreadable record: {u}"), fix);
+    }
 }
 
 async fn check_gateway(

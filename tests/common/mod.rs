@@ -5,6 +5,7 @@
 
 pub mod hostile;
 pub mod python;
+pub mod raw_mcp;
 pub mod registry;
 pub mod upstream;
 

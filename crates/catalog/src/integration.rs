@@ -848,11 +848,17 @@ impl Integration {
         let params =
             placeholders(&method.path).map_err(|e| DefinitionError::at(format!("{mp}.path"), e))?;
         if let Some(pp) = &method.path_params {
-            for name in pp.keys() {
+            for (name, schema) in pp {
                 if !params.contains(&name.as_str()) {
                     return Err(DefinitionError::at(
                         format!("{mp}.path_params.{name}"),
                         format!("{{{name}}} does not appear in the path {:?}", method.path),
+                    ));
+                }
+                if !schema.is_object() {
+                    return Err(DefinitionError::at(
+                        format!("{mp}.path_params.{name}"),
+                        "must be a JSON Schema object",
                     ));
                 }
             }

@@ -6,9 +6,13 @@ pub mod integration;
 pub mod listing;
 pub mod naming;
 pub mod openapi;
+#[cfg(test)]
+mod proptests;
 pub mod provenance;
 pub mod schema_keys;
 pub mod scope;
+#[cfg(any(test, feature = "proptest"))]
+pub mod strategies;
 mod suggest;
 pub mod tool;
 pub mod tools;

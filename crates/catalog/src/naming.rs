@@ -48,30 +48,33 @@ fn is_property_key_char(c: char) -> bool {
     is_tool_name_char(c) || c == '.'
 }
 
-/// Map `raw` into the characters `keep` allows: each run of other characters
-/// becomes one `_` (none at either end unless `raw` had one there). If a
-/// letter or digit outside ASCII was dropped, or nothing is left, `_` and a
-/// hash of `raw` are appended, so `天气` and `新闻` do not both become empty.
-/// Not length-limited: see [`fit`].
-fn sanitize(raw: &str, keep: fn(char) -> bool, fallback: &str) -> String {
+/// `raw` with each run of characters `keep` refuses turned into one `_`
+/// (none at the start; trailing ones dropped), and whether a letter or
+/// digit (outside ASCII) was among the refused.
+fn clean(raw: &str, keep: fn(char) -> bool) -> (String, bool) {
     let mut out = String::with_capacity(raw.len());
     let mut lost_letters = false;
-    let mut pending_gap = false;
     for c in raw.chars() {
         if keep(c) {
-            if pending_gap && !out.is_empty() {
-                out.push('_');
-            }
-            pending_gap = false;
             out.push(c);
         } else {
             lost_letters |= c.is_alphanumeric();
-            pending_gap = true;
+            if !out.is_empty() && !out.ends_with('_') {
+                out.push('_');
+            }
         }
     }
-    if pending_gap && raw.ends_with('_') {
-        out.push('_');
-    }
+    let kept = out.trim_end_matches('_').len();
+    out.truncate(kept);
+    (out, lost_letters)
+}
+
+/// Map `raw` into the characters `keep` allows ([`clean`]). If a letter or
+/// digit outside ASCII was dropped, or nothing is left, `_` and a hash of
+/// `raw` are appended, so `天气` and `新闻` do not both become empty.
+/// Not length-limited: see [`fit`].
+fn sanitize(raw: &str, keep: fn(char) -> bool, fallback: &str) -> String {
+    let (mut out, mut lost_letters) = clean(raw, keep);
     if out.is_empty() {
         out.push_str(fallback);
         lost_letters = true;
@@ -85,7 +88,7 @@ fn sanitize(raw: &str, keep: fn(char) -> bool, fallback: &str) -> String {
 /// The client-safe form of any string as a tool name (characters
 /// `A–Z a–z 0–9 _ -`; not yet length-limited, see [`fit`]):
 /// `files.read` → `files_read`, `get weather` → `get_weather`,
-/// `天气` → `tool_5f1a0c3e` (a hash keeps distinct originals distinct).
+/// `天气` → `tool_dd4acd3f` (a hash keeps distinct originals distinct).
 /// Deterministic: the same input always gives the same output.
 pub fn tool_name(raw: &str) -> String {
     sanitize(raw, is_tool_name_char, "tool")
@@ -194,6 +197,80 @@ pub fn fit(name: &str, max: usize) -> String {
     let cut = name.floor_char_boundary(max - suffix.len());
     let head = name[..cut].trim_end_matches('_');
     format!("{head}{suffix}")
+}
+
+/// The exposed form of a name someone else chose (an upstream's tool or
+/// prompt name), stable and client-safe: `raw` itself when `is_safe`
+/// accepts it, else its client-safe form (`clean`) with `_` and a hash of
+/// `raw` appended, fitted to `max`. It depends on `raw` alone, so adding
+/// another tool upstream never changes it; the hash keeps `files.read`
+/// and `files/read` apart.
+fn exposed(
+    raw: &str,
+    is_safe: fn(&str) -> bool,
+    keep: fn(char) -> bool,
+    fallback: &str,
+    max: usize,
+) -> String {
+    if is_safe(raw) {
+        return raw.to_owned();
+    }
+    if !raw.is_empty() && raw.chars().all(keep) {
+        // Only too long: fit() already appends a hash of the whole name.
+        return fit(raw, max);
+    }
+    let (clean, _) = clean(raw, keep);
+    let clean = if clean.is_empty() { fallback } else { &clean };
+    fit(&format!("{clean}_{:08x}", fnv1a(raw)), max)
+}
+
+/// The tool (or prompt) name the gateway exposes for an upstream's `raw`
+/// name: `raw` when it matches `^[a-zA-Z0-9_-]{1,64}$`, else e.g.
+/// `files.read` → `files_read_feef3122`, `get weather` →
+/// `get_weather_f7ed9c23`, `天气` → `tool_dd4acd3f`. Stable:
+/// a function of `raw` alone (see [`unique_exposed`] for the rare clash).
+pub fn exposed_tool_name(raw: &str) -> String {
+    exposed(
+        raw,
+        is_client_safe_tool_name,
+        is_tool_name_char,
+        "tool",
+        MAX_TOOL_NAME,
+    )
+}
+
+/// Exposed names for `raws` (in order), unique within the list: each is
+/// `exposed(raw)`; a name already client-safe keeps itself first, and only
+/// when two results still clash (the same raw name twice, or a hash
+/// collision) does the later one get `_2`, `_3`… (fitted to `max`).
+/// Deterministic, and adding a name never renames a client-safe one.
+pub fn unique_exposed<S: AsRef<str>>(
+    raws: &[S],
+    exposed: fn(&str) -> String,
+    max: usize,
+) -> Vec<String> {
+    let wanted: Vec<String> = raws.iter().map(|r| exposed(r.as_ref())).collect();
+    let mut taken = std::collections::HashSet::with_capacity(wanted.len());
+    let mut out: Vec<Option<String>> = vec![None; wanted.len()];
+    // Names that are their own raw name claim first: they never move.
+    for (i, (w, r)) in wanted.iter().zip(raws).enumerate() {
+        if w == r.as_ref() && taken.insert(w.clone()) {
+            out[i] = Some(w.clone());
+        }
+    }
+    for (slot, w) in out.iter_mut().zip(&wanted) {
+        if slot.is_some() {
+            continue;
+        }
+        let mut candidate = w.clone();
+        let mut n = 2;
+        while !taken.insert(candidate.clone()) {
+            candidate = fit(&format!("{w}_{n}"), max);
+            n += 1;
+        }
+        *slot = Some(candidate);
+    }
+    out.into_iter().flatten().collect()
 }
 
 /// Make names unique in order: the first keeps its name, later ones get
@@ -313,6 +390,42 @@ mod tests {
             &property_key(&"ü".repeat(80)),
             64
         )));
+    }
+
+    #[test]
+    fn exposed_names_are_client_safe_and_depend_on_the_name_alone() {
+        assert_eq!(exposed_tool_name("plain_tool"), "plain_tool");
+        let read = exposed_tool_name("files.read");
+        assert_eq!(read, format!("files_read_{:08x}", fnv1a("files.read")));
+        assert_ne!(read, exposed_tool_name("files/read"));
+        assert_eq!(
+            exposed_tool_name("get weather"),
+            format!("get_weather_{:08x}", fnv1a("get weather"))
+        );
+        let cjk = "查询用户订单历史记录并导出为表格文件格式数据和统计结果";
+        assert_eq!(exposed_tool_name(cjk), format!("tool_{:08x}", fnv1a(cjk)));
+        let long = "a".repeat(80);
+        assert_eq!(exposed_tool_name(&long), fit(&long, MAX_TOOL_NAME));
+        for raw in ["", "\0", "search_天气", "\u{202e}x\u{301}", "a.b.", "😀😀"] {
+            assert!(is_client_safe_tool_name(&exposed_tool_name(raw)), "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn adding_a_name_never_renames_the_others() {
+        let before = unique_exposed(&["files.read", "get_weather"], exposed_tool_name, 64);
+        // The upstream adds a tool whose sanitized form equals another's.
+        let after = unique_exposed(
+            &["files_read", "files.read", "get_weather", "get weather"],
+            exposed_tool_name,
+            64,
+        );
+        assert_eq!(after[1], before[0]);
+        assert_eq!(after[2], before[1]);
+        assert_eq!(after[0], "files_read");
+        // The same raw name twice: the later one is numbered.
+        let twice = unique_exposed(&["x.y", "x.y"], exposed_tool_name, 64);
+        assert_eq!(twice[1], format!("{}_2", twice[0]));
     }
 
     #[test]

@@ -18,6 +18,7 @@ mod paging;
 mod params;
 
 use serde_json::{Map, Value, json};
+use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt;
 
@@ -257,7 +258,11 @@ pub fn import(
         None => server_url(doc, &mut warnings),
     };
     let auth = auth_spec(doc, &mut warnings);
-    let ctx = Ctx { doc, auth: &auth };
+    let ctx = Ctx {
+        doc,
+        auth: &auth,
+        depth: Cell::new(0),
+    };
 
     let empty = Map::new();
     let paths = doc
@@ -487,7 +492,14 @@ struct Ctx<'a> {
     doc: &'a Value,
     /// The integration's auth: its credential parameter is not an argument.
     auth: &'a AuthSpec,
+    /// How deep [`Ctx::schema`] is now: a reference cycle outside
+    /// `#/components/schemas`, or a very deep schema, ends in an error
+    /// instead of overflowing the stack.
+    depth: Cell<usize>,
 }
+
+/// Deepest schema nesting converted (each level is a stack frame).
+const MAX_SCHEMA_DEPTH: usize = 64;
 
 struct Converted {
     resource_key: String,
@@ -911,6 +923,19 @@ impl Ctx<'_> {
     /// Convert a schema: local refs become `#/$defs/…` (their JSON pointers
     /// collected in `defs`), OpenAPI 3.0 idioms become JSON Schema 2020-12.
     fn schema(&self, s: &Value, defs: &mut BTreeSet<String>) -> Result<Value, SkipReason> {
+        let depth = self.depth.get();
+        if depth >= MAX_SCHEMA_DEPTH {
+            return Err(SkipReason::Malformed(format!(
+                "a schema nests more than {MAX_SCHEMA_DEPTH} levels deep (a reference cycle outside #/components/schemas?)"
+            )));
+        }
+        self.depth.set(depth + 1);
+        let converted = self.convert_schema(s, defs);
+        self.depth.set(depth);
+        converted
+    }
+
+    fn convert_schema(&self, s: &Value, defs: &mut BTreeSet<String>) -> Result<Value, SkipReason> {
         Ok(match s {
             Value::Object(obj) => {
                 if let Some(r) = obj.get("$ref").and_then(Value::as_str) {

@@ -92,7 +92,9 @@ const SCHEMA_MAPS: [&str; 4] = [
 
 /// Rename every property key outside the client-safe pattern, at any depth
 /// of `schema` (its own top-level `properties` included), and return where
-/// each rename happened. `required` lists follow their properties.
+/// each rename happened. `required` and `dependentRequired` follow their
+/// properties, and a renamed property without a `title` gets its original
+/// key as one.
 pub fn make_safe(schema: &mut Value) -> KeyMap {
     let mut map = KeyMap::default();
     walk(schema, String::new(), &mut map, 0);
@@ -122,6 +124,12 @@ fn walk(schema: &mut Value, at: String, map: &mut KeyMap, depth: usize) {
                     props.insert(k, v);
                 } else {
                     let new = unique_key(&k, &mut taken);
+                    let mut v = v;
+                    // The model still sees the API's own name.
+                    if let Value::Object(sub) = &mut v {
+                        sub.entry("title")
+                            .or_insert_with(|| Value::String(k.clone()));
+                    }
                     props.insert(new.clone(), v);
                     renamed.insert(new, k);
                 }
@@ -174,6 +182,30 @@ fn walk(schema: &mut Value, at: String, map: &mut KeyMap, depth: usize) {
             _ => {}
         }
     }
+}
+
+/// Every key of every `properties` object anywhere in `schema` (what
+/// clients check against `^[a-zA-Z0-9_.-]{1,64}$`).
+pub fn property_keys(schema: &Value) -> Vec<&str> {
+    fn walk<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+        match v {
+            Value::Object(o) => {
+                for (k, v) in o {
+                    if k == "properties"
+                        && let Some(p) = v.as_object()
+                    {
+                        out.extend(p.keys().map(String::as_str));
+                    }
+                    walk(v, out);
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|v| walk(v, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(schema, &mut out);
+    out
 }
 
 impl KeyMap {

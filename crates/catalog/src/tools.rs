@@ -312,8 +312,15 @@ fn input_schema(method: &Method) -> (Value, Vec<Binding>, Vec<String>) {
             .cloned()
             .unwrap_or_else(|| json!({ "type": "string" }));
         hoist_defs(&mut schema, &mut defs);
-        if schema.get("description").is_none() {
-            schema["description"] = json!(format!("The {name} path parameter."));
+        // A stored definition is not re-validated: a boolean schema here
+        // must not panic the load (IndexMut on a non-object does).
+        if let Some(fields) = schema.as_object_mut()
+            && !fields.contains_key("description")
+        {
+            fields.insert(
+                "description".into(),
+                json!(format!("The {name} path parameter.")),
+            );
         }
         args.add(name, "path", schema, true, Location::Path(name.to_owned()));
     }
@@ -476,9 +483,13 @@ pub fn generate(integration: &Integration) -> Vec<GeneratedTool> {
         pairs
             .iter()
             .map(|(r, m)| {
-                m.tool_name
-                    .clone()
-                    .unwrap_or_else(|| naming::tool_base_name(&integration.name, &r.name, &m.kind))
+                // A stored definition is not re-validated: a tool name
+                // outside the rules is cleaned rather than panicking below.
+                match &m.tool_name {
+                    Some(n) if ToolName::new(n.clone()).is_ok() => n.clone(),
+                    Some(n) => naming::tool_name(n),
+                    None => naming::tool_base_name(&integration.name, &r.name, &m.kind),
+                }
             })
             .collect(),
         MAX_TOOL_NAME,

@@ -122,6 +122,17 @@ impl Toolset {
         let mut seen = HashSet::new();
         let mut tools = Vec::with_capacity(parsed.tools.len());
         for (i, t) in parsed.tools.into_iter().enumerate() {
+            // Stricter than the spec: some clients refuse a whole tool list
+            // over one name or key outside these patterns.
+            if !crate::naming::is_client_safe_tool_name(&t.name) {
+                return Err(invalid(
+                    format!("tools[{i}].name"),
+                    format!(
+                        "{:?} must match ^[a-zA-Z0-9_-]{{1,64}}$ (clients refuse other tool names)",
+                        t.name
+                    ),
+                ));
+            }
             let name = ToolName::new(t.name.clone())
                 .map_err(|e| invalid(format!("tools[{i}].name"), e.to_string()))?;
             if !seen.insert(name.clone()) {
@@ -137,6 +148,17 @@ impl Toolset {
                 return Err(invalid(
                     format!("tools[{i}].inputSchema"),
                     "must be a JSON Schema object with \"type\": \"object\"".into(),
+                ));
+            }
+            if let Some(key) = crate::schema_keys::property_keys(&schema)
+                .into_iter()
+                .find(|k| !crate::naming::is_client_safe_property_key(k))
+            {
+                return Err(invalid(
+                    format!("tools[{i}].inputSchema"),
+                    format!(
+                        "property key {key:?} must match ^[a-zA-Z0-9_.-]{{1,64}}$ (clients refuse other keys)"
+                    ),
                 ));
             }
             let annotations = match t.annotations {
@@ -211,8 +233,21 @@ tools:
             .to_string();
         assert!(err.contains("x.yaml"), "{err}");
         assert!(err.contains("tools[1].name"), "{err}");
-        assert!(err.contains("' '"), "{err}");
+        assert!(err.contains("\"bad name\" must match"), "{err}");
 
+        for (bad, fault) in [
+            ("name: \"files.read\"", "tools[1].name"),
+            ("name: \"天气\"", "tools[1].name"),
+            (
+                "name: time\n    inputSchema: { type: object, properties: { \"a b\": {} } }",
+                "tools[1].inputSchema",
+            ),
+        ] {
+            let err = Toolset::parse(&GOOD.replace("name: time", bad), Path::new("x.yaml"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(fault) && err.contains("must match"), "{err}");
+        }
         let dup = GOOD.replace("name: time", "name: echo");
         let err = Toolset::parse(&dup, Path::new("x.yaml"))
             .unwrap_err()

@@ -1130,6 +1130,9 @@ async fn dispatch<'a>(
                     RpcError::invalid_params(format!("Unknown prompt: {}", p.name))
                 })?;
             let mut forward = p.rest;
+            if let Some(arguments) = forward.get_mut("arguments") {
+                view.routes().restore_prompt_arguments(&p.name, arguments);
+            }
             forward.insert("name".into(), serde_json::Value::String(name.clone()));
             proxy(client, "prompts/get", serde_json::Value::Object(forward)).await
         }
@@ -1187,6 +1190,18 @@ async fn dispatch<'a>(
                         "ref".into(),
                         serde_json::json!({"type": "ref/prompt", "name": original}),
                     );
+                    // Argument names as the upstream declared them.
+                    let routes = view.routes();
+                    if let Some(arg) = p.get_mut("argument").and_then(|a| a.as_object_mut())
+                        && let Some(serde_json::Value::String(n)) = arg.get_mut("name")
+                    {
+                        *n = routes.prompt_argument(name, n).to_owned();
+                    }
+                    if let Some(arguments) =
+                        p.get_mut("context").and_then(|c| c.get_mut("arguments"))
+                    {
+                        routes.restore_prompt_arguments(name, arguments);
+                    }
                     client
                 }
                 "ref/resource" => {

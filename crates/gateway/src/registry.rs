@@ -9,7 +9,7 @@ use mcpgate_store::{
     AccountId, AccountPatch, AccountRecord, IntegrationId, IntegrationRecord, KeyHash, KeyRecord,
     ServerId, ServerRecord, ServerSource, Store, StoreError,
 };
-use mcpgate_store::{PortalRecord, UpstreamRecord};
+use mcpgate_store::{PortalRecord, PortalServer, UpstreamRecord};
 use mcpgate_upstream::egress::Clients;
 use mcpgate_upstream::{
     Executor, Handler, McpClient, McpTool, RestAccount, RestOperation, RestSettings, RotateHook,
@@ -27,6 +27,63 @@ use crate::view::{Extras, Offering, ServerView};
 
 fn to_raw(v: &Value) -> Box<serde_json::value::RawValue> {
     serde_json::value::to_raw_value(v).expect("JSON serializes")
+}
+
+/// Give a portal tool or prompt (an object) its exposed `name`; when that
+/// is not the name the portal would otherwise show (`wanted`: the
+/// upstream's, prefixed), the original stays visible as `title` unless it
+/// has one.
+fn keep_original_name(item: &mut Value, wanted: &str, name: &str) {
+    let Some(fields) = item.as_object_mut() else {
+        return;
+    };
+    if wanted != name && !fields.contains_key("title") {
+        let original = fields.get("name").cloned();
+        if let Some(original) = original {
+            fields.insert("title".into(), original);
+        }
+    }
+    fields.insert("name".into(), Value::String(name.to_owned()));
+}
+
+/// Rename a prompt's argument names (`arguments[].name`) that some client
+/// would refuse, like input-schema keys (`^[a-zA-Z0-9_.-]{1,64}$`, the
+/// original kept as `title`); the exposed → upstream names when any
+/// changed.
+fn client_safe_prompt_arguments(prompt: &mut Value) -> Option<HashMap<String, String>> {
+    use mcpgate_catalog::naming::is_client_safe_property_key;
+    use mcpgate_catalog::schema_keys::unique_key;
+    let mut arguments: Vec<&mut Value> = prompt
+        .get_mut("arguments")?
+        .as_array_mut()?
+        .iter_mut()
+        .filter(|a| a.get("name").is_some_and(Value::is_string))
+        .collect();
+    let originals: Vec<String> = arguments
+        .iter()
+        .map(|a| {
+            a.get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    // Names that pass keep themselves; the others take the key rule.
+    let mut taken: HashSet<String> = originals
+        .iter()
+        .filter(|o| is_client_safe_property_key(o))
+        .cloned()
+        .collect();
+    let mut renamed = HashMap::new();
+    for (argument, original) in arguments.iter_mut().zip(originals) {
+        if is_client_safe_property_key(&original) {
+            continue;
+        }
+        let name = unique_key(&original, &mut taken);
+        keep_original_name(argument, &original, &name);
+        renamed.insert(name, original);
+    }
+    (!renamed.is_empty()).then_some(renamed)
 }
 
 /// A key as the hot path needs it.
@@ -195,6 +252,89 @@ pub struct Registry {
     /// read and its install: a reload that read the store before a write
     /// must not install its older records over the refresh's newer ones.
     installing: tokio::sync::Mutex<()>,
+    /// Stored records that did not load or build at the last reload.
+    faults: DashMap<FaultKey, Fault>,
+}
+
+/// What kind of stored record a [`Fault`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RecordKind {
+    /// An integration definition (`integrations`).
+    Integration,
+    /// An integrated account (`integrated_accounts`).
+    Account,
+    /// An upstream MCP server (`mcp_upstreams`).
+    Upstream,
+    /// A portal (`portals`).
+    Portal,
+    /// An MCP server (`servers`).
+    Server,
+    /// A server key (`server_keys`).
+    Key,
+}
+
+impl RecordKind {
+    fn of_table(table: &str) -> Self {
+        match table {
+            "integrations" => Self::Integration,
+            "integrated_accounts" => Self::Account,
+            "mcp_upstreams" => Self::Upstream,
+            "portals" => Self::Portal,
+            "server_keys" => Self::Key,
+            _ => Self::Server,
+        }
+    }
+}
+
+/// A stored record the gateway could not load or build, and why. It serves
+/// nothing until it is fixed (or deleted); every other record serves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fault {
+    /// What it is.
+    pub kind: RecordKind,
+    /// Its tenant, when known.
+    pub tenant: Option<String>,
+    /// Its id as stored.
+    pub id: String,
+    /// Why it does not serve, for an admin to act on.
+    pub reason: String,
+}
+
+/// Faults by (kind, tenant or "", id).
+type FaultKey = (RecordKind, String, String);
+
+impl Fault {
+    fn key(&self) -> FaultKey {
+        (
+            self.kind,
+            self.tenant.clone().unwrap_or_default(),
+            self.id.clone(),
+        )
+    }
+}
+
+impl From<mcpgate_store::Unreadable> for Fault {
+    fn from(u: mcpgate_store::Unreadable) -> Self {
+        Self {
+            kind: RecordKind::of_table(u.table),
+            tenant: u.tenant,
+            id: u.id,
+            reason: format!("the stored record cannot be read: {}", u.reason),
+        }
+    }
+}
+
+/// Run one record's build, turning a panic (a bug, met on data someone else
+/// wrote) into that record's fault instead of the gateway's end.
+fn isolated<T>(build: impl FnOnce() -> T) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(build)).map_err(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic".to_owned());
+        format!("building it failed (a bug; please report it): {what}")
+    })
 }
 
 /// What makes two account servers' offerings identical.
@@ -251,6 +391,7 @@ impl Registry {
             resyncs,
             listeners: DashMap::new(),
             installing: tokio::sync::Mutex::new(()),
+            faults: DashMap::new(),
         }
     }
 
@@ -408,12 +549,45 @@ impl Registry {
     }
 
     /// Build (or rebuild) a server's view and remember what it was built from.
-    fn install_view(&self, record: &ServerRecord) {
-        self.servers.insert(record.id, Arc::new(self.view(record)));
+    /// Build (or rebuild) a server's view and remember what it was built
+    /// from; a build that fails leaves the server unavailable, with the
+    /// returned reason.
+    fn install_view(&self, record: &ServerRecord) -> Option<String> {
+        let (view, fault) = match isolated(|| self.view(record)) {
+            Ok(view) => (view, None),
+            Err(why) => {
+                tracing::error!(server = %record.id, error = %why, "server cannot be served");
+                let executor = Executor::Unavailable(why.clone().into());
+                (
+                    ServerView::new(record, self.offering_of(&[], None), executor),
+                    Some(why),
+                )
+            }
+        };
+        self.servers.insert(record.id, Arc::new(view));
         match self.basis(record) {
             Some(b) => self.bases.insert(record.id, b),
             None => self.bases.remove(&record.id).map(|(_, b)| b),
         };
+        fault
+    }
+
+    /// The fault of a stored record, if it did not load or build.
+    pub fn fault(&self, kind: RecordKind, tenant: &str, id: &str) -> Option<Fault> {
+        let found = |t: &str| self.faults.get(&(kind, t.to_owned(), id.to_owned()));
+        found(tenant).or_else(|| found("")).map(|f| f.clone())
+    }
+
+    /// Every record of `kind` that did not load or build, by id.
+    pub fn faults(&self, kind: RecordKind) -> Vec<Fault> {
+        let mut all: Vec<Fault> = self
+            .faults
+            .iter()
+            .filter(|f| f.kind == kind)
+            .map(|f| f.clone())
+            .collect();
+        all.sort_by(|a, b| a.id.cmp(&b.id));
+        all
     }
 
     fn view(&self, record: &ServerRecord) -> ServerView {
@@ -511,143 +685,16 @@ impl Registry {
             let offering = Offering::from_portal(Vec::new(), Extras::default(), self.page_size);
             return ServerView::new(record, Arc::new(offering), Executor::Portal);
         };
-        let mut names = Vec::new();
-        let mut tools: Vec<(Value, Handler)> = Vec::new();
-        let mut extras = Extras::default();
-        let mut prompts: Vec<(String, Value, Arc<McpClient>, String)> = Vec::new();
-        for member in &portal.servers {
-            let Some(up) = self.upstream(&record.tenant, &member.server_id) else {
-                continue;
-            };
-            let Some(snapshot) = &up.record.snapshot else {
-                continue;
-            };
-            let exposed = |name: &str| {
-                if portal.prefix {
-                    format!("{}_{name}", member.server_id)
-                } else {
-                    name.to_owned()
-                }
-            };
-            for tool in snapshot
-                .get("tools")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                let Some(name) = tool.get("name").and_then(Value::as_str) else {
-                    continue;
-                };
-                let listed = |l: &Option<Vec<String>>| {
-                    l.as_ref().is_some_and(|l| l.iter().any(|t| t == name))
-                };
-                if (member.default_disabled && !listed(&member.enabled_tools))
-                    || listed(&member.disabled_tools)
-                {
-                    continue;
-                }
-                // A pinned portal withholds a tool whose definition changed
-                // since an admin last accepted it.
-                if portal.pin_tools
-                    && up
-                        .record
-                        .changes
-                        .iter()
-                        .any(|c| c.get("tool").and_then(Value::as_str) == Some(name))
-                {
-                    continue;
-                }
-                names.push(exposed(name));
-                tools.push((
-                    tool.clone(),
-                    Handler::Mcp(Arc::new(McpTool {
-                        client: Arc::clone(&up.client),
-                        upstream: member.server_id.clone(),
-                        name: name.to_owned(),
-                        output_schema: tool.get("outputSchema").cloned(),
-                        param_headers: mcpgate_protocol::stateless::param_headers(
-                            tool.get("inputSchema"),
-                        ),
-                    })),
-                ));
-            }
-            for prompt in snapshot
-                .get("prompts")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                let Some(name) = prompt.get("name").and_then(Value::as_str) else {
-                    continue;
-                };
-                prompts.push((
-                    exposed(name),
-                    prompt.clone(),
-                    Arc::clone(&up.client),
-                    name.to_owned(),
-                ));
-            }
-            for resource in snapshot
-                .get("resources")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                let Some(uri) = resource.get("uri").and_then(Value::as_str) else {
-                    continue;
-                };
-                if extras.routes.resources.contains_key(uri) {
-                    continue;
-                }
-                extras
-                    .routes
-                    .resources
-                    .insert(uri.to_owned(), Arc::clone(&up.client));
-                extras.resources.push(to_raw(resource));
-            }
-            for template in snapshot
-                .get("resource_templates")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                if let Some(t) = template.get("uriTemplate").and_then(Value::as_str) {
-                    extras
-                        .routes
-                        .templates
-                        .entry(t.to_owned())
-                        .or_insert_with(|| Arc::clone(&up.client));
-                }
-                extras.templates.push(to_raw(template));
-            }
-            let caps = snapshot.get("capabilities");
-            if caps.and_then(|c| c.get("logging")).is_some() {
-                extras.routes.logging.push(Arc::clone(&up.client));
-            }
-            if caps.and_then(|c| c.get("completions")).is_some() {
-                extras.routes.completions = true;
-            }
-        }
-        // Names within 64 characters and unique, shortened deterministically.
-        let names = mcpgate_catalog::naming::unique(names, mcpgate_catalog::naming::MAX_TOOL_NAME);
-        let view_tools = tools
-            .into_iter()
-            .zip(names)
-            .map(|((mut tool, handler), name)| {
-                tool["name"] = Value::String(name.clone());
-                (name, to_raw(&tool), handler)
-            })
+        let members: Vec<(&PortalServer, Arc<UpstreamEntry>)> = portal
+            .servers
+            .iter()
+            .filter_map(|m| Some((m, self.upstream(&record.tenant, &m.server_id)?)))
             .collect();
-        let prompt_names = mcpgate_catalog::naming::unique(
-            prompts.iter().map(|p| p.0.clone()).collect(),
-            mcpgate_catalog::naming::MAX_TOOL_NAME,
+        let offering = portal_offering(
+            &portal,
+            members.iter().map(|(m, up)| (*m, &up.record, &up.client)),
+            self.page_size,
         );
-        for ((_, mut prompt, client, original), name) in prompts.into_iter().zip(prompt_names) {
-            prompt["name"] = Value::String(name.clone());
-            extras.prompts.push(to_raw(&prompt));
-            extras.routes.prompts.insert(name, (client, original));
-        }
-        let offering = Offering::from_portal(view_tools, extras, self.page_size);
         ServerView::new(record, Arc::new(offering), Executor::Portal)
     }
 
@@ -687,7 +734,12 @@ impl Registry {
     /// Load everything from the store: integrations, accounts, servers, keys.
     pub async fn load_all(&self, store: &Store) -> Result<(), StoreError> {
         let _installing = self.installing.lock().await;
-        let integrations = store.list_integrations().await?;
+        // A record that does not read or build is set aside as a fault;
+        // everything else loads.
+        let mut faults: Vec<Fault> = Vec::new();
+        let loaded = store.load_integrations().await?;
+        faults.extend(loaded.unreadable.into_iter().map(Fault::from));
+        let integrations = loaded.records;
         let live: HashSet<IntegrationId> = integrations.iter().map(|i| i.id).collect();
         for record in integrations {
             let unchanged = self
@@ -695,13 +747,28 @@ impl Registry {
                 .get(&record.id)
                 .is_some_and(|e| e.record == record);
             if !unchanged {
-                self.integrations
-                    .insert(record.id, Arc::new(Self::integration_entry(record)));
+                let (id, tenant) = (record.id, record.tenant.clone());
+                match isolated(|| Self::integration_entry(record)) {
+                    Ok(entry) => {
+                        self.integrations.insert(id, Arc::new(entry));
+                    }
+                    Err(reason) => {
+                        self.integrations.remove(&id);
+                        faults.push(Fault {
+                            kind: RecordKind::Integration,
+                            tenant: Some(tenant),
+                            id: id.to_string(),
+                            reason,
+                        });
+                    }
+                }
             }
         }
         self.integrations.retain(|id, _| live.contains(id));
 
-        let accounts = store.list_accounts().await?;
+        let loaded = store.load_accounts().await?;
+        faults.extend(loaded.unreadable.into_iter().map(Fault::from));
+        let accounts = loaded.records;
         let live: HashSet<AccountId> = accounts.iter().map(|a| a.id).collect();
         for record in &accounts {
             let integration = self
@@ -719,7 +786,9 @@ impl Registry {
         }
         self.accounts.retain(|id, _| live.contains(id));
 
-        let upstreams = store.list_upstreams().await?;
+        let loaded = store.load_upstreams().await?;
+        faults.extend(loaded.unreadable.into_iter().map(Fault::from));
+        let upstreams = loaded.records;
         let live: HashSet<(String, String)> = upstreams
             .iter()
             .map(|(u, _)| (u.tenant.clone(), u.id.clone()))
@@ -750,6 +819,12 @@ impl Registry {
                     Ok(c) => Arc::new(c),
                     Err(e) => {
                         tracing::warn!(upstream = %record.id, error = %e, "unusable upstream URL");
+                        faults.push(Fault {
+                            kind: RecordKind::Upstream,
+                            tenant: Some(record.tenant.clone()),
+                            id: record.id.clone(),
+                            reason: format!("its hostname cannot be used: {e}"),
+                        });
                         continue;
                     }
                 },
@@ -787,7 +862,9 @@ impl Registry {
             }
             keep
         });
-        let portals = store.list_portals().await?;
+        let loaded = store.load_portals().await?;
+        faults.extend(loaded.unreadable.into_iter().map(Fault::from));
+        let portals = loaded.records;
         let live: HashSet<(String, String)> = portals
             .iter()
             .map(|p| (p.tenant.clone(), p.id.clone()))
@@ -798,16 +875,31 @@ impl Registry {
         }
         self.portals.retain(|k, _| live.contains(k));
 
-        let servers = store.list_servers().await?;
-        let keys = store.list_active_keys().await?;
+        let loaded = store.load_servers().await?;
+        faults.extend(loaded.unreadable.into_iter().map(Fault::from));
+        let servers = loaded.records;
+        let loaded = store.load_active_keys().await?;
+        faults.extend(loaded.unreadable.into_iter().map(Fault::from));
+        let keys = loaded.records;
         let mut limits = HashMap::new();
         for s in &servers {
             let unchanged = self.servers.contains_key(&s.id)
                 && self
                     .basis(s)
                     .is_some_and(|now| self.bases.get(&s.id).is_some_and(|then| *then == now));
-            if !unchanged {
-                self.install_view(s);
+            let fault = if unchanged {
+                self.fault(RecordKind::Server, &s.tenant, &s.id.to_string())
+                    .map(|f| f.reason)
+            } else {
+                self.install_view(s)
+            };
+            if let Some(reason) = fault {
+                faults.push(Fault {
+                    kind: RecordKind::Server,
+                    tenant: Some(s.tenant.clone()),
+                    id: s.id.to_string(),
+                    reason,
+                });
             }
             limits.insert(s.id, self.limits_for(s));
         }
@@ -816,6 +908,22 @@ impl Registry {
         self.bases.retain(|id, _| live.contains(id));
         self.prune_offerings();
         self.replace_keys(keys, &limits, |_| true);
+        let faults: HashMap<FaultKey, Fault> = faults.into_iter().map(|f| (f.key(), f)).collect();
+        // Said once per fault, not on every periodic reload.
+        for (key, f) in &faults {
+            if self
+                .faults
+                .get(key)
+                .is_none_or(|known| known.reason != f.reason)
+            {
+                tracing::error!(record = ?f.kind, tenant = ?f.tenant, id = %f.id, reason = %f.reason,
+                    "a stored record does not serve; everything else does");
+            }
+        }
+        self.faults.retain(|k, _| faults.contains_key(k));
+        for (k, f) in faults {
+            self.faults.insert(k, f);
+        }
         Ok(())
     }
 
@@ -826,7 +934,21 @@ impl Registry {
         let _installing = self.installing.lock().await;
         match store.get_server(id).await? {
             Some(record) => {
-                self.install_view(&record);
+                let key = (RecordKind::Server, record.tenant.clone(), id.to_string());
+                match self.install_view(&record) {
+                    Some(reason) => {
+                        let fault = Fault {
+                            kind: RecordKind::Server,
+                            tenant: Some(record.tenant.clone()),
+                            id: id.to_string(),
+                            reason,
+                        };
+                        self.faults.insert(key, fault);
+                    }
+                    None => {
+                        self.faults.remove(&key);
+                    }
+                }
                 let keys = store.list_server_keys(id).await?;
                 let limits = HashMap::from([(id, self.limits_for(&record))]);
                 self.replace_keys(keys, &limits, |e| e.server == id);
@@ -944,5 +1066,342 @@ impl Registry {
     /// Number of servers and keys loaded (for logs and readiness detail).
     pub fn counts(&self) -> (usize, usize) {
         (self.servers.len(), self.keys.len())
+    }
+}
+
+/// A portal's offering, from what its members' upstreams last synced (no
+/// I/O, so a test can build it from any tool list): tools, prompts and
+/// resources under names and keys every client accepts (`naming`,
+/// `schema_keys`), each routed to its upstream under its real name.
+fn portal_offering<'a>(
+    portal: &PortalRecord,
+    members: impl Iterator<Item = (&'a PortalServer, &'a UpstreamRecord, &'a Arc<McpClient>)>,
+    page_size: usize,
+) -> Offering {
+    let mut names = Vec::new();
+    let mut tools: Vec<(Value, Handler)> = Vec::new();
+    let mut extras = Extras::default();
+    let mut prompts: Vec<(String, Value, Arc<McpClient>, String)> = Vec::new();
+    for (member, record, client) in members {
+        let Some(snapshot) = &record.snapshot else {
+            continue;
+        };
+        let exposed = |name: &str| {
+            if portal.prefix {
+                format!("{}_{name}", member.server_id)
+            } else {
+                name.to_owned()
+            }
+        };
+        let mut listed_here = HashSet::new();
+        for tool in snapshot
+            .get("tools")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let Some(name) = tool.get("name").and_then(Value::as_str) else {
+                continue;
+            };
+            // An upstream that lists a name twice offers one tool.
+            if !listed_here.insert(name) {
+                continue;
+            }
+            let listed =
+                |l: &Option<Vec<String>>| l.as_ref().is_some_and(|l| l.iter().any(|t| t == name));
+            if (member.default_disabled && !listed(&member.enabled_tools))
+                || listed(&member.disabled_tools)
+            {
+                continue;
+            }
+            // A pinned portal withholds a tool whose definition changed
+            // since an admin last accepted it.
+            if portal.pin_tools
+                && record
+                    .changes
+                    .iter()
+                    .any(|c| c.get("tool").and_then(Value::as_str) == Some(name))
+            {
+                continue;
+            }
+            names.push(exposed(name));
+            let mut shown = tool.clone();
+            // Clients require an object schema; a tool without one takes none.
+            if !shown.get("inputSchema").is_some_and(Value::is_object) {
+                shown["inputSchema"] = serde_json::json!({"type": "object"});
+            }
+            // Property keys every client accepts; the call maps them back.
+            let renamed = shown
+                .get_mut("inputSchema")
+                .map(mcpgate_catalog::schema_keys::make_safe)
+                .filter(|keys| !keys.is_empty())
+                .map(|keys| Arc::new((shown["inputSchema"].clone(), keys)));
+            tools.push((
+                shown,
+                Handler::Mcp(Arc::new(McpTool {
+                    client: Arc::clone(client),
+                    upstream: member.server_id.clone(),
+                    name: name.to_owned(),
+                    output_schema: tool.get("outputSchema").cloned(),
+                    param_headers: mcpgate_protocol::stateless::param_headers(
+                        tool.get("inputSchema"),
+                    ),
+                    renamed_arguments: renamed,
+                })),
+            ));
+        }
+        for prompt in snapshot
+            .get("prompts")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let Some(name) = prompt.get("name").and_then(Value::as_str) else {
+                continue;
+            };
+            prompts.push((
+                exposed(name),
+                prompt.clone(),
+                Arc::clone(client),
+                name.to_owned(),
+            ));
+        }
+        for resource in snapshot
+            .get("resources")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let Some(uri) = resource.get("uri").and_then(Value::as_str) else {
+                continue;
+            };
+            if extras.routes.resources.contains_key(uri) {
+                continue;
+            }
+            extras
+                .routes
+                .resources
+                .insert(uri.to_owned(), Arc::clone(client));
+            extras.resources.push(to_raw(resource));
+        }
+        for template in snapshot
+            .get("resource_templates")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(t) = template.get("uriTemplate").and_then(Value::as_str) {
+                extras
+                    .routes
+                    .templates
+                    .entry(t.to_owned())
+                    .or_insert_with(|| Arc::clone(client));
+            }
+            extras.templates.push(to_raw(template));
+        }
+        let caps = snapshot.get("capabilities");
+        if caps.and_then(|c| c.get("logging")).is_some() {
+            extras.routes.logging.push(Arc::clone(client));
+        }
+        if caps.and_then(|c| c.get("completions")).is_some() {
+            extras.routes.completions = true;
+        }
+    }
+    // Names every client accepts (`^[a-zA-Z0-9_-]{1,64}$`), unique, each
+    // a function of its own upstream name (stable across syncs).
+    use mcpgate_catalog::naming::{MAX_TOOL_NAME, exposed_tool_name, unique_exposed};
+    let exposed_names = unique_exposed(&names, exposed_tool_name, MAX_TOOL_NAME);
+    let view_tools = tools
+        .into_iter()
+        .zip(names.iter().zip(exposed_names))
+        .map(|((mut tool, handler), (wanted, name))| {
+            keep_original_name(&mut tool, wanted, &name);
+            (name, to_raw(&tool), handler)
+        })
+        .collect();
+    let wanted: Vec<&str> = prompts.iter().map(|p| p.0.as_str()).collect();
+    let prompt_names = unique_exposed(&wanted, exposed_tool_name, MAX_TOOL_NAME);
+    for ((wanted, mut prompt, client, original), name) in prompts.into_iter().zip(prompt_names) {
+        keep_original_name(&mut prompt, &wanted, &name);
+        if let Some(renamed) = client_safe_prompt_arguments(&mut prompt) {
+            extras.routes.prompt_arguments.insert(name.clone(), renamed);
+        }
+        extras.prompts.push(to_raw(&prompt));
+        extras.routes.prompts.insert(name, (client, original));
+    }
+    Offering::from_portal(view_tools, extras, page_size)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mcpgate_catalog::naming::{is_client_safe_property_key, is_client_safe_tool_name};
+    use mcpgate_catalog::schema_keys::property_keys;
+    use mcpgate_catalog::strategies::{hostile_string, hostile_tool};
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn upstream(id: &str, tools: Vec<Value>, prompts: Vec<Value>) -> UpstreamRecord {
+        UpstreamRecord {
+            tenant: "default".into(),
+            id: id.into(),
+            name: id.into(),
+            hostname: "http://127.0.0.1:9/mcp".into(),
+            auth_type: "unauthenticated".into(),
+            timeout_secs: None,
+            description: None,
+            status: "ready".into(),
+            error: None,
+            snapshot: Some(json!({"tools": tools, "prompts": prompts})),
+            accepted: Default::default(),
+            changes: Vec::new(),
+            last_synced: None,
+            last_successful_sync: None,
+            created_at: 0,
+            created_by: None,
+            modified_at: 0,
+            modified_by: None,
+            config_version: 0,
+            url_provenance: mcpgate_catalog::UrlProvenance::Operator,
+            warnings: Vec::new(),
+        }
+    }
+
+    /// A portal over upstreams `ups` (each with its tool and prompt list).
+    fn offering(ups: &[(String, Vec<Value>, Vec<Value>)], prefix: bool) -> Offering {
+        // One client for every case: building an HTTP client is slow.
+        static CLIENT: OnceLock<Arc<McpClient>> = OnceLock::new();
+        let client = CLIENT.get_or_init(|| {
+            let http = reqwest::Client::new();
+            let timeout = std::time::Duration::from_secs(1);
+            Arc::new(
+                McpClient::new(
+                    http,
+                    "http://127.0.0.1:9/mcp",
+                    None,
+                    timeout,
+                    mcpgate_upstream::McpLimits::default(),
+                )
+                .unwrap(),
+            )
+        });
+        let records: Vec<(PortalServer, UpstreamRecord)> = ups
+            .iter()
+            .map(|(id, tools, prompts)| {
+                let member = PortalServer {
+                    server_id: id.clone(),
+                    default_disabled: false,
+                    enabled_tools: None,
+                    disabled_tools: None,
+                };
+                (member, upstream(id, tools.clone(), prompts.clone()))
+            })
+            .collect();
+        let portal = PortalRecord {
+            tenant: "default".into(),
+            id: "p".into(),
+            name: "p".into(),
+            description: None,
+            servers: records.iter().map(|(m, _)| m.clone()).collect(),
+            prefix,
+            pin_tools: false,
+            server_id: ServerId::new().to_string(),
+            created_at: 0,
+            created_by: None,
+            modified_at: 0,
+            modified_by: None,
+        };
+        portal_offering(&portal, records.iter().map(|(m, r)| (m, r, client)), 7)
+    }
+
+    /// The upstream name each listed tool calls, by exposed name.
+    fn routes(o: &Offering) -> Vec<(String, String)> {
+        o.listed("tools")
+            .iter()
+            .map(|t| {
+                let name = t["name"].as_str().expect("names are strings").to_owned();
+                match o.handler(&name) {
+                    Some(Handler::Mcp(tool)) => (name, tool.name.clone()),
+                    _ => panic!("{name} has no upstream handler"),
+                }
+            })
+            .collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 96, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// Any tool list an upstream sends builds a portal whose names and
+        /// keys every client accepts, each routed to the upstream's name;
+        /// a tool added upstream renames none of the others.
+        #[test]
+        fn any_upstream_tool_list_builds_a_client_safe_portal(
+            first in vec(hostile_tool(), 0..12),
+            second in vec(hostile_tool(), 0..6),
+            added in hostile_string(40),
+            prompt_args in vec(hostile_string(20), 0..4),
+            prefix in any::<bool>(),
+        ) {
+            let prompts = vec![json!({"name": added.clone(),
+                "arguments": prompt_args.iter().map(|a| json!({"name": a})).collect::<Vec<_>>()})];
+            let ups = vec![
+                ("up-1".to_owned(), first.clone(), prompts),
+                ("up_2".to_owned(), second.clone(), Vec::new()),
+            ];
+            let o = offering(&ups, prefix);
+            let tools = o.listed("tools");
+            let mut names = Vec::new();
+            for t in &tools {
+                let name = t["name"].as_str().unwrap();
+                prop_assert!(is_client_safe_tool_name(name), "{name:?}");
+                prop_assert!(t["inputSchema"].is_object());
+                for key in property_keys(&t["inputSchema"]) {
+                    prop_assert!(is_client_safe_property_key(key), "{key:?} of {name}");
+                }
+                names.push(name.to_owned());
+            }
+            names.sort();
+            let count = names.len();
+            names.dedup();
+            prop_assert_eq!(names.len(), count, "unique names");
+            for p in o.listed("prompts") {
+                prop_assert!(is_client_safe_tool_name(p["name"].as_str().unwrap()));
+                for a in p["arguments"].as_array().unwrap() {
+                    prop_assert!(is_client_safe_property_key(a["name"].as_str().unwrap()));
+                }
+            }
+            // Every upstream tool with a name is listed once and routed to it.
+            let before = routes(&o);
+            let mut upstream_names: Vec<String> = ups
+                .iter()
+                .flat_map(|(_, tools, _)| {
+                    let mut seen = HashSet::new();
+                    tools
+                        .iter()
+                        .filter_map(|t| t.get("name")?.as_str())
+                        .filter(|n| seen.insert(*n))
+                        .map(str::to_owned)
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            let mut routed: Vec<String> = before.iter().map(|(_, u)| u.clone()).collect();
+            upstream_names.sort();
+            routed.sort();
+            prop_assert_eq!(routed, upstream_names);
+
+            // The upstream adds a tool at the front of its list.
+            prop_assume!(!first.iter().any(|t| t.get("name") == Some(&json!(added))));
+            let mut grown = ups.clone();
+            grown[0].1.insert(0, json!({"name": added, "inputSchema": {"type": "object"}}));
+            let after = routes(&offering(&grown, prefix));
+            for pair in &before {
+                // Unprefixed, the same name on two upstreams is numbered in
+                // member order; only then may the second one move.
+                if prefix || !after.iter().any(|(n, u)| n == &pair.0 && u != &pair.1) {
+                    prop_assert!(after.contains(pair), "{pair:?} renamed: {after:?}");
+                }
+            }
+        }
     }
 }

@@ -20,7 +20,10 @@ fn now_ms() -> i64 {
 /// than the resync interval.
 pub fn status(record: &UpstreamRecord, resync: Duration) -> &str {
     match (record.status.as_str(), record.last_successful_sync) {
-        ("ready", Some(last)) if now_ms() - last > resync.as_millis() as i64 => "stale",
+        // Stored times are data: saturate rather than overflow on odd ones.
+        ("ready", Some(last)) if now_ms().saturating_sub(last) > resync.as_millis() as i64 => {
+            "stale"
+        }
         (s, _) => s,
     }
 }
@@ -347,7 +350,7 @@ pub fn spawn_resync(
                             * every.as_millis() as u64
                             / 100;
                         r.last_synced.is_none_or(|t| {
-                            now_ms() - t > (every.as_millis() as u64 + jitter) as i64
+                            now_ms().saturating_sub(t) > (every.as_millis() as u64 + jitter) as i64
                         })
                     })
                     .map(|r| (r.tenant, r.id))

@@ -27,6 +27,14 @@ impl RequestId {
     fn validate(raw: Box<RawValue>) -> Result<Self, &'static str> {
         let text = raw.get();
         let ok = if text.starts_with('"') {
+            // A lone surrogate escape (`"\ud800"`) is JSON syntax but no
+            // text: echoed back, it would make the answer unreadable to
+            // strict parsers (serde_json among them).
+            if serde_json::from_str::<String>(text).is_err() {
+                return Err(
+                    "\"id\" must be a string of Unicode characters (it has an unpaired surrogate escape)",
+                );
+            }
             true
         } else {
             let digits = text.strip_prefix('-').unwrap_or(text);
@@ -305,6 +313,19 @@ mod tests {
         let err = single(r#"{"jsonrpc":"2.0","id":null,"method":"ping"}"#).unwrap_err();
         assert!(err.reason.contains("not null"), "{}", err.reason);
         assert!(single(r#"{"jsonrpc":"2.0","id":1.5,"method":"ping"}"#).is_err());
+    }
+
+    #[test]
+    fn ids_with_lone_surrogates_are_invalid_but_paired_ones_are_kept() {
+        let err = single(r#"{"jsonrpc":"2.0","id":"a\ud800","method":"ping"}"#).unwrap_err();
+        assert!(err.reason.contains("unpaired surrogate"), "{}", err.reason);
+        assert!(err.id.is_none());
+        let Ok(Message::Request { id, .. }) =
+            single(r#"{"jsonrpc":"2.0","id":"\ud83d\ude00 天","method":"ping"}"#)
+        else {
+            panic!("a paired surrogate is a character");
+        };
+        assert_eq!(id.as_json(), r#""\ud83d\ude00 天""#);
     }
 
     #[test]

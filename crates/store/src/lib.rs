@@ -10,6 +10,7 @@ mod changes;
 mod integrity_tests;
 pub mod key;
 mod lease;
+mod loaded;
 mod migrate;
 pub mod model;
 pub mod registry;
@@ -24,6 +25,7 @@ mod write;
 pub use backend::{Backend, redact};
 pub use changes::ChangeListener;
 pub use key::{ApiKey, KeyHash};
+pub use loaded::{Loaded, Unreadable};
 pub use model::{
     AccountId, AccountPatch, AccountRecord, AdminTokenRecord, IntegrationId, IntegrationRecord,
     KeyRecord, Limits, NewAccount, NewServer, Origin, SandboxSettings, ServerId, ServerPatch,

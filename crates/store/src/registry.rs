@@ -9,7 +9,7 @@ use crate::key::ApiKey;
 use crate::model::{KeyRecord, NewServer, ServerRecord, ServerSource};
 use crate::store::refused;
 use crate::write::{retrying, violation};
-use crate::{Store, StoreError};
+use crate::{Loaded, Store, StoreError};
 
 /// An upstream MCP server as registered and last synced.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -293,30 +293,36 @@ impl Store {
     pub async fn list_upstreams(
         &self,
     ) -> Result<Vec<(UpstreamRecord, Option<String>)>, StoreError> {
+        self.load_upstreams().await?.strict()
+    }
+
+    /// Every upstream with its credentials (opened), with the rows that do
+    /// not read (or whose credentials do not open) set aside.
+    pub async fn load_upstreams(
+        &self,
+    ) -> Result<Loaded<(UpstreamRecord, Option<String>)>, StoreError> {
         let rows = sqlx::query(
             "SELECT tenant, id, doc, credentials FROM mcp_upstreams ORDER BY tenant, id",
         )
         .fetch_all(self.pool())
         .await?;
-        rows.iter()
-            .map(|r| {
-                let record: UpstreamRecord = serde_json::from_str(&r.get::<String, _>("doc"))
-                    .map_err(|e| corrupt("mcp_upstreams", e))?;
-                let sealed: Option<String> = r.get("credentials");
-                let credentials = sealed
-                    .map(|s| {
-                        self.open_sealed(&format!("upstream:{}:{}", record.tenant, record.id), &s)
-                            .ok_or_else(|| {
-                                corrupt(
-                                    "mcp_upstreams",
-                                    "credentials cannot be opened: wrong MCPGATE_SECRET_KEY?",
-                                )
-                            })
-                    })
-                    .transpose()?;
-                Ok((record, credentials))
-            })
-            .collect()
+        Ok(Loaded::from_rows("mcp_upstreams", &rows, |r| {
+            let record: UpstreamRecord = serde_json::from_str(&r.get::<String, _>("doc"))
+                .map_err(|e| corrupt("mcp_upstreams", e))?;
+            let sealed: Option<String> = r.get("credentials");
+            let credentials = sealed
+                .map(|s| {
+                    self.open_sealed(&format!("upstream:{}:{}", record.tenant, record.id), &s)
+                        .ok_or_else(|| {
+                            corrupt(
+                                "mcp_upstreams",
+                                "credentials cannot be opened: wrong MCPGATE_SECRET_KEY?",
+                            )
+                        })
+                })
+                .transpose()?;
+            Ok((record, credentials))
+        }))
     }
 
     /// One upstream.
@@ -441,14 +447,17 @@ impl Store {
 
     /// Every portal.
     pub async fn list_portals(&self) -> Result<Vec<PortalRecord>, StoreError> {
-        let rows = sqlx::query("SELECT doc FROM portals ORDER BY tenant, id")
+        self.load_portals().await?.strict()
+    }
+
+    /// Every portal, with the rows that do not read set aside.
+    pub async fn load_portals(&self) -> Result<Loaded<PortalRecord>, StoreError> {
+        let rows = sqlx::query("SELECT tenant, id, doc FROM portals ORDER BY tenant, id")
             .fetch_all(self.pool())
             .await?;
-        rows.iter()
-            .map(|r| {
-                serde_json::from_str(&r.get::<String, _>(0)).map_err(|e| corrupt("portals", e))
-            })
-            .collect()
+        Ok(Loaded::from_rows("portals", &rows, |r| {
+            serde_json::from_str(&r.get::<String, _>("doc")).map_err(|e| corrupt("portals", e))
+        }))
     }
 
     /// Delete a portal, its backing server and that server's keys, in one

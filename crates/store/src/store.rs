@@ -24,7 +24,7 @@ use crate::model::{
 };
 use crate::secrets::MasterKey;
 use crate::write::{Violation, retrying, violation};
-use crate::{StoreError, migrate};
+use crate::{Loaded, StoreError, migrate};
 use mcpgate_catalog::{Credentials, Integration, UrlProvenance};
 
 /// Connections a replica keeps to PostgreSQL (besides one for LISTEN and one
@@ -338,10 +338,15 @@ impl Store {
 
     /// All servers, oldest first.
     pub async fn list_servers(&self) -> Result<Vec<ServerRecord>, StoreError> {
+        self.load_servers().await?.strict()
+    }
+
+    /// All servers, oldest first, with the rows that do not read set aside.
+    pub async fn load_servers(&self) -> Result<Loaded<ServerRecord>, StoreError> {
         let rows = sqlx::query("SELECT * FROM servers ORDER BY created_at, id")
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(server_from_row).collect()
+        Ok(Loaded::from_rows("servers", &rows, server_from_row))
     }
 
     /// A page of servers in id order (ids are time-ordered UUIDv7), after
@@ -352,6 +357,18 @@ impl Store {
         after: Option<ServerId>,
         limit: u32,
     ) -> Result<(Vec<ServerRecord>, bool), StoreError> {
+        let (loaded, more) = self.load_servers_page(tenant, after, limit).await?;
+        Ok((loaded.strict()?, more))
+    }
+
+    /// [`Store::list_servers_page`] with the rows that do not read set
+    /// aside (they count toward `limit`; a cursor moves past them).
+    pub async fn load_servers_page(
+        &self,
+        tenant: Option<&str>,
+        after: Option<ServerId>,
+        limit: u32,
+    ) -> Result<(Loaded<ServerRecord>, bool), StoreError> {
         let rows = sqlx::query(
             "SELECT * FROM servers WHERE id > $1 AND ($2 IS NULL OR tenant = $3) ORDER BY id LIMIT $4",
         )
@@ -362,12 +379,8 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         let more = rows.len() > limit as usize;
-        let records = rows
-            .iter()
-            .take(limit as usize)
-            .map(server_from_row)
-            .collect::<Result<_, _>>()?;
-        Ok((records, more))
+        let rows = &rows[..rows.len().min(limit as usize)];
+        Ok((Loaded::from_rows("servers", rows, server_from_row), more))
     }
 
     /// Apply a partial update; `None` when there is no such server. A
@@ -412,10 +425,15 @@ impl Store {
 
     /// Every key that is not revoked, for building the in-memory index.
     pub async fn list_active_keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
+        self.load_active_keys().await?.strict()
+    }
+
+    /// Every key that is not revoked, with the rows that do not read set aside.
+    pub async fn load_active_keys(&self) -> Result<Loaded<KeyRecord>, StoreError> {
         let rows = sqlx::query("SELECT * FROM server_keys WHERE revoked_at IS NULL")
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(key_from_row).collect()
+        Ok(Loaded::from_rows("server_keys", &rows, key_from_row))
     }
 
     /// The keys of one server that are not revoked.
@@ -532,10 +550,19 @@ impl Store {
 
     /// Every integration.
     pub async fn list_integrations(&self) -> Result<Vec<IntegrationRecord>, StoreError> {
+        self.load_integrations().await?.strict()
+    }
+
+    /// Every integration, with the rows that do not read set aside.
+    pub async fn load_integrations(&self) -> Result<Loaded<IntegrationRecord>, StoreError> {
         let rows = sqlx::query("SELECT * FROM integrations ORDER BY id")
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(integration_from_row).collect()
+        Ok(Loaded::from_rows(
+            "integrations",
+            &rows,
+            integration_from_row,
+        ))
     }
 
     /// Replace an integration's definition, written by `by` (same name
@@ -673,10 +700,18 @@ impl Store {
 
     /// Every account.
     pub async fn list_accounts(&self) -> Result<Vec<AccountRecord>, StoreError> {
+        self.load_accounts().await?.strict()
+    }
+
+    /// Every account, with the rows that do not read (or whose credentials
+    /// do not open) set aside.
+    pub async fn load_accounts(&self) -> Result<Loaded<AccountRecord>, StoreError> {
         let rows = sqlx::query("SELECT * FROM integrated_accounts ORDER BY id")
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(|r| self.account_from_row(r)).collect()
+        Ok(Loaded::from_rows("integrated_accounts", &rows, |r| {
+            self.account_from_row(r)
+        }))
     }
 
     /// Apply a partial update to an account.

@@ -254,9 +254,11 @@ impl OAuth {
         }
         Ok(Token {
             access: body.access_token,
+            // A provider's `expires_in` may be any number: one past what an
+            // Instant holds means "no known expiry", never an overflow.
             expires: body
                 .expires_in
-                .map(|s| Instant::now() + Duration::from_secs(s)),
+                .and_then(|s| Instant::now().checked_add(Duration::from_secs(s))),
         })
     }
 }

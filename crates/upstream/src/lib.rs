@@ -67,6 +67,11 @@ pub struct McpTool {
     /// Its arguments marked `x-mcp-header`, which a 2026-07-28 upstream
     /// expects in `Mcp-Param-*` headers too.
     pub param_headers: Vec<mcpgate_protocol::stateless::ParamHeader>,
+    /// When the gateway exposes the tool's `inputSchema` with renamed
+    /// property keys (`mcpgate_catalog::schema_keys`): the exposed schema and
+    /// the renames, so a client's arguments get the upstream's own keys back
+    /// before the call.
+    pub renamed_arguments: Option<Arc<(serde_json::Value, mcpgate_catalog::schema_keys::KeyMap)>>,
 }
 
 impl Executor {
@@ -93,9 +98,10 @@ impl Executor {
 
 impl McpTool {
     async fn call(&self, arguments: Option<&RawValue>) -> Result<Box<RawValue>, RpcError> {
-        let arguments: serde_json::Value = arguments
+        let mut arguments: serde_json::Value = arguments
             .and_then(|a| serde_json::from_str(a.get()).ok())
             .unwrap_or_else(|| serde_json::json!({}));
+        self.restore_arguments(&mut arguments);
         let params = serde_json::json!({ "name": self.name, "arguments": arguments });
         match self.client.request("tools/call", params).await {
             Ok(result) => Ok(serde_json::value::to_raw_value(&result).expect("JSON serializes")),
@@ -127,6 +133,9 @@ impl McpTool {
         hand_back_input: bool,
     ) -> Result<serde_json::Value, RpcError> {
         params.insert("name".into(), serde_json::Value::String(self.name.clone()));
+        if let Some(arguments) = params.get_mut("arguments") {
+            self.restore_arguments(arguments);
+        }
         let headers = self.param_headers_for(&params, passthrough);
         let params = serde_json::Value::Object(params);
         match self
@@ -155,6 +164,14 @@ impl McpTool {
 }
 
 impl McpTool {
+    /// Give the client's arguments the upstream's own property keys back.
+    fn restore_arguments(&self, arguments: &mut serde_json::Value) {
+        if let Some(renamed) = &self.renamed_arguments {
+            let (exposed, keys) = &**renamed;
+            keys.restore(exposed, "", arguments);
+        }
+    }
+
     /// The client's `Mcp-Param-*` headers, plus one for each argument marked
     /// `x-mcp-header` that the client did not send (a 2025 client sends
     /// none; a 2026-07-28 upstream requires them).

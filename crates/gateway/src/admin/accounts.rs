@@ -196,16 +196,18 @@ pub async fn list(
         async {
             let ctx = authorize(&gw, &headers)?;
             let page = page(query)?;
-            let all: Vec<AccountRecord> = gw
-                .store
-                .list_accounts()
-                .await
-                .map_err(ApiError::store)?
-                .into_iter()
+            let loaded = gw.store.load_accounts().await.map_err(ApiError::store)?;
+            // Accounts that do not read (e.g. credentials sealed under
+            // another key) are listed in error, not hidden.
+            let readable = loaded
+                .records
+                .iter()
                 .filter(|a| ctx.sees(&a.tenant))
+                .map(|a| (a.id.to_string(), account_json(&gw, a)))
                 .collect();
-            let (records, next) = paginate(all, |r| r.id.to_string(), &page);
-            let result: Vec<Value> = records.iter().map(|r| account_json(&gw, r)).collect();
+            let all = super::with_unreadable(&ctx, readable, &loaded.unreadable);
+            let (entries, next) = paginate(all, |(id, _)| id.clone(), &page);
+            let result: Vec<Value> = entries.into_iter().map(|(_, v)| v).collect();
             ok_json(
                 StatusCode::OK,
                 &json!({ "result": result, "next_cursor": next }),

@@ -15,10 +15,12 @@ use time::OffsetDateTime;
 
 use super::servers::refresh;
 use super::{
-    AdminContext, ApiError, authorize, check_tenant, check_url, json_body, json_body_or_default,
+    AdminContext, ApiError, authorize, check_tenant, check_url, fault_fields, json_body,
+    json_body_or_default, unreadable_json,
 };
 use crate::Gateway;
 use crate::http_util;
+use crate::registry::RecordKind;
 use crate::sync::{Synced, status, sync_upstream};
 use crate::timefmt::rfc3339_ms;
 
@@ -58,6 +60,21 @@ fn server_json(gw: &Gateway, r: &UpstreamRecord) -> Value {
             .cloned()
             .unwrap_or(json!([]))
     };
+    // A record the gateway could not load (e.g. an unusable hostname) is in
+    // error whatever its last sync said.
+    let (status, error, error_detail) =
+        match gw.registry.fault(RecordKind::Upstream, &r.tenant, &r.id) {
+            Some(f) => (
+                "error",
+                Some(json!(f.reason)),
+                Some(json!({"message": f.reason, "retryable": false})),
+            ),
+            None => (
+                status(r, gw.resync_interval),
+                r.error.as_ref().and_then(|e| e.get("message")).cloned(),
+                r.error.clone(),
+            ),
+        };
     json!({
         "id": r.id,
         "name": r.name,
@@ -65,9 +82,9 @@ fn server_json(gw: &Gateway, r: &UpstreamRecord) -> Value {
         "hostname": r.hostname,
         "auth_type": r.auth_type,
         "timeout_secs": r.timeout_secs,
-        "status": status(r, gw.resync_interval),
-        "error": r.error.as_ref().and_then(|e| e.get("message")).cloned(),
-        "error_detail": r.error,
+        "status": status,
+        "error": error,
+        "error_detail": error_detail,
         "tools": list("tools"),
         "prompts": list("prompts"),
         "changes": r.changes,
@@ -210,12 +227,20 @@ pub async fn list_servers(
     respond(
         async {
             let ctx = caller(&gw, &headers, &account)?;
-            let all = gw.store.list_upstreams().await.map_err(ApiError::store)?;
-            let result: Vec<Value> = all
+            let all = gw.store.load_upstreams().await.map_err(ApiError::store)?;
+            let mut result: Vec<Value> = all
+                .records
                 .iter()
                 .filter(|(r, _)| r.tenant == ctx.tenant())
                 .map(|(r, _)| server_json(&gw, r))
                 .collect();
+            // Records that do not read are listed in error, not hidden.
+            result.extend(
+                all.unreadable
+                    .iter()
+                    .filter(|u| u.tenant.as_deref() == Some(ctx.tenant()))
+                    .map(unreadable_json),
+            );
             Ok(envelope(StatusCode::OK, Value::Array(result)))
         }
         .await,
@@ -234,6 +259,26 @@ async fn find_server(
         .ok_or_else(ApiError::not_found)
 }
 
+/// The caller's upstream `id` when its stored record does not read.
+async fn unreadable_upstream(
+    gw: &Gateway,
+    ctx: &AdminContext,
+    id: &str,
+) -> Result<Option<mcpgate_store::Unreadable>, ApiError> {
+    if gw
+        .registry
+        .fault(RecordKind::Upstream, ctx.tenant(), id)
+        .is_none()
+    {
+        return Ok(None);
+    }
+    let all = gw.store.load_upstreams().await.map_err(ApiError::store)?;
+    Ok(all
+        .unreadable
+        .into_iter()
+        .find(|u| u.id == id && u.tenant.as_deref() == Some(ctx.tenant())))
+}
+
 /// GET …/mcp/servers/{id}
 pub async fn get_server(
     State(gw): State<Arc<Gateway>>,
@@ -243,6 +288,9 @@ pub async fn get_server(
     respond(
         async {
             let ctx = caller(&gw, &headers, &account)?;
+            if let Some(u) = unreadable_upstream(&gw, &ctx, &id).await? {
+                return Ok(envelope(StatusCode::OK, unreadable_json(&u)));
+            }
             let record = find_server(&gw, &ctx, &id).await?;
             Ok(envelope(StatusCode::OK, server_json(&gw, &record)))
         }
@@ -315,7 +363,11 @@ pub async fn delete_server(
     respond(
         async {
             let ctx = caller(&gw, &headers, &account)?;
-            let record = find_server(&gw, &ctx, &id).await?;
+            // An unreadable record can still be deleted (then created anew).
+            let shown = match unreadable_upstream(&gw, &ctx, &id).await? {
+                Some(u) => unreadable_json(&u),
+                None => server_json(&gw, &find_server(&gw, &ctx, &id).await?),
+            };
             if !gw
                 .store
                 .delete_upstream(ctx.tenant(), &id)
@@ -328,7 +380,7 @@ pub async fn delete_server(
                 .load_all(&gw.store)
                 .await
                 .map_err(ApiError::store)?;
-            Ok(envelope(StatusCode::OK, server_json(&gw, &record)))
+            Ok(envelope(StatusCode::OK, shown))
         }
         .await,
     )
@@ -370,7 +422,10 @@ pub async fn sync(
 }
 
 fn portal_json(gw: &Gateway, p: &PortalRecord) -> Value {
+    let (status, error) = fault_fields(gw, RecordKind::Portal, &p.tenant, &p.id);
     json!({
+        "status": status,
+        "error": error,
         "id": p.id,
         "name": p.name,
         "description": p.description,
@@ -504,12 +559,19 @@ pub async fn list_portals(
     respond(
         async {
             let ctx = caller(&gw, &headers, &account)?;
-            let all = gw.store.list_portals().await.map_err(ApiError::store)?;
-            let result: Vec<Value> = all
+            let all = gw.store.load_portals().await.map_err(ApiError::store)?;
+            let mut result: Vec<Value> = all
+                .records
                 .iter()
                 .filter(|p| p.tenant == ctx.tenant())
                 .map(|p| portal_json(&gw, p))
                 .collect();
+            result.extend(
+                all.unreadable
+                    .iter()
+                    .filter(|u| u.tenant.as_deref() == Some(ctx.tenant()))
+                    .map(unreadable_json),
+            );
             Ok(envelope(StatusCode::OK, Value::Array(result)))
         }
         .await,
@@ -531,6 +593,14 @@ pub async fn get_portal(
     respond(
         async {
             let ctx = caller(&gw, &headers, &account)?;
+            if let Some(f) = gw.registry.fault(RecordKind::Portal, ctx.tenant(), &id)
+                && gw.registry.portal(ctx.tenant(), &id).is_none()
+            {
+                return Ok(envelope(
+                    StatusCode::OK,
+                    json!({"id": id, "status": "error", "error": f.reason}),
+                ));
+            }
             let p = find_portal(&gw, &ctx, &id)?;
             Ok(envelope(StatusCode::OK, portal_json(&gw, &p)))
         }

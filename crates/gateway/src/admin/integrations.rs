@@ -32,7 +32,15 @@ fn integration_json(gw: &Gateway, r: &IntegrationRecord, full: bool) -> Value {
                 .collect()
         })
         .unwrap_or_default();
+    let (status, error) = super::fault_fields(
+        gw,
+        crate::registry::RecordKind::Integration,
+        &r.tenant,
+        &r.id.to_string(),
+    );
     let mut v = json!({
+        "status": status,
+        "error": error,
         "id": r.id.to_string(),
         "name": d.name,
         "label": d.label,
@@ -204,19 +212,21 @@ pub async fn list(
 async fn list_inner(gw: &Gateway, headers: &HeaderMap, query: ListParams) -> ApiResult {
     let ctx = authorize(gw, headers)?;
     let page = page(query)?;
-    let all: Vec<IntegrationRecord> = gw
+    let loaded = gw
         .store
-        .list_integrations()
+        .load_integrations()
         .await
-        .map_err(ApiError::store)?
-        .into_iter()
-        .filter(|r| visible(&ctx, r))
-        .collect();
-    let (records, next) = paginate(all, |r| r.id.to_string(), &page);
-    let result: Vec<Value> = records
+        .map_err(ApiError::store)?;
+    // Records that do not read are listed in error (by id), not hidden.
+    let readable = loaded
+        .records
         .iter()
-        .map(|r| integration_json(gw, r, false))
+        .filter(|r| visible(&ctx, r))
+        .map(|r| (r.id.to_string(), integration_json(gw, r, false)))
         .collect();
+    let all = super::with_unreadable(&ctx, readable, &loaded.unreadable);
+    let (entries, next) = paginate(all, |(id, _)| id.clone(), &page);
+    let result: Vec<Value> = entries.into_iter().map(|(_, v)| v).collect();
     ok_json(
         StatusCode::OK,
         &json!({ "result": result, "next_cursor": next }),

@@ -446,6 +446,44 @@ pub struct ListQuery {
 /// The query extractor of list endpoints, with its rejection kept for our own error.
 pub type ListParams = Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>;
 
+/// A stored record that does not read, as the admin API lists it: its id,
+/// `status: "error"` and the reason, so an admin sees it and can act.
+pub(crate) fn unreadable_json(u: &mcpgate_store::Unreadable) -> serde_json::Value {
+    let reason = format!("the stored record cannot be read: {}", u.reason);
+    serde_json::json!({"id": u.id, "status": "error", "error": reason})
+}
+
+/// A list's entries (id, JSON) with the caller's unreadable records added
+/// in error, in id order (for [`paginate`]).
+pub(crate) fn with_unreadable(
+    ctx: &AdminContext,
+    mut entries: Vec<(String, serde_json::Value)>,
+    unreadable: &[mcpgate_store::Unreadable],
+) -> Vec<(String, serde_json::Value)> {
+    entries.extend(
+        unreadable
+            .iter()
+            .filter(|u| u.tenant.as_deref().is_some_and(|t| ctx.sees(t)))
+            .map(|u| (u.id.clone(), unreadable_json(u))),
+    );
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    entries
+}
+
+/// `status` (`ready` or `error`) and `error` (the reason or null) of a
+/// record, from the registry's load faults.
+pub(crate) fn fault_fields(
+    gw: &Gateway,
+    kind: crate::registry::RecordKind,
+    tenant: &str,
+    id: &str,
+) -> (&'static str, Option<String>) {
+    match gw.registry.fault(kind, tenant, id) {
+        Some(f) => ("error", Some(f.reason)),
+        None => ("ready", None),
+    }
+}
+
 pub(crate) fn ok_json(status: StatusCode, value: &impl Serialize) -> ApiResult {
     let body = serde_json::to_vec(value).map_err(ApiError::internal)?;
     Ok(http_util::json(status, body))

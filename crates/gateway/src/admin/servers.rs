@@ -442,18 +442,21 @@ async fn list_inner(gw: &Gateway, headers: &HeaderMap, query: ListParams) -> Api
         .as_deref()
         .map(parse_id::<ServerId>)
         .transpose()?;
-    let (records, more) = gw
+    let (loaded, more) = gw
         .store
-        .list_servers_page(ctx.tenant.as_deref(), after, page.limit)
+        .load_servers_page(ctx.tenant.as_deref(), after, page.limit)
         .await
         .map_err(ApiError::store)?;
-    let mut result = Vec::with_capacity(records.len());
-    for r in &records {
-        result.push(server_json(&gw.store, r).await?);
+    // Rows that do not read are listed in error, in id order, not hidden.
+    let mut entries: Vec<(String, serde_json::Value)> = Vec::new();
+    for r in &loaded.records {
+        let json =
+            serde_json::to_value(server_json(&gw.store, r).await?).map_err(ApiError::internal)?;
+        entries.push((r.id.to_string(), json));
     }
-    let next_cursor = more
-        .then(|| records.last().map(|r| r.id.to_string()))
-        .flatten();
+    let entries = super::with_unreadable(&ctx, entries, &loaded.unreadable);
+    let next_cursor = more.then(|| entries.last().map(|e| e.0.clone())).flatten();
+    let result: Vec<serde_json::Value> = entries.into_iter().map(|e| e.1).collect();
     ok_json(
         StatusCode::OK,
         &serde_json::json!({ "result": result, "next_cursor": next_cursor }),
@@ -471,6 +474,19 @@ pub async fn get(
 
 async fn get_inner(gw: &Gateway, id: &str, headers: &HeaderMap) -> ApiResult {
     let ctx = authorize(gw, headers)?;
+    // A server whose row does not read is shown in error, with the reason.
+    if let Err(mcpgate_store::StoreError::Corrupt { .. }) = gw.store.get_server(parse_id(id)?).await
+        && let Some(f) = gw
+            .registry
+            .faults(crate::registry::RecordKind::Server)
+            .into_iter()
+            .find(|f| f.id == id && f.tenant.as_deref().is_some_and(|t| ctx.sees(t)))
+    {
+        return ok_json(
+            StatusCode::OK,
+            &serde_json::json!({"id": f.id, "status": "error", "error": f.reason}),
+        );
+    }
     let record = visible_server(gw, &ctx, id).await?;
     ok_json(StatusCode::OK, &server_json(&gw.store, &record).await?)
 }
