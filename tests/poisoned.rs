@@ -287,7 +287,17 @@ async fn poisoned_records_are_marked_in_error_and_everything_else_serves() {
         assert!(stdout.contains(expected), "{expected}: {stdout}");
     }
 
-    // The broken upstream can be deleted (and then created anew).
+    // An unreadable portal can be deleted; then the broken upstream it
+    // used can be too (and then created anew): while a portal names it,
+    // deleting it is a conflict.
+    let (status, refused) = gw
+        .admin(Method::DELETE, &format!("{BASE}/servers/bad"), None)
+        .await;
+    assert_eq!(status, 409, "{refused}");
+    let (status, deleted) = gw
+        .admin(Method::DELETE, &format!("{BASE}/portals/p3"), None)
+        .await;
+    assert_eq!(status, 200, "{deleted}");
     let (status, deleted) = gw
         .admin(Method::DELETE, &format!("{BASE}/servers/bad"), None)
         .await;

@@ -460,34 +460,43 @@ impl Store {
         }))
     }
 
-    /// Delete a portal, its backing server and that server's keys, in one
-    /// transaction; `None` when there is no such portal.
+    /// Delete portal `id` of `tenant` and its backing server (with its
+    /// keys) in one transaction. `None` when there is no such portal;
+    /// otherwise the record as it read — `Err` with the reason when it
+    /// could not be read, which does not stop the delete (the backing
+    /// server is found by its column, not the document).
     pub async fn delete_portal(
         &self,
         tenant: &str,
         id: &str,
-    ) -> Result<Option<PortalRecord>, StoreError> {
+    ) -> Result<Option<Result<PortalRecord, crate::Unreadable>>, StoreError> {
         retrying!(async {
             let mut tx = self.begin_write().await?;
-            let Some(doc) = sqlx::query_scalar::<_, String>(
-                "SELECT doc FROM portals WHERE tenant = $1 AND id = $2",
-            )
-            .bind(tenant)
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?
+            let Some(row) =
+                sqlx::query("SELECT doc, server_id FROM portals WHERE tenant = $1 AND id = $2")
+                    .bind(tenant)
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?
             else {
                 return Ok(None);
             };
-            let portal: PortalRecord =
-                serde_json::from_str(&doc).map_err(|e| corrupt("portals", e))?;
+            let doc: String = row.try_get("doc")?;
+            let server_id: String = row.try_get("server_id")?;
+            let portal =
+                serde_json::from_str::<PortalRecord>(&doc).map_err(|e| crate::Unreadable {
+                    table: "portals",
+                    tenant: Some(tenant.to_owned()),
+                    id: id.to_owned(),
+                    reason: e.to_string(),
+                });
             sqlx::query("DELETE FROM portals WHERE tenant = $1 AND id = $2")
                 .bind(tenant)
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
             sqlx::query("DELETE FROM servers WHERE id = $1")
-                .bind(&portal.server_id)
+                .bind(&server_id)
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;
@@ -590,7 +599,7 @@ mod tests {
             let e = store.delete_upstream("acme", "crm").await.unwrap_err();
             assert!(e.to_string().contains("p1"), "{e}");
             let deleted = store.delete_portal("acme", "p1").await.unwrap();
-            assert_eq!(deleted, Some(portal));
+            assert_eq!(deleted, Some(Ok(portal)));
             assert!(
                 store.get_server(server.id).await.unwrap().is_none(),
                 "the portal's server goes with it"

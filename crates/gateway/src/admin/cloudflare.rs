@@ -657,7 +657,8 @@ pub async fn delete_portal(
     respond(
         async {
             let ctx = caller(&gw, &headers, &account)?;
-            let p = gw
+            // An unreadable record can still be deleted (then created anew).
+            let deleted = gw
                 .store
                 .delete_portal(ctx.tenant(), &id)
                 .await
@@ -667,7 +668,11 @@ pub async fn delete_portal(
                 .load_all(&gw.store)
                 .await
                 .map_err(ApiError::store)?;
-            Ok(envelope(StatusCode::OK, portal_json(&gw, &p)))
+            let shown = match &deleted {
+                Ok(p) => portal_json(&gw, p),
+                Err(unreadable) => unreadable_json(unreadable),
+            };
+            Ok(envelope(StatusCode::OK, shown))
         }
         .await,
     )
