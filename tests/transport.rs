@@ -502,7 +502,8 @@ async fn invalid_json_is_parse_error() {
         .await;
     assert_eq!(r.status, 400);
     assert_eq!(r.error_code(), -32700);
-    assert!(r.json().get("id").is_none());
+    // JSON-RPC 2.0 §5: an id that cannot be read is null.
+    assert!(r.json()["id"].is_null(), "{}", r.json());
 }
 
 #[tokio::test]
@@ -577,4 +578,109 @@ async fn bodies_over_the_limit_are_413() {
         )
         .await;
     assert_eq!(ok.status, 200);
+}
+
+/// Issue 17 §10: an error the HTTP layer answers with (before or instead of
+/// dispatch, in either era) carries the request's id when the body holds a
+/// readable one, and `null` only when it does not.
+#[tokio::test]
+async fn http_layer_errors_carry_the_request_id() {
+    let (gw, token) = ready().await;
+    let mut c = gw.mcp(&token);
+    c.initialize("2025-11-25").await;
+    let session = c.session.clone().unwrap();
+    let url = gw.url(&format!("/mcp/{token}"));
+    let body = r#"{"jsonrpc":"2.0","id":9007199254740993,"method":"tools/list"}"#;
+    let json_accept = ("accept", "application/json, text/event-stream");
+    let json_type = ("content-type", "application/json");
+    let with_session = ("mcp-session-id", session.as_str());
+    let cases: Vec<(&str, String, Vec<(&str, &str)>, u16)> = vec![
+        (
+            "unknown session",
+            url.clone(),
+            vec![json_accept, json_type, ("mcp-session-id", "made-up")],
+            404,
+        ),
+        (
+            "missing session",
+            url.clone(),
+            vec![json_accept, json_type],
+            400,
+        ),
+        (
+            "bad protocol version",
+            url.clone(),
+            vec![
+                json_accept,
+                json_type,
+                with_session,
+                ("mcp-protocol-version", "1999-01-01"),
+            ],
+            400,
+        ),
+        (
+            "Accept without JSON",
+            url.clone(),
+            vec![("accept", "text/event-stream"), json_type, with_session],
+            406,
+        ),
+        (
+            "not JSON content",
+            url.clone(),
+            vec![json_accept, ("content-type", "text/plain"), with_session],
+            415,
+        ),
+        (
+            "unknown token",
+            gw.url("/mcp/not-a-token"),
+            vec![json_accept, json_type],
+            401,
+        ),
+        (
+            "refused Origin",
+            url.clone(),
+            vec![
+                json_accept,
+                json_type,
+                with_session,
+                ("origin", "http://evil.example"),
+            ],
+            403,
+        ),
+        (
+            "2026 header without _meta",
+            url.clone(),
+            vec![
+                json_accept,
+                json_type,
+                ("mcp-protocol-version", "2026-07-28"),
+            ],
+            400,
+        ),
+    ];
+    let http = reqwest::Client::new();
+    for (label, url, headers, status) in cases {
+        let mut req = http.post(&url).body(body);
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        let resp = req.send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), status, "{label}");
+        let text = resp.text().await.unwrap();
+        // Byte for byte: an id beyond 2^53 survives.
+        assert!(text.contains(r#""id":9007199254740993"#), "{label}: {text}");
+    }
+    // An unreadable id is null, not left out.
+    let resp = http
+        .post(&url)
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .header("mcp-session-id", "made-up")
+        .body(r#"{"jsonrpc":"2.0","method":"tools/list"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 404);
+    let v: Value = resp.json().await.unwrap();
+    assert!(v.get("id").is_some_and(Value::is_null), "{v}");
 }

@@ -246,8 +246,14 @@ impl Rejection {
         )
     }
 
+    /// The refusal of a request whose id is not known (GET, DELETE).
     fn into_response(self) -> Response {
-        let mut r = rpc_error(self.status, None, &self.error);
+        self.answering(None)
+    }
+
+    /// The refusal, answering the request `id` (`null` when it is unknown).
+    fn answering(self, id: Option<&RequestId>) -> Response {
+        let mut r = rpc_error(self.status, id, &self.error);
         if let Some((name, value)) = self.header {
             r.headers_mut()
                 .insert(name, HeaderValue::from_static(value));
@@ -258,6 +264,19 @@ impl Rejection {
         }
         r
     }
+}
+
+/// A refusal decided before the body was read: the body is read anyway
+/// (bounded by the body limit) so that the error can carry the request's
+/// id; `null` when it cannot be read.
+async fn refuse_unread(gw: &Gateway, r: Rejection, headers: &HeaderMap, body: Body) -> Response {
+    let id = match http_util::read_body(headers, body, gw.max_body_bytes).await {
+        Ok(bytes) => jsonrpc::parse(&bytes)
+            .ok()
+            .and_then(|incoming| incoming.request_id().cloned()),
+        Err(_) => None,
+    };
+    r.answering(id.as_ref())
 }
 
 /// Whether a view is the server of the integration MCP settings a path names
@@ -464,13 +483,13 @@ async fn post_inner(
 ) -> Response {
     let admitted = match admit(gw, gate, headers) {
         Ok(a) => a,
-        Err(r) => return r.into_response(),
+        Err(r) => return refuse_unread(gw, r, headers, body).await,
     };
     // Held until this function returns: success, error, timeout or a client
     // that went away (the future is dropped) all give the permit back.
     let permit = match limit(gw, &admitted, sandbox).await {
         Ok(p) => p,
-        Err(r) => return r.into_response(),
+        Err(r) => return refuse_unread(gw, r, headers, body).await,
     };
     let admitted_key = admitted.key.id;
     let view = admitted.view;
@@ -479,20 +498,20 @@ async fn post_inner(
         id: admitted.key.id.to_string(),
     });
     if !http_util::accepts_json(headers) {
-        return Rejection::refused(
+        let r = Rejection::refused(
             StatusCode::NOT_ACCEPTABLE,
             "Not Acceptable: the Accept header must allow application/json (send \"Accept: application/json, text/event-stream\")",
-        )
-        .into_response();
+        );
+        return refuse_unread(gw, r, headers, body).await;
     }
     if !http_util::is_media_type(headers.get(header::CONTENT_TYPE), "application/json") {
-        return rpc_error(
+        let r = Rejection::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            None,
-            &RpcError::invalid_request(
+            RpcError::invalid_request(
                 "Unsupported Media Type: Content-Type must be application/json",
             ),
         );
+        return refuse_unread(gw, r, headers, body).await;
     }
     let bytes = match http_util::read_body(headers, body, gw.max_body_bytes).await {
         Ok(b) => b,
@@ -553,7 +572,7 @@ async fn post_inner(
             Incoming::Single(Ok(Message::Request { id, .. })) => stateless::missing_meta(Some(id)),
             _ => rpc_error(
                 StatusCode::BAD_REQUEST,
-                None,
+                incoming.request_id(),
                 &RpcError::invalid_request(
                     "Bad Request: 2026-07-28 clients send single requests or notifications only",
                 ),
@@ -571,10 +590,10 @@ async fn post_inner(
 
     let session = match session(gw, &view, headers) {
         Ok(s) => s,
-        Err(r) => return r.into_response(),
+        Err(r) => return r.answering(incoming.request_id()),
     };
     if let Err(r) = header_version(headers) {
-        return r.into_response();
+        return r.answering(incoming.request_id());
     }
 
     match incoming {
