@@ -484,6 +484,60 @@ async fn cancellations_are_forwarded_upstream() {
     assert!(ended.is_ok(), "the relay stopped after the cancellation");
 }
 
+/// Issue 17 §7: a 2025 client that hangs up during a portal `tools/call`
+/// gives its key's concurrency permit back at once and the upstream is told
+/// (`notifications/cancelled`) — for a JSON answer and for an SSE one.
+#[tokio::test]
+async fn a_client_that_hangs_up_frees_its_permit_and_cancels_upstream() {
+    if !python::available() {
+        return;
+    }
+    let alpha = started("alpha");
+    let gw = Gateway::start_with(common::Start {
+        extra_config: "[limits]\nmax_concurrency = 1\n".into(),
+        ..Default::default()
+    })
+    .await;
+    register(&gw, "alpha", &alpha.url).await;
+    sync(&gw, "alpha", None).await;
+    let c = portal(
+        &gw,
+        json!({"id": "p", "name": "P", "servers": [{"server_id": "alpha"}]}),
+    )
+    .await;
+    let impatient = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_millis(700))
+        .build()
+        .unwrap();
+    for (round, accept) in [
+        (1, "application/json"),
+        (2, "application/json, text/event-stream"),
+    ] {
+        let hung_up = impatient
+            .post(&c.url)
+            .header("content-type", "application/json")
+            .header("accept", accept)
+            .header("mcp-session-id", c.session.as_deref().unwrap())
+            .body(
+                json!({"jsonrpc":"2.0","id":round,"method":"tools/call",
+                "params":{"name":"alpha_wait","arguments":{}}})
+                .to_string(),
+            )
+            .send()
+            .await
+            .and_then(|r| r.error_for_status())
+            .map(|_| ());
+        // The SSE answer's headers may come first; its body never does.
+        let _ = hung_up;
+        // With a limit of one call in flight, the next call is admitted only
+        // if the abandoned one gave its permit back; the wait tool runs for
+        // a minute unless cancelled.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let count = python::cancellations(&c, "alpha", round).await;
+        assert_eq!(count, round, "{accept}: the upstream saw the cancellation");
+    }
+}
+
 #[tokio::test]
 async fn sampling_requests_round_trip_through_the_client() {
     if !python::available() {

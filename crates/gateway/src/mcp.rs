@@ -765,9 +765,9 @@ fn start_tool_call(
     let task = tokio::spawn(async move {
         // Registered for cancellation before the call starts.
         let _ = go_rx.await;
-        // The key's permit is held until the upstream call ends; a client
-        // that disconnects does not cancel it (only notifications/cancelled does).
-        let _permit = permit;
+        // The key's permit is held until the upstream call ends or the
+        // client hangs up (its response stream, and so `out_rx`, is dropped).
+        let permit = permit;
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<serde_json::Value>();
         let relay = async {
             while let Some(mut msg) = rx.recv().await {
@@ -805,8 +805,26 @@ fn start_tool_call(
         // What the client can answer on this stream, for upstreams that ask first.
         let answerable = crate::session::ClientCaps::to_json(if streaming { caps } else { 0 });
         let call = tool.call_streaming(params, upstream_id, tx, &passthrough, &answerable, false);
-        let (result, ()) = tokio::join!(call, relay);
+        let outcome = tokio::select! {
+            (result, ()) = async { tokio::join!(call, relay) } => Some(result),
+            () = out_tx.closed() => None,
+        };
         inflight.remove(&task_key);
+        let Some(result) = outcome else {
+            // The client hung up. Nobody will read the answer, so the permit
+            // goes back now; a 2025 upstream stops only when told (a
+            // disconnect is not a cancellation), so tell it.
+            drop(permit);
+            let reason = "the client disconnected";
+            relay_client
+                .notify(
+                    "notifications/cancelled",
+                    serde_json::json!({"requestId": upstream_id, "reason": reason}),
+                )
+                .await;
+            return;
+        };
+        drop(permit);
         let mut out = Vec::with_capacity(256);
         match result {
             Ok(v) => {
