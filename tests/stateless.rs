@@ -1103,6 +1103,59 @@ async fn a_2026_client_closing_its_request_cancels_the_2025_upstream_call() {
     assert_eq!(count, 1, "the upstream saw the cancellation");
 }
 
+/// Issue 17 §7, the stateless side: a portal call answered as a stream holds
+/// its key's concurrency permit while it streams, and gives it back as soon
+/// as the client closes the stream.
+#[tokio::test]
+async fn a_streamed_portal_call_holds_its_permit_until_the_client_hangs_up() {
+    if !python::available() {
+        return;
+    }
+    let upstream = python::start("alpha", "base", python::free_port());
+    let gw = Gateway::start_with(common::Start {
+        extra_config: "[limits]\nmax_concurrency = 1\n".into(),
+        ..Default::default()
+    })
+    .await;
+    let c = common::registry::portal_over(&gw, "alpha", &upstream.url)
+        .await
+        .stateless_to(&gw);
+    let mut with_token = meta();
+    with_token["progressToken"] = json!("p-1");
+    // Counting to 100 streams progress for about five seconds.
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "alpha_count", "arguments": {"n": 100}, "_meta": with_token}});
+    let mut streaming = gw
+        .http
+        .post(&c.url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .headers(
+            call_headers("alpha_count")
+                .iter()
+                .map(|(k, v)| (k.parse().unwrap(), v.parse().unwrap()))
+                .collect(),
+        )
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        streaming.chunk().await.unwrap().is_some(),
+        "the stream started"
+    );
+    let busy = modern(&c, 2, "tools/list", json!({})).await;
+    assert_eq!(
+        busy.status, 429,
+        "the streaming call holds the permit: {}",
+        busy.text
+    );
+    drop(streaming);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let free = modern(&c, 3, "tools/list", json!({})).await;
+    assert_eq!(free.status, 200, "the permit came back: {}", free.text);
+}
+
 #[tokio::test]
 async fn a_2026_upstreams_question_reaches_a_2026_client_as_is_and_any_replica_takes_the_answer() {
     if python::modern_python().is_none() {

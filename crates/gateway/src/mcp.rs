@@ -544,9 +544,7 @@ async fn post_inner(
         Ok((id, method, params, meta)) => {
             *label = method_label(&method);
             // Long-lived and idle, a listen stream holds no permit.
-            if method == "subscriptions/listen" {
-                drop(permit);
-            }
+            let permit = (method != "subscriptions/listen").then_some(permit);
             let req = stateless::Request {
                 gw,
                 view,
@@ -559,6 +557,7 @@ async fn post_inner(
                 streaming: http_util::accepts(headers, "text/event-stream"),
                 headers,
                 key: admitted_key,
+                permit,
             };
             return stateless::serve(req).await;
         }

@@ -107,6 +107,9 @@ pub(super) struct Reply<'a> {
     pub key: uuid::Uuid,
     /// Seals and opens the request states of stateless upstreams.
     pub sealer: &'a SessionKey,
+    /// The key's concurrency permit: held until the answer is complete or
+    /// the client hangs up.
+    pub permit: Option<super::Permit>,
 }
 
 /// Serve a stateless `tools/call` of a portal tool: a new call, or the
@@ -201,13 +204,20 @@ pub(super) async fn call(
             Step::Notify(first) => {
                 let (tx, rx) = mpsc::unbounded_channel();
                 let _ = tx.send(first);
+                let permit = reply.permit;
                 tokio::spawn(async move {
+                    let _permit = permit;
                     loop {
-                        match driver.step().await {
+                        let step = tokio::select! {
+                            step = driver.step() => step,
+                            // The client closed the stream: that cancels
+                            // the request (dropping the call tells the
+                            // upstream) and frees the permit, at once.
+                            () = tx.closed() => return,
+                        };
+                        match step {
                             Step::Notify(message) => {
                                 if tx.send(message).is_err() {
-                                    // The client closed the stream: that
-                                    // cancels the request (dropping the call).
                                     return;
                                 }
                             }
