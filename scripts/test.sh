@@ -18,6 +18,15 @@ tests/py/modern/.venv/bin/pip install --quiet --disable-pip-version-check -r tes
 if [[ ! -x tests/clients/node_modules/.bin/mcp-remote || ! -x tests/clients/node_modules/node/bin/node ]]; then
     (cd tests/clients && npm ci --no-audit --no-fund --loglevel=error)
 fi
+# Headless Chromium (Debian's package) for the browser test, tests/browser.rs.
+if [[ ! -x ${MCPGATE_CHROMIUM:-/usr/bin/chromium} ]]; then
+    if [[ ${CI:-} == true && $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+        echo "chromium is missing: installing Debian's package for tests/browser.rs" >&2
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    else
+        echo "NOTE: chromium is missing (${MCPGATE_CHROMIUM:-/usr/bin/chromium}): tests/browser.rs is skipped here and fails in CI; run: apt-get install chromium" >&2
+    fi
+fi
 cargo test --workspace --locked
 scripts/quickstart.sh
 scripts/conformance.sh "$root/target/debug/mcpgate"

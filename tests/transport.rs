@@ -684,3 +684,114 @@ async fn http_layer_errors_carry_the_request_id() {
     let v: Value = resp.json().await.unwrap();
     assert!(v.get("id").is_some_and(Value::is_null), "{v}");
 }
+
+/// Issue 17 §9: CORS on the MCP endpoints follows the origin settings. An
+/// allowed origin's preflight is 2xx and allows what MCP clients of both
+/// eras send (including tool-defined `Mcp-Param-*` headers); its answers
+/// expose the headers a client must read. A refused origin's preflight is
+/// 403 without CORS headers, and the admin API offers no CORS at all.
+#[tokio::test]
+async fn cors_follows_the_origin_settings() {
+    let gw = Gateway::start_with(Start {
+        extra_config: "[http]\nallowed_origins = [\"https://app.example.com\"]\n".into(),
+        ..Start::default()
+    })
+    .await;
+    let (_, token) = gw.create_server("demo").await;
+    let http = reqwest::Client::new();
+    let asked = "content-type,authorization,mcp-session-id,mcp-protocol-version,last-event-id,mcp-method,mcp-name,mcp-param-region";
+    let preflight = |url: String, origin: &'static str| {
+        http.request(reqwest::Method::OPTIONS, url)
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", asked)
+            .send()
+    };
+    let endpoints = [
+        gw.url(&format!("/mcp/{token}")),
+        gw.url("/mcp"),
+        gw.url("/v1/tenants/default/integrations/any/mcp:call"),
+    ];
+    for url in &endpoints {
+        for origin in ["https://app.example.com", "http://localhost:6274"] {
+            let r = preflight(url.clone(), origin).await.unwrap();
+            assert!(r.status().is_success(), "{url} {origin}: {}", r.status());
+            let h = |name: &str| {
+                r.headers()
+                    .get(name)
+                    .map(|v| v.to_str().unwrap().to_ascii_lowercase())
+                    .unwrap_or_default()
+            };
+            assert_eq!(h("access-control-allow-origin"), origin, "{url}");
+            assert!(h("access-control-allow-methods").contains("post"), "{url}");
+            for header in asked.split(',') {
+                assert!(
+                    h("access-control-allow-headers").contains(header),
+                    "{url}: {header}"
+                );
+            }
+        }
+        let refused = preflight(url.clone(), "https://evil.example.com")
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 403, "{url}");
+        assert!(
+            refused
+                .headers()
+                .get("access-control-allow-origin")
+                .is_none()
+        );
+    }
+
+    // Real requests: from an allowed origin, the session id is readable.
+    let init = json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{
+        "protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"web","version":"1"}}});
+    let post_from = |url: String, origin: &'static str| {
+        http.post(url)
+            .header("origin", origin)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(init.to_string())
+            .send()
+    };
+    let allowed_origin = |r: &reqwest::Response| {
+        r.headers()
+            .get("access-control-allow-origin")
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    let r = post_from(endpoints[0].clone(), "https://app.example.com")
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        allowed_origin(&r).as_deref(),
+        Some("https://app.example.com")
+    );
+    let exposed = r.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    for header in ["mcp-session-id", "mcp-protocol-version", "www-authenticate"] {
+        assert!(exposed.contains(header), "{exposed}");
+    }
+    // A 401 is readable too, challenge included.
+    let r = post_from(gw.url("/mcp/not-a-token"), "https://app.example.com")
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(
+        allowed_origin(&r).as_deref(),
+        Some("https://app.example.com")
+    );
+    // A refused origin's request stays refused.
+    let r = post_from(endpoints[0].clone(), "https://evil.example.com")
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(allowed_origin(&r), None);
+    // The admin API is not for browsers on other origins.
+    let r = preflight(gw.url("/server"), "https://app.example.com")
+        .await
+        .unwrap();
+    assert!(r.headers().get("access-control-allow-origin").is_none());
+}

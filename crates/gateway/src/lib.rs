@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod cluster_limits;
+mod cors;
 pub mod fixtures;
 mod http_util;
 pub mod limits;
@@ -280,18 +281,24 @@ impl Gateway {
 
 /// The complete HTTP application.
 pub fn router(gw: Arc<Gateway>) -> Router {
+    // Browser clients reach the MCP endpoints (only) across origins.
+    let cors = |route| cors::mcp(route, &gw.origins);
     Router::new()
         .route(
             "/mcp",
-            post(mcp::post_bearer)
-                .get(mcp::get_bearer)
-                .delete(mcp::delete_bearer),
+            cors(
+                post(mcp::post_bearer)
+                    .get(mcp::get_bearer)
+                    .delete(mcp::delete_bearer),
+            ),
         )
         .route(
             "/mcp/{token}",
-            post(mcp::post_path)
-                .get(mcp::get_path)
-                .delete(mcp::delete_path),
+            cors(
+                post(mcp::post_path)
+                    .get(mcp::get_path)
+                    .delete(mcp::delete_path),
+            ),
         )
         .route(
             "/server",
@@ -362,15 +369,19 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         )
         .route(
             "/v1/tenants/{tenant}/integrations/{integration}/mcp:call",
-            post(mcp::post_integration)
-                .get(mcp::get_integration)
-                .delete(mcp::delete_integration),
+            cors(
+                post(mcp::post_integration)
+                    .get(mcp::get_integration)
+                    .delete(mcp::delete_integration),
+            ),
         )
         .route(
             "/v1/tenants/{tenant}/integrations/{integration}/mcp:test",
-            post(mcp::post_integration_test)
-                .get(mcp::get_integration)
-                .delete(mcp::delete_integration),
+            cors(
+                post(mcp::post_integration_test)
+                    .get(mcp::get_integration)
+                    .delete(mcp::delete_integration),
+            ),
         )
         .route(
             "/admin-token",

@@ -297,7 +297,7 @@ fn admit(gw: &Gateway, gate: Gate<'_>, headers: &HeaderMap) -> Result<Admitted, 
     if !gw.origins.allows(headers) {
         return Err(Rejection::refused(
             StatusCode::FORBIDDEN,
-            "Forbidden: this Origin is not in the gateway's allowed_origins",
+            crate::origin::REFUSED,
         ));
     }
     let Some(token) = presented_token(gate, headers) else {
