@@ -18,6 +18,10 @@ tests/py/modern/.venv/bin/pip install --quiet --disable-pip-version-check -r tes
 if [[ ! -x tests/clients/node_modules/.bin/mcp-remote || ! -x tests/clients/node_modules/node/bin/node ]]; then
     (cd tests/clients && npm ci --no-audit --no-fund --loglevel=error)
 fi
+# An upstream built with the official TypeScript SDK, pinned with its Node 22.
+if [[ ! -x tests/ts-upstream/node_modules/node/bin/node || ! -d tests/ts-upstream/node_modules/@modelcontextprotocol/sdk ]]; then
+    (cd tests/ts-upstream && npm ci --no-audit --no-fund --loglevel=error)
+fi
 # Headless Chromium (Debian's package) for the browser test, tests/browser.rs.
 if [[ ! -x ${MCPGATE_CHROMIUM:-/usr/bin/chromium} ]]; then
     if [[ ${CI:-} == true && $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
@@ -32,4 +36,5 @@ scripts/quickstart.sh
 scripts/conformance.sh "$root/target/debug/mcpgate"
 scripts/conformance.sh --era 2026-07-28 "$root/target/debug/mcpgate"
 scripts/conformance-portal.sh "$root/target/debug/mcpgate"
+scripts/conformance-portal.sh --upstream ts "$root/target/debug/mcpgate"
 scripts/conformance-portal.sh --era 2026-07-28 "$root/target/debug/mcpgate"

@@ -416,6 +416,23 @@ async fn progress_and_logs_are_relayed_in_order_then_the_result() {
         return;
     }
     let (_alpha, gw, c) = alpha_portal().await;
+    let count_logs = |r: &common::Reply| {
+        sse_messages(&r.text)
+            .iter()
+            .filter(|m| m["method"] == "notifications/message")
+            .count()
+    };
+    let count = json!({"jsonrpc":"2.0","id":"call-0","method":"tools/call",
+        "params":{"name":"alpha_count","arguments":{"n":3},"_meta":{"progressToken":"tok-0"}}});
+    // Issue 17 §10: a session that never asked for logs gets none.
+    let r = c.post(count.clone()).await;
+    assert_eq!(count_logs(&r), 0, "{}", r.text);
+    // Above the level it asked for, none either (the fixture logs at info).
+    c.call("logging/setLevel", json!({"level": "warning"}))
+        .await;
+    let r = c.post(count).await;
+    assert_eq!(count_logs(&r), 0, "{}", r.text);
+    c.call("logging/setLevel", json!({"level": "info"})).await;
     let r = c
         .post(json!({"jsonrpc":"2.0","id":"call-1","method":"tools/call",
             "params":{"name":"alpha_count","arguments":{"n":3},"_meta":{"progressToken":"tok-7"}}}))

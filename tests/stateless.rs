@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Gateway, Mcp, Reply, python};
+use common::{Gateway, Mcp, Reply, next_message, python};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::path::PathBuf;
@@ -381,30 +381,6 @@ async fn unknown_and_removed_methods_are_404_and_get_and_delete_are_405() {
 }
 
 /// The next JSON message of an SSE stream, within `secs`.
-async fn next_message(
-    resp: &mut reqwest::Response,
-    buffer: &mut String,
-    secs: u64,
-) -> Option<Value> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(end) = buffer.find("\n\n") {
-            let event: String = buffer.drain(..end + 2).collect();
-            let data: String = event
-                .lines()
-                .filter_map(|l| l.strip_prefix("data:"))
-                .map(str::trim_start)
-                .collect();
-            if !data.is_empty() {
-                return Some(serde_json::from_str(&data).unwrap());
-            }
-            continue;
-        }
-        let chunk = tokio::time::timeout_at(deadline, resp.chunk()).await.ok()?;
-        buffer.push_str(std::str::from_utf8(&chunk.ok()??).unwrap());
-    }
-}
-
 /// Open a `subscriptions/listen` stream on `url` with `filter`.
 async fn listen(http: &reqwest::Client, url: &str, filter: Value) -> reqwest::Response {
     let mut params = json!({ "notifications": filter });

@@ -120,6 +120,8 @@ pub struct Gateway {
     waiting: Arc<mcp::bridge::Waiting>,
     /// Cluster-wide limits, when configured.
     pub cluster_limits: Option<Arc<cluster_limits::ClusterLimits>>,
+    /// The log level each 2025 session asked for.
+    log_levels: Arc<session::LogLevels>,
 }
 
 impl Gateway {
@@ -172,6 +174,7 @@ impl Gateway {
             relayed: Arc::new(std::sync::atomic::AtomicU64::new(1)),
             waiting: Default::default(),
             cluster_limits: options.cluster_limits.clone(),
+            log_levels: Arc::default(),
         }))
     }
 
@@ -208,6 +211,7 @@ impl Gateway {
                 gw.reload("periodic").await;
                 gw.sessions.purge_ended();
                 gw.waiting.purge_expired();
+                gw.log_levels.purge_expired();
             }
         })
     }

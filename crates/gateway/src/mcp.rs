@@ -11,7 +11,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use mcpgate_protocol::jsonrpc::{self, InvalidMessage};
-use mcpgate_protocol::mcp::{CallToolParams, InitializeParams, ListParams, method};
+use mcpgate_protocol::mcp::{CallToolParams, InitializeParams, ListParams, LogLevel, method};
 use mcpgate_protocol::{ErrorCode, Incoming, Message, ProtocolVersion, RequestId, RpcError};
 use std::sync::Arc;
 use std::time::Instant;
@@ -611,6 +611,7 @@ async fn post_inner(
             if let Message::Response { id, body, is_error } = &message {
                 route_response(gw, &session, id, body, *is_error);
             }
+            note_log_level(gw, &session, &message);
             if let Message::Request { id, method, params } = &message
                 && method == method::TOOLS_CALL
                 && sandbox.is_none()
@@ -659,8 +660,29 @@ async fn post_inner(
         }
         Incoming::Batch(items) => {
             *label = "batch";
+            for message in items.iter().flatten() {
+                note_log_level(gw, &session, message);
+            }
             batch(&view, &session, items, sandbox.as_ref()).await
         }
+    }
+}
+
+/// Remember the level a session's `logging/setLevel` asks for: the upstream
+/// log lines relayed to that session are filtered by it (a session that
+/// never asked gets none). Invalid levels are refused by `dispatch`.
+fn note_log_level(gw: &Gateway, session: &Session, message: &Message) {
+    let Message::Request { method, params, .. } = message else {
+        return;
+    };
+    if method != "logging/setLevel" {
+        return;
+    }
+    if let Ok(p) = jsonrpc::params::<LevelParams>(params.as_deref())
+        && let Some(level) = LogLevel::parse(&p.level)
+    {
+        let expires = gw.sessions.expires_at(session);
+        gw.log_levels.set(session.nonce, level, expires);
     }
 }
 
@@ -759,6 +781,7 @@ fn start_tool_call(
     let pending = Arc::clone(&gw.pending);
     let relayed = Arc::clone(&gw.relayed);
     let (nonce, caps) = (session.nonce, session.caps);
+    let log_levels = Arc::clone(&gw.log_levels);
     let relay_client = Arc::clone(&client);
     let task_key = key.clone();
     let task = tokio::spawn(async move {
@@ -770,6 +793,14 @@ fn start_tool_call(
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<serde_json::Value>();
         let relay = async {
             while let Some(mut msg) = rx.recv().await {
+                // Log lines only at or above the level the session asked for.
+                if msg.get("method").and_then(|m| m.as_str()) == Some("notifications/message")
+                    && !log_levels
+                        .get(&nonce)
+                        .is_some_and(|asked| LogLevel::passes(&msg, asked))
+                {
+                    continue;
+                }
                 // A request from the upstream (sampling, elicitation, roots)
                 // goes to the client under an id of ours, only if the client
                 // declared the capability and is listening on this stream.
@@ -803,7 +834,22 @@ fn start_tool_call(
         };
         // What the client can answer on this stream, for upstreams that ask first.
         let answerable = crate::session::ClientCaps::to_json(if streaming { caps } else { 0 });
-        let call = tool.call_streaming(params, upstream_id, tx, &passthrough, &answerable, false);
+        // What the upstream asks or logs on its standalone stream may be
+        // for this call (see `mcpgate_upstream::Attending`).
+        let attending = {
+            let tx = tx.clone();
+            let owner = u128::from_be_bytes(nonce);
+            relay_client.attend(owner, &answerable, move |m| tx.send(m).is_ok())
+        };
+        let call = async {
+            let result = tool
+                .call_streaming(params, upstream_id, tx, &passthrough, &answerable, false)
+                .await;
+            // The upstream has answered: nothing more is this call's, and the
+            // relay ends once the last sender is gone.
+            drop(attending);
+            result
+        };
         let outcome = tokio::select! {
             (result, ()) = async { tokio::join!(call, relay) } => Some(result),
             () = out_tx.closed() => None,
@@ -1170,21 +1216,12 @@ async fn dispatch<'a>(
                 return Err(RpcError::method_not_found(method));
             }
             let p: LevelParams = jsonrpc::params(params)?;
-            const LEVELS: [&str; 8] = [
-                "debug",
-                "info",
-                "notice",
-                "warning",
-                "error",
-                "critical",
-                "alert",
-                "emergency",
-            ];
-            if !LEVELS.contains(&p.level.as_str()) {
+            if LogLevel::parse(&p.level).is_none() {
+                let names: Vec<&str> = LogLevel::ALL.iter().map(|l| l.as_str()).collect();
                 return Err(RpcError::invalid_params(format!(
                     "Invalid log level {:?}; one of {}",
                     p.level,
-                    LEVELS.join(", ")
+                    names.join(", ")
                 )));
             }
             // Every upstream of the portal that logs gets the same level.
@@ -1297,6 +1334,7 @@ async fn delete(gw: &Gateway, gate: Gate<'_>, headers: &HeaderMap) -> Response {
                 match gw.store.end_session(&nonce_hex(&s.nonce), expires).await {
                     Ok(()) => {
                         gw.sessions.mark_ended(s.nonce, expires);
+                        gw.log_levels.forget(&s.nonce);
                         http_util::empty(StatusCode::NO_CONTENT)
                     }
                     Err(e) => {

@@ -106,6 +106,19 @@ fn announces_changes(record: &UpstreamRecord) -> bool {
     })
 }
 
+/// Whether the gateway keeps the upstream's standalone stream open: to hear
+/// its list changes, and, on a 2025 session, the requests to the client and
+/// the log lines its tools may send there instead of on the call's stream
+/// (as TypeScript-SDK servers do; see `mcpgate_upstream::Attending`).
+fn listens(record: &UpstreamRecord) -> bool {
+    let version = record
+        .snapshot
+        .as_ref()
+        .and_then(|s| s.get("protocol_version"))
+        .and_then(Value::as_str);
+    announces_changes(record) || version.is_some_and(|v| v != mcpgate_protocol::stateless::VERSION)
+}
+
 struct AccountEntry {
     integration: IntegrationId,
     executor: Executor,
@@ -718,14 +731,14 @@ impl Registry {
                 .listeners
                 .get(&key)
                 .is_some_and(|l| Arc::ptr_eq(&l.0, &client));
-            if announces_changes(&record) && !listening {
+            if listens(&record) && !listening {
                 let handle = self.spawn_listener(&record, &client);
                 if let Some((_, (_, old))) = self.listeners.remove(&key) {
                     old.abort();
                 }
                 self.listeners
                     .insert(key.clone(), (Arc::clone(&client), handle));
-            } else if !announces_changes(&record)
+            } else if !listens(&record)
                 && let Some((_, (_, old))) = self.listeners.remove(&key)
             {
                 old.abort();

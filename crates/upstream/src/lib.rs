@@ -15,10 +15,12 @@ mod modern;
 pub mod paging;
 pub mod rest;
 pub mod simulator;
+mod standalone;
 
 pub use auth::RotateHook;
 pub use mcp_client::{CallError, Extras, McpClient, Snapshot, StreamEnd, UpstreamError};
 pub use rest::{RestAccount, RestOperation, RestSettings};
+pub use standalone::Attending;
 
 use mcpgate_catalog::Builtin;
 use mcpgate_protocol::RpcError;

@@ -19,6 +19,7 @@ use mcpgate_protocol::stateless;
 
 use crate::legacy::Legacy;
 use crate::modern::{self, Outcome};
+use crate::standalone::{self, Attending};
 
 /// The protocol version the gateway asks upstreams for.
 pub const UPSTREAM_VERSION: &str = "2025-11-25";
@@ -133,6 +134,8 @@ pub struct McpClient {
     /// Told when a new session replaces the one a change listener is on
     /// (an upstream sends a session's list changes on that session's stream).
     renewed: tokio::sync::Notify,
+    /// Calls in flight that take what the upstream asks on its standalone stream.
+    callers: Arc<standalone::Callers>,
 }
 
 /// What a sync found on an upstream.
@@ -193,6 +196,7 @@ impl McpClient {
             legacy: std::sync::Mutex::new(None),
             questions: modern::Questions::default(),
             renewed: tokio::sync::Notify::new(),
+            callers: Arc::default(),
         })
     }
 
@@ -652,6 +656,21 @@ impl McpClient {
         Ok(responses)
     }
 
+    /// While the guard lives, hand `deliver` the requests to the client
+    /// (sampling, elicitation, roots — the ones `can_answer`, a
+    /// ClientCapabilities object, allows) and the progress and log
+    /// notifications that the upstream sends on its standalone stream rather
+    /// than on the call's, when they can only be for the client `owner` (an
+    /// opaque id of its session or key). See [`standalone`] for the rules.
+    pub fn attend(
+        &self,
+        owner: u128,
+        can_answer: &Value,
+        deliver: impl Fn(Value) -> bool + Send + Sync + 'static,
+    ) -> Attending {
+        self.callers.attend(owner, can_answer, Box::new(deliver))
+    }
+
     /// Answer a request the upstream sent us (a JSON-RPC response message):
     /// on the gateway's session, or, for a stateless upstream's input
     /// request, into the round waiting for it.
@@ -740,7 +759,8 @@ impl McpClient {
             _ => {}
         }
         // A new session's changes come on its own stream.
-        Ok(relay_list_changes(response, on_change, renewed).await)
+        let talk_back = Some((self, &session));
+        Ok(relay_list_changes(response, on_change, renewed, talk_back).await)
     }
 
     /// `subscriptions/listen` on a stateless upstream: a long-lived POST
@@ -791,7 +811,7 @@ impl McpClient {
             ));
         }
         // No session to be replaced: the subscription stands on its own.
-        Ok(relay_list_changes(response, on_change, std::future::pending()).await)
+        Ok(relay_list_changes(response, on_change, std::future::pending(), None).await)
     }
 
     /// Every item of a paginated list (`tools/list` → `tools`).
@@ -876,11 +896,14 @@ pub(crate) fn is_event_stream(response: &reqwest::Response) -> bool {
 }
 
 /// Call `on_change` for each `notifications/*/list_changed` on an SSE
-/// answer, until it ends or `renewed` fires.
+/// answer, until it ends or `renewed` fires. With `talk_back` (a session's
+/// standalone stream), its other messages go to the calls in flight
+/// ([`standalone`]), and the answers given here are posted on the session.
 async fn relay_list_changes(
     response: reqwest::Response,
     on_change: &(dyn Fn(&str) + Send + Sync),
     renewed: impl std::future::Future<Output = ()>,
+    talk_back: Option<(&McpClient, &Session)>,
 ) -> StreamEnd {
     let mut stream = SseByteStream::new(response.bytes_stream());
     tokio::pin!(renewed);
@@ -902,6 +925,11 @@ async fn relay_list_changes(
             && method.ends_with("/list_changed")
         {
             on_change(method);
+        } else if let Some((client, session)) = talk_back
+            && let Some(answer) = client.callers.route(msg)
+            && let Err(e) = client.post(Some(session), &answer).send().await
+        {
+            tracing::debug!(error = %e.without_url(), "answer to the upstream not delivered");
         }
     }
 }
