@@ -594,7 +594,9 @@ async fn http_layer_errors_carry_the_request_id() {
     let json_accept = ("accept", "application/json, text/event-stream");
     let json_type = ("content-type", "application/json");
     let with_session = ("mcp-session-id", session.as_str());
-    let cases: Vec<(&str, String, Vec<(&str, &str)>, u16)> = vec![
+    // (what is wrong, URL, headers, expected status)
+    type Case<'a> = (&'a str, String, Vec<(&'a str, &'a str)>, u16);
+    let cases: Vec<Case> = vec![
         (
             "unknown session",
             url.clone(),
