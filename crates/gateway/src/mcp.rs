@@ -791,6 +791,9 @@ fn start_tool_call(
         // client hangs up (its response stream, and so `out_rx`, is dropped).
         let permit = permit;
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<serde_json::Value>();
+        // The ids this call's relayed requests got: unanswered ones are
+        // forgotten when the call ends.
+        let mut asked: Vec<String> = Vec::new();
         let relay = async {
             while let Some(mut msg) = rx.recv().await {
                 // Log lines only at or above the level the session asked for.
@@ -827,6 +830,7 @@ fn start_tool_call(
                         (nonce, ours.to_string()),
                         (Arc::clone(&relay_client), upstream_request),
                     );
+                    asked.push(ours.to_string());
                     msg["id"] = ours;
                 }
                 let _ = out_tx.send(msg.to_string());
@@ -855,6 +859,9 @@ fn start_tool_call(
             () = out_tx.closed() => None,
         };
         inflight.remove(&task_key);
+        for id in asked {
+            pending.remove(&(nonce, id));
+        }
         let Some(result) = outcome else {
             // The client hung up. Nobody will read the answer, so the permit
             // goes back now; a 2025 upstream stops only when told (a
