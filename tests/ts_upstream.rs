@@ -210,6 +210,33 @@ async fn sampling_and_elicitation_round_trip_on_either_stream() {
     );
 }
 
+/// An upstream that restarted forgets the gateway's session; the next call
+/// opens a new one, and a question the upstream asks on the new session's
+/// standalone stream must still arrive — the call waits for the change
+/// listener to reopen that stream instead of racing it.
+#[tokio::test]
+async fn a_question_right_after_the_upstream_restarted_still_arrives() {
+    let Some((upstream, _gw, portal)) = ts_portal().await else {
+        return;
+    };
+    let s = session(&portal, json!({"sampling": {}})).await;
+    let said = json!({"role":"assistant","content":{"type":"text","text":"4"},"model":"m"});
+    let port = upstream.port;
+    let mut upstream = upstream;
+    for round in 0..3 {
+        let (_, outcome) = ask_and_answer(
+            &s,
+            "ts_test_sampling",
+            json!({"prompt": "2+2?"}),
+            said.clone(),
+        )
+        .await;
+        assert_eq!(text_of(&outcome), "LLM response: 4", "round {round}");
+        drop(upstream);
+        upstream = typescript::start_on(port);
+    }
+}
+
 #[tokio::test]
 async fn progress_and_list_changes_of_a_ts_upstream_reach_the_client() {
     let Some((_upstream, _gw, portal)) = ts_portal().await else {

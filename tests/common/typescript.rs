@@ -30,8 +30,12 @@ pub fn available() -> bool {
 
 /// Start `server.mjs` on a free port.
 pub fn start() -> Fixture {
+    start_on(free_port())
+}
+
+/// Start `server.mjs` on `port` (a restarted upstream keeps its URL).
+pub fn start_on(port: u16) -> Fixture {
     let d = dir();
-    let port = free_port();
     let mut command = Command::new(d.join("node_modules/node/bin/node"));
     command.arg(d.join("server.mjs")).arg(port.to_string());
     launch(command, "ts-upstream", port)

@@ -260,7 +260,9 @@ impl Registry {
         tokio::spawn(async move {
             const QUICK: std::time::Duration = std::time::Duration::from_millis(100);
             let mut backoff = QUICK;
+            let mut renewals = client.renewals();
             loop {
+                renewals.mark_unchanged();
                 let notify = |method: &str| {
                     tracing::info!(upstream = %key.1, method, "upstream announced a change; resyncing");
                     let _ = changes.send(key.clone());
@@ -280,8 +282,14 @@ impl Registry {
                     Ok(StreamEnd::Ended) => {}
                     Err(e) => tracing::debug!(upstream = %key.1, error = %e, "upstream stream failed"),
                 }
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(std::time::Duration::from_secs(60));
+                // A new session (a call re-initialized) needs its stream now:
+                // the upstream may ask that call's client on it.
+                tokio::select! {
+                    () = tokio::time::sleep(backoff) => {
+                        backoff = (backoff * 2).min(std::time::Duration::from_secs(60));
+                    }
+                    _ = renewals.changed() => backoff = QUICK,
+                }
             }
         })
         .abort_handle()

@@ -29,6 +29,9 @@ const MAX_PAGES: usize = 200;
 const MAX_INPUT_ROUNDS: usize = 16;
 /// How long a call waits for its client's answer to an input request.
 const WAIT_FOR_INPUT: Duration = Duration::from_secs(300);
+/// How long a relayed call waits for the change listener to (re)open a new
+/// session's standalone stream before it is sent.
+const STREAM_SETTLE: Duration = Duration::from_secs(2);
 
 /// A failure to talk to an upstream (not a JSON-RPC error it answered with).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
@@ -136,6 +139,14 @@ pub struct McpClient {
     renewed: tokio::sync::Notify,
     /// Calls in flight that take what the upstream asks on its standalone stream.
     callers: Arc<standalone::Callers>,
+    /// The session whose standalone stream the change listener holds open.
+    stream_for: tokio::sync::watch::Sender<Option<String>>,
+    /// Whether the change listener's last attempt opened the stream (or
+    /// only lost the session): then it is about to reopen it.
+    listening: std::sync::atomic::AtomicBool,
+    /// Counts new sessions, so a change listener in its backoff reopens
+    /// the stream for a new session at once.
+    renewals: tokio::sync::watch::Sender<u64>,
 }
 
 /// What a sync found on an upstream.
@@ -197,6 +208,9 @@ impl McpClient {
             questions: modern::Questions::default(),
             renewed: tokio::sync::Notify::new(),
             callers: Arc::default(),
+            stream_for: tokio::sync::watch::Sender::new(None),
+            listening: std::sync::atomic::AtomicBool::new(false),
+            renewals: tokio::sync::watch::Sender::new(0),
         })
     }
 
@@ -498,6 +512,7 @@ impl McpClient {
         let (session, _) = self.initialize().await?;
         *guard = Some(session.clone());
         self.renewed.notify_waiters();
+        self.renewals.send_modify(|n| *n += 1);
         Ok(session)
     }
 
@@ -531,13 +546,19 @@ impl McpClient {
         extras: Extras<'_>,
     ) -> Result<Value, CallError> {
         let session = self.session().await?;
+        if extras.events.is_some() {
+            self.settle_stream(&session).await;
+        }
         let result = match self
             .exchange_with(Some(&session), id, method, params.clone(), extras)
             .await
         {
             Err(CallError::Transport(e)) if e.status == Some(404) && session.id.is_some() => {
-                *self.session.lock().await = None;
+                self.forget_session(&session).await;
                 let session = self.session().await?;
+                if extras.events.is_some() {
+                    self.settle_stream(&session).await;
+                }
                 return Ok(self
                     .exchange_with(Some(&session), id, method, params, extras)
                     .await?
@@ -557,6 +578,37 @@ impl McpClient {
             });
         }
         self.rounds(&session, method, params, result, extras).await
+    }
+
+    /// Changes whenever a new session replaces the last one (see
+    /// [`listen_for_changes`](Self::listen_for_changes): its caller waits on
+    /// this between attempts, so a call's new session gets its stream soon).
+    pub fn renewals(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.renewals.subscribe()
+    }
+
+    /// Drop `lost` (the upstream answered 404 for it), unless another task
+    /// has already replaced it with a new session, which must be kept.
+    async fn forget_session(&self, lost: &Session) {
+        let mut current = self.session.lock().await;
+        if current.as_ref().is_some_and(|s| s.id == lost.id) {
+            *current = None;
+        }
+    }
+
+    /// An upstream that asks its client on the session's standalone stream
+    /// (TypeScript SDK) drops what it sends there while that stream is not
+    /// open — just after a new session, before the change listener has
+    /// reopened it. So a call that can relay such requests gives the listener
+    /// a moment ([`STREAM_SETTLE`]) when it runs on another session's stream.
+    async fn settle_stream(&self, session: &Session) {
+        let mut open = self.stream_for.subscribe();
+        let listening = self.listening.load(Ordering::Relaxed);
+        if !listening || session.id.is_none() || *open.borrow() == session.id {
+            return;
+        }
+        let reopened = open.wait_for(|id| *id == session.id);
+        let _ = tokio::time::timeout(STREAM_SETTLE, reopened).await;
     }
 
     /// Answer a stateless upstream's `input_required` results (asking the
@@ -742,11 +794,16 @@ impl McpClient {
                 true,
             )
         })?;
-        match response.status().as_u16() {
+        let status = response.status().as_u16();
+        if status != 404 && !(200..300).contains(&status) {
+            // No stream to wait for (a lost session, 404, is reopened at once).
+            self.listening.store(false, Ordering::Relaxed);
+        }
+        match status {
             405 => return Ok(StreamEnd::Unsupported),
             404 => {
                 // The upstream forgot our session: start a new one next time.
-                *self.session.lock().await = None;
+                self.forget_session(&session).await;
                 return Ok(StreamEnd::Ended);
             }
             s if !(200..300).contains(&s) => {
@@ -760,7 +817,11 @@ impl McpClient {
         }
         // A new session's changes come on its own stream.
         let talk_back = Some((self, &session));
-        Ok(relay_list_changes(response, on_change, renewed, talk_back).await)
+        self.listening.store(true, Ordering::Relaxed);
+        self.stream_for.send_replace(session.id.clone());
+        let end = relay_list_changes(response, on_change, renewed, talk_back).await;
+        self.stream_for.send_replace(None);
+        Ok(end)
     }
 
     /// `subscriptions/listen` on a stateless upstream: a long-lived POST
@@ -852,6 +913,7 @@ impl McpClient {
         let (session, init) = self.initialize().await.map_err(to_transport)?;
         *self.session.lock().await = Some(session.clone());
         self.renewed.notify_waiters();
+        self.renewals.send_modify(|n| *n += 1);
         let capabilities = init.get("capabilities").cloned().unwrap_or(json!({}));
         let has = |c: &str| capabilities.get(c).is_some();
         let mut snapshot = Snapshot {
