@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
 # The official MCP conformance suite run against an upstream built with the
-# Python SDK, twice: directly, and through a single-upstream portal (no
-# prefix) of a fresh gateway fronting it. Prints both scores.
+# Python SDK (or the TypeScript SDK), twice: directly, and through a
+# single-upstream portal (no prefix) of a fresh gateway fronting it. Prints
+# both scores.
 #
-#   scripts/conformance-portal.sh [--era 2026-07-28] [path/to/mcpgate]
+#   scripts/conformance-portal.sh [--era 2026-07-28 | --upstream ts] [path/to/mcpgate]
 #
 # 2025 (default): every server scenario of the suite pinned in
 # tests/conformance, upstream tests/py/conformance_server.py (SDK 1.x); fails
 # when the portal passes fewer checks than the upstream does directly.
+#
+# --upstream ts: the same, upstream tests/ts-upstream/server.mjs (the
+# official TypeScript SDK, pinned, on its pinned Node 22), whose tools ask the
+# client (sampling, elicitation) and log on the session's standalone stream,
+# as TypeScript-SDK servers do.
 #
 # 2026-07-28: the stateless scenarios of the pre-release pinned in
 # tests/conformance-2026, upstream tests/py/modern/conformance_server.py
@@ -20,8 +26,12 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 era=2025
+upstream=py
 if [[ ${1:-} == --era ]]; then
     era=$2
+    shift 2
+elif [[ ${1:-} == --upstream ]]; then
+    upstream=$2
     shift 2
 fi
 bin=${1:-$root/target/debug/mcpgate}
@@ -47,6 +57,24 @@ case $era in
     ;;
 *)
     echo "unknown era $era (2025 or 2026-07-28)" >&2
+    exit 2
+    ;;
+esac
+
+# How to start the fixture upstream: FIXTURE PORT [KIND].
+launch=("$py" "$fixture")
+case $upstream in
+py) ;;
+ts)
+    [[ $era == 2025 ]] || { echo "the TypeScript SDK upstream speaks the 2025 era only" >&2; exit 2; }
+    ts=$root/tests/ts-upstream
+    if [[ ! -x $ts/node_modules/node/bin/node || ! -d $ts/node_modules/@modelcontextprotocol/sdk ]]; then
+        (cd "$ts" && npm ci --no-audit --no-fund --loglevel=error >&2)
+    fi
+    launch=("$ts/node_modules/node/bin/node" "$ts/server.mjs")
+    ;;
+*)
+    echo "unknown upstream $upstream (py or ts)" >&2
     exit 2
     ;;
 esac
@@ -130,9 +158,9 @@ run() {
 status=0
 for kind in "${kinds[@]}"; do
     port=$(free_port)
-    args=("$fixture" "$port")
+    args=("${launch[@]}" "$port")
     [[ $kind == modern-only ]] && args+=(modern-only)
-    "$py" "${args[@]}" >"$work/fixture-$kind.log" 2>&1 &
+    "${args[@]}" >"$work/fixture-$kind.log" 2>&1 &
     pids+=($!)
     wait_port "$port" || { cat "$work/fixture-$kind.log" >&2; exit 1; }
     upstream=http://127.0.0.1:$port/mcp
@@ -149,6 +177,7 @@ for kind in "${kinds[@]}"; do
     read -r gp gf gw < <(run portal "$url")
     label=""
     [[ $era != 2025 ]] && label=" ($era, upstream $kind)"
+    [[ $upstream == ts ]] && label=" (upstream built with the TypeScript SDK)"
     echo "(direct against the fixture upstream) conformance-direct$label: $dp passed, $df failed, $dw warnings"
     echo "conformance-portal$label: $gp passed, $gf failed, $gw warnings"
     if ((gp < dp)); then

@@ -12,8 +12,13 @@ use serde_json::{Value, json};
 
 /// The `alpha` fixture behind a fresh gateway's single-server portal `p`.
 async fn alpha_portal() -> (Fixture, Gateway, Mcp) {
+    alpha_portal_with(common::Start::default()).await
+}
+
+/// [`alpha_portal`] on a gateway started with `start`.
+async fn alpha_portal_with(start: common::Start) -> (Fixture, Gateway, Mcp) {
     let alpha = started("alpha");
-    let gw = Gateway::start().await;
+    let gw = Gateway::start_with(start).await;
     register(&gw, "alpha", &alpha.url).await;
     sync(&gw, "alpha", None).await;
     let c = portal(
@@ -411,6 +416,23 @@ async fn progress_and_logs_are_relayed_in_order_then_the_result() {
         return;
     }
     let (_alpha, gw, c) = alpha_portal().await;
+    let count_logs = |r: &common::Reply| {
+        sse_messages(&r.text)
+            .iter()
+            .filter(|m| m["method"] == "notifications/message")
+            .count()
+    };
+    let count = json!({"jsonrpc":"2.0","id":"call-0","method":"tools/call",
+        "params":{"name":"alpha_count","arguments":{"n":3},"_meta":{"progressToken":"tok-0"}}});
+    // Issue 17 §10: a session that never asked for logs gets none.
+    let r = c.post(count.clone()).await;
+    assert_eq!(count_logs(&r), 0, "{}", r.text);
+    // Above the level it asked for, none either (the fixture logs at info).
+    c.call("logging/setLevel", json!({"level": "warning"}))
+        .await;
+    let r = c.post(count).await;
+    assert_eq!(count_logs(&r), 0, "{}", r.text);
+    c.call("logging/setLevel", json!({"level": "info"})).await;
     let r = c
         .post(json!({"jsonrpc":"2.0","id":"call-1","method":"tools/call",
             "params":{"name":"alpha_count","arguments":{"n":3},"_meta":{"progressToken":"tok-7"}}}))
@@ -482,6 +504,56 @@ async fn cancellations_are_forwarded_upstream() {
     assert_eq!(count, 1, "the upstream saw the cancellation");
     let ended = tokio::time::timeout(std::time::Duration::from_secs(5), waiting).await;
     assert!(ended.is_ok(), "the relay stopped after the cancellation");
+}
+
+/// Issue 17 §7: a 2025 client that hangs up during a portal `tools/call`
+/// gives its key's concurrency permit back at once and the upstream is told
+/// (`notifications/cancelled`) — for a JSON answer and for an SSE one.
+#[tokio::test]
+async fn a_client_that_hangs_up_frees_its_permit_and_cancels_upstream() {
+    if !python::available() {
+        return;
+    }
+    let (_alpha, _gw, c) = alpha_portal_with(common::Start {
+        extra_config: "[limits]\nmax_concurrency = 1\n".into(),
+        ..Default::default()
+    })
+    .await;
+    let impatient = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_millis(700))
+        .build()
+        .unwrap();
+    for (round, accept) in [
+        (1, "application/json"),
+        (2, "application/json, text/event-stream"),
+    ] {
+        let hung_up = impatient
+            .post(&c.url)
+            .header("content-type", "application/json")
+            .header("accept", accept)
+            .header("mcp-session-id", c.session.as_deref().unwrap())
+            .body(
+                json!({"jsonrpc":"2.0","id":round,"method":"tools/call",
+                "params":{"name":"alpha_wait","arguments":{}}})
+                .to_string(),
+            )
+            .send()
+            .await;
+        // An SSE answer's headers come at once; its body never does, and
+        // reading it runs into the client's timeout too.
+        if let Ok(response) = hung_up {
+            assert!(
+                response.text().await.is_err(),
+                "{accept}: the call cannot end"
+            );
+        }
+        // With a limit of one call in flight, the next call is admitted only
+        // if the abandoned one gave its permit back; the wait tool runs for
+        // a minute unless cancelled.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let count = python::cancellations(&c, "alpha", round).await;
+        assert_eq!(count, round, "{accept}: the upstream saw the cancellation");
+    }
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Gateway, Mcp, Reply, python};
+use common::{Gateway, Mcp, Reply, next_message, python};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::path::PathBuf;
@@ -381,30 +381,6 @@ async fn unknown_and_removed_methods_are_404_and_get_and_delete_are_405() {
 }
 
 /// The next JSON message of an SSE stream, within `secs`.
-async fn next_message(
-    resp: &mut reqwest::Response,
-    buffer: &mut String,
-    secs: u64,
-) -> Option<Value> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(end) = buffer.find("\n\n") {
-            let event: String = buffer.drain(..end + 2).collect();
-            let data: String = event
-                .lines()
-                .filter_map(|l| l.strip_prefix("data:"))
-                .map(str::trim_start)
-                .collect();
-            if !data.is_empty() {
-                return Some(serde_json::from_str(&data).unwrap());
-            }
-            continue;
-        }
-        let chunk = tokio::time::timeout_at(deadline, resp.chunk()).await.ok()?;
-        buffer.push_str(std::str::from_utf8(&chunk.ok()??).unwrap());
-    }
-}
-
 /// Open a `subscriptions/listen` stream on `url` with `filter`.
 async fn listen(http: &reqwest::Client, url: &str, filter: Value) -> reqwest::Response {
     let mut params = json!({ "notifications": filter });
@@ -1101,6 +1077,59 @@ async fn a_2026_client_closing_its_request_cancels_the_2025_upstream_call() {
     // A 2025 upstream stops only on notifications/cancelled.
     let count = python::cancellations(&portal, "alpha", 1).await;
     assert_eq!(count, 1, "the upstream saw the cancellation");
+}
+
+/// Issue 17 §7, the stateless side: a portal call answered as a stream holds
+/// its key's concurrency permit while it streams, and gives it back as soon
+/// as the client closes the stream.
+#[tokio::test]
+async fn a_streamed_portal_call_holds_its_permit_until_the_client_hangs_up() {
+    if !python::available() {
+        return;
+    }
+    let upstream = python::start("alpha", "base", python::free_port());
+    let gw = Gateway::start_with(common::Start {
+        extra_config: "[limits]\nmax_concurrency = 1\n".into(),
+        ..Default::default()
+    })
+    .await;
+    let c = common::registry::portal_over(&gw, "alpha", &upstream.url)
+        .await
+        .stateless_to(&gw);
+    let mut with_token = meta();
+    with_token["progressToken"] = json!("p-1");
+    // Counting to 100 streams progress for about five seconds.
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "alpha_count", "arguments": {"n": 100}, "_meta": with_token}});
+    let mut streaming = gw
+        .http
+        .post(&c.url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .headers(
+            call_headers("alpha_count")
+                .iter()
+                .map(|(k, v)| (k.parse().unwrap(), v.parse().unwrap()))
+                .collect(),
+        )
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        streaming.chunk().await.unwrap().is_some(),
+        "the stream started"
+    );
+    let busy = modern(&c, 2, "tools/list", json!({})).await;
+    assert_eq!(
+        busy.status, 429,
+        "the streaming call holds the permit: {}",
+        busy.text
+    );
+    drop(streaming);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let free = modern(&c, 3, "tools/list", json!({})).await;
+    assert_eq!(free.status, 200, "the permit came back: {}", free.text);
 }
 
 #[tokio::test]

@@ -502,7 +502,8 @@ async fn invalid_json_is_parse_error() {
         .await;
     assert_eq!(r.status, 400);
     assert_eq!(r.error_code(), -32700);
-    assert!(r.json().get("id").is_none());
+    // JSON-RPC 2.0 §5: an id that cannot be read is null.
+    assert!(r.json()["id"].is_null(), "{}", r.json());
 }
 
 #[tokio::test]
@@ -577,4 +578,222 @@ async fn bodies_over_the_limit_are_413() {
         )
         .await;
     assert_eq!(ok.status, 200);
+}
+
+/// Issue 17 §10: an error the HTTP layer answers with (before or instead of
+/// dispatch, in either era) carries the request's id when the body holds a
+/// readable one, and `null` only when it does not.
+#[tokio::test]
+async fn http_layer_errors_carry_the_request_id() {
+    let (gw, token) = ready().await;
+    let mut c = gw.mcp(&token);
+    c.initialize("2025-11-25").await;
+    let session = c.session.clone().unwrap();
+    let url = gw.url(&format!("/mcp/{token}"));
+    let body = r#"{"jsonrpc":"2.0","id":9007199254740993,"method":"tools/list"}"#;
+    let json_accept = ("accept", "application/json, text/event-stream");
+    let json_type = ("content-type", "application/json");
+    let with_session = ("mcp-session-id", session.as_str());
+    // (what is wrong, URL, headers, expected status)
+    type Case<'a> = (&'a str, String, Vec<(&'a str, &'a str)>, u16);
+    let cases: Vec<Case> = vec![
+        (
+            "unknown session",
+            url.clone(),
+            vec![json_accept, json_type, ("mcp-session-id", "made-up")],
+            404,
+        ),
+        (
+            "missing session",
+            url.clone(),
+            vec![json_accept, json_type],
+            400,
+        ),
+        (
+            "bad protocol version",
+            url.clone(),
+            vec![
+                json_accept,
+                json_type,
+                with_session,
+                ("mcp-protocol-version", "1999-01-01"),
+            ],
+            400,
+        ),
+        (
+            "Accept without JSON",
+            url.clone(),
+            vec![("accept", "text/event-stream"), json_type, with_session],
+            406,
+        ),
+        (
+            "not JSON content",
+            url.clone(),
+            vec![json_accept, ("content-type", "text/plain"), with_session],
+            415,
+        ),
+        (
+            "unknown token",
+            gw.url("/mcp/not-a-token"),
+            vec![json_accept, json_type],
+            401,
+        ),
+        (
+            "refused Origin",
+            url.clone(),
+            vec![
+                json_accept,
+                json_type,
+                with_session,
+                ("origin", "http://evil.example"),
+            ],
+            403,
+        ),
+        (
+            "2026 header without _meta",
+            url.clone(),
+            vec![
+                json_accept,
+                json_type,
+                ("mcp-protocol-version", "2026-07-28"),
+            ],
+            400,
+        ),
+    ];
+    let http = reqwest::Client::new();
+    for (label, url, headers, status) in cases {
+        let mut req = http.post(&url).body(body);
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        let resp = req.send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), status, "{label}");
+        let text = resp.text().await.unwrap();
+        // Byte for byte: an id beyond 2^53 survives.
+        assert!(text.contains(r#""id":9007199254740993"#), "{label}: {text}");
+    }
+    // An unreadable id is null, not left out.
+    let resp = http
+        .post(&url)
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .header("mcp-session-id", "made-up")
+        .body(r#"{"jsonrpc":"2.0","method":"tools/list"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 404);
+    let v: Value = resp.json().await.unwrap();
+    assert!(v.get("id").is_some_and(Value::is_null), "{v}");
+}
+
+/// Issue 17 §9: CORS on the MCP endpoints follows the origin settings. An
+/// allowed origin's preflight is 2xx and allows what MCP clients of both
+/// eras send (including tool-defined `Mcp-Param-*` headers); its answers
+/// expose the headers a client must read. A refused origin's preflight is
+/// 403 without CORS headers, and the admin API offers no CORS at all.
+#[tokio::test]
+async fn cors_follows_the_origin_settings() {
+    let gw = Gateway::start_with(Start {
+        extra_config: "[http]\nallowed_origins = [\"https://app.example.com\"]\n".into(),
+        ..Start::default()
+    })
+    .await;
+    let (_, token) = gw.create_server("demo").await;
+    let http = reqwest::Client::new();
+    let asked = "content-type,authorization,mcp-session-id,mcp-protocol-version,last-event-id,mcp-method,mcp-name,mcp-param-region";
+    let preflight = |url: String, origin: &'static str| {
+        http.request(reqwest::Method::OPTIONS, url)
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", asked)
+            .send()
+    };
+    let endpoints = [
+        gw.url(&format!("/mcp/{token}")),
+        gw.url("/mcp"),
+        gw.url("/v1/tenants/default/integrations/any/mcp:call"),
+    ];
+    for url in &endpoints {
+        for origin in ["https://app.example.com", "http://localhost:6274"] {
+            let r = preflight(url.clone(), origin).await.unwrap();
+            assert!(r.status().is_success(), "{url} {origin}: {}", r.status());
+            let h = |name: &str| {
+                r.headers()
+                    .get(name)
+                    .map(|v| v.to_str().unwrap().to_ascii_lowercase())
+                    .unwrap_or_default()
+            };
+            assert_eq!(h("access-control-allow-origin"), origin, "{url}");
+            assert!(h("access-control-allow-methods").contains("post"), "{url}");
+            for header in asked.split(',') {
+                assert!(
+                    h("access-control-allow-headers").contains(header),
+                    "{url}: {header}"
+                );
+            }
+        }
+        let refused = preflight(url.clone(), "https://evil.example.com")
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 403, "{url}");
+        assert!(
+            refused
+                .headers()
+                .get("access-control-allow-origin")
+                .is_none()
+        );
+    }
+
+    // Real requests: from an allowed origin, the session id is readable.
+    let init = json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{
+        "protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"web","version":"1"}}});
+    let post_from = |url: String, origin: &'static str| {
+        http.post(url)
+            .header("origin", origin)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(init.to_string())
+            .send()
+    };
+    let allowed_origin = |r: &reqwest::Response| {
+        r.headers()
+            .get("access-control-allow-origin")
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    let r = post_from(endpoints[0].clone(), "https://app.example.com")
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        allowed_origin(&r).as_deref(),
+        Some("https://app.example.com")
+    );
+    let exposed = r.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    for header in ["mcp-session-id", "mcp-protocol-version", "www-authenticate"] {
+        assert!(exposed.contains(header), "{exposed}");
+    }
+    // A 401 is readable too, challenge included.
+    let r = post_from(gw.url("/mcp/not-a-token"), "https://app.example.com")
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(
+        allowed_origin(&r).as_deref(),
+        Some("https://app.example.com")
+    );
+    // A refused origin's request stays refused.
+    let r = post_from(endpoints[0].clone(), "https://evil.example.com")
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(allowed_origin(&r), None);
+    // The admin API is not for browsers on other origins.
+    let r = preflight(gw.url("/server"), "https://app.example.com")
+        .await
+        .unwrap();
+    assert!(r.headers().get("access-control-allow-origin").is_none());
 }

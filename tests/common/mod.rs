@@ -7,6 +7,7 @@ pub mod hostile;
 pub mod python;
 pub mod raw_mcp;
 pub mod registry;
+pub mod typescript;
 pub mod upstream;
 
 use serde_json::{Value, json};
@@ -714,4 +715,30 @@ pub async fn ready_at(http: &reqwest::Client, base: &str) -> Option<serde_json::
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     None
+}
+
+/// The next SSE message of `resp` (`buffer` holds what was read past it),
+/// or `None` when none comes within `secs` or the stream ends.
+pub async fn next_message(
+    resp: &mut reqwest::Response,
+    buffer: &mut String,
+    secs: u64,
+) -> Option<Value> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(end) = buffer.find("\n\n") {
+            let event: String = buffer.drain(..end + 2).collect();
+            let data: String = event
+                .lines()
+                .filter_map(|l| l.strip_prefix("data:"))
+                .map(str::trim_start)
+                .collect();
+            if !data.is_empty() {
+                return Some(serde_json::from_str(&data).unwrap());
+            }
+            continue;
+        }
+        let chunk = tokio::time::timeout_at(deadline, resp.chunk()).await.ok()?;
+        buffer.push_str(std::str::from_utf8(&chunk.ok()??).unwrap());
+    }
 }

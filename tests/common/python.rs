@@ -73,7 +73,7 @@ pub fn start_stateless(name: &str, port: u16) -> Fixture {
 }
 
 /// Run a fixture server and wait until it listens.
-fn launch(mut command: Command, name: &str, port: u16) -> Fixture {
+pub fn launch(mut command: Command, name: &str, port: u16) -> Fixture {
     let child = command
         .stdout(Stdio::null())
         .stderr(Stdio::null())

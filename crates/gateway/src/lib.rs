@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod cluster_limits;
+mod cors;
 pub mod fixtures;
 mod http_util;
 pub mod limits;
@@ -130,6 +131,8 @@ pub struct Gateway {
     /// The egress policy, for admin validation of URLs (the HTTP client
     /// enforces it on every connection).
     pub egress: Arc<mcpgate_upstream::egress::EgressPolicy>,
+    /// The log level each 2025 session asked for.
+    log_levels: Arc<session::LogLevels>,
 }
 
 impl Gateway {
@@ -190,6 +193,7 @@ impl Gateway {
             waiting: Default::default(),
             cluster_limits: options.cluster_limits.clone(),
             egress: options.egress,
+            log_levels: Arc::default(),
         }))
     }
 
@@ -237,6 +241,7 @@ impl Gateway {
                 gw.reload("periodic").await;
                 gw.sessions.purge_ended();
                 gw.waiting.purge_expired();
+                gw.log_levels.purge_expired();
             }
         })
     }
@@ -326,18 +331,24 @@ impl Gateway {
 
 /// The complete HTTP application.
 pub fn router(gw: Arc<Gateway>) -> Router {
+    // Browser clients reach the MCP endpoints (only) across origins.
+    let cors = |route| cors::mcp(route, &gw.origins);
     Router::new()
         .route(
             "/mcp",
-            post(mcp::post_bearer)
-                .get(mcp::get_bearer)
-                .delete(mcp::delete_bearer),
+            cors(
+                post(mcp::post_bearer)
+                    .get(mcp::get_bearer)
+                    .delete(mcp::delete_bearer),
+            ),
         )
         .route(
             "/mcp/{token}",
-            post(mcp::post_path)
-                .get(mcp::get_path)
-                .delete(mcp::delete_path),
+            cors(
+                post(mcp::post_path)
+                    .get(mcp::get_path)
+                    .delete(mcp::delete_path),
+            ),
         )
         .route(
             "/server",
@@ -408,15 +419,19 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         )
         .route(
             "/v1/tenants/{tenant}/integrations/{integration}/mcp:call",
-            post(mcp::post_integration)
-                .get(mcp::get_integration)
-                .delete(mcp::delete_integration),
+            cors(
+                post(mcp::post_integration)
+                    .get(mcp::get_integration)
+                    .delete(mcp::delete_integration),
+            ),
         )
         .route(
             "/v1/tenants/{tenant}/integrations/{integration}/mcp:test",
-            post(mcp::post_integration_test)
-                .get(mcp::get_integration)
-                .delete(mcp::delete_integration),
+            cors(
+                post(mcp::post_integration_test)
+                    .get(mcp::get_integration)
+                    .delete(mcp::delete_integration),
+            ),
         )
         .route(
             "/admin-token",

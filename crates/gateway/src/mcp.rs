@@ -11,7 +11,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use mcpgate_protocol::jsonrpc::{self, InvalidMessage};
-use mcpgate_protocol::mcp::{CallToolParams, InitializeParams, ListParams, method};
+use mcpgate_protocol::mcp::{CallToolParams, InitializeParams, ListParams, LogLevel, method};
 use mcpgate_protocol::{ErrorCode, Incoming, Message, ProtocolVersion, RequestId, RpcError};
 use std::sync::Arc;
 use std::time::Instant;
@@ -246,8 +246,14 @@ impl Rejection {
         )
     }
 
+    /// The refusal of a request whose id is not known (GET, DELETE).
     fn into_response(self) -> Response {
-        let mut r = rpc_error(self.status, None, &self.error);
+        self.answering(None)
+    }
+
+    /// The refusal, answering the request `id` (`null` when it is unknown).
+    fn answering(self, id: Option<&RequestId>) -> Response {
+        let mut r = rpc_error(self.status, id, &self.error);
         if let Some((name, value)) = self.header {
             r.headers_mut()
                 .insert(name, HeaderValue::from_static(value));
@@ -258,6 +264,19 @@ impl Rejection {
         }
         r
     }
+}
+
+/// A refusal decided before the body was read: the body is read anyway
+/// (bounded by the body limit) so that the error can carry the request's
+/// id; `null` when it cannot be read.
+async fn refuse_unread(gw: &Gateway, r: Rejection, headers: &HeaderMap, body: Body) -> Response {
+    let id = match http_util::read_body(headers, body, gw.max_body_bytes).await {
+        Ok(bytes) => jsonrpc::parse(&bytes)
+            .ok()
+            .and_then(|incoming| incoming.request_id().cloned()),
+        Err(_) => None,
+    };
+    r.answering(id.as_ref())
 }
 
 /// Whether a view is the server of the integration MCP settings a path names
@@ -278,7 +297,7 @@ fn admit(gw: &Gateway, gate: Gate<'_>, headers: &HeaderMap) -> Result<Admitted, 
     if !gw.origins.allows(headers) {
         return Err(Rejection::refused(
             StatusCode::FORBIDDEN,
-            "Forbidden: this Origin is not in the gateway's allowed_origins",
+            crate::origin::REFUSED,
         ));
     }
     let Some(token) = presented_token(gate, headers) else {
@@ -464,13 +483,13 @@ async fn post_inner(
 ) -> Response {
     let admitted = match admit(gw, gate, headers) {
         Ok(a) => a,
-        Err(r) => return r.into_response(),
+        Err(r) => return refuse_unread(gw, r, headers, body).await,
     };
     // Held until this function returns: success, error, timeout or a client
     // that went away (the future is dropped) all give the permit back.
     let permit = match limit(gw, &admitted, sandbox).await {
         Ok(p) => p,
-        Err(r) => return r.into_response(),
+        Err(r) => return refuse_unread(gw, r, headers, body).await,
     };
     let admitted_key = admitted.key.id;
     let view = admitted.view;
@@ -479,20 +498,20 @@ async fn post_inner(
         id: admitted.key.id.to_string(),
     });
     if !http_util::accepts_json(headers) {
-        return Rejection::refused(
+        let r = Rejection::refused(
             StatusCode::NOT_ACCEPTABLE,
             "Not Acceptable: the Accept header must allow application/json (send \"Accept: application/json, text/event-stream\")",
-        )
-        .into_response();
+        );
+        return refuse_unread(gw, r, headers, body).await;
     }
     if !http_util::is_media_type(headers.get(header::CONTENT_TYPE), "application/json") {
-        return rpc_error(
+        let r = Rejection::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            None,
-            &RpcError::invalid_request(
+            RpcError::invalid_request(
                 "Unsupported Media Type: Content-Type must be application/json",
             ),
         );
+        return refuse_unread(gw, r, headers, body).await;
     }
     let bytes = match http_util::read_body(headers, body, gw.max_body_bytes).await {
         Ok(b) => b,
@@ -525,9 +544,7 @@ async fn post_inner(
         Ok((id, method, params, meta)) => {
             *label = method_label(&method);
             // Long-lived and idle, a listen stream holds no permit.
-            if method == "subscriptions/listen" {
-                drop(permit);
-            }
+            let permit = (method != "subscriptions/listen").then_some(permit);
             let req = stateless::Request {
                 gw,
                 view,
@@ -540,6 +557,7 @@ async fn post_inner(
                 streaming: http_util::accepts(headers, "text/event-stream"),
                 headers,
                 key: admitted_key,
+                permit,
             };
             return stateless::serve(req).await;
         }
@@ -553,7 +571,7 @@ async fn post_inner(
             Incoming::Single(Ok(Message::Request { id, .. })) => stateless::missing_meta(Some(id)),
             _ => rpc_error(
                 StatusCode::BAD_REQUEST,
-                None,
+                incoming.request_id(),
                 &RpcError::invalid_request(
                     "Bad Request: 2026-07-28 clients send single requests or notifications only",
                 ),
@@ -571,10 +589,10 @@ async fn post_inner(
 
     let session = match session(gw, &view, headers) {
         Ok(s) => s,
-        Err(r) => return r.into_response(),
+        Err(r) => return r.answering(incoming.request_id()),
     };
     if let Err(r) = header_version(headers) {
-        return r.into_response();
+        return r.answering(incoming.request_id());
     }
 
     match incoming {
@@ -593,6 +611,7 @@ async fn post_inner(
             if let Message::Response { id, body, is_error } = &message {
                 route_response(gw, &session, id, body, *is_error);
             }
+            note_log_level(gw, &session, &message);
             if let Message::Request { id, method, params } = &message
                 && method == method::TOOLS_CALL
                 && sandbox.is_none()
@@ -641,8 +660,29 @@ async fn post_inner(
         }
         Incoming::Batch(items) => {
             *label = "batch";
+            for message in items.iter().flatten() {
+                note_log_level(gw, &session, message);
+            }
             batch(&view, &session, items, sandbox.as_ref()).await
         }
+    }
+}
+
+/// Remember the level a session's `logging/setLevel` asks for: the upstream
+/// log lines relayed to that session are filtered by it (a session that
+/// never asked gets none). Invalid levels are refused by `dispatch`.
+fn note_log_level(gw: &Gateway, session: &Session, message: &Message) {
+    let Message::Request { method, params, .. } = message else {
+        return;
+    };
+    if method != "logging/setLevel" {
+        return;
+    }
+    if let Ok(p) = jsonrpc::params::<LevelParams>(params.as_deref())
+        && let Some(level) = LogLevel::parse(&p.level)
+    {
+        let expires = gw.sessions.expires_at(session);
+        gw.log_levels.set(session.nonce, level, expires);
     }
 }
 
@@ -744,19 +784,32 @@ fn start_tool_call(
     let pending = Arc::clone(&gw.pending);
     let relayed = Arc::clone(&gw.relayed);
     let (nonce, caps) = (session.nonce, session.caps);
+    let log_levels = Arc::clone(&gw.log_levels);
     let relay_client = Arc::clone(&client);
     let task_key = key.clone();
     let task = tokio::spawn(async move {
         // Registered for cancellation before the call starts.
         let _ = go_rx.await;
-        // The key's permit is held until the upstream call ends; a client
-        // that disconnects does not cancel it (only notifications/cancelled does).
-        let _permit = permit;
+        // The key's permit is held until the upstream call ends or the
+        // client hangs up (its response stream, and so `out_rx`, is dropped).
+        let permit = permit;
+        // Bounded: a client that does not read holds up the upstream.
         let (tx, mut rx) = tokio::sync::mpsc::channel::<serde_json::Value>(
             mcpgate_upstream::mcp_client::EVENTS_BUFFER,
         );
+        // The ids this call's relayed requests got: unanswered ones are
+        // forgotten when the call ends.
+        let mut asked: Vec<String> = Vec::new();
         let relay = async {
             while let Some(mut msg) = rx.recv().await {
+                // Log lines only at or above the level the session asked for.
+                if msg.get("method").and_then(|m| m.as_str()) == Some("notifications/message")
+                    && !log_levels
+                        .get(&nonce)
+                        .is_some_and(|asked| LogLevel::passes(&msg, asked))
+                {
+                    continue;
+                }
                 // A request from the upstream (sampling, elicitation, roots)
                 // goes to the client under an id of ours, only if the client
                 // declared the capability and is listening on this stream.
@@ -783,6 +836,7 @@ fn start_tool_call(
                         (nonce, ours.to_string()),
                         (Arc::clone(&relay_client), upstream_request),
                     );
+                    asked.push(ours.to_string());
                     msg["id"] = ours;
                 }
                 let _ = out_tx.send(msg.to_string()).await;
@@ -790,9 +844,45 @@ fn start_tool_call(
         };
         // What the client can answer on this stream, for upstreams that ask first.
         let answerable = crate::session::ClientCaps::to_json(if streaming { caps } else { 0 });
-        let call = tool.call_streaming(params, upstream_id, tx, &passthrough, &answerable, false);
-        let (result, ()) = tokio::join!(call, relay);
+        // What the upstream asks or logs on its standalone stream may be
+        // for this call (see `mcpgate_upstream::Attending`).
+        let attending = {
+            let tx = tx.clone();
+            let owner = u128::from_be_bytes(nonce);
+            relay_client.attend(owner, &answerable, move |m| tx.send(m).is_ok())
+        };
+        let call = async {
+            let result = tool
+                .call_streaming(params, upstream_id, tx, &passthrough, &answerable, false)
+                .await;
+            // The upstream has answered: nothing more is this call's, and the
+            // relay ends once the last sender is gone.
+            drop(attending);
+            result
+        };
+        let outcome = tokio::select! {
+            (result, ()) = async { tokio::join!(call, relay) } => Some(result),
+            () = out_tx.closed() => None,
+        };
         inflight.remove(&task_key);
+        for id in asked {
+            pending.remove(&(nonce, id));
+        }
+        let Some(result) = outcome else {
+            // The client hung up. Nobody will read the answer, so the permit
+            // goes back now; a 2025 upstream stops only when told (a
+            // disconnect is not a cancellation), so tell it.
+            drop(permit);
+            let reason = "the client disconnected";
+            relay_client
+                .notify(
+                    "notifications/cancelled",
+                    serde_json::json!({"requestId": upstream_id, "reason": reason}),
+                )
+                .await;
+            return;
+        };
+        drop(permit);
         let mut out = Vec::with_capacity(256);
         match result {
             Ok(v) => {
@@ -1141,21 +1231,12 @@ async fn dispatch<'a>(
                 return Err(RpcError::method_not_found(method));
             }
             let p: LevelParams = jsonrpc::params(params)?;
-            const LEVELS: [&str; 8] = [
-                "debug",
-                "info",
-                "notice",
-                "warning",
-                "error",
-                "critical",
-                "alert",
-                "emergency",
-            ];
-            if !LEVELS.contains(&p.level.as_str()) {
+            if LogLevel::parse(&p.level).is_none() {
+                let names: Vec<&str> = LogLevel::ALL.iter().map(|l| l.as_str()).collect();
                 return Err(RpcError::invalid_params(format!(
                     "Invalid log level {:?}; one of {}",
                     p.level,
-                    LEVELS.join(", ")
+                    names.join(", ")
                 )));
             }
             // Every upstream of the portal that logs gets the same level.
@@ -1280,6 +1361,7 @@ async fn delete(gw: &Gateway, gate: Gate<'_>, headers: &HeaderMap) -> Response {
                 match gw.store.end_session(&nonce_hex(&s.nonce), expires).await {
                     Ok(()) => {
                         gw.sessions.mark_ended(s.nonce, expires);
+                        gw.log_levels.forget(&s.nonce);
                         http_util::empty(StatusCode::NO_CONTENT)
                     }
                     Err(e) => {

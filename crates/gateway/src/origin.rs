@@ -1,6 +1,9 @@
 //! `Origin` checks against DNS rebinding and cross-site requests.
 
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, HeaderValue, header};
+
+/// What a request from a refused origin is told (HTTP 403).
+pub(crate) const REFUSED: &str = "Forbidden: this Origin is not in the gateway's allowed_origins";
 
 /// Which browser origins may call the MCP endpoints.
 #[derive(Debug, Clone)]
@@ -28,9 +31,14 @@ impl OriginPolicy {
     /// Whether a request may proceed. Requests without `Origin` (every
     /// non-browser client) always may.
     pub fn allows(&self, headers: &HeaderMap) -> bool {
-        let Some(origin) = headers.get(header::ORIGIN) else {
-            return true;
-        };
+        headers
+            .get(header::ORIGIN)
+            .is_none_or(|origin| self.allows_origin(origin))
+    }
+
+    /// Whether the browser origin in an `Origin` header value is allowed
+    /// (`null` and values that are not text never are).
+    pub fn allows_origin(&self, origin: &HeaderValue) -> bool {
         let Ok(origin) = origin.to_str() else {
             return false;
         };

@@ -164,6 +164,19 @@ fn announces_changes(record: &UpstreamRecord) -> bool {
     })
 }
 
+/// Whether the gateway keeps the upstream's standalone stream open: to hear
+/// its list changes, and, on a 2025 session, the requests to the client and
+/// the log lines its tools may send there instead of on the call's stream
+/// (as TypeScript-SDK servers do; see `mcpgate_upstream::Attending`).
+fn listens(record: &UpstreamRecord) -> bool {
+    let version = record
+        .snapshot
+        .as_ref()
+        .and_then(|s| s.get("protocol_version"))
+        .and_then(Value::as_str);
+    announces_changes(record) || version.is_some_and(|v| v != mcpgate_protocol::stateless::VERSION)
+}
+
 struct AccountEntry {
     integration: IntegrationId,
     executor: Executor,
@@ -422,7 +435,9 @@ impl Registry {
         tokio::spawn(async move {
             const QUICK: std::time::Duration = std::time::Duration::from_millis(100);
             let mut backoff = QUICK;
+            let mut renewals = client.renewals();
             loop {
+                renewals.mark_unchanged();
                 let notify = |method: &str| {
                     // A burst is coalesced: one resync runs, one more is due.
                     if resyncs.announce(&key.0, &key.1) {
@@ -446,8 +461,14 @@ impl Registry {
                     Ok(StreamEnd::Ended) => {}
                     Err(e) => tracing::debug!(upstream = %key.1, error = %e, "upstream stream failed"),
                 }
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(std::time::Duration::from_secs(60));
+                // A new session (a call re-initialized) needs its stream now:
+                // the upstream may ask that call's client on it.
+                tokio::select! {
+                    () = tokio::time::sleep(backoff) => {
+                        backoff = (backoff * 2).min(std::time::Duration::from_secs(60));
+                    }
+                    _ = renewals.changed() => backoff = QUICK,
+                }
             }
         })
         .abort_handle()
@@ -835,14 +856,14 @@ impl Registry {
                 .listeners
                 .get(&key)
                 .is_some_and(|l| Arc::ptr_eq(&l.0, &client));
-            if announces_changes(&record) && !listening {
+            if listens(&record) && !listening {
                 let handle = self.spawn_listener(&record, &client);
                 if let Some((_, (_, old))) = self.listeners.remove(&key) {
                     old.abort();
                 }
                 self.listeners
                     .insert(key.clone(), (Arc::clone(&client), handle));
-            } else if !announces_changes(&record)
+            } else if !listens(&record)
                 && let Some((_, (_, old))) = self.listeners.remove(&key)
             {
                 old.abort();

@@ -285,6 +285,40 @@ impl Sessions {
     }
 }
 
+/// The log level each session asked for with `logging/setLevel`, until the
+/// session would expire. Kept in the process that served the request (a
+/// replica that did not serve it forwards no log lines for that session).
+#[derive(Default)]
+pub struct LogLevels(DashMap<[u8; 16], (mcpgate_protocol::mcp::LogLevel, i64)>);
+
+impl LogLevels {
+    /// Record `level` for the session `nonce`, which expires at `expires_at`.
+    pub fn set(
+        &self,
+        nonce: [u8; 16],
+        level: mcpgate_protocol::mcp::LogLevel,
+        expires_at: OffsetDateTime,
+    ) {
+        self.0.insert(nonce, (level, expires_at.unix_timestamp()));
+    }
+
+    /// The level the session asked for; `None` if it never asked.
+    pub fn get(&self, nonce: &[u8; 16]) -> Option<mcpgate_protocol::mcp::LogLevel> {
+        self.0.get(nonce).map(|e| e.0)
+    }
+
+    /// Forget an ended session's level.
+    pub fn forget(&self, nonce: &[u8; 16]) {
+        self.0.remove(nonce);
+    }
+
+    /// Forget the levels of sessions that have expired.
+    pub fn purge_expired(&self) {
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        self.0.retain(|_, (_, exp)| *exp >= now);
+    }
+}
+
 /// Hex of a nonce, as stored.
 pub fn nonce_hex(nonce: &[u8; 16]) -> String {
     hex::encode(nonce)

@@ -132,6 +132,19 @@ pub enum Incoming {
     Batch(Vec<Result<Message, InvalidMessage>>),
 }
 
+impl Incoming {
+    /// The id of the request this body holds, when one can be read: a
+    /// single request, or an invalid message with a usable id. Errors about
+    /// a whole batch, a notification or a response have none.
+    pub fn request_id(&self) -> Option<&RequestId> {
+        match self {
+            Self::Single(Ok(Message::Request { id, .. })) => Some(id),
+            Self::Single(Err(invalid)) => invalid.id.as_ref(),
+            _ => None,
+        }
+    }
+}
+
 /// Why a body could not be read as JSON-RPC at all.
 #[derive(Debug, thiserror::Error)]
 pub enum ParseError {
@@ -260,15 +273,12 @@ pub fn write_result(out: &mut Vec<u8>, id: &RequestId, result: &str) {
     out.push(b'}');
 }
 
-/// Append a JSON-RPC error response to `out`. Without an id (the request
-/// could not be read), the `id` member is left out.
+/// Append a JSON-RPC error response to `out`. Without an id (the request's
+/// could not be read) the `id` member is `null` (JSON-RPC 2.0 §5).
 pub fn write_error(out: &mut Vec<u8>, id: Option<&RequestId>, error: &RpcError) {
-    out.extend_from_slice(b"{\"jsonrpc\":\"2.0\",");
-    if let Some(id) = id {
-        out.extend_from_slice(b"\"id\":");
-        out.extend_from_slice(id.as_json().as_bytes());
-        out.push(b',');
-    }
+    out.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"id\":");
+    out.extend_from_slice(id.map_or("null", RequestId::as_json).as_bytes());
+    out.push(b',');
     out.extend_from_slice(b"\"error\":");
     serde_json::to_writer(&mut *out, error).expect("an error object serializes");
     out.push(b'}');
@@ -374,6 +384,28 @@ mod tests {
         let body = error_body(None, &RpcError::method_not_found("x/y"));
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(v["error"]["code"], -32601);
-        assert!(v.get("id").is_none());
+        assert!(v["id"].is_null(), "an unreadable id is null: {v}");
+    }
+
+    #[test]
+    fn the_request_id_of_a_body_when_it_can_be_read() {
+        let id = |body: &str| {
+            parse(body.as_bytes())
+                .unwrap()
+                .request_id()
+                .map(|i| i.as_json().to_owned())
+        };
+        assert_eq!(
+            id(r#"{"jsonrpc":"2.0","id":"a","method":"x"}"#).as_deref(),
+            Some("\"a\"")
+        );
+        // Invalid, but its id is usable.
+        assert_eq!(
+            id(r#"{"jsonrpc":"1.0","id":-3,"method":"x"}"#).as_deref(),
+            Some("-3")
+        );
+        assert_eq!(id(r#"{"jsonrpc":"2.0","method":"x"}"#), None);
+        assert_eq!(id(r#"{"jsonrpc":"2.0","id":null,"method":"x"}"#), None);
+        assert_eq!(id(r#"[{"jsonrpc":"2.0","id":1,"method":"x"}]"#), None);
     }
 }

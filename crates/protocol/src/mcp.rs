@@ -165,3 +165,109 @@ impl Content {
         Self::Text { text: text.into() }
     }
 }
+
+/// The client capability a server-to-client request needs
+/// (`sampling/createMessage` → `sampling`, `elicitation/create` →
+/// `elicitation`, `roots/list` → `roots`); `None` for other methods.
+pub fn capability_for_request(method: &str) -> Option<&'static str> {
+    match method {
+        "elicitation/create" => Some("elicitation"),
+        "sampling/createMessage" => Some("sampling"),
+        "roots/list" => Some("roots"),
+        _ => None,
+    }
+}
+
+/// The severity of a log message (`notifications/message`), the eight
+/// RFC 5424 levels as MCP names them, least severe first, so that
+/// `level >= asked` says whether a client that asked for `asked` (2025:
+/// `logging/setLevel`; 2026-07-28: `_meta` `logLevel`) receives it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LogLevel {
+    /// `debug`
+    Debug,
+    /// `info`
+    Info,
+    /// `notice`
+    Notice,
+    /// `warning`
+    Warning,
+    /// `error`
+    Error,
+    /// `critical`
+    Critical,
+    /// `alert`
+    Alert,
+    /// `emergency`
+    Emergency,
+}
+
+impl LogLevel {
+    /// Every level, least severe first.
+    pub const ALL: [Self; 8] = [
+        Self::Debug,
+        Self::Info,
+        Self::Notice,
+        Self::Warning,
+        Self::Error,
+        Self::Critical,
+        Self::Alert,
+        Self::Emergency,
+    ];
+
+    /// The level's name on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Debug => "debug",
+            Self::Info => "info",
+            Self::Notice => "notice",
+            Self::Warning => "warning",
+            Self::Error => "error",
+            Self::Critical => "critical",
+            Self::Alert => "alert",
+            Self::Emergency => "emergency",
+        }
+    }
+
+    /// The level a wire name names; `None` for anything else (names are
+    /// case-sensitive).
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|l| l.as_str() == name)
+    }
+
+    /// Whether a `notifications/message` (the whole message) is at or above
+    /// `asked`; a message without a known level never is.
+    pub fn passes(message: &serde_json::Value, asked: Self) -> bool {
+        message
+            .get("params")
+            .and_then(|p| p.get("level"))
+            .and_then(serde_json::Value::as_str)
+            .and_then(Self::parse)
+            .is_some_and(|level| level >= asked)
+    }
+}
+
+#[cfg(test)]
+mod log_level_tests {
+    use super::LogLevel;
+    use serde_json::json;
+
+    #[test]
+    fn levels_order_by_severity_and_filter_messages() {
+        assert!(LogLevel::Debug < LogLevel::Info && LogLevel::Alert < LogLevel::Emergency);
+        for level in LogLevel::ALL {
+            assert_eq!(LogLevel::parse(level.as_str()), Some(level));
+        }
+        assert_eq!(LogLevel::parse("Warning"), None);
+        assert_eq!(LogLevel::parse("warn"), None);
+        let message = |level: &str| json!({"method": "notifications/message", "params": {"level": level, "data": "x"}});
+        assert!(LogLevel::passes(&message("error"), LogLevel::Warning));
+        assert!(LogLevel::passes(&message("warning"), LogLevel::Warning));
+        assert!(!LogLevel::passes(&message("info"), LogLevel::Warning));
+        assert!(!LogLevel::passes(&message("loud"), LogLevel::Debug));
+        assert!(!LogLevel::passes(
+            &json!({"method": "notifications/message"}),
+            LogLevel::Debug
+        ));
+    }
+}

@@ -20,10 +20,12 @@ pub mod redact;
 pub mod rest;
 pub mod sample;
 pub mod simulator;
+mod standalone;
 
 pub use auth::RotateHook;
 pub use mcp_client::{CallError, Extras, McpClient, McpLimits, Snapshot, StreamEnd, UpstreamError};
 pub use rest::{RestAccount, RestOperation, RestSettings};
+pub use standalone::Attending;
 
 use mcpgate_catalog::Builtin;
 use mcpgate_protocol::RpcError;

@@ -21,6 +21,7 @@ use crate::bounded::{self, ReadError};
 use crate::legacy::Legacy;
 use crate::modern::{self, Outcome};
 use crate::redact::Redactor;
+use crate::standalone::{self, Attending};
 
 /// The protocol version the gateway asks upstreams for.
 pub const UPSTREAM_VERSION: &str = "2025-11-25";
@@ -66,6 +67,9 @@ impl Default for McpLimits {
         }
     }
 }
+/// How long a relayed call waits for the change listener to (re)open a new
+/// session's standalone stream before it is sent.
+const STREAM_SETTLE: Duration = Duration::from_secs(2);
 
 /// A failure to talk to an upstream (not a JSON-RPC error it answered with).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
@@ -276,6 +280,16 @@ pub struct McpClient {
     /// Removes the gateway's credential (and credential-shaped text) from
     /// whatever the upstream answers before it becomes an error message.
     redactor: Redactor,
+    /// Calls in flight that take what the upstream asks on its standalone stream.
+    callers: Arc<standalone::Callers>,
+    /// The session whose standalone stream the change listener holds open.
+    stream_for: tokio::sync::watch::Sender<Option<String>>,
+    /// Whether the change listener's last attempt opened the stream (or
+    /// only lost the session): then it is about to reopen it.
+    listening: std::sync::atomic::AtomicBool,
+    /// Counts new sessions, so a change listener in its backoff reopens
+    /// the stream for a new session at once.
+    renewals: tokio::sync::watch::Sender<u64>,
 }
 
 /// What a sync found on an upstream.
@@ -350,6 +364,10 @@ impl McpClient {
                     .into_iter()
                     .flat_map(|b| [b.to_owned(), format!("Bearer {b}")]),
             ),
+            callers: Arc::default(),
+            stream_for: tokio::sync::watch::Sender::new(None),
+            listening: std::sync::atomic::AtomicBool::new(false),
+            renewals: tokio::sync::watch::Sender::new(0),
         })
     }
 
@@ -733,6 +751,7 @@ impl McpClient {
         let (session, _) = self.initialize().await?;
         *guard = Some(session.clone());
         self.renewed.notify_waiters();
+        self.renewals.send_modify(|n| *n += 1);
         Ok(session)
     }
 
@@ -766,6 +785,9 @@ impl McpClient {
         extras: Extras<'_>,
     ) -> Result<Value, CallError> {
         let session = self.session().await?;
+        if extras.events.is_some() {
+            self.settle_stream(&session).await;
+        }
         let result = match self
             .exchange_with(Some(&session), id, method, params.clone(), extras)
             .await
@@ -773,6 +795,9 @@ impl McpClient {
             Err(CallError::Transport(e)) if e.status == Some(404) && session.id().is_some() => {
                 self.forget(&session).await;
                 let session = self.session().await?;
+                if extras.events.is_some() {
+                    self.settle_stream(&session).await;
+                }
                 return Ok(self
                     .exchange_with(Some(&session), id, method, params, extras)
                     .await?
@@ -792,6 +817,28 @@ impl McpClient {
             });
         }
         self.rounds(&session, method, params, result, extras).await
+    }
+
+    /// Changes whenever a new session replaces the last one (see
+    /// [`listen_for_changes`](Self::listen_for_changes): its caller waits on
+    /// this between attempts, so a call's new session gets its stream soon).
+    pub fn renewals(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.renewals.subscribe()
+    }
+
+    /// An upstream that asks its client on the session's standalone stream
+    /// (TypeScript SDK) drops what it sends there while that stream is not
+    /// open — just after a new session, before the change listener has
+    /// reopened it. So a call that can relay such requests gives the listener
+    /// a moment ([`STREAM_SETTLE`]) when it runs on another session's stream.
+    async fn settle_stream(&self, session: &Session) {
+        let mut open = self.stream_for.subscribe();
+        let listening = self.listening.load(Ordering::Relaxed);
+        if !listening || session.id().is_none() || open.borrow().as_deref() == session.id() {
+            return;
+        }
+        let reopened = open.wait_for(|id| id.as_deref() == session.id());
+        let _ = tokio::time::timeout(STREAM_SETTLE, reopened).await;
     }
 
     /// Answer a stateless upstream's `input_required` results (asking the
@@ -891,6 +938,21 @@ impl McpClient {
         Ok(responses)
     }
 
+    /// While the guard lives, hand `deliver` the requests to the client
+    /// (sampling, elicitation, roots — the ones `can_answer`, a
+    /// ClientCapabilities object, allows) and the progress and log
+    /// notifications that the upstream sends on its standalone stream rather
+    /// than on the call's, when they can only be for the client `owner` (an
+    /// opaque id of its session or key). See [`standalone`] for the rules.
+    pub fn attend(
+        &self,
+        owner: u128,
+        can_answer: &Value,
+        deliver: impl Fn(Value) -> bool + Send + Sync + 'static,
+    ) -> Attending {
+        self.callers.attend(owner, can_answer, Box::new(deliver))
+    }
+
     /// Answer a request the upstream sent us (a JSON-RPC response message):
     /// on the gateway's session, or, for a stateless upstream's input
     /// request, into the round waiting for it.
@@ -965,7 +1027,12 @@ impl McpClient {
                 true,
             )
         })?;
-        match response.status().as_u16() {
+        let status = response.status().as_u16();
+        if status != 404 && !(200..300).contains(&status) {
+            // No stream to wait for (a lost session, 404, is reopened at once).
+            self.listening.store(false, Ordering::Relaxed);
+        }
+        match status {
             405 => return Ok(StreamEnd::Unsupported),
             404 => {
                 // The upstream forgot our session: start a new one next time.
@@ -982,7 +1049,20 @@ impl McpClient {
             _ => {}
         }
         // A new session's changes come on its own stream.
-        Ok(relay_list_changes(response, self.limits.max_response_bytes, on_change, renewed).await)
+        let talk_back = Some((self, &session));
+        self.listening.store(true, Ordering::Relaxed);
+        self.stream_for
+            .send_replace(session.id().map(str::to_owned));
+        let end = relay_list_changes(
+            response,
+            self.limits.max_response_bytes,
+            on_change,
+            renewed,
+            talk_back,
+        )
+        .await;
+        self.stream_for.send_replace(None);
+        Ok(end)
     }
 
     /// `subscriptions/listen` on a stateless upstream: a long-lived POST
@@ -1038,6 +1118,7 @@ impl McpClient {
             self.limits.max_response_bytes,
             on_change,
             std::future::pending(),
+            None,
         )
         .await)
     }
@@ -1163,6 +1244,7 @@ impl McpClient {
                 let (session, init) = self.initialize().await.map_err(to_transport)?;
                 *self.session.lock().await = Some(session.clone());
                 self.renewed.notify_waiters();
+                self.renewals.send_modify(|n| *n += 1);
                 (session, init)
             }
         };
@@ -1255,13 +1337,16 @@ pub(crate) fn is_event_stream(response: &reqwest::Response) -> bool {
 }
 
 /// Call `on_change` for each `notifications/*/list_changed` on an SSE
-/// answer, until it ends or `renewed` fires.
-/// An event over `max` bytes ends the stream (it is reopened).
+/// answer, until it ends or `renewed` fires. An event over `max` bytes
+/// ends the stream (it is reopened). With `talk_back` (a session's
+/// standalone stream), its other messages go to the calls in flight
+/// ([`standalone`]), and the answers given here are posted on the session.
 async fn relay_list_changes(
     response: reqwest::Response,
     max: usize,
     on_change: &(dyn Fn(&str) + Send + Sync),
     renewed: impl std::future::Future<Output = ()>,
+    talk_back: Option<(&McpClient, &Session)>,
 ) -> StreamEnd {
     let mut stream = bounded::events(response, max);
     tokio::pin!(renewed);
@@ -1283,6 +1368,11 @@ async fn relay_list_changes(
             && method.ends_with("/list_changed")
         {
             on_change(method);
+        } else if let Some((client, session)) = talk_back
+            && let Some(answer) = client.callers.route(msg)
+            && let Err(e) = client.post(Some(session), &answer).send().await
+        {
+            tracing::debug!(error = %e.without_url(), "answer to the upstream not delivered");
         }
     }
 }

@@ -17,6 +17,7 @@
 use axum::http::StatusCode;
 use axum::response::Response;
 use dashmap::DashMap;
+use mcpgate_protocol::mcp::LogLevel;
 use mcpgate_protocol::stateless::RequestMeta;
 use mcpgate_protocol::{ErrorCode, RequestId, RpcError, jsonrpc};
 use mcpgate_upstream::{McpClient, McpTool};
@@ -84,16 +85,6 @@ impl Waiting {
     }
 }
 
-/// The client capability an upstream request needs.
-fn capability_for(method: &str) -> Option<&'static str> {
-    match method {
-        "elicitation/create" => Some("elicitation"),
-        "sampling/createMessage" => Some("sampling"),
-        "roots/list" => Some("roots"),
-        _ => None,
-    }
-}
-
 /// How the client takes the answer.
 pub(super) struct Reply<'a> {
     pub waiting: &'a Arc<Waiting>,
@@ -107,6 +98,9 @@ pub(super) struct Reply<'a> {
     pub key: uuid::Uuid,
     /// Seals and opens the request states of stateless upstreams.
     pub sealer: &'a SessionKey,
+    /// The key's concurrency permit: held until the answer is complete or
+    /// the client hangs up.
+    pub permit: Option<super::Permit>,
 }
 
 /// Serve a stateless `tools/call` of a portal tool: a new call, or the
@@ -118,11 +112,13 @@ pub(super) async fn call(
     recording: Option<Recording>,
 ) -> Response {
     let (waiting, id) = (reply.waiting, reply.id);
-    // Log notifications only for a request that asked for them (logLevel).
+    // Log notifications only for a request that asked for them (logLevel),
+    // at or above that level.
     let logs = params
         .get("_meta")
         .and_then(|m| m.get("io.modelcontextprotocol/logLevel"))
-        .is_some();
+        .and_then(Value::as_str)
+        .and_then(LogLevel::parse);
     let resumed = match params.remove("requestState") {
         // A stateless upstream's own state, sealed for this key: the
         // upstream takes it back with the client's `inputResponses`.
@@ -177,7 +173,12 @@ pub(super) async fn call(
         // client drops `inputResponses` for a 2025 upstream, which asks mid-call).
         None => {
             let capabilities = reply.meta.capabilities.clone().unwrap_or_else(|| json!({}));
-            let call = Call::new(params, reply.passthrough, capabilities);
+            let call = Call {
+                params,
+                passthrough: reply.passthrough,
+                capabilities,
+                owner: reply.key.as_u128(),
+            };
             start(tool.clone(), call, recording)
         }
     };
@@ -202,9 +203,18 @@ pub(super) async fn call(
                 // Bounded: a client that does not read holds up the upstream.
                 let (tx, rx) = mpsc::channel(mcpgate_upstream::mcp_client::EVENTS_BUFFER);
                 let _ = tx.send(first).await;
+                let permit = reply.permit;
                 tokio::spawn(async move {
+                    let _permit = permit;
                     loop {
-                        match driver.step().await {
+                        let step = tokio::select! {
+                            step = driver.step() => step,
+                            // The client closed the stream: that cancels
+                            // the request (dropping the call tells the
+                            // upstream) and frees the permit, at once.
+                            () = tx.closed() => return,
+                        };
+                        match step {
                             Step::Notify(message) => {
                                 if tx.send(message).await.is_err() {
                                     // The client closed the stream: that
@@ -234,20 +244,8 @@ struct Call {
     passthrough: axum::http::HeaderMap,
     /// The client's declared capabilities.
     capabilities: Value,
-}
-
-impl Call {
-    fn new(
-        params: Map<String, Value>,
-        passthrough: axum::http::HeaderMap,
-        capabilities: Value,
-    ) -> Self {
-        Self {
-            params,
-            passthrough,
-            capabilities,
-        }
-    }
+    /// The key of the client, as the upstream client's opaque owner id.
+    owner: u128,
 }
 
 /// Start the upstream call.
@@ -256,6 +254,7 @@ fn start(tool: Arc<McpTool>, call: Call, recording: Option<Recording>) -> Runnin
         params,
         passthrough,
         capabilities,
+        owner,
     } = call;
     // The client's `_meta` goes on as it is: the upstream client keeps the
     // era's keys (logLevel, clientInfo, …) for a 2026-07-28 upstream and
@@ -265,8 +264,14 @@ fn start(tool: Arc<McpTool>, call: Call, recording: Option<Recording>) -> Runnin
     let upstream_id = tool.client.next_request_id();
     let client = Arc::clone(&tool.client);
     let task = tokio::spawn(async move {
-        let _ = done.send(
-            tool.call_streaming(
+        // A 2025 upstream may ask on its standalone stream instead of the call's.
+        let attending = {
+            let tx = tx.clone();
+            tool.client
+                .attend(owner, &capabilities, move |m| tx.send(m).is_ok())
+        };
+        let result = tool
+            .call_streaming(
                 params,
                 upstream_id,
                 tx,
@@ -276,8 +281,9 @@ fn start(tool: Arc<McpTool>, call: Call, recording: Option<Recording>) -> Runnin
                 // they are (a 2025 upstream's come as requests, see `Driver`).
                 true,
             )
-            .await,
-        );
+            .await;
+        drop(attending);
+        let _ = done.send(result);
     });
     Running {
         events,
@@ -307,7 +313,8 @@ struct Driver {
     sealer: SessionKey,
     meta: RequestMeta,
     id: RequestId,
-    logs: bool,
+    /// The level of log lines the client asked for, if any.
+    logs: Option<LogLevel>,
 }
 
 impl Driver {
@@ -333,13 +340,14 @@ impl Driver {
                     ) else {
                         let method = message.get("method").and_then(Value::as_str).unwrap_or("");
                         if method == "notifications/progress"
-                            || (method == "notifications/message" && self.logs)
+                            || (method == "notifications/message"
+                                && self.logs.is_some_and(|asked| LogLevel::passes(&message, asked)))
                         {
                             return Step::Notify(message.to_string());
                         }
                         continue;
                     };
-                    let needed = capability_for(&method);
+                    let needed = mcpgate_protocol::mcp::capability_for_request(&method);
                     if let Some(capability) = needed.filter(|c| !self.meta.declares(c)) {
                         refuse(&self.client, upstream_request, &method).await;
                         let error = RpcError::new(

@@ -74,10 +74,13 @@ pub(super) struct Request<'a> {
     pub headers: &'a HeaderMap,
     /// The id of the key it presented.
     pub key: uuid::Uuid,
+    /// The key's concurrency permit, held while the request runs (a
+    /// streamed portal call takes it along); none for a listen stream.
+    pub permit: Option<super::Permit>,
 }
 
 /// Serve a stateless request.
-pub(super) async fn serve(req: Request<'_>) -> Response {
+pub(super) async fn serve(mut req: Request<'_>) -> Response {
     let (id, headers) = (&req.id, req.headers);
     // Headers first: a header that disagrees with the body is -32020 even
     // when the body's version is one we do not speak.
@@ -118,13 +121,13 @@ pub(super) async fn serve(req: Request<'_>) -> Response {
     match method {
         "server/discover" => result(id, &req.view.discover_result(LIST_TTL_MS)),
         "subscriptions/listen" => listen(&req),
-        _ => call(&req).await,
+        _ => call(&mut req).await,
     }
 }
 
 /// Every method but the two the stateless era added: the same dispatch as
 /// a session's, with the result marked and cache hints on lists.
-async fn call(req: &Request<'_>) -> Response {
+async fn call(req: &mut Request<'_>) -> Response {
     let (id, method, params) = (&req.id, req.method.as_str(), req.params.as_deref());
     // A portal tool: its upstream may ask the client something mid-call.
     if method == "tools/call"
@@ -140,6 +143,7 @@ async fn call(req: &Request<'_>) -> Response {
             passthrough: super::param_headers(req.headers),
             key: req.key,
             sealer: req.gw.sessions.key(),
+            permit: req.permit.take(),
         };
         return super::bridge::call(reply, tool, params, recording).await;
     }
