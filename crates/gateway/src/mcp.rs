@@ -846,10 +846,12 @@ fn start_tool_call(
         let answerable = crate::session::ClientCaps::to_json(if streaming { caps } else { 0 });
         // What the upstream asks or logs on its standalone stream may be
         // for this call (see `mcpgate_upstream::Attending`).
+        // The relay channel is bounded: when the client does not read, the
+        // message is not taken (try_send), never buffered without end.
         let attending = {
             let tx = tx.clone();
             let owner = u128::from_be_bytes(nonce);
-            relay_client.attend(owner, &answerable, move |m| tx.send(m).is_ok())
+            relay_client.attend(owner, &answerable, move |m| tx.try_send(m).is_ok())
         };
         let call = async {
             let result = tool

@@ -265,10 +265,12 @@ fn start(tool: Arc<McpTool>, call: Call, recording: Option<Recording>) -> Runnin
     let client = Arc::clone(&tool.client);
     let task = tokio::spawn(async move {
         // A 2025 upstream may ask on its standalone stream instead of the call's.
+        // The relay channel is bounded: when the client does not read, the
+        // message is not taken (try_send), never buffered without end.
         let attending = {
             let tx = tx.clone();
             tool.client
-                .attend(owner, &capabilities, move |m| tx.send(m).is_ok())
+                .attend(owner, &capabilities, move |m| tx.try_send(m).is_ok())
         };
         let result = tool
             .call_streaming(
