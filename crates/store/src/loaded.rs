@@ -90,6 +90,12 @@ mod tests {
     #[tokio::test]
     async fn an_unreadable_row_is_set_aside_and_the_rest_still_read() {
         for store in stores().await {
+            // Portal rows name their backing servers (a foreign key).
+            let mut servers = Vec::new();
+            for name in ["good", "bad"] {
+                let new = crate::NewServer::new("t1", name, crate::ServerSource::Unbound);
+                servers.push(store.create_server(new).await.unwrap().0.id.to_string());
+            }
             for (tenant, id, doc) in [
                 (
                     "t1",
@@ -103,8 +109,15 @@ mod tests {
                 )
                 .bind(tenant)
                 .bind(id)
-                .bind(doc)
-                .bind(format!("server-{id}"))
+                .bind(doc.replace(
+                    "\"server_id\":\"s\"",
+                    &format!("\"server_id\":\"{}\"", servers[0]),
+                ))
+                .bind(if id == "good" {
+                    &servers[0]
+                } else {
+                    &servers[1]
+                })
                 .execute(store.pool())
                 .await
                 .unwrap();

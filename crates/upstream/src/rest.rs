@@ -1045,7 +1045,11 @@ impl RestAccount {
                     _ => *first_page,
                 };
                 let full = count > 0 && p.limit.is_none_or(|l| count as u64 >= l);
-                full.then_some(PageCursor::Page(current.saturating_add(1)))
+                // The last page number has no successor (saturating would
+                // hand the client the same page again, forever).
+                full.then(|| current.checked_add(1))
+                    .flatten()
+                    .map(PageCursor::Page)
             }),
             Some(Pagination::Offset { .. }) => named_url().or_else(|| {
                 let current = match p.page {
@@ -1053,7 +1057,9 @@ impl RestAccount {
                     _ => 0,
                 };
                 let full = count > 0 && p.limit.is_none_or(|l| count as u64 >= l);
-                full.then_some(PageCursor::Offset(current.saturating_add(count as u64)))
+                full.then(|| current.checked_add(count as u64))
+                    .flatten()
+                    .map(PageCursor::Offset)
             }),
             None => named_url(),
         };

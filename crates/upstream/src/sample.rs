@@ -26,6 +26,11 @@ const MAX_DEPTH: usize = 12;
 const MAX_REPEAT: u32 = 8;
 /// Longest string a pattern may produce; longer ones fall back.
 const MAX_PATTERN_LEN: usize = 512;
+/// Most items a simulated array gets, whatever `minItems` says: a schema's
+/// bounds are someone else's numbers, the memory is ours.
+const MAX_ITEMS: u64 = 100;
+/// Most characters a simulated string gets, whatever `minLength` says.
+const MAX_CHARS: u64 = 4096;
 
 /// A small deterministic generator (SplitMix64), also the random source
 /// `rand_regex` draws from.
@@ -252,7 +257,11 @@ impl<'a> Sampler<'a> {
         match ty {
             "object" => self.object(s, depth, key),
             "array" => {
-                let min = s.get("minItems").and_then(Value::as_u64).unwrap_or(1);
+                let min = s
+                    .get("minItems")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(1)
+                    .min(MAX_ITEMS);
                 let max = s
                     .get("maxItems")
                     .and_then(Value::as_u64)
@@ -261,7 +270,7 @@ impl<'a> Sampler<'a> {
                 let n = if depth >= 4 {
                     min
                 } else {
-                    min + self.rng.below((max - min + 1).min(3))
+                    min + self.rng.below((max - min).saturating_add(1).min(3))
                 };
                 let items = s.get("items").cloned().unwrap_or(json!({}));
                 Value::Array((0..n).map(|_| self.value(&items, depth + 1, key)).collect())
@@ -363,11 +372,15 @@ impl<'a> Sampler<'a> {
     }
 
     fn string(&mut self, s: &Map<String, Value>, key: &str) -> String {
-        let min = s.get("minLength").and_then(Value::as_u64).unwrap_or(0) as usize;
+        let min = s
+            .get("minLength")
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
+            .min(MAX_CHARS) as usize;
         let max = s
             .get("maxLength")
             .and_then(Value::as_u64)
-            .map(|m| m as usize);
+            .map(|m| m.min(MAX_CHARS.max(min as u64)) as usize);
         if let Some(pattern) = s.get("pattern").and_then(Value::as_str)
             && let Some(regex) = compiled(pattern)
         {

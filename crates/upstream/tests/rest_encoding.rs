@@ -369,10 +369,16 @@ async fn renamed_keys_reach_the_api_under_their_real_names() {
     )
     .await;
     let op = &api.ops["add_recipe"].tool.operation;
-    let schema = op.input_schema.to_string();
+    // Every key is client-safe; the API's own names stay visible as titles.
+    let keys = mcpgate_catalog::schema_keys::property_keys(&op.input_schema);
     assert!(
-        !schema.contains("Wine Pairing") && !schema.contains("DateSent<"),
-        "{schema}"
+        keys.iter()
+            .all(|k| mcpgate_catalog::naming::is_client_safe_property_key(k)),
+        "{keys:?}"
+    );
+    assert!(
+        keys.contains(&"Wine_Pairing") && keys.contains(&"DateSent_lt"),
+        "{keys:?}"
     );
     let r = api
         .call(
