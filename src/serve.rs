@@ -56,6 +56,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             default_timeout: Duration::from_secs(config.upstream.timeout_secs),
             max_response_bytes: config.upstream.max_response_bytes,
             max_upload_bytes: config.upstream.max_upload_bytes,
+            // Cursors must open on every replica: derived from the shared
+            // session key.
+            cursor_key: mcpgate_upstream::paging::CursorKey::new(
+                session_key.derive("mcpgate rest next_cursor v1"),
+            ),
         },
         mcp_limits: mcpgate_upstream::McpLimits {
             max_response_bytes: config.upstream.max_response_bytes,

@@ -534,7 +534,9 @@ impl Registry {
                     self.rest,
                     Some(hook),
                 ) {
-                    Ok(account) => Executor::Rest(Arc::new(account)),
+                    Ok(account) => {
+                        Executor::Rest(Arc::new(account.with_cursor_scope(record.id.to_string())))
+                    }
                     Err(e) => {
                         tracing::warn!(account = %record.id, error = %e, "account cannot call its API");
                         Executor::Unavailable(e.into())

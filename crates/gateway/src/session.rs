@@ -53,6 +53,17 @@ impl SessionKey {
     fn mac(&self) -> Hmac<Sha256> {
         <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0).expect("HMAC takes any key length")
     }
+
+    /// A 32-byte key for another purpose, derived as
+    /// `HMAC-SHA256(session key, purpose)` (the HKDF-Expand step of RFC 5869
+    /// §2.3 for one block), so every replica configured with the same
+    /// session secret derives the same key and none of them reveals this one.
+    pub fn derive(&self, purpose: &str) -> [u8; 32] {
+        let mut mac = self.mac();
+        mac.update(purpose.as_bytes());
+        mac.update(&[1]);
+        mac.finalize().into_bytes().into()
+    }
 }
 
 /// Prefix of a sealed upstream `requestState` (see [`SessionKey::seal_state`]).

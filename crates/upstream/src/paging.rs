@@ -3,8 +3,10 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use sha2::Sha256;
 
 /// Where the next page starts, encoded into the `next_cursor` a list tool returns.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,15 +30,91 @@ pub enum PageCursor {
 }
 
 impl PageCursor {
-    /// Encode as an opaque token.
+    /// Encode as an opaque, unsigned token: for cursors that carry nothing
+    /// a client could abuse (the sandbox twin's offsets into its own data).
+    /// A REST account's cursors are sealed with [`CursorKey`] instead.
     pub fn encode(&self) -> String {
         URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).expect("a cursor serializes"))
     }
 
-    /// Decode a token this module produced.
+    /// Decode a token [`PageCursor::encode`] produced.
     pub fn decode(token: &str) -> Option<Self> {
         let bytes = URL_SAFE_NO_PAD.decode(token.trim()).ok()?;
         serde_json::from_slice(&bytes).ok()
+    }
+}
+
+/// Length of a sealed cursor's tag: HMAC-SHA256 truncated to 128 bits
+/// (RFC 2104 §5 allows truncation to at least half the output).
+const TAG_BYTES: usize = 16;
+
+/// The key that seals the `next_cursor` values a REST account hands to
+/// clients (HMAC-SHA256, RFC 2104).
+///
+/// A cursor may carry a next-page URL the API named, and the gateway calls
+/// that URL with the account's credentials. Unsigned, a client could write
+/// its own cursor and reach any GET under the API's base path through a
+/// list tool it is allowed — a scope escape. A sealed cursor opens only for
+/// the account and tool that issued it ([`CursorKey::seal`]'s `scope`), so a
+/// client can hand back what it was given and nothing else. Replicas must
+/// share the key (the gateway derives it from the session key) so a cursor
+/// from one opens on another.
+#[derive(Clone, Copy)]
+pub struct CursorKey([u8; 32]);
+
+impl std::fmt::Debug for CursorKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CursorKey(…)")
+    }
+}
+
+impl CursorKey {
+    /// Wrap 32 key bytes.
+    pub fn new(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    /// A fresh random key: cursors it seals open only in this process.
+    pub fn generate() -> Self {
+        let mut out = [0u8; 32];
+        getrandom::fill(&mut out).expect("the OS random source is available");
+        Self(out)
+    }
+
+    fn mac(&self, scope: &str, payload: &[u8]) -> Hmac<Sha256> {
+        let mut mac =
+            <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0).expect("HMAC takes any key length");
+        // Length-prefixed so no scope/payload split is ambiguous.
+        mac.update(&(scope.len() as u64).to_be_bytes());
+        mac.update(scope.as_bytes());
+        mac.update(payload);
+        mac
+    }
+
+    /// Seal `cursor` for `scope` (the issuing account and tool):
+    /// `base64url(json) "." base64url(tag)`.
+    pub fn seal(&self, cursor: &PageCursor, scope: &str) -> String {
+        let payload = serde_json::to_vec(cursor).expect("a cursor serializes");
+        let tag = self.mac(scope, &payload).finalize().into_bytes();
+        format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(&payload),
+            URL_SAFE_NO_PAD.encode(&tag[..TAG_BYTES])
+        )
+    }
+
+    /// Open a token [`CursorKey::seal`] made for the same `scope`; `None`
+    /// for anything else (forged, altered, another account's or tool's).
+    /// The tag is compared in constant time.
+    pub fn open(&self, token: &str, scope: &str) -> Option<PageCursor> {
+        let (payload, tag) = token.trim().split_once('.')?;
+        let payload = URL_SAFE_NO_PAD.decode(payload).ok()?;
+        let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
+        if tag.len() != TAG_BYTES {
+            return None;
+        }
+        self.mac(scope, &payload).verify_truncated_left(&tag).ok()?;
+        serde_json::from_slice(&payload).ok()
     }
 }
 
@@ -105,6 +183,30 @@ mod tests {
             assert_eq!(PageCursor::decode(&c.encode()), Some(c));
         }
         assert_eq!(PageCursor::decode("not a cursor"), None);
+    }
+
+    #[test]
+    fn sealed_cursors_open_only_for_their_scope_and_key() {
+        let key = CursorKey::new([7; 32]);
+        let c = PageCursor::Url("https://api.example/v1/items?page=2".into());
+        let token = key.seal(&c, "acct-1\0list_items");
+        assert_eq!(key.open(&token, "acct-1\0list_items"), Some(c.clone()));
+        // Another tool, another account, another key.
+        assert_eq!(key.open(&token, "acct-1\0list_users"), None);
+        assert_eq!(key.open(&token, "acct-2\0list_items"), None);
+        assert_eq!(
+            CursorKey::new([8; 32]).open(&token, "acct-1\0list_items"),
+            None
+        );
+        // An unsigned cursor a client wrote itself, and an altered payload.
+        let forged = PageCursor::Url("https://api.example/v1/admin/keys".into());
+        assert_eq!(key.open(&forged.encode(), "acct-1\0list_items"), None);
+        let (_, tag) = token.split_once('.').unwrap();
+        let swapped = format!("{}.{tag}", forged.encode());
+        assert_eq!(key.open(&swapped, "acct-1\0list_items"), None);
+        for junk in ["", ".", "a.b", "..", "x.y.z", "\u{1F600}.\u{1F600}"] {
+            assert_eq!(key.open(junk, "acct-1\0list_items"), None, "{junk:?}");
+        }
     }
 
     #[test]

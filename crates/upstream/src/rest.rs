@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use crate::auth::{Auth, RotateHook};
 use crate::encode;
-use crate::paging::{PageCursor, at_path, next_link};
+use crate::paging::{CursorKey, PageCursor, at_path, next_link};
 use crate::redact::{Redactor, secrets_of};
 use mcpgate_catalog::listing;
 
@@ -29,6 +29,8 @@ pub struct RestSettings {
     pub max_response_bytes: usize,
     /// Largest file a multipart part may download from a `url` argument.
     pub max_upload_bytes: usize,
+    /// Seals the `next_cursor` values list tools return; replicas share it.
+    pub cursor_key: CursorKey,
 }
 
 impl Default for RestSettings {
@@ -37,6 +39,7 @@ impl Default for RestSettings {
             default_timeout: Duration::from_secs(30),
             max_response_bytes: 1 << 20,
             max_upload_bytes: 16 << 20,
+            cursor_key: CursorKey::generate(),
         }
     }
 }
@@ -99,6 +102,9 @@ pub struct RestAccount {
     /// Keeps the account's credentials out of error text built from the
     /// API's answers.
     redactor: Redactor,
+    cursor_key: CursorKey,
+    /// Who the account's cursors are sealed for (with the tool's name).
+    cursor_scope: String,
 }
 
 /// Fill a base URL template's `{placeholders}` from an account's context.
@@ -303,7 +309,31 @@ impl RestAccount {
             max_response_bytes: settings.max_response_bytes,
             max_upload_bytes: settings.max_upload_bytes,
             redactor: Redactor::new(secrets_of(credentials)),
+            cursor_key: settings.cursor_key,
+            cursor_scope: String::new(),
         })
+    }
+
+    /// Seal this account's cursors for `scope` (its stable id), so a cursor
+    /// one account issued does not open for another.
+    #[must_use]
+    pub fn with_cursor_scope(mut self, scope: impl Into<String>) -> Self {
+        self.cursor_scope = scope.into();
+        self
+    }
+
+    /// The `next_cursor` this account hands out for `cursor` on `op`'s list:
+    /// sealed for this account and tool ([`CursorKey::seal`]).
+    pub fn cursor_for(&self, op: &RestOperation, cursor: &PageCursor) -> String {
+        self.cursor_key.seal(cursor, &self.cursor_scope(op))
+    }
+
+    /// The scope a tool's cursors are sealed for: account, base URL and tool.
+    fn cursor_scope(&self, op: &RestOperation) -> String {
+        format!(
+            "{}\0{}\0{}",
+            self.cursor_scope, self.base_url, op.tool.tool.name
+        )
     }
 
     /// The resolved base URL.
@@ -395,7 +425,7 @@ impl RestAccount {
         let limit = args.get(LIMIT_ARG).and_then(Value::as_u64);
         let page = match args.get(CURSOR_ARG).and_then(Value::as_str) {
             None | Some("") => None,
-            Some(token) => Some(PageCursor::decode(token).ok_or_else(|| {
+            Some(token) => Some(self.cursor_key.open(token, &self.cursor_scope(op)).ok_or_else(|| {
                 "Invalid arguments: next_cursor is not a value this tool returned; omit it to start from the first page".to_owned()
             })?),
         };
@@ -1088,11 +1118,15 @@ impl RestAccount {
                     .saturating_add(usize::try_from(l).unwrap_or(usize::MAX))
                     .min(total)
             });
-            let next = (end < total).then(|| PageCursor::Slice(end).encode());
+            let next = (end < total).then(|| {
+                self.cursor_key
+                    .seal(&PageCursor::Slice(end), &self.cursor_scope(op))
+            });
             all.truncate(end);
             all.drain(..start);
             return crate::paging::page(all, next, body);
         }
-        crate::paging::page(items, next.map(|c| c.encode()), body)
+        let next = next.map(|c| self.cursor_key.seal(&c, &self.cursor_scope(op)));
+        crate::paging::page(items, next, body)
     }
 }

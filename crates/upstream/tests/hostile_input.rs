@@ -1,7 +1,10 @@
-//! A client controls `limit` and `next_cursor` (a cursor is only base64
-//! JSON, not sealed); an OAuth provider controls `expires_in`. No value of
-//! theirs may make the arithmetic on them overflow (a panic in debug
-//! builds, a wrapped bound that panics on slicing in release).
+//! A client controls `limit` and `next_cursor`; an OAuth provider controls
+//! `expires_in`. No value of theirs may make the arithmetic on them overflow
+//! (a panic in debug builds, a wrapped bound that panics on slicing in
+//! release). Cursors are sealed, so a client can only hand back what an
+//! account issued: one it wrote itself, or one issued for another tool or
+//! account, is refused before any request is made. The extreme cursors below
+//! are sealed with the account's own key, as if an API had named them.
 
 use std::sync::Arc;
 
@@ -86,7 +89,7 @@ async fn huge_limits_and_forged_cursors_page_without_overflow() {
         json!({"results": [1, 2, 3], "next_cursor": null}),
         "{r}"
     );
-    let cursor = PageCursor::Slice(2).encode();
+    let cursor = account.cursor_for(&all, &PageCursor::Slice(2));
     let r = call(
         &account,
         &all,
@@ -98,7 +101,7 @@ async fn huge_limits_and_forged_cursors_page_without_overflow() {
         json!({"results": [3], "next_cursor": null}),
         "{r}"
     );
-    let cursor = PageCursor::Slice(usize::MAX).encode();
+    let cursor = account.cursor_for(&all, &PageCursor::Slice(usize::MAX));
     let r = call(&account, &all, json!({"limit": 2, "next_cursor": cursor})).await;
     assert_eq!(
         structured(&r),
@@ -108,7 +111,7 @@ async fn huge_limits_and_forged_cursors_page_without_overflow() {
 
     // The last page number and the last offset have no successor.
     let pages = op(DEFINITION, "list_all_lists_pages");
-    let cursor = PageCursor::Page(u64::MAX).encode();
+    let cursor = account.cursor_for(&pages, &PageCursor::Page(u64::MAX));
     let r = call(&account, &pages, json!({"limit": 3, "next_cursor": cursor})).await;
     assert_eq!(
         structured(&r),
@@ -116,7 +119,7 @@ async fn huge_limits_and_forged_cursors_page_without_overflow() {
         "{r}"
     );
     let offsets = op(DEFINITION, "list_all_lists_offsets");
-    let cursor = PageCursor::Offset(u64::MAX - 1).encode();
+    let cursor = account.cursor_for(&offsets, &PageCursor::Offset(u64::MAX - 1));
     let r = call(
         &account,
         &offsets,
@@ -128,6 +131,80 @@ async fn huge_limits_and_forged_cursors_page_without_overflow() {
         json!({"results": [1, 2, 3], "next_cursor": null}),
         "{r}"
     );
+}
+
+/// Two list tools on an API that names its next page by URL. A client
+/// allowed `list_all_lists_all` must not reach `/secret` (or any other GET
+/// under the base path) by writing a cursor, nor replay a cursor across
+/// tools or accounts: each is refused, and the API never sees the request.
+#[tokio::test]
+async fn cursors_a_client_did_not_get_are_refused_before_any_request() {
+    use std::sync::Mutex;
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let log = Arc::clone(&seen);
+    let app = Router::new().fallback(move |uri: axum::http::Uri| {
+        let log = Arc::clone(&log);
+        async move {
+            log.lock().unwrap().push(uri.to_string());
+            if uri.path() == "/secret" {
+                return axum::Json(json!({"items": ["the admin's keys"], "next": null}));
+            }
+            let next = (uri.query().is_none()).then(|| "/all?page=2".to_owned());
+            axum::Json(json!({"items": [uri.to_string()], "next": next}))
+        }
+    });
+    let host = serve(app).await;
+    let definition = format!(
+        "{DEFINITION}  - name: others\n    methods:\n      - {{ kind: list, method: GET, path: /others }}\n"
+    );
+    let account_a = account(&host, &definition, Credentials::None).with_cursor_scope("account-a");
+    let account_b = account(&host, &definition, Credentials::None).with_cursor_scope("account-b");
+    let all = op(&definition, "list_all_lists_all");
+    let others = op(&definition, "list_all_lists_others");
+
+    // The cursor the API's answer earns works, for the tool and account that got it.
+    let first = call(&account_a, &all, json!({})).await;
+    let issued = first["structuredContent"]["next_cursor"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let second = call(&account_a, &all, json!({"next_cursor": issued})).await;
+    assert_eq!(
+        second["structuredContent"]["results"],
+        json!(["/all?page=2"]),
+        "{second}"
+    );
+
+    let forged = PageCursor::Url(format!("http://{host}/secret")).encode();
+    for (who, tool, cursor) in [
+        (&account_a, &all, forged.clone()),
+        // A sealed cursor for the secret URL, but another tool's.
+        (
+            &account_a,
+            &all,
+            account_a.cursor_for(&others, &PageCursor::Url(format!("http://{host}/secret"))),
+        ),
+        // The cursor account A was issued, replayed on tool B and on account B.
+        (&account_a, &others, issued.clone()),
+        (&account_b, &all, issued.clone()),
+    ] {
+        let before = seen.lock().unwrap().len();
+        let r = call(who, tool, json!({"next_cursor": cursor})).await;
+        assert_eq!(r["isError"], true, "{r}");
+        assert!(
+            r["content"][0]["text"]
+                .as_str()
+                .unwrap()
+                .contains("next_cursor is not a value this tool returned"),
+            "{r}"
+        );
+        assert_eq!(
+            seen.lock().unwrap().len(),
+            before,
+            "no request for a refused cursor"
+        );
+    }
+    assert!(!seen.lock().unwrap().iter().any(|u| u.contains("secret")));
 }
 
 #[tokio::test]
