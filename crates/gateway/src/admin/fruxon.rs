@@ -4,7 +4,7 @@
 //! `POST …/mcp:rotateKey`; the JSON-RPC endpoint `…/mcp:call` lives in the
 //! data plane. Errors are RFC 7807 problem details, fields in camelCase.
 //! The settings are one server per (tenant, integration). Mapping only:
-//! the operations are [`crate::control::servers`]' integration settings.
+//! the operations are [`crate::control::settings`].
 
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -23,7 +23,7 @@ use super::{
 use crate::Gateway;
 use crate::control::ControlError;
 use crate::control::keys::grace;
-use crate::control::servers::SettingsChanges;
+use crate::control::settings::SettingsChanges;
 use crate::timefmt::unix_ms;
 
 /// Answer with problem details on error.

@@ -8,9 +8,10 @@
 //! own error shape. Nothing here knows HTTP.
 //!
 //! One room per aggregate: [`servers`], [`keys`], [`accounts`],
-//! [`integrations`], [`upstreams`], [`portals`], [`tokens`]; [`check`] holds
-//! the field rules they share and [`egress`] the egress policy's checks of
-//! URL fields.
+//! [`integrations`], [`upstreams`], [`portals`], [`tokens`], and
+//! [`settings`] (one integration's MCP settings, a kind of server).
+//! [`check`] holds the field rules they share and [`egress`] the egress
+//! policy's checks of URL fields.
 
 pub mod accounts;
 pub mod check;
@@ -19,6 +20,7 @@ pub mod integrations;
 pub mod keys;
 pub mod portals;
 pub mod servers;
+pub mod settings;
 pub mod tokens;
 pub mod upstreams;
 
