@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod cluster_limits;
+pub mod control;
 mod cors;
 pub mod fixtures;
 mod http_util;

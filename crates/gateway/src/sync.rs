@@ -8,13 +8,9 @@ use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
-use time::OffsetDateTime;
 
 use crate::Gateway;
-
-fn now_ms() -> i64 {
-    (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
-}
+use crate::timefmt::now_ms;
 
 /// The status to show: `ready` turns `stale` once the last success is older
 /// than the resync interval.

@@ -20,6 +20,25 @@ pub fn parse_rfc3339(s: &str) -> Option<OffsetDateTime> {
     OffsetDateTime::from_unix_timestamp_nanos(ms * 1_000_000).ok()
 }
 
+/// Format Unix milliseconds (a stored time) as [`rfc3339_ms`] does; an
+/// instant out of range reads as the epoch (stored times are data).
+pub fn rfc3339_from_ms(ms: i64) -> String {
+    rfc3339_ms(
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH),
+    )
+}
+
+/// An instant in Unix milliseconds.
+pub fn unix_ms(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// Now, in Unix milliseconds.
+pub fn now_ms() -> i64 {
+    unix_ms(OffsetDateTime::now_utc())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

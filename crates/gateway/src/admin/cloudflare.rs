@@ -1,39 +1,27 @@
 //! Surface C, Cloudflare style: the registry of upstream MCP servers (with
 //! `sync`) and portals, under `/accounts/{account_id}/access/ai-controls/mcp`.
 //! The account id is the tenant. Every answer is the envelope
-//! `{result, success, errors, messages}`.
+//! `{result, success, errors, messages}`. Mapping only: the operations are
+//! [`crate::control::upstreams`] and [`crate::control::portals`].
 
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use mcpgate_store::{NewServer, PortalRecord, PortalServer, ServerSource, UpstreamRecord};
+use mcpgate_store::PortalServer;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
-use time::OffsetDateTime;
 
-use super::servers::refresh;
 use super::{
-    AdminContext, ApiError, authorize, check_tenant, check_url, fault_fields, json_body,
-    json_body_or_default, unreadable_json,
+    AdminContext, ApiError, authorize, check_tenant, json_body, json_body_or_default,
+    unreadable_json,
 };
 use crate::Gateway;
+use crate::control::portals::{PortalSpec, PortalView};
+use crate::control::upstreams::{UpstreamSpec, UpstreamView};
 use crate::http_util;
-use crate::registry::RecordKind;
-use crate::sync::{Synced, status, sync_upstream};
-use crate::timefmt::rfc3339_ms;
-
-fn now_ms() -> i64 {
-    (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
-}
-
-fn ts(ms: i64) -> String {
-    rfc3339_ms(
-        OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-            .unwrap_or(OffsetDateTime::UNIX_EPOCH),
-    )
-}
+use crate::timefmt::rfc3339_from_ms as ts;
 
 fn envelope(status: StatusCode, result: Value) -> Response {
     http_util::json(
@@ -52,7 +40,19 @@ fn caller(gw: &Gateway, headers: &HeaderMap, account: &str) -> Result<AdminConte
     ctx.within(account).ok_or_else(ApiError::not_found)
 }
 
-fn server_json(gw: &Gateway, r: &UpstreamRecord) -> Value {
+/// A list in the envelope: the readable records, then those in error.
+fn listed(
+    shown: impl Iterator<Item = Value>,
+    unreadable: &[mcpgate_store::Unreadable],
+) -> Response {
+    let result: Vec<Value> = shown
+        .chain(unreadable.iter().map(unreadable_json))
+        .collect();
+    envelope(StatusCode::OK, Value::Array(result))
+}
+
+fn server_json(v: &UpstreamView) -> Value {
+    let r = &v.record;
     let list = |key: &str| {
         r.snapshot
             .as_ref()
@@ -60,21 +60,6 @@ fn server_json(gw: &Gateway, r: &UpstreamRecord) -> Value {
             .cloned()
             .unwrap_or(json!([]))
     };
-    // A record the gateway could not load (e.g. an unusable hostname) is in
-    // error whatever its last sync said.
-    let (status, error, error_detail) =
-        match gw.registry.fault(RecordKind::Upstream, &r.tenant, &r.id) {
-            Some(f) => (
-                "error",
-                Some(json!(f.reason)),
-                Some(json!({"message": f.reason, "retryable": false})),
-            ),
-            None => (
-                status(r, gw.resync_interval),
-                r.error.as_ref().and_then(|e| e.get("message")).cloned(),
-                r.error.clone(),
-            ),
-        };
     json!({
         "id": r.id,
         "name": r.name,
@@ -82,9 +67,9 @@ fn server_json(gw: &Gateway, r: &UpstreamRecord) -> Value {
         "hostname": r.hostname,
         "auth_type": r.auth_type,
         "timeout_secs": r.timeout_secs,
-        "status": status,
-        "error": error,
-        "error_detail": error_detail,
+        "status": v.status,
+        "error": v.error,
+        "error_detail": v.error_detail,
         "tools": list("tools"),
         "prompts": list("prompts"),
         "changes": r.changes,
@@ -96,21 +81,6 @@ fn server_json(gw: &Gateway, r: &UpstreamRecord) -> Value {
         "modified_at": ts(r.modified_at),
         "modified_by": r.modified_by,
     })
-}
-
-fn valid_id(field: &str, id: &str) -> Result<(), ApiError> {
-    if id.is_empty()
-        || id.len() > 32
-        || !id
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
-    {
-        return Err(ApiError::field(
-            field,
-            "must be 1-32 characters of a-z, 0-9, '-' or '_'",
-        ));
-    }
-    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -129,34 +99,17 @@ struct ServerBody {
     timeout_secs: Option<u64>,
 }
 
-/// Check a server body; returns the credential to store.
-fn check_server(b: &ServerBody) -> Result<Option<String>, ApiError> {
-    if b.name.trim().is_empty() {
-        return Err(ApiError::field("name", "must not be empty"));
-    }
-    if b.timeout_secs.is_some_and(|t| t == 0 || t > 3600) {
-        return Err(ApiError::field(
-            "timeout_secs",
-            "must be between 1 and 3600",
-        ));
-    }
-    check_url("hostname", &b.hostname)?;
-    match b.auth_type.as_str() {
-        "unauthenticated" => Ok(None),
-        "bearer" | "oauth" => match b.auth_credentials.as_deref().map(str::trim) {
-            Some(c) if !c.is_empty() => Ok(Some(c.to_owned())),
-            _ => Err(ApiError::field(
-                "auth_credentials",
-                format!(
-                    "auth_type {} needs auth_credentials (the gateway's token for this server)",
-                    b.auth_type
-                ),
-            )),
-        },
-        other => Err(ApiError::field(
-            "auth_type",
-            format!("{other:?} is not one of unauthenticated, bearer, oauth"),
-        )),
+impl From<ServerBody> for UpstreamSpec {
+    fn from(b: ServerBody) -> Self {
+        Self {
+            id: b.id,
+            name: b.name,
+            hostname: b.hostname,
+            auth_type: b.auth_type,
+            auth_credentials: b.auth_credentials,
+            description: b.description,
+            timeout_secs: b.timeout_secs,
+        }
     }
 }
 
@@ -171,48 +124,8 @@ pub async fn create_server_handler(
         async {
             let ctx = caller(&gw, &headers, &account)?;
             let b: ServerBody = json_body(&headers, body).await?;
-            let credentials = check_server(&b)?;
-            super::egress::check_url(&gw, "hostname", &b.hostname, ctx.url_provenance())?;
-            let id = match &b.id {
-                Some(id) => {
-                    valid_id("id", id)?;
-                    id.clone()
-                }
-                None => uuid::Uuid::now_v7().simple().to_string()[..12].to_owned(),
-            };
-            let now = now_ms();
-            let record = UpstreamRecord {
-                tenant: ctx.tenant().to_owned(),
-                id,
-                name: b.name.trim().to_owned(),
-                hostname: b.hostname,
-                url_provenance: ctx.url_provenance(),
-                auth_type: b.auth_type,
-                timeout_secs: b.timeout_secs,
-                description: b.description,
-                status: "waiting".into(),
-                error: None,
-                snapshot: None,
-                accepted: Default::default(),
-                changes: Vec::new(),
-                last_synced: None,
-                last_successful_sync: None,
-                created_at: now,
-                created_by: Some(ctx.id.to_string()),
-                modified_at: now,
-                modified_by: Some(ctx.id.to_string()),
-                config_version: 0,
-                warnings: Vec::new(),
-            };
-            gw.store
-                .create_upstream(&record, credentials.as_deref())
-                .await
-                .map_err(ApiError::store)?;
-            gw.registry
-                .load_all(&gw.store)
-                .await
-                .map_err(ApiError::store)?;
-            Ok(envelope(StatusCode::CREATED, server_json(&gw, &record)))
+            let created = gw.control().create_upstream(&ctx, b.into()).await?;
+            Ok(envelope(StatusCode::CREATED, server_json(&created)))
         }
         .await,
     )
@@ -227,56 +140,19 @@ pub async fn list_servers(
     respond(
         async {
             let ctx = caller(&gw, &headers, &account)?;
-            let all = gw.store.load_upstreams().await.map_err(ApiError::store)?;
-            let mut result: Vec<Value> = all
-                .records
-                .iter()
-                .filter(|(r, _)| r.tenant == ctx.tenant())
-                .map(|(r, _)| server_json(&gw, r))
-                .collect();
-            // Records that do not read are listed in error, not hidden.
-            result.extend(
-                all.unreadable
-                    .iter()
-                    .filter(|u| u.tenant.as_deref() == Some(ctx.tenant()))
-                    .map(unreadable_json),
-            );
-            Ok(envelope(StatusCode::OK, Value::Array(result)))
+            let (views, unreadable) = gw.control().list_upstreams(&ctx).await?;
+            Ok(listed(views.iter().map(server_json), &unreadable))
         }
         .await,
     )
 }
 
-async fn find_server(
-    gw: &Gateway,
-    ctx: &AdminContext,
-    id: &str,
-) -> Result<UpstreamRecord, ApiError> {
-    gw.store
-        .get_upstream(ctx.tenant(), id)
-        .await
-        .map_err(ApiError::store)?
-        .ok_or_else(ApiError::not_found)
-}
-
-/// The caller's upstream `id` when its stored record does not read.
-async fn unreadable_upstream(
-    gw: &Gateway,
-    ctx: &AdminContext,
-    id: &str,
-) -> Result<Option<mcpgate_store::Unreadable>, ApiError> {
-    if gw
-        .registry
-        .fault(RecordKind::Upstream, ctx.tenant(), id)
-        .is_none()
-    {
-        return Ok(None);
+/// An upstream, or its unreadable record in error.
+fn shown(v: &Result<UpstreamView, mcpgate_store::Unreadable>) -> Value {
+    match v {
+        Ok(v) => server_json(v),
+        Err(u) => unreadable_json(u),
     }
-    let all = gw.store.load_upstreams().await.map_err(ApiError::store)?;
-    Ok(all
-        .unreadable
-        .into_iter()
-        .find(|u| u.id == id && u.tenant.as_deref() == Some(ctx.tenant())))
 }
 
 /// GET …/mcp/servers/{id}
@@ -288,11 +164,8 @@ pub async fn get_server(
     respond(
         async {
             let ctx = caller(&gw, &headers, &account)?;
-            if let Some(u) = unreadable_upstream(&gw, &ctx, &id).await? {
-                return Ok(envelope(StatusCode::OK, unreadable_json(&u)));
-            }
-            let record = find_server(&gw, &ctx, &id).await?;
-            Ok(envelope(StatusCode::OK, server_json(&gw, &record)))
+            let found = gw.control().upstream(&ctx, &id).await?;
+            Ok(envelope(StatusCode::OK, shown(&found)))
         }
         .await,
     )
@@ -308,47 +181,11 @@ pub async fn put_server(
     respond(
         async {
             let ctx = caller(&gw, &headers, &account)?;
-            let mut record = find_server(&gw, &ctx, &id).await?;
+            let control = gw.control();
+            let current = control.find_upstream(&ctx, &id).await?;
             let b: ServerBody = json_body(&headers, body).await?;
-            if b.id.as_deref().is_some_and(|given| given != id) {
-                return Err(ApiError::field("id", "cannot change a server's id"));
-            }
-            let credentials = check_server(&b)?;
-            let endpoint_changed = record.hostname != b.hostname;
-            // A new URL is the caller's; an unchanged one stays the
-            // operator's when the operator wrote it (a tenant renaming the
-            // server does not take its URL over), and a super-admin saving
-            // it makes it the operator's.
-            if endpoint_changed || ctx.super_admin {
-                record.url_provenance = ctx.url_provenance();
-            }
-            super::egress::check_url(&gw, "hostname", &b.hostname, record.url_provenance)?;
-            record.name = b.name.trim().to_owned();
-            record.hostname = b.hostname;
-            record.auth_type = b.auth_type;
-            record.timeout_secs = b.timeout_secs;
-            record.description = b.description;
-            record.modified_at = now_ms();
-            record.modified_by = Some(ctx.id.to_string());
-            // A sync running on the previous configuration must not record
-            // its outcome (see `Store::record_sync`).
-            record.config_version += 1;
-            if endpoint_changed {
-                record.status = "waiting".into();
-            }
-            if !gw
-                .store
-                .update_upstream(&record, Some(credentials.as_deref()))
-                .await
-                .map_err(ApiError::store)?
-            {
-                return Err(ApiError::not_found());
-            }
-            gw.registry
-                .load_all(&gw.store)
-                .await
-                .map_err(ApiError::store)?;
-            Ok(envelope(StatusCode::OK, server_json(&gw, &record)))
+            let updated = control.update_upstream(&ctx, current, b.into()).await?;
+            Ok(envelope(StatusCode::OK, server_json(&updated)))
         }
         .await,
     )
@@ -363,24 +200,8 @@ pub async fn delete_server(
     respond(
         async {
             let ctx = caller(&gw, &headers, &account)?;
-            // An unreadable record can still be deleted (then created anew).
-            let shown = match unreadable_upstream(&gw, &ctx, &id).await? {
-                Some(u) => unreadable_json(&u),
-                None => server_json(&gw, &find_server(&gw, &ctx, &id).await?),
-            };
-            if !gw
-                .store
-                .delete_upstream(ctx.tenant(), &id)
-                .await
-                .map_err(ApiError::store)?
-            {
-                return Err(ApiError::not_found());
-            }
-            gw.registry
-                .load_all(&gw.store)
-                .await
-                .map_err(ApiError::store)?;
-            Ok(envelope(StatusCode::OK, shown))
+            let deleted = gw.control().delete_upstream(&ctx, &id).await?;
+            Ok(envelope(StatusCode::OK, shown(&deleted)))
         }
         .await,
     )
@@ -404,28 +225,20 @@ pub async fn sync(
         async {
             let ctx = caller(&gw, &headers, &account)?;
             let b: SyncBody = json_body_or_default(&headers, body).await?;
-            let synced = sync_upstream(&gw, ctx.tenant(), &id, b.accept_changes)
-                .await
-                .map_err(ApiError::store)?
-                .ok_or_else(ApiError::not_found)?;
-            if let Synced::Superseded = synced {
-                return Err(ApiError::new_status(
-                    StatusCode::CONFLICT,
-                    "the MCP server's configuration changed while it synced, so that sync's \
-                     outcome was dropped; sync again",
-                ));
-            }
+            gw.control()
+                .sync_upstream(&ctx, &id, b.accept_changes)
+                .await?;
             Ok(envelope(StatusCode::OK, json!({})))
         }
         .await,
     )
 }
 
-fn portal_json(gw: &Gateway, p: &PortalRecord) -> Value {
-    let (status, error) = fault_fields(gw, RecordKind::Portal, &p.tenant, &p.id);
+fn portal_json(gw: &Gateway, v: &PortalView) -> Value {
+    let p = &v.record;
     json!({
-        "status": status,
-        "error": error,
+        "status": v.status,
+        "error": v.error,
         "id": p.id,
         "name": p.name,
         "description": p.description,
@@ -458,32 +271,17 @@ struct PortalBody {
     pin_tools: bool,
 }
 
-async fn check_portal(gw: &Gateway, ctx: &AdminContext, b: &PortalBody) -> Result<bool, ApiError> {
-    if b.name.trim().is_empty() {
-        return Err(ApiError::field("name", "must not be empty"));
-    }
-    for (i, s) in b.servers.iter().enumerate() {
-        if gw
-            .store
-            .get_upstream(ctx.tenant(), &s.server_id)
-            .await
-            .map_err(ApiError::store)?
-            .is_none()
-        {
-            return Err(ApiError::field(
-                &format!("servers.{i}.server_id"),
-                format!("no MCP server {:?} in this account", s.server_id),
-            ));
+impl From<PortalBody> for PortalSpec {
+    fn from(b: PortalBody) -> Self {
+        Self {
+            id: b.id,
+            name: b.name,
+            description: b.description,
+            servers: b.servers,
+            prefix: b.prefix,
+            pin_tools: b.pin_tools,
         }
     }
-    let prefix = b.prefix.unwrap_or(true);
-    if !prefix && b.servers.len() > 1 {
-        return Err(ApiError::field(
-            "prefix",
-            "only a single-server portal may turn prefixing off",
-        ));
-    }
-    Ok(prefix)
 }
 
 /// POST …/mcp/portals: answers with the portal, its URL and a key (once).
@@ -497,51 +295,8 @@ pub async fn create_portal(
         async {
             let ctx = caller(&gw, &headers, &account)?;
             let b: PortalBody = json_body(&headers, body).await?;
-            let prefix = check_portal(&gw, &ctx, &b).await?;
-            let id = match &b.id {
-                Some(id) => {
-                    valid_id("id", id)?;
-                    id.clone()
-                }
-                None => uuid::Uuid::now_v7().simple().to_string()[..12].to_owned(),
-            };
-            let now = now_ms();
-            // The portal's keys live on a server row the portal points at;
-            // portal, server and key are written together or not at all.
-            let (record, server, (_, key)) = gw
-                .store
-                .create_portal(
-                    PortalRecord {
-                        tenant: ctx.tenant().to_owned(),
-                        id,
-                        name: b.name.trim().to_owned(),
-                        description: b.description,
-                        servers: b.servers,
-                        prefix,
-                        pin_tools: b.pin_tools,
-                        server_id: String::new(),
-                        created_at: now,
-                        created_by: Some(ctx.id.to_string()),
-                        modified_at: now,
-                        modified_by: Some(ctx.id.to_string()),
-                    },
-                    NewServer {
-                        created_by: Some(ctx.id.to_string()),
-                        ..NewServer::new(ctx.tenant(), b.name.trim(), ServerSource::Unbound)
-                    },
-                )
-                .await
-                .map_err(ApiError::store)?;
-            gw.registry
-                .load_all(&gw.store)
-                .await
-                .map_err(ApiError::store)?;
-            gw.registry
-                .refresh_server(&gw.store, server.id)
-                .await
-                .map_err(ApiError::store)?;
-            let secret = key.secret;
-            let mut v = portal_json(&gw, &record);
+            let (created, secret) = gw.control().create_portal(&ctx, b.into()).await?;
+            let mut v = portal_json(&gw, &created);
             v["url"] = json!(gw.mcp_url(&secret));
             v["token"] = json!(secret);
             Ok(envelope(StatusCode::CREATED, v))
@@ -559,29 +314,14 @@ pub async fn list_portals(
     respond(
         async {
             let ctx = caller(&gw, &headers, &account)?;
-            let all = gw.store.load_portals().await.map_err(ApiError::store)?;
-            let mut result: Vec<Value> = all
-                .records
-                .iter()
-                .filter(|p| p.tenant == ctx.tenant())
-                .map(|p| portal_json(&gw, p))
-                .collect();
-            result.extend(
-                all.unreadable
-                    .iter()
-                    .filter(|u| u.tenant.as_deref() == Some(ctx.tenant()))
-                    .map(unreadable_json),
-            );
-            Ok(envelope(StatusCode::OK, Value::Array(result)))
+            let (views, unreadable) = gw.control().list_portals(&ctx).await?;
+            Ok(listed(
+                views.iter().map(|p| portal_json(&gw, p)),
+                &unreadable,
+            ))
         }
         .await,
     )
-}
-
-fn find_portal(gw: &Gateway, ctx: &AdminContext, id: &str) -> Result<Arc<PortalRecord>, ApiError> {
-    gw.registry
-        .portal(ctx.tenant(), id)
-        .ok_or_else(ApiError::not_found)
 }
 
 /// GET …/mcp/portals/{id}
@@ -593,16 +333,11 @@ pub async fn get_portal(
     respond(
         async {
             let ctx = caller(&gw, &headers, &account)?;
-            if let Some(f) = gw.registry.fault(RecordKind::Portal, ctx.tenant(), &id)
-                && gw.registry.portal(ctx.tenant(), &id).is_none()
-            {
-                return Ok(envelope(
-                    StatusCode::OK,
-                    json!({"id": id, "status": "error", "error": f.reason}),
-                ));
-            }
-            let p = find_portal(&gw, &ctx, &id)?;
-            Ok(envelope(StatusCode::OK, portal_json(&gw, &p)))
+            let shown = match gw.control().portal(&ctx, &id)? {
+                Ok(p) => portal_json(&gw, &p),
+                Err(reason) => json!({"id": id, "status": "error", "error": reason}),
+            };
+            Ok(envelope(StatusCode::OK, shown))
         }
         .await,
     )
@@ -618,31 +353,11 @@ pub async fn put_portal(
     respond(
         async {
             let ctx = caller(&gw, &headers, &account)?;
-            let current = find_portal(&gw, &ctx, &id)?;
+            let control = gw.control();
+            let current = control.find_portal(&ctx, &id)?;
             let b: PortalBody = json_body(&headers, body).await?;
-            let prefix = check_portal(&gw, &ctx, &b).await?;
-            let mut record = (*current).clone();
-            record.name = b.name.trim().to_owned();
-            record.description = b.description;
-            record.servers = b.servers;
-            record.prefix = prefix;
-            record.pin_tools = b.pin_tools;
-            record.modified_at = now_ms();
-            record.modified_by = Some(ctx.id.to_string());
-            if !gw
-                .store
-                .update_portal(&record)
-                .await
-                .map_err(ApiError::store)?
-            {
-                return Err(ApiError::not_found());
-            }
-            gw.registry
-                .load_all(&gw.store)
-                .await
-                .map_err(ApiError::store)?;
-            refresh(&gw, &record.server_id).await?;
-            Ok(envelope(StatusCode::OK, portal_json(&gw, &record)))
+            let updated = control.update_portal(&ctx, &current, b.into()).await?;
+            Ok(envelope(StatusCode::OK, portal_json(&gw, &updated)))
         }
         .await,
     )
@@ -657,20 +372,9 @@ pub async fn delete_portal(
     respond(
         async {
             let ctx = caller(&gw, &headers, &account)?;
-            // An unreadable record can still be deleted (then created anew).
-            let deleted = gw
-                .store
-                .delete_portal(ctx.tenant(), &id)
-                .await
-                .map_err(ApiError::store)?
-                .ok_or_else(ApiError::not_found)?;
-            gw.registry
-                .load_all(&gw.store)
-                .await
-                .map_err(ApiError::store)?;
-            let shown = match &deleted {
-                Ok(p) => portal_json(&gw, p),
-                Err(unreadable) => unreadable_json(unreadable),
+            let shown = match gw.control().delete_portal(&ctx, &id).await? {
+                Ok(p) => portal_json(&gw, &p),
+                Err(unreadable) => unreadable_json(&unreadable),
             };
             Ok(envelope(StatusCode::OK, shown))
         }

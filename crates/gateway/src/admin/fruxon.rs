@@ -2,38 +2,40 @@
 //!
 //! `GET|PATCH /v1/tenants/{tenant}/integrations/{integration}/mcp` and
 //! `POST …/mcp:rotateKey`; the JSON-RPC endpoint `…/mcp:call` lives in the
-//! data plane. Errors are RFC 7807 problem details. The settings are one
-//! server per (tenant, integration), managed here.
+//! data plane. Errors are RFC 7807 problem details, fields in camelCase.
+//! The settings are one server per (tenant, integration). Mapping only:
+//! the operations are [`crate::control::settings`].
 
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::Uri;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use mcpgate_catalog::{Scope, ScopeConfig};
-use mcpgate_store::{
-    IntegrationRecord, KeyRecord, Limits, NewServer, ServerPatch, ServerRecord, ServerSource,
-};
+use mcpgate_store::{IntegrationRecord, KeyRecord, Limits, ServerRecord, ServerSource};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use uuid::Uuid;
 
-use super::integrations::find_by_id_or_name;
-use super::keys::{grace, rotate};
-use super::servers::{scope_error, visible_account};
 use super::{
     AdminContext, ApiError, authorize, check_tenant, json_body, json_body_or_default, ok_json,
 };
 use crate::Gateway;
-
-fn ms(t: time::OffsetDateTime) -> i64 {
-    (t.unix_timestamp_nanos() / 1_000_000) as i64
-}
+use crate::control::ControlError;
+use crate::control::keys::grace;
+use crate::control::settings::SettingsChanges;
+use crate::timefmt::unix_ms;
 
 /// Answer with problem details on error.
 fn problem(result: Result<Response, ApiError>, uri: &Uri) -> Response {
     result.unwrap_or_else(|e| e.into_problem(uri.path()))
+}
+
+/// A control-plane error with the fields named as this surface names them.
+fn camel(e: ControlError) -> ApiError {
+    e.rename_field("config_id", "configId")
+        .rename_field("grace_seconds", "graceSeconds")
+        .into()
 }
 
 /// The caller inside the path's tenant, and the integration it names.
@@ -46,10 +48,33 @@ async fn resolve(
     let ctx = authorize(gw, headers)?;
     check_tenant("tenant", tenant)?;
     let ctx = ctx.within(tenant).ok_or_else(ApiError::not_found)?;
-    let integration = find_by_id_or_name(gw, &ctx, integration)
+    let integration = gw
+        .control()
+        .find_integration(&ctx, integration)
         .await?
         .ok_or_else(ApiError::not_found)?;
     Ok((ctx, integration))
+}
+
+/// The settings as they stand now, with a freshly minted key's secret.
+async fn settings(
+    gw: &Gateway,
+    ctx: &AdminContext,
+    integration: &IntegrationRecord,
+    secret: Option<&str>,
+) -> Result<Response, ApiError> {
+    let (server, key) = gw.control().integration_settings(ctx, integration).await?;
+    ok_json(
+        StatusCode::OK,
+        &settings_json(
+            gw,
+            ctx.tenant(),
+            integration,
+            server.as_ref(),
+            key.as_ref(),
+            secret,
+        ),
+    )
 }
 
 fn settings_json(
@@ -77,36 +102,12 @@ fn settings_json(
         "apiKeyId": key.map_or(Uuid::nil(), |k| k.id).to_string(),
         "callUrl": format!("{base}/mcp:call"),
         "testUrl": format!("{base}/mcp:test"),
-        "createdAt": server.map_or(0, |s| ms(s.created_at)),
-        "modifiedAt": server.map_or(0, |s| ms(s.updated_at)),
+        "createdAt": server.map_or(0, |s| unix_ms(s.created_at)),
+        "modifiedAt": server.map_or(0, |s| unix_ms(s.updated_at)),
         "keyPrefix": key.map(|k| k.prefix.clone()),
         "apiKey": secret,
         "limits": server.map(|s| s.limits),
     })
-}
-
-/// The settings server and its newest live key.
-async fn current(
-    gw: &Gateway,
-    tenant: &str,
-    integration: &IntegrationRecord,
-) -> Result<(Option<ServerRecord>, Option<KeyRecord>), ApiError> {
-    let server = gw
-        .store
-        .integration_server(tenant, integration.id)
-        .await
-        .map_err(ApiError::store)?;
-    let key = match &server {
-        Some(s) => gw
-            .store
-            .list_server_keys(s.id)
-            .await
-            .map_err(ApiError::store)?
-            .into_iter()
-            .next_back(),
-        None => None,
-    };
-    Ok((server, key))
 }
 
 /// GET /v1/tenants/{tenant}/integrations/{integration}/mcp
@@ -119,18 +120,7 @@ pub async fn get(
     problem(
         async {
             let (ctx, integration) = resolve(&gw, &headers, &tenant, &integration).await?;
-            let (server, key) = current(&gw, ctx.tenant(), &integration).await?;
-            ok_json(
-                StatusCode::OK,
-                &settings_json(
-                    &gw,
-                    ctx.tenant(),
-                    &integration,
-                    server.as_ref(),
-                    key.as_ref(),
-                    None,
-                ),
-            )
+            settings(&gw, &ctx, &integration, None).await
         }
         .await,
         &uri,
@@ -162,126 +152,33 @@ pub async fn patch(
     body: Body,
 ) -> Response {
     problem(
-        patch_inner(&gw, &tenant, &integration, &headers, body).await,
-        &uri,
-    )
-}
-
-async fn patch_inner(
-    gw: &Gateway,
-    tenant: &str,
-    integration: &str,
-    headers: &HeaderMap,
-    body: Body,
-) -> Result<Response, ApiError> {
-    let (ctx, integration) = resolve(gw, headers, tenant, integration).await?;
-    let req: PatchSettings = json_body(headers, body).await?;
-
-    // configId: an account of this tenant and integration; all zeros unbinds.
-    let source = match req.config_id.as_deref() {
-        None => None,
-        Some(raw) => {
-            let id: Uuid = raw
-                .parse()
-                .map_err(|_| ApiError::field("configId", "is not a UUID"))?;
-            if id.is_nil() {
-                Some(ServerSource::Unbound)
-            } else {
-                let account = visible_account(gw, &ctx, mcpgate_store::AccountId(id))
-                    .await?
-                    .filter(|a| a.integration_id == integration.id)
-                    .ok_or_else(|| {
-                        ApiError::field(
-                            "configId",
-                            "no integrated account of this integration has that id",
-                        )
-                    })?;
-                Some(ServerSource::Account(account.id))
-            }
-        }
-    };
-    // exposedToolIds: every id must be a tool of the integration; [] clears
-    // the list (all tools), since null means "keep".
-    let exposed = match req.exposed_tool_ids {
-        None => None,
-        Some(list) if list.is_empty() => Some(None),
-        Some(list) => {
-            let entry = gw
-                .registry
-                .integration(integration.id)
-                .ok_or_else(|| ApiError::internal("integration not loaded"))?;
-            let names: Vec<&str> = entry
-                .operations
-                .iter()
-                .map(|o| o.tool.tool.name.as_str())
-                .collect();
-            Scope::parse(
-                &ScopeConfig::default(),
-                Some(&list),
-                &integration.definition,
-                &names,
-            )
-            .map_err(|e| scope_error(e, ""))?;
-            Some(Some(list))
-        }
-    };
-
-    // Creating the settings, changing them and minting the first key are
-    // one store transaction: concurrent first PATCHes all succeed, one of
-    // them creates the server and one (the first to enable it) gets the key.
-    let label = integration
-        .definition
-        .label
-        .clone()
-        .unwrap_or_else(|| integration.definition.name.clone());
-    let (server, minted) = gw
-        .store
-        .save_integration_settings(
-            NewServer {
-                exposed_tools: exposed.clone().flatten(),
-                description: req.description.clone(),
-                limits: req.limits.unwrap_or_default(),
-                integration_id: Some(integration.id),
-                disabled: !req.enabled.unwrap_or(false),
-                created_by: Some(ctx.id.to_string()),
-                mint_key: false,
-                ..NewServer::new(
-                    ctx.tenant(),
-                    format!("{label} MCP"),
-                    source.clone().unwrap_or(ServerSource::Unbound),
-                )
-            },
-            ServerPatch {
-                disabled: req.enabled.map(|e| !e),
-                source,
-                exposed_tools: exposed,
-                description: req.description.map(Some),
+        async {
+            let (ctx, integration) = resolve(&gw, &headers, &tenant, &integration).await?;
+            let req: PatchSettings = json_body(&headers, body).await?;
+            let config_id = req
+                .config_id
+                .as_deref()
+                .map(|raw| {
+                    raw.parse::<Uuid>()
+                        .map_err(|_| ApiError::field("configId", "is not a UUID"))
+                })
+                .transpose()?;
+            let changes = SettingsChanges {
+                enabled: req.enabled,
+                config_id,
+                exposed_tool_ids: req.exposed_tool_ids,
+                description: req.description,
                 limits: req.limits,
-                modified_by: Some(ctx.id.to_string()),
-                ..ServerPatch::default()
-            },
-        )
-        .await
-        .map_err(ApiError::store)?;
-    gw.registry
-        .refresh_server(&gw.store, server.id)
-        .await
-        .map_err(ApiError::store)?;
-    let secret = minted.map(|(_, key)| {
-        tracing::info!(server = %server.id, key_prefix = %key.prefix, "integration MCP key minted");
-        key.secret
-    });
-    let (server, key) = current(gw, ctx.tenant(), &integration).await?;
-    ok_json(
-        StatusCode::OK,
-        &settings_json(
-            gw,
-            ctx.tenant(),
-            &integration,
-            server.as_ref(),
-            key.as_ref(),
-            secret.as_deref(),
-        ),
+            };
+            let secret = gw
+                .control()
+                .save_integration_settings(&ctx, &integration, changes)
+                .await
+                .map_err(camel)?;
+            settings(&gw, &ctx, &integration, secret.as_deref()).await
+        }
+        .await,
+        &uri,
     )
 }
 
@@ -304,22 +201,12 @@ pub async fn rotate_key(
         async {
             let (ctx, integration) = resolve(&gw, &headers, &tenant, &integration).await?;
             let req: RotateBody = json_body_or_default(&headers, body).await?;
-            let grace = grace(req.grace_seconds).map_err(|_| {
-                ApiError::field("graceSeconds", "must be at most 604800 (a week)")
-            })?;
-            let (server, key) = current(&gw, ctx.tenant(), &integration).await?;
-            let (Some(server), Some(_)) = (server, key) else {
-                return Err(ApiError::new_status(
-                    StatusCode::CONFLICT,
-                    "this integration's MCP has no key yet; enable it first (PATCH …/mcp {\"enabled\": true})",
-                ));
-            };
-            let (_, secret) = rotate(&gw, server.id, grace).await?;
-            let (server, key) = current(&gw, ctx.tenant(), &integration).await?;
-            ok_json(
-                StatusCode::OK,
-                &settings_json(&gw, ctx.tenant(), &integration, server.as_ref(), key.as_ref(), Some(&secret)),
-            )
+            let grace = grace(req.grace_seconds).map_err(camel)?;
+            let secret = gw
+                .control()
+                .rotate_integration_key(&ctx, &integration, grace)
+                .await?;
+            settings(&gw, &ctx, &integration, Some(&secret)).await
         }
         .await,
         &uri,

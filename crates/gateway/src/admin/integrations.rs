@@ -1,39 +1,28 @@
 //! `/integration`: integration definitions, created from a definition or
-//! imported from an OpenAPI document.
+//! imported from an OpenAPI document. Mapping only: the operations are
+//! [`crate::control::integrations`].
 
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use mcpgate_catalog::openapi::{self, ImportOptions};
-use mcpgate_catalog::{DefinitionError, Integration, UrlProvenance};
-use mcpgate_store::{IntegrationId, IntegrationRecord, Origin};
+use mcpgate_catalog::openapi;
+use mcpgate_store::IntegrationRecord;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
-use super::{
-    AdminContext, ApiError, ApiResult, ListParams, authorize, json_body, ok_json, page, paginate,
-    parse_id, respond,
-};
+use super::{ApiResult, ListParams, authorize, json_body, ok_json, page, paginate, respond};
 use crate::Gateway;
+use crate::control::integrations::{Converted, IntegrationSource};
 use crate::http_util;
 use crate::timefmt::rfc3339_ms;
 
 fn integration_json(gw: &Gateway, r: &IntegrationRecord, full: bool) -> Value {
     let d = &r.definition;
-    let tools: Vec<String> = gw
-        .registry
-        .integration(r.id)
-        .map(|e| {
-            e.operations
-                .iter()
-                .map(|o| o.tool.tool.name.to_string())
-                .collect()
-        })
-        .unwrap_or_default();
-    let (status, error) = super::fault_fields(
-        gw,
+    let control = gw.control();
+    let tools = control.integration_tools(r.id);
+    let (status, error) = control.record_status(
         crate::registry::RecordKind::Integration,
         &r.tenant,
         &r.id.to_string(),
@@ -60,15 +49,6 @@ fn integration_json(gw: &Gateway, r: &IntegrationRecord, full: bool) -> Value {
         v["definition"] = serde_json::to_value(d).expect("a definition serializes");
     }
     v
-}
-
-fn definition_error(e: DefinitionError, field: &str) -> ApiError {
-    let at = if e.path.is_empty() {
-        field.to_owned()
-    } else {
-        format!("{field}.{}", e.path)
-    };
-    ApiError::field(&at, e.message)
 }
 
 #[derive(Deserialize)]
@@ -102,77 +82,23 @@ fn skipped_json(skipped: &[openapi::Skipped]) -> Value {
     )
 }
 
-/// Convert a request body's definition or OpenAPI document; also returns
-/// the import's warnings and skipped operations.
-fn convert(
-    gw: &Gateway,
-    req: CreateIntegration,
-    by: UrlProvenance,
-) -> Result<(Integration, Vec<String>, Value), ApiError> {
-    let base_url_given = req.base_url.is_some();
-    match (req.definition, req.openapi) {
-        (Some(def), None) => {
-            let mut integration =
-                Integration::from_json(def).map_err(|e| definition_error(e, "definition"))?;
-            if let Some(name) = req.name {
-                integration.name = name;
-            }
-            if let Some(url) = req.base_url {
-                integration.base_url = url;
-            }
-            integration
-                .validate()
-                .map_err(|e| definition_error(e, "definition"))?;
-            super::egress::check_integration(
-                gw,
-                if base_url_given {
-                    "base_url"
-                } else {
-                    "definition.base_url"
-                },
-                "definition.auth.token_url",
-                &integration,
-                by,
-            )?;
-            Ok((integration, Vec::new(), json!([])))
+impl From<CreateIntegration> for IntegrationSource {
+    fn from(b: CreateIntegration) -> Self {
+        Self {
+            definition: b.definition,
+            openapi: b.openapi,
+            name: b.name,
+            base_url: b.base_url,
         }
-        (None, Some(doc)) => {
-            let doc = match doc {
-                Value::String(text) => {
-                    openapi::parse_document(&text).map_err(|e| definition_error(e, "openapi"))?
-                }
-                other => other,
-            };
-            let imported = openapi::import(
-                &doc,
-                &ImportOptions {
-                    name: req.name,
-                    base_url: req.base_url,
-                },
-                &mut |_, _| {},
-            )
-            .map_err(|e| definition_error(e, "openapi"))?;
-            // Named as the request's fields: `base_url` overrides the
-            // document's servers.
-            super::egress::check_integration(
-                gw,
-                if base_url_given {
-                    "base_url"
-                } else {
-                    "openapi.servers"
-                },
-                "openapi.components.securitySchemes",
-                &imported.integration,
-                by,
-            )?;
-            let skipped = skipped_json(&imported.skipped);
-            Ok((imported.integration, imported.warnings, skipped))
-        }
-        _ => Err(ApiError::field(
-            "definition",
-            "give exactly one of definition (an mcpgate integration) or openapi (an OpenAPI 3 document)",
-        )),
     }
+}
+
+/// A created or replaced integration with its import's warnings and skipped operations.
+fn converted_json(gw: &Gateway, c: &Converted) -> Value {
+    let mut v = integration_json(gw, &c.record, false);
+    v["warnings"] = json!(c.warnings);
+    v["skipped"] = skipped_json(&c.skipped);
+    v
 }
 
 /// POST /integration
@@ -182,22 +108,12 @@ pub async fn create(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Bo
 
 async fn create_inner(gw: &Gateway, headers: &HeaderMap, body: Body) -> ApiResult {
     let ctx = authorize(gw, headers)?;
-    let by = ctx.url_provenance();
-    let (integration, warnings, skipped) = convert(gw, json_body(headers, body).await?, by)?;
-    let record = gw
-        .store
-        .create_integration(ctx.tenant(), integration, by)
-        .await
-        .map_err(ApiError::store)?;
-    gw.registry
-        .load_all(&gw.store)
-        .await
-        .map_err(ApiError::store)?;
-    tracing::info!(integration = %record.id, name = %record.definition.name, warnings = warnings.len(), "integration created");
-    let mut v = integration_json(gw, &record, false);
-    v["warnings"] = json!(warnings);
-    v["skipped"] = skipped;
-    ok_json(StatusCode::CREATED, &v)
+    let req: CreateIntegration = json_body(headers, body).await?;
+    let created = gw
+        .control()
+        .save_integration(&ctx, None, req.into())
+        .await?;
+    ok_json(StatusCode::CREATED, &converted_json(gw, &created))
 }
 
 /// GET /integration
@@ -212,16 +128,11 @@ pub async fn list(
 async fn list_inner(gw: &Gateway, headers: &HeaderMap, query: ListParams) -> ApiResult {
     let ctx = authorize(gw, headers)?;
     let page = page(query)?;
-    let loaded = gw
-        .store
-        .load_integrations()
-        .await
-        .map_err(ApiError::store)?;
+    let loaded = gw.control().list_integrations(&ctx).await?;
     // Records that do not read are listed in error (by id), not hidden.
     let readable = loaded
         .records
         .iter()
-        .filter(|r| visible(&ctx, r))
         .map(|r| (r.id.to_string(), integration_json(gw, r, false)))
         .collect();
     let all = super::with_unreadable(&ctx, readable, &loaded.unreadable);
@@ -233,47 +144,6 @@ async fn list_inner(gw: &Gateway, headers: &HeaderMap, query: ListParams) -> Api
     )
 }
 
-/// Bundled integrations are everyone's; the rest belong to their tenant.
-pub(crate) fn visible(ctx: &AdminContext, r: &IntegrationRecord) -> bool {
-    r.origin == Origin::Config || ctx.sees(&r.tenant)
-}
-
-async fn find(gw: &Gateway, ctx: &AdminContext, id: &str) -> Result<IntegrationRecord, ApiError> {
-    gw.store
-        .get_integration(parse_id::<IntegrationId>(id)?)
-        .await
-        .map_err(ApiError::store)?
-        .filter(|r| visible(ctx, r))
-        .ok_or_else(ApiError::not_found)
-}
-
-/// An integration visible to the caller, by id or name (the caller's own
-/// first, then the bundled one of that name).
-pub(crate) async fn find_by_id_or_name(
-    gw: &Gateway,
-    ctx: &AdminContext,
-    key: &str,
-) -> Result<Option<IntegrationRecord>, ApiError> {
-    if key.parse::<IntegrationId>().is_ok() {
-        return match find(gw, ctx, key).await {
-            Ok(r) => Ok(Some(r)),
-            Err(_) => Ok(None),
-        };
-    }
-    for tenant in [ctx.tenant(), super::DEFAULT_TENANT] {
-        if let Some(r) = gw
-            .store
-            .find_integration(tenant, key)
-            .await
-            .map_err(ApiError::store)?
-            .filter(|r| visible(ctx, r))
-        {
-            return Ok(Some(r));
-        }
-    }
-    Ok(None)
-}
-
 /// GET /integration/{id}
 pub async fn get(
     State(gw): State<Arc<Gateway>>,
@@ -283,24 +153,11 @@ pub async fn get(
     respond(
         async {
             let ctx = authorize(&gw, &headers)?;
-            let record = find(&gw, &ctx, &id).await?;
+            let record = gw.control().integration(&ctx, &id).await?;
             ok_json(StatusCode::OK, &integration_json(&gw, &record, true))
         }
         .await,
     )
-}
-
-fn refuse_bundled(record: &IntegrationRecord) -> Result<(), ApiError> {
-    if record.origin == Origin::Config {
-        return Err(ApiError::new_status(
-            StatusCode::CONFLICT,
-            format!(
-                "integration {:?} is bundled from the config directory; change its file instead",
-                record.definition.name
-            ),
-        ));
-    }
-    Ok(())
 }
 
 /// PATCH /integration/{id}: replace the definition (same body as create).
@@ -313,25 +170,13 @@ pub async fn patch(
     respond(
         async {
             let ctx = authorize(&gw, &headers)?;
-            let record = find(&gw, &ctx, &id).await?;
-            refuse_bundled(&record)?;
-            let by = ctx.url_provenance();
-            let (integration, warnings, skipped) =
-                convert(&gw, json_body(&headers, body).await?, by)?;
-            let updated = gw
-                .store
-                .update_integration(record.id, integration, by)
-                .await
-                .map_err(ApiError::store)?
-                .ok_or_else(ApiError::not_found)?;
-            gw.registry
-                .load_all(&gw.store)
-                .await
-                .map_err(ApiError::store)?;
-            let mut v = integration_json(&gw, &updated, false);
-            v["warnings"] = json!(warnings);
-            v["skipped"] = skipped;
-            ok_json(StatusCode::OK, &v)
+            let control = gw.control();
+            let record = control.editable_integration(&ctx, &id).await?;
+            let req: CreateIntegration = json_body(&headers, body).await?;
+            let updated = control
+                .save_integration(&ctx, Some(&record), req.into())
+                .await?;
+            ok_json(StatusCode::OK, &converted_json(&gw, &updated))
         }
         .await,
     )
@@ -346,20 +191,7 @@ pub async fn delete(
     respond(
         async {
             let ctx = authorize(&gw, &headers)?;
-            let record = find(&gw, &ctx, &id).await?;
-            refuse_bundled(&record)?;
-            if !gw
-                .store
-                .delete_integration(record.id)
-                .await
-                .map_err(ApiError::store)?
-            {
-                return Err(ApiError::not_found());
-            }
-            gw.registry
-                .load_all(&gw.store)
-                .await
-                .map_err(ApiError::store)?;
+            gw.control().delete_integration(&ctx, &id).await?;
             Ok(http_util::empty(StatusCode::NO_CONTENT))
         }
         .await,

@@ -1,19 +1,19 @@
 //! `/server/{id}/keys`: a server's API keys — list, add, revoke, rotate.
-//! Secrets are shown once, in the answer that mints them.
+//! Secrets are shown once, in the answer that mints them. Mapping only:
+//! the operations are [`crate::control::keys`].
 
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use mcpgate_store::{KeyRecord, ServerId};
+use mcpgate_store::KeyRecord;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
-use uuid::Uuid;
 
-use super::servers::visible_server;
-use super::{ApiError, authorize, json_body, ok_json, parse_future_expiry, respond};
+use super::{ApiError, authorize, json_body, ok_json, respond};
 use crate::Gateway;
+use crate::control::keys::grace;
 use crate::http_util;
 use crate::timefmt::rfc3339_ms;
 
@@ -36,39 +36,6 @@ fn with_secret(gw: &Gateway, k: &KeyRecord, secret: &str) -> Value {
     v
 }
 
-/// Grace period from a request, bounded to a week.
-pub(crate) fn grace(seconds: Option<u64>) -> Result<time::Duration, ApiError> {
-    match seconds {
-        None => Ok(time::Duration::ZERO),
-        Some(s) if s <= 7 * 24 * 3600 => Ok(time::Duration::seconds(s as i64)),
-        Some(_) => Err(ApiError::field(
-            "grace_seconds",
-            "must be at most 604800 (a week)",
-        )),
-    }
-}
-
-/// Rotate every live key of a server: a new key now, the old ones revoked
-/// now or after the grace period. Effective at once on this gateway.
-pub(crate) async fn rotate(
-    gw: &Gateway,
-    server: ServerId,
-    grace: time::Duration,
-) -> Result<(KeyRecord, String), ApiError> {
-    let (record, key) = gw
-        .store
-        .rotate_keys(server, grace)
-        .await
-        .map_err(ApiError::store)?
-        .ok_or_else(ApiError::not_found)?;
-    gw.registry
-        .refresh_server(&gw.store, server)
-        .await
-        .map_err(ApiError::store)?;
-    tracing::info!(server = %server, key_prefix = %key.prefix, grace_secs = grace.whole_seconds(), "keys rotated");
-    Ok((record, key.secret))
-}
-
 /// GET /server/{id}/keys
 pub async fn list(
     State(gw): State<Arc<Gateway>>,
@@ -78,12 +45,9 @@ pub async fn list(
     respond(
         async {
             let ctx = authorize(&gw, &headers)?;
-            let server = visible_server(&gw, &ctx, &id).await?;
-            let keys = gw
-                .store
-                .all_server_keys(server.id)
-                .await
-                .map_err(ApiError::store)?;
+            let control = gw.control();
+            let server = control.server(&ctx, &id).await?;
+            let keys = control.keys(server.id).await?;
             let result: Vec<Value> = keys.iter().map(key_json).collect();
             ok_json(
                 StatusCode::OK,
@@ -111,24 +75,13 @@ pub async fn create(
     respond(
         async {
             let ctx = authorize(&gw, &headers)?;
-            let server = visible_server(&gw, &ctx, &id).await?;
+            let control = gw.control();
+            let server = control.server(&ctx, &id).await?;
             let req: CreateKey = json_body(&headers, body).await?;
-            let expires_at = req
-                .expires_at
-                .as_deref()
-                .map(|e| parse_future_expiry("expires_at", e))
-                .transpose()?;
-            let (record, key) = gw
-                .store
-                .add_key(server.id, expires_at)
-                .await
-                .map_err(ApiError::store)?
-                .ok_or_else(ApiError::not_found)?;
-            gw.registry
-                .refresh_server(&gw.store, server.id)
-                .await
-                .map_err(ApiError::store)?;
-            ok_json(StatusCode::CREATED, &with_secret(&gw, &record, &key.secret))
+            let (record, secret) = control
+                .add_key(server.id, req.expires_at.as_deref())
+                .await?;
+            ok_json(StatusCode::CREATED, &with_secret(&gw, &record, &secret))
         }
         .await,
     )
@@ -153,21 +106,10 @@ pub async fn revoke(
     respond(
         async {
             let ctx = authorize(&gw, &headers)?;
-            let server = visible_server(&gw, &ctx, &id).await?;
+            let control = gw.control();
+            let server = control.server(&ctx, &id).await?;
             let Query(q) = query.map_err(|e| ApiError::field("grace_seconds", e.body_text()))?;
-            let key: Uuid = key.parse().map_err(|_| ApiError::not_found())?;
-            if !gw
-                .store
-                .revoke_key(server.id, key, grace(q.grace_seconds)?)
-                .await
-                .map_err(ApiError::store)?
-            {
-                return Err(ApiError::not_found());
-            }
-            gw.registry
-                .refresh_server(&gw.store, server.id)
-                .await
-                .map_err(ApiError::store)?;
+            control.revoke_key(server.id, &key, q.grace_seconds).await?;
             Ok(http_util::empty(StatusCode::NO_CONTENT))
         }
         .await,
@@ -191,9 +133,12 @@ pub async fn rotate_handler(
     respond(
         async {
             let ctx = authorize(&gw, &headers)?;
-            let server = visible_server(&gw, &ctx, &id).await?;
+            let control = gw.control();
+            let server = control.server(&ctx, &id).await?;
             let req: RotateBody = super::json_body_or_default(&headers, body).await?;
-            let (record, secret) = rotate(&gw, server.id, grace(req.grace_seconds)?).await?;
+            let (record, secret) = control
+                .rotate_keys(server.id, grace(req.grace_seconds)?)
+                .await?;
             ok_json(StatusCode::OK, &with_secret(&gw, &record, &secret))
         }
         .await,

@@ -4,10 +4,13 @@
 //!
 //! Bearer admin token required. Errors are `{"error": {status, message,
 //! fields?}}`, with `fields` naming each bad input.
+//!
+//! Every surface here (native, Truto, Fruxon, Cloudflare) is mapping only:
+//! JSON in, a [`crate::control`] operation, JSON out, and a
+//! [`ControlError`] in the surface's own error shape.
 
 pub mod accounts;
 pub mod cloudflare;
-mod egress;
 pub mod fruxon;
 pub mod integrations;
 pub mod keys;
@@ -24,12 +27,12 @@ use dashmap::DashMap;
 use mcpgate_store::{AdminTokenRecord, KeyHash, Store, StoreError};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::Gateway;
+use crate::control::ControlError;
+pub(crate) use crate::control::check::tenant as check_tenant;
 use crate::http_util::{self, BodyError};
-use crate::timefmt::parse_rfc3339;
 
 /// Largest admin request body.
 const MAX_ADMIN_BODY: usize = 1 << 20;
@@ -37,54 +40,7 @@ const MAX_ADMIN_BODY: usize = 1 << 20;
 const DEFAULT_LIMIT: u32 = 100;
 const MAX_LIMIT: u32 = 1000;
 
-/// The tenant objects go to when a super-admin creates them.
-pub const DEFAULT_TENANT: &str = "default";
-
-/// Who is calling the admin API.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AdminContext {
-    /// The admin token's id (recorded as `created_by`/`modified_by`).
-    pub id: Uuid,
-    /// The one tenant it may act on; `None` for a super-admin.
-    pub tenant: Option<String>,
-    /// The token is a super-admin's, also while it acts within one tenant
-    /// ([`AdminContext::within`]): the URLs it writes are the operator's.
-    pub super_admin: bool,
-}
-
-impl AdminContext {
-    /// The same caller acting inside `tenant` (a path names it), or `None`
-    /// when it may not see that tenant.
-    pub fn within(&self, tenant: &str) -> Option<Self> {
-        self.sees(tenant).then(|| Self {
-            id: self.id,
-            tenant: Some(tenant.to_owned()),
-            super_admin: self.super_admin,
-        })
-    }
-
-    /// The tenant new objects are created in.
-    pub fn tenant(&self) -> &str {
-        self.tenant.as_deref().unwrap_or(DEFAULT_TENANT)
-    }
-
-    /// Whether objects of `tenant` are visible to this caller. Everything
-    /// else answers 404, exactly like a missing object.
-    pub fn sees(&self, tenant: &str) -> bool {
-        self.tenant.as_deref().is_none_or(|t| t == tenant)
-    }
-
-    /// A super-admin (bootstrap or `MCPGATE_ADMIN_TOKEN`).
-    pub fn is_super(&self) -> bool {
-        self.tenant.is_none()
-    }
-
-    /// Whose the URLs this caller writes are: the operator's for a
-    /// super-admin token, else a tenant's (`egress.private_networks`).
-    pub fn url_provenance(&self) -> mcpgate_catalog::UrlProvenance {
-        mcpgate_catalog::UrlProvenance::of_writer(self.super_admin)
-    }
-}
+pub use crate::control::{AdminContext, DEFAULT_TENANT};
 
 /// The admin tokens the gateway accepts: super-admin hashes from config,
 /// plus tenant tokens from the store (reloaded after every change).
@@ -184,12 +140,6 @@ impl ApiError {
 
     pub(crate) fn new_status(status: StatusCode, message: impl Into<String>) -> Self {
         Self::new(status, message)
-    }
-
-    /// Add a field problem to an error.
-    pub(crate) fn with_field(mut self, field: &str, problem: impl Into<String>) -> Self {
-        self.fields.insert(field.to_owned(), problem.into());
-        self
     }
 
     /// Map a store error: conflicts are 409, an unreachable database 503
@@ -294,6 +244,24 @@ impl ApiError {
         }});
         let r = http_util::json(self.status, body.to_string());
         self.headers(r)
+    }
+}
+
+impl From<ControlError> for ApiError {
+    fn from(e: ControlError) -> Self {
+        match e {
+            ControlError::NotFound => Self::not_found(),
+            ControlError::Invalid { field, reason } => Self::field(&field, reason),
+            ControlError::InvalidFields { message, fields } => Self {
+                status: StatusCode::BAD_REQUEST,
+                message,
+                fields,
+            },
+            ControlError::Conflict(message) => Self::new(StatusCode::CONFLICT, message),
+            ControlError::Forbidden(message) => Self::new(StatusCode::FORBIDDEN, message),
+            ControlError::Store(e) => Self::store(e),
+            ControlError::Internal(message) => Self::internal(message),
+        }
     }
 }
 
@@ -470,128 +438,9 @@ pub(crate) fn with_unreadable(
     entries
 }
 
-/// `status` (`ready` or `error`) and `error` (the reason or null) of a
-/// record, from the registry's load faults.
-pub(crate) fn fault_fields(
-    gw: &Gateway,
-    kind: crate::registry::RecordKind,
-    tenant: &str,
-    id: &str,
-) -> (&'static str, Option<String>) {
-    match gw.registry.fault(kind, tenant, id) {
-        Some(f) => ("error", Some(f.reason)),
-        None => ("ready", None),
-    }
-}
-
 pub(crate) fn ok_json(status: StatusCode, value: &impl Serialize) -> ApiResult {
     let body = serde_json::to_vec(value).map_err(ApiError::internal)?;
     Ok(http_util::json(status, body))
-}
-
-pub(crate) fn parse_expiry(field: &str, value: &str) -> Result<OffsetDateTime, ApiError> {
-    parse_rfc3339(value).ok_or_else(|| {
-        ApiError::field(
-            field,
-            format!("{value:?} is not an RFC 3339 timestamp such as 2026-12-31T23:59:59Z"),
-        )
-    })
-}
-
-/// The expiry of an object being created: an RFC 3339 instant still in the
-/// future (a key or server born expired could never be used). A PATCH may
-/// still set a past instant, which expires an existing server at once.
-pub(crate) fn parse_future_expiry(field: &str, value: &str) -> Result<OffsetDateTime, ApiError> {
-    let t = parse_expiry(field, value)?;
-    if t <= OffsetDateTime::now_utc() {
-        return Err(ApiError::field(
-            field,
-            format!("{value:?} is in the past; an expiry must be in the future"),
-        ));
-    }
-    Ok(t)
-}
-
-/// A tenant name: non-empty, at most 128 of `A-Z a-z 0-9 - _ .`. The one
-/// rule for a tenant wherever it is given (`/admin-token`, and the account
-/// or tenant in a Cloudflare or Fruxon path), so no object can be made in a
-/// tenant no admin token can be minted for.
-pub(crate) fn check_tenant(field: &str, tenant: &str) -> Result<(), ApiError> {
-    if tenant.is_empty()
-        || tenant.len() > 128
-        || !tenant
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-    {
-        return Err(ApiError::field(
-            field,
-            "must be a name of 1-128 letters, digits, '-', '_' or '.'",
-        ));
-    }
-    Ok(())
-}
-
-/// An outbound URL an admin configures (an upstream MCP server's endpoint,
-/// an account's or integration's base URL, an OAuth token endpoint): an
-/// absolute `http://` or `https://` URL with a host. The one place such
-/// fields are judged, so every rule about where the gateway may connect
-/// belongs here. `http://`, `https://` and `http:///etc/passwd` (which URL
-/// parsers would read as host `etc`) have no host and are refused.
-pub(crate) fn check_url(field: &str, value: &str) -> Result<reqwest::Url, ApiError> {
-    let lower = value.get(..8).unwrap_or(value).to_ascii_lowercase();
-    let authority = if lower.starts_with("https://") {
-        &value[8..]
-    } else if lower.starts_with("http://") {
-        &value[7..]
-    } else {
-        return Err(ApiError::field(
-            field,
-            format!("{value:?} must be an http:// or https:// URL"),
-        ));
-    };
-    if authority.is_empty() || authority.starts_with(['/', '\\', '?', '#', '@']) {
-        return Err(ApiError::field(
-            field,
-            format!("{value:?} has no host; give one, as in https://mcp.example.com/mcp"),
-        ));
-    }
-    let url = reqwest::Url::parse(value)
-        .map_err(|e| ApiError::field(field, format!("{value:?} is not a valid URL: {e}")))?;
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(ApiError::field(
-            field,
-            format!("{value:?} has no host; give one, as in https://mcp.example.com/mcp"),
-        ));
-    }
-    Ok(url)
-}
-
-/// [`check_url`] for a URL template whose `{placeholders}` an account's
-/// context fills in later: judged with each placeholder as a plain name.
-pub(crate) fn check_url_template(field: &str, template: &str) -> Result<(), ApiError> {
-    let names = mcpgate_catalog::integration::placeholders(template)
-        .map_err(|e| ApiError::field(field, e))?;
-    let mut sample = template.to_owned();
-    for name in names {
-        sample = sample.replace(&format!("{{{name}}}"), "x");
-    }
-    check_url(field, &sample).map(drop)
-}
-
-pub(crate) fn check_name(field: &str, name: &str) -> Result<String, ApiError> {
-    let name = name.trim();
-    if name.is_empty() {
-        return Err(ApiError::field(field, "must not be empty"));
-    }
-    if name.chars().count() > 200 {
-        return Err(ApiError::field(field, "must be at most 200 characters"));
-    }
-    Ok(name.to_owned())
-}
-
-/// A malformed id cannot name anything: answer exactly like a missing one.
-pub(crate) fn parse_id<T: std::str::FromStr>(id: &str) -> Result<T, ApiError> {
-    id.parse().map_err(|_| ApiError::not_found())
 }
 
 /// Validated `?limit=&next_cursor=` of a list endpoint.

@@ -1,24 +1,23 @@
-//! `/server`: virtual MCP servers over a static toolset or an integrated account.
+//! `/server`: virtual MCP servers over a static toolset or an integrated
+//! account. Mapping only: the operations are [`crate::control::servers`].
 
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use mcpgate_catalog::{Scope, ScopeConfig, ScopeError};
-use mcpgate_store::{
-    AccountId, AccountRecord, Limits, NewServer, SandboxSettings, ServerId, ServerPatch,
-    ServerRecord, ServerSource, Store,
-};
+use mcpgate_catalog::ScopeConfig;
+use mcpgate_store::{Limits, SandboxSettings, ServerRecord, ServerSource};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 use super::{
-    AdminContext, ApiError, ApiResult, ListParams, authorize, check_name, json_body, nullable,
-    ok_json, page, parse_expiry, parse_future_expiry, parse_id, respond,
+    AdminContext, ApiError, ApiResult, ListParams, authorize, json_body, nullable, ok_json, page,
+    respond,
 };
 use crate::Gateway;
+use crate::control::servers::{ServerChanges, ServerSpec};
 use crate::http_util;
-use crate::timefmt::rfc3339_ms;
+use crate::timefmt::{rfc3339_from_ms, rfc3339_ms};
 
 #[derive(Serialize)]
 struct ServerJson {
@@ -46,11 +45,8 @@ struct ServerJson {
     url: Option<String>,
 }
 
-async fn server_json(store: &Store, r: &ServerRecord) -> Result<ServerJson, ApiError> {
-    let keys = store
-        .list_server_keys(r.id)
-        .await
-        .map_err(ApiError::store)?;
+async fn server_json(gw: &Gateway, r: &ServerRecord) -> Result<ServerJson, ApiError> {
+    let keys = gw.control().live_keys(r.id).await?;
     let (toolset, account) = match &r.source {
         ServerSource::Toolset(t) => (Some(t.clone()), None),
         ServerSource::Account(a) => (None, Some(a.to_string())),
@@ -78,66 +74,13 @@ async fn server_json(store: &Store, r: &ServerRecord) -> Result<ServerJson, ApiE
     })
 }
 
-/// Turn scope problems into a 400 naming each bad entry.
-pub(crate) fn scope_error(e: ScopeError, field_prefix: &str) -> ApiError {
-    let mut err = ApiError::new_status(StatusCode::BAD_REQUEST, e.to_string());
-    for p in &e.problems {
-        let field = match p.field {
-            "tools" => "exposed_tool_ids".to_owned(),
-            f => format!("{field_prefix}{f}"),
-        };
-        err = err.with_field(&field, p.to_string());
-    }
-    err
-}
-
-/// An account the caller may see, or `None`.
-pub(crate) async fn visible_account(
-    gw: &Gateway,
-    ctx: &AdminContext,
-    id: AccountId,
-) -> Result<Option<AccountRecord>, ApiError> {
-    Ok(gw
-        .store
-        .get_account(id)
-        .await
-        .map_err(ApiError::store)?
-        .filter(|a| ctx.sees(&a.tenant)))
-}
-
 /// A server the caller may see, or 404.
-pub(crate) async fn visible_server(
+async fn visible_server(
     gw: &Gateway,
     ctx: &AdminContext,
     id: &str,
 ) -> Result<ServerRecord, ApiError> {
-    gw.store
-        .get_server(parse_id(id)?)
-        .await
-        .map_err(ApiError::store)?
-        .filter(|s| ctx.sees(&s.tenant))
-        .ok_or_else(ApiError::not_found)
-}
-
-/// Validate a scope against an account's integration.
-pub(crate) async fn validate_scope(
-    gw: &Gateway,
-    record: &AccountRecord,
-    scope: &ScopeConfig,
-    tools: Option<&[String]>,
-) -> Result<(), ApiError> {
-    let integration = gw
-        .registry
-        .integration(record.integration_id)
-        .ok_or_else(|| ApiError::internal("an account's integration is not loaded"))?;
-    let names: Vec<&str> = integration
-        .operations
-        .iter()
-        .map(|o| o.tool.tool.name.as_str())
-        .collect();
-    Scope::parse(scope, tools, &integration.record.definition, &names)
-        .map(|_| ())
-        .map_err(|e| scope_error(e, "config."))
+    Ok(gw.control().server(ctx, id).await?)
 }
 
 #[derive(Deserialize)]
@@ -168,133 +111,21 @@ pub async fn create(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Bo
 async fn create_inner(gw: &Gateway, headers: &HeaderMap, body: Body) -> ApiResult {
     let ctx = authorize(gw, headers)?;
     let req: CreateServer = json_body(headers, body).await?;
-    let name = check_name("name", &req.name)?;
-    let scope = req.config.unwrap_or_default();
-    let source = match (req.toolset, req.integrated_account_id) {
-        (Some(_), Some(_)) => {
-            return Err(ApiError::field(
-                "toolset",
-                "give either toolset or integrated_account_id, not both",
-            ));
-        }
-        (None, Some(account)) => {
-            let id: AccountId = account
-                .parse()
-                .map_err(|_| ApiError::field("integrated_account_id", "is not a UUID"))?;
-            let record = visible_account(gw, &ctx, id).await?.ok_or_else(|| {
-                ApiError::field("integrated_account_id", "no such integrated account")
-            })?;
-            validate_scope(gw, &record, &scope, req.exposed_tool_ids.as_deref()).await?;
-            ServerSource::Account(id)
-        }
-        (toolset, None) => {
-            let toolset = toolset.unwrap_or_else(|| gw.default_toolset.clone());
-            if !gw.registry.has_toolset(&toolset) {
-                return Err(ApiError::field(
-                    "toolset",
-                    format!(
-                        "no toolset named {toolset:?}; configured: {}",
-                        gw.registry.toolset_names().join(", ")
-                    ),
-                ));
-            }
-            if scope != ScopeConfig::default() || req.exposed_tool_ids.is_some() {
-                return Err(ApiError::field(
-                    "config",
-                    "scopes apply to integrated-account servers only",
-                ));
-            }
-            ServerSource::Toolset(toolset)
-        }
+    let spec = ServerSpec {
+        name: req.name,
+        description: req.description,
+        limits: req.limits,
+        toolset: req.toolset,
+        integrated_account_id: req.integrated_account_id,
+        config: req.config,
+        exposed_tool_ids: req.exposed_tool_ids,
+        expires_at: req.expires_at,
     };
-    let expires_at = req
-        .expires_at
-        .as_deref()
-        .map(|v| parse_future_expiry("expires_at", v))
-        .transpose()?;
-    let (record, secret) = create_server(
-        gw,
-        NewServer {
-            scope,
-            exposed_tools: req.exposed_tool_ids,
-            description: req.description,
-            limits: req.limits,
-            created_by: Some(ctx.id.to_string()),
-            expires_at,
-            ..NewServer::new(ctx.tenant(), name, source)
-        },
-    )
-    .await?;
-    let mut json = server_json(&gw.store, &record).await?;
+    let (record, secret) = gw.control().create_server(&ctx, spec).await?;
+    let mut json = server_json(gw, &record).await?;
     json.url = Some(gw.mcp_url(&secret));
     json.token = Some(secret);
     ok_json(StatusCode::CREATED, &json)
-}
-
-/// Store a new server, make it live, and return it with its one-time token.
-pub(crate) async fn create_server(
-    gw: &Gateway,
-    new: NewServer,
-) -> Result<(ServerRecord, String), ApiError> {
-    let (record, minted) = gw.store.create_server(new).await.map_err(ApiError::store)?;
-    gw.registry
-        .refresh_server(&gw.store, record.id)
-        .await
-        .map_err(ApiError::store)?;
-    let (_, key) =
-        minted.ok_or_else(|| ApiError::internal("a server was created without a key"))?;
-    tracing::info!(server = %record.id, key_prefix = %key.prefix, "server created");
-    Ok((record, key.secret))
-}
-
-/// Apply a patch, make it live, and return the new record.
-pub(crate) async fn update_server(
-    gw: &Gateway,
-    id: ServerId,
-    patch: ServerPatch,
-) -> Result<ServerRecord, ApiError> {
-    let record = gw
-        .store
-        .update_server(id, patch)
-        .await
-        .map_err(ApiError::store)?
-        .ok_or_else(ApiError::not_found)?;
-    gw.registry
-        .refresh_server(&gw.store, id)
-        .await
-        .map_err(ApiError::store)?;
-    Ok(record)
-}
-
-/// Rebuild one server's view now (after a change to what it serves).
-pub(crate) async fn refresh(gw: &Gateway, id: &str) -> Result<(), ApiError> {
-    let id: ServerId = id.parse().map_err(ApiError::internal)?;
-    gw.registry
-        .refresh_server(&gw.store, id)
-        .await
-        .map_err(ApiError::store)
-}
-
-fn check_sandbox(s: SandboxSettings) -> Result<SandboxSettings, ApiError> {
-    if s.error_rate.is_some_and(|r| !(0.0..=1.0).contains(&r)) {
-        return Err(ApiError::field(
-            "sandbox.error_rate",
-            "must be between 0 and 1",
-        ));
-    }
-    if s.error_status.is_some_and(|c| !(400..=599).contains(&c)) {
-        return Err(ApiError::field(
-            "sandbox.error_status",
-            "must be an HTTP error status (400-599)",
-        ));
-    }
-    if s.latency_ms.is_some_and(|l| l > 60_000) {
-        return Err(ApiError::field(
-            "sandbox.latency_ms",
-            "must be at most 60000",
-        ));
-    }
-    Ok(s)
 }
 
 /// DELETE /server/{id}/sandbox: forget what the server's sandbox twins created.
@@ -307,19 +138,7 @@ pub async fn reset_sandbox(
         async {
             let ctx = authorize(&gw, &headers)?;
             let server = visible_server(&gw, &ctx, &id).await?;
-            let keys = gw
-                .store
-                .all_server_keys(server.id)
-                .await
-                .map_err(ApiError::store)?;
-            let mut removed = 0;
-            for k in keys {
-                removed += gw
-                    .sandbox
-                    .reset(&gw.store, &k.id.to_string())
-                    .await
-                    .map_err(ApiError::store)?;
-            }
+            let removed = gw.control().reset_sandbox(server.id).await?;
             ok_json(StatusCode::OK, &serde_json::json!({ "removed": removed }))
         }
         .await,
@@ -332,10 +151,7 @@ fn fixture_json(f: &mcpgate_store::Fixture) -> serde_json::Value {
         "tool": f.tool,
         "arguments": f.arguments,
         "result": f.result,
-        "created_at": crate::timefmt::rfc3339_ms(
-            time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(f.created_at) * 1_000_000)
-                .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
-        ),
+        "created_at": rfc3339_from_ms(f.created_at),
     })
 }
 
@@ -347,11 +163,7 @@ async fn server_fixtures(
 ) -> Result<Vec<serde_json::Value>, ApiError> {
     let ctx = authorize(gw, headers)?;
     let server = visible_server(gw, &ctx, id).await?;
-    let list = gw
-        .store
-        .list_fixtures(Some(server.id))
-        .await
-        .map_err(ApiError::store)?;
+    let list = gw.control().fixtures(server.id).await?;
     Ok(list.iter().map(fixture_json).collect())
 }
 
@@ -396,33 +208,11 @@ pub async fn delete_fixture(
         async {
             let ctx = authorize(&gw, &headers)?;
             let server = visible_server(&gw, &ctx, &id).await?;
-            let fixture: uuid::Uuid = fixture.parse().map_err(|_| ApiError::not_found())?;
-            if !gw
-                .store
-                .delete_fixture(server.id, fixture)
-                .await
-                .map_err(ApiError::store)?
-            {
-                return Err(ApiError::not_found());
-            }
-            gw.fixtures.remove(server.id, fixture);
+            gw.control().delete_fixture(server.id, &fixture).await?;
             Ok(http_util::empty(StatusCode::NO_CONTENT))
         }
         .await,
     )
-}
-
-/// Delete a server and its keys, effective at once.
-pub(crate) async fn delete_server(gw: &Gateway, id: ServerId) -> Result<(), ApiError> {
-    if !gw.store.delete_server(id).await.map_err(ApiError::store)? {
-        return Err(ApiError::not_found());
-    }
-    gw.registry
-        .refresh_server(&gw.store, id)
-        .await
-        .map_err(ApiError::store)?;
-    tracing::info!(server = %id, "server deleted");
-    Ok(())
 }
 
 /// GET /server
@@ -437,21 +227,14 @@ pub async fn list(
 async fn list_inner(gw: &Gateway, headers: &HeaderMap, query: ListParams) -> ApiResult {
     let ctx = authorize(gw, headers)?;
     let page = page(query)?;
-    let after = page
-        .after
-        .as_deref()
-        .map(parse_id::<ServerId>)
-        .transpose()?;
     let (loaded, more) = gw
-        .store
-        .load_servers_page(ctx.tenant.as_deref(), after, page.limit)
-        .await
-        .map_err(ApiError::store)?;
+        .control()
+        .list_servers(&ctx, page.after.as_deref(), page.limit)
+        .await?;
     // Rows that do not read are listed in error, in id order, not hidden.
     let mut entries: Vec<(String, serde_json::Value)> = Vec::new();
     for r in &loaded.records {
-        let json =
-            serde_json::to_value(server_json(&gw.store, r).await?).map_err(ApiError::internal)?;
+        let json = serde_json::to_value(server_json(gw, r).await?).map_err(ApiError::internal)?;
         entries.push((r.id.to_string(), json));
     }
     let entries = super::with_unreadable(&ctx, entries, &loaded.unreadable);
@@ -475,20 +258,13 @@ pub async fn get(
 async fn get_inner(gw: &Gateway, id: &str, headers: &HeaderMap) -> ApiResult {
     let ctx = authorize(gw, headers)?;
     // A server whose row does not read is shown in error, with the reason.
-    if let Err(mcpgate_store::StoreError::Corrupt { .. }) = gw.store.get_server(parse_id(id)?).await
-        && let Some(f) = gw
-            .registry
-            .faults(crate::registry::RecordKind::Server)
-            .into_iter()
-            .find(|f| f.id == id && f.tenant.as_deref().is_some_and(|t| ctx.sees(t)))
-    {
-        return ok_json(
+    match gw.control().server_or_fault(&ctx, id).await? {
+        Ok(record) => ok_json(StatusCode::OK, &server_json(gw, &record).await?),
+        Err(f) => ok_json(
             StatusCode::OK,
             &serde_json::json!({"id": f.id, "status": "error", "error": f.reason}),
-        );
+        ),
     }
-    let record = visible_server(gw, &ctx, id).await?;
-    ok_json(StatusCode::OK, &server_json(&gw.store, &record).await?)
 }
 
 #[derive(Deserialize)]
@@ -526,46 +302,18 @@ async fn patch_inner(gw: &Gateway, id: &str, headers: &HeaderMap, body: Body) ->
     let ctx = authorize(gw, headers)?;
     let current = visible_server(gw, &ctx, id).await?;
     let req: PatchServer = json_body(headers, body).await?;
-    if req.config.is_some() || req.exposed_tool_ids.is_some() {
-        let ServerSource::Account(account) = current.source else {
-            return Err(ApiError::field(
-                "config",
-                "scopes apply to integrated-account servers only",
-            ));
-        };
-        let scope = req.config.clone().unwrap_or(current.scope.clone());
-        let tools = match &req.exposed_tool_ids {
-            Some(t) => t.clone(),
-            None => current.exposed_tools.clone(),
-        };
-        let record = visible_account(gw, &ctx, account)
-            .await?
-            .ok_or_else(|| ApiError::internal("a server's account is missing"))?;
-        validate_scope(gw, &record, &scope, tools.as_deref()).await?;
-    }
-    let patch = ServerPatch {
-        name: req
-            .name
-            .as_deref()
-            .map(|n| check_name("name", n))
-            .transpose()?,
+    let changes = ServerChanges {
+        name: req.name,
         disabled: req.disabled,
-        expires_at: match req.expires_at {
-            None => None,
-            Some(None) => Some(None),
-            // A past instant expires the server at once, on purpose.
-            Some(Some(v)) => Some(Some(parse_expiry("expires_at", &v)?)),
-        },
-        scope: req.config,
-        exposed_tools: req.exposed_tool_ids,
+        expires_at: req.expires_at,
+        config: req.config,
+        exposed_tool_ids: req.exposed_tool_ids,
         description: req.description,
         limits: req.limits,
-        sandbox: req.sandbox.map(check_sandbox).transpose()?,
-        modified_by: Some(ctx.id.to_string()),
-        source: None,
+        sandbox: req.sandbox,
     };
-    let record = update_server(gw, current.id, patch).await?;
-    ok_json(StatusCode::OK, &server_json(&gw.store, &record).await?)
+    let record = gw.control().update_server(&ctx, &current, changes).await?;
+    ok_json(StatusCode::OK, &server_json(gw, &record).await?)
 }
 
 /// DELETE /server/{id}
@@ -580,6 +328,6 @@ pub async fn delete(
 async fn delete_inner(gw: &Gateway, id: &str, headers: &HeaderMap) -> ApiResult {
     let ctx = authorize(gw, headers)?;
     let record = visible_server(gw, &ctx, id).await?;
-    delete_server(gw, record.id).await?;
+    gw.control().delete_server(record.id).await?;
     Ok(http_util::empty(StatusCode::NO_CONTENT))
 }

@@ -1,5 +1,6 @@
 //! `/admin-token`: tenant-scoped admin tokens. Only a super-admin mints and
-//! revokes them; the secret is shown once.
+//! revokes them; the secret is shown once. Mapping only: the operations
+//! are [`crate::control::tokens`].
 
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -8,23 +9,11 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
-use uuid::Uuid;
 
-use super::{AdminContext, ApiError, authorize, check_tenant, json_body, ok_json, respond};
+use super::{authorize, json_body, ok_json, respond};
 use crate::Gateway;
 use crate::http_util;
 use crate::timefmt::rfc3339_ms;
-
-fn require_super(ctx: &AdminContext) -> Result<(), ApiError> {
-    if ctx.is_super() {
-        Ok(())
-    } else {
-        Err(ApiError::new_status(
-            StatusCode::FORBIDDEN,
-            "only a super-admin token (MCPGATE_ADMIN_TOKEN or the bootstrap token) manages admin tokens",
-        ))
-    }
-}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -37,17 +26,10 @@ pub async fn create(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Bo
     respond(
         async {
             let ctx = authorize(&gw, &headers)?;
-            require_super(&ctx)?;
+            let control = gw.control();
+            control.require_super(&ctx)?;
             let req: CreateToken = json_body(&headers, body).await?;
-            let tenant = req.tenant.trim();
-            check_tenant("tenant", tenant)?;
-            let (record, key) = gw
-                .store
-                .create_admin_token(Some(tenant))
-                .await
-                .map_err(ApiError::store)?;
-            gw.admin.reload(&gw.store).await.map_err(ApiError::store)?;
-            tracing::info!(admin_token = %record.id, tenant, prefix = %record.prefix, "admin token created");
+            let (record, key) = control.create_admin_token(&ctx, &req.tenant).await?;
             ok_json(
                 StatusCode::CREATED,
                 &json!({
@@ -65,14 +47,9 @@ pub async fn list(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Respons
     respond(
         async {
             let ctx = authorize(&gw, &headers)?;
-            let tokens = gw
-                .store
-                .list_admin_tokens()
-                .await
-                .map_err(ApiError::store)?;
+            let tokens = gw.control().admin_tokens(&ctx).await?;
             let result: Vec<_> = tokens
                 .iter()
-                .filter(|t| ctx.is_super() || t.tenant == ctx.tenant)
                 .map(|t| {
                     json!({"id": t.id.to_string(), "tenant": t.tenant, "prefix": t.prefix,
                            "created_at": rfc3339_ms(t.created_at)})
@@ -96,17 +73,7 @@ pub async fn revoke(
     respond(
         async {
             let ctx = authorize(&gw, &headers)?;
-            require_super(&ctx)?;
-            let id: Uuid = id.parse().map_err(|_| ApiError::not_found())?;
-            if !gw
-                .store
-                .revoke_admin_token(id)
-                .await
-                .map_err(ApiError::store)?
-            {
-                return Err(ApiError::not_found());
-            }
-            gw.admin.reload(&gw.store).await.map_err(ApiError::store)?;
+            gw.control().revoke_admin_token(&ctx, &id).await?;
             Ok(http_util::empty(StatusCode::NO_CONTENT))
         }
         .await,

@@ -2,26 +2,26 @@
 //!
 //! `POST|GET /integrated-account/{integrated_account_id}/mcp`,
 //! `GET|PATCH|DELETE /integrated-account/{integrated_account_id}/mcp/{id}`.
-//! A thin facade over the server model: the same scope validation, keys and
-//! limits as `/server`, in the field names Truto documents.
+//! A thin facade over the server model: the same operations, scope
+//! validation, keys and limits as `/server` ([`crate::control::servers`]),
+//! in the field names Truto documents.
 
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use mcpgate_catalog::ScopeConfig;
-use mcpgate_store::{AccountRecord, Limits, NewServer, ServerPatch, ServerRecord, ServerSource};
+use mcpgate_store::{AccountRecord, Limits, ServerRecord, ServerSource};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
-use super::accounts::find as find_account;
-use super::servers::{create_server, delete_server, update_server, validate_scope, visible_server};
 use super::{
-    AdminContext, ApiError, ListParams, authorize, check_name, json_body, nullable, ok_json, page,
-    paginate, parse_expiry, parse_future_expiry, respond,
+    AdminContext, ApiError, ListParams, authorize, json_body, nullable, ok_json, page, paginate,
+    respond,
 };
 use crate::Gateway;
+use crate::control::servers::{AccountServerSpec, ServerChanges};
 use crate::http_util;
 use crate::timefmt::rfc3339_ms;
 
@@ -46,8 +46,9 @@ async fn server_of(
     account: &str,
     id: &str,
 ) -> Result<(AccountRecord, ServerRecord), ApiError> {
-    let account = find_account(gw, ctx, account).await?;
-    let server = visible_server(gw, ctx, id).await?;
+    let control = gw.control();
+    let account = control.account(ctx, account).await?;
+    let server = control.server(ctx, id).await?;
     if server.source != ServerSource::Account(account.id) || server.integration_id.is_some() {
         return Err(ApiError::not_found());
     }
@@ -77,34 +78,16 @@ pub async fn create(
     respond(
         async {
             let ctx = authorize(&gw, &headers)?;
-            let account = find_account(&gw, &ctx, &account).await?;
+            let control = gw.control();
+            let account = control.account(&ctx, &account).await?;
             let req: CreateMcp = json_body(&headers, body).await?;
-            let name = match req.name {
-                Some(n) => check_name("name", &n)?,
-                None => account.name.clone().unwrap_or_else(|| "MCP server".into()),
+            let spec = AccountServerSpec {
+                name: req.name,
+                config: req.config,
+                expires_at: req.expires_at,
+                limits: req.limits,
             };
-            let scope = req.config.unwrap_or_default();
-            validate_scope(&gw, &account, &scope, None).await?;
-            let expires_at = req
-                .expires_at
-                .as_deref()
-                .map(|v| parse_future_expiry("expires_at", v))
-                .transpose()?;
-            let (record, secret) = create_server(
-                &gw,
-                NewServer {
-                    scope,
-                    limits: req.limits,
-                    created_by: Some(ctx.id.to_string()),
-                    expires_at,
-                    ..NewServer::new(
-                        account.tenant.clone(),
-                        name,
-                        ServerSource::Account(account.id),
-                    )
-                },
-            )
-            .await?;
+            let (record, secret) = control.create_account_server(&ctx, &account, spec).await?;
             let mut v = mcp_json(&record, &account);
             v["url"] = json!(gw.mcp_url(&secret));
             v["token"] = json!(secret);
@@ -124,13 +107,10 @@ pub async fn list(
     respond(
         async {
             let ctx = authorize(&gw, &headers)?;
-            let account = find_account(&gw, &ctx, &account).await?;
+            let control = gw.control();
+            let account = control.account(&ctx, &account).await?;
             let page = page(query)?;
-            let all = gw
-                .store
-                .list_account_servers(account.id)
-                .await
-                .map_err(ApiError::store)?;
+            let all = control.account_servers(account.id).await?;
             let (records, next) = paginate(all, |r| r.id.to_string(), &page);
             let result: Vec<Value> = records.iter().map(|r| mcp_json(r, &account)).collect();
             ok_json(
@@ -183,27 +163,14 @@ pub async fn patch(
             let ctx = authorize(&gw, &headers)?;
             let (account, server) = server_of(&gw, &ctx, &account, &id).await?;
             let req: PatchMcp = json_body(&headers, body).await?;
-            if let Some(scope) = &req.config {
-                validate_scope(&gw, &account, scope, server.exposed_tools.as_deref()).await?;
-            }
-            let patch = ServerPatch {
-                name: req
-                    .name
-                    .as_deref()
-                    .map(|n| check_name("name", n))
-                    .transpose()?,
-                expires_at: match req.expires_at {
-                    None => None,
-                    Some(None) => Some(None),
-                    // A past instant expires the server at once, on purpose.
-                    Some(Some(v)) => Some(Some(parse_expiry("expires_at", &v)?)),
-                },
-                scope: req.config,
+            let changes = ServerChanges {
+                name: req.name,
+                expires_at: req.expires_at,
+                config: req.config,
                 limits: req.limits,
-                modified_by: Some(ctx.id.to_string()),
-                ..ServerPatch::default()
+                ..ServerChanges::default()
             };
-            let record = update_server(&gw, server.id, patch).await?;
+            let record = gw.control().update_server(&ctx, &server, changes).await?;
             ok_json(StatusCode::OK, &mcp_json(&record, &account))
         }
         .await,
@@ -220,7 +187,7 @@ pub async fn delete(
         async {
             let ctx = authorize(&gw, &headers)?;
             let (_, server) = server_of(&gw, &ctx, &account, &id).await?;
-            delete_server(&gw, server.id).await?;
+            gw.control().delete_server(server.id).await?;
             Ok(http_util::empty(StatusCode::NO_CONTENT))
         }
         .await,

@@ -9,7 +9,7 @@
 use mcpgate_catalog::{Credentials, Integration, UrlProvenance, account_url_provenance};
 use mcpgate_store::IntegrationRecord;
 
-use super::ApiError;
+use super::{ControlError, check};
 use crate::Gateway;
 
 /// `url` (a complete URL) written by `by` must pass the egress policy.
@@ -18,13 +18,13 @@ pub(crate) fn check_url(
     field: &str,
     url: &str,
     by: UrlProvenance,
-) -> Result<(), ApiError> {
+) -> Result<(), ControlError> {
     // Syntax first (http(s) with a host), so the field error says what to fix.
-    super::check_url(field, url)?;
+    check::url(field, url)?;
     gw.egress
         .check_url(url, by)
         .map(drop)
-        .map_err(|denied| ApiError::field(field, denied.to_string()))
+        .map_err(|denied| ControlError::invalid(field, denied.to_string()))
 }
 
 /// An integration's URLs written by `by`: the base URL (a template:
@@ -36,15 +36,15 @@ pub(crate) fn check_integration(
     token_url_field: &str,
     integration: &Integration,
     by: UrlProvenance,
-) -> Result<(), ApiError> {
+) -> Result<(), ControlError> {
     // A relative (or missing) base URL names no host: each account
     // completes it with its own base_url, which is checked then.
     let relative = integration.base_url.is_empty() || integration.base_url.starts_with('/');
     if !relative {
-        super::check_url_template(base_url_field, &integration.base_url)?;
+        check::url_template(base_url_field, &integration.base_url)?;
         gw.egress
             .check_template(&integration.base_url, by)
-            .map_err(|denied| ApiError::field(base_url_field, denied.to_string()))?;
+            .map_err(|denied| ControlError::invalid(base_url_field, denied.to_string()))?;
     }
     match integration.auth.token_url() {
         Some(url) => check_url(gw, token_url_field, url, by),
@@ -64,7 +64,7 @@ pub(crate) fn check_account(
     base_url: Option<&str>,
     (base_url_field, resolved): (&str, &str),
     credentials: &Credentials,
-) -> Result<(), ApiError> {
+) -> Result<(), ControlError> {
     let by = account_url_provenance(
         &integration.definition,
         integration.url_provenance,
@@ -83,7 +83,7 @@ pub(crate) fn check_account(
             .check_url(inherited, by)
             .map(drop)
             .map_err(|denied| {
-                ApiError::field(
+                ControlError::invalid(
                     "credentials.token_url",
                     format!(
                         "the integration's token URL, used as the credentials name none: {denied}"
