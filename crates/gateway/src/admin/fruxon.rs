@@ -210,11 +210,7 @@ async fn patch_inner(
                 .registry
                 .integration(integration.id)
                 .ok_or_else(|| ApiError::internal("integration not loaded"))?;
-            let names: Vec<&str> = entry
-                .operations
-                .iter()
-                .map(|o| o.tool.tool.name.as_str())
-                .collect();
+            let names: Vec<&str> = entry.tool_names.iter().map(String::as_str).collect();
             Scope::parse(
                 &ScopeConfig::default(),
                 Some(&list),

@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 
 use super::{
-    AdminContext, ApiError, ApiResult, ListParams, authorize, json_body, ok_json, page, paginate,
-    parse_id, respond,
+    AdminContext, ApiError, ApiResult, ListParams, authorize, document_body, ok_json, page,
+    paginate, parse_id, respond,
 };
 use crate::Gateway;
 use crate::http_util;
@@ -25,12 +25,7 @@ fn integration_json(gw: &Gateway, r: &IntegrationRecord, full: bool) -> Value {
     let tools: Vec<String> = gw
         .registry
         .integration(r.id)
-        .map(|e| {
-            e.operations
-                .iter()
-                .map(|o| o.tool.tool.name.to_string())
-                .collect()
-        })
+        .map(|e| e.tool_names.clone())
         .unwrap_or_default();
     let (status, error) = super::fault_fields(
         gw,
@@ -183,7 +178,8 @@ pub async fn create(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Bo
 async fn create_inner(gw: &Gateway, headers: &HeaderMap, body: Body) -> ApiResult {
     let ctx = authorize(gw, headers)?;
     let by = ctx.url_provenance();
-    let (integration, warnings, skipped) = convert(gw, json_body(headers, body).await?, by)?;
+    let (integration, warnings, skipped) =
+        convert(gw, document_body(gw, headers, body).await?, by)?;
     let record = gw
         .store
         .create_integration(ctx.tenant(), integration, by)
@@ -317,7 +313,7 @@ pub async fn patch(
             refuse_bundled(&record)?;
             let by = ctx.url_provenance();
             let (integration, warnings, skipped) =
-                convert(&gw, json_body(&headers, body).await?, by)?;
+                convert(&gw, document_body(&gw, &headers, body).await?, by)?;
             let updated = gw
                 .store
                 .update_integration(record.id, integration, by)

@@ -347,7 +347,9 @@ pub(crate) async fn json_body_or_default<T: for<'de> Deserialize<'de> + Default>
 
 async fn read_admin_body(headers: &HeaderMap, body: Body) -> Result<bytes::Bytes, ApiError> {
     read_limited(headers, body, MAX_ADMIN_BODY, |declared| match declared {
-        Some(n) => format!("the request body is {n} bytes; admin requests take at most {MAX_ADMIN_BODY}"),
+        Some(n) => {
+            format!("the request body is {n} bytes; admin requests take at most {MAX_ADMIN_BODY}")
+        }
         None => format!("the request body exceeds {MAX_ADMIN_BODY} bytes"),
     })
     .await
@@ -395,7 +397,10 @@ async fn read_limited(
     // draining is worth: a client that sends gigabytes does not get them read.
     let drain_budget = (limit as u64).saturating_mul(4).max(256 << 20);
     if declared.is_some_and(|n| n > drain_budget) {
-        return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, message(declared)));
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            message(declared),
+        ));
     }
     match http_util::read_body_draining(body, limit, drain_budget, DRAIN_TIME).await {
         Ok(bytes) => Ok(bytes),

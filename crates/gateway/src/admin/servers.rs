@@ -130,11 +130,7 @@ pub(crate) async fn validate_scope(
         .registry
         .integration(record.integration_id)
         .ok_or_else(|| ApiError::internal("an account's integration is not loaded"))?;
-    let names: Vec<&str> = integration
-        .operations
-        .iter()
-        .map(|o| o.tool.tool.name.as_str())
-        .collect();
+    let names: Vec<&str> = integration.tool_names.iter().map(String::as_str).collect();
     Scope::parse(scope, tools, &integration.record.definition, &names)
         .map(|_| ())
         .map_err(|e| scope_error(e, "config."))
