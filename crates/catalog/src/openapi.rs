@@ -731,6 +731,21 @@ impl Ctx<'_> {
             } else {
                 format!("op_{base}")
             };
+            // `GET /joke/list` beside `/joke`: a custom kind named like a
+            // built-in one would read as that kind in scopes and names.
+            let base = if ["list", "get", "create", "update", "delete"].contains(&base.as_str()) {
+                let owner = segs
+                    .iter()
+                    .rev()
+                    .skip(1)
+                    .find_map(|s| names::clean_segment(s))
+                    .map(snake)
+                    .filter(|w| !w.is_empty())
+                    .unwrap_or_else(|| "action".to_owned());
+                format!("{base}_{owner}")
+            } else {
+                base
+            };
             // Kind names are slugs used in scopes; keep them short.
             crate::naming::fit(&base, 60)
         };
@@ -746,7 +761,45 @@ impl Ctx<'_> {
             None
         };
         let parent_path = path.rsplit_once('/').map(|(p, _)| p).unwrap_or("");
-        let (collection, kind) = if last_is_param {
+        // `GET /joke/list`, `POST /jokes/{id}/delete`: a last segment that
+        // names the kind is that kind on the resource before it (unless
+        // that resource's own path is in the document: then an action).
+        let word_kind = if last_is_param || all_paths.contains(parent) {
+            None
+        } else {
+            let parent_is_item = segments(parent_path).last().is_some_and(|s| is_param(s));
+            let has_owner = segments(parent_path)
+                .iter()
+                .any(|s| names::clean_segment(s).is_some());
+            let word = segs.last().and_then(|s| names::clean_segment(s)).map(snake);
+            match (word.as_deref(), verb, parent_is_item) {
+                _ if !has_owner => None,
+                (Some("list"), HttpMethod::Get, false) => Some(MethodKind::List),
+                (Some("create" | "add" | "new"), HttpMethod::Post, false) => {
+                    Some(MethodKind::Create)
+                }
+                (Some("get" | "show" | "fetch" | "read"), HttpMethod::Get, true) => {
+                    Some(MethodKind::Get)
+                }
+                (
+                    Some("update" | "edit"),
+                    HttpMethod::Post | HttpMethod::Put | HttpMethod::Patch,
+                    true,
+                ) => Some(MethodKind::Update),
+                (Some("delete" | "remove"), HttpMethod::Post | HttpMethod::Delete, true) => {
+                    Some(MethodKind::Delete)
+                }
+                _ => None,
+            }
+        };
+        let (collection, kind) = if let Some(kind) = word_kind {
+            let owner = if segments(parent_path).last().is_some_and(|s| is_param(s)) {
+                parent_path.rsplit_once('/').map_or("", |(p, _)| p)
+            } else {
+                parent_path
+            };
+            (owner.to_owned(), kind)
+        } else if last_is_param {
             let kind = match verb {
                 // An item path whose answer is an array lists.
                 HttpMethod::Get if one_object == Some(false) => MethodKind::List,
@@ -1488,5 +1541,67 @@ mod tests {
         assert_eq!(calls, 1500);
         assert_eq!(last, (1500, 1500));
         assert_eq!(generate(&imported.integration).len(), 1500);
+    }
+}
+
+#[cfg(test)]
+mod kind_named_paths {
+    use super::*;
+
+    /// `GET /joke/list` is the jokes' list, `POST /jokes/{id}/delete` a
+    /// joke's delete — not a resource called "list" or "delete" with odd
+    /// names like `list_list` or `create_delete`; and a custom action whose
+    /// name is a kind's (`/things/list` beside `/things`) gets a distinct one.
+    #[test]
+    fn a_path_ending_in_a_kind_name_is_that_kind_on_its_resource() {
+        let ok = |schema: Value| {
+            json!({"200": {"description": "ok",
+                "content": {"application/json": {"schema": schema}}}})
+        };
+        let doc = json!({"openapi": "3.0.0", "info": {"title": "Jokes"},
+        "servers": [{"url": "https://jokes.test"}],
+        "paths": {
+            "/joke/list": {"get": {"responses": ok(json!({"type": "array", "items": {"type": "object"}}))}},
+            "/joke/random": {"get": {"responses": ok(json!({"type": "object", "properties": {"id": {"type": "string"}}}))}},
+            "/joke/create": {"post": {"responses": ok(json!({"type": "object"}))}},
+            "/jokes/{id}/delete": {"post": {"responses": ok(json!({"type": "object"}))}},
+            "/things": {"get": {"responses": ok(json!({"type": "array", "items": {"type": "object"}}))}},
+            "/things/list": {"post": {"responses": ok(json!({"type": "object"}))}}
+        }});
+        let imported = import(&doc, &ImportOptions::default(), &mut |_, _| {}).unwrap();
+        let mut kinds: Vec<(String, String, String)> = imported
+            .integration
+            .resources
+            .iter()
+            .flat_map(|r| {
+                r.methods
+                    .iter()
+                    .map(|m| (r.name.clone(), m.kind.as_str().to_owned(), m.path.clone()))
+            })
+            .collect();
+        kinds.sort();
+        assert!(
+            kinds.contains(&("joke".into(), "list".into(), "/joke/list".into())),
+            "{kinds:?}"
+        );
+        assert!(
+            kinds.contains(&("joke".into(), "create".into(), "/joke/create".into())),
+            "{kinds:?}"
+        );
+        assert!(
+            kinds.contains(&("jokes".into(), "delete".into(), "/jokes/{id}/delete".into())),
+            "{kinds:?}"
+        );
+        assert!(
+            kinds.contains(&("things".into(), "list_things".into(), "/things/list".into())),
+            "{kinds:?}"
+        );
+        let names: Vec<String> = crate::generate(&imported.integration)
+            .iter()
+            .map(|t| t.tool.name.to_string())
+            .collect();
+        for odd in ["list_list", "create_create", "create_delete", "list"] {
+            assert!(!names.iter().any(|n| n == odd), "{odd}: {names:?}");
+        }
     }
 }
