@@ -196,11 +196,25 @@ pub struct EgressConfig {
 }
 
 /// `[admin]`
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AdminConfig {
     /// Admin bearer token; `MCPGATE_ADMIN_TOKEN` overrides it.
     pub token: Option<String>,
+    /// Largest integration document (request body of `POST /integration`
+    /// and `PATCH /integration/{id}`) in bytes;
+    /// `MCPGATE_ADMIN_MAX_DOCUMENT_BYTES` overrides it. Vendors' OpenAPI
+    /// descriptions run to tens of megabytes (Microsoft Graph: 20 MB).
+    pub max_document_bytes: usize,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            token: None,
+            max_document_bytes: 64 << 20,
+        }
+    }
 }
 
 /// `[session]`
@@ -404,6 +418,21 @@ impl Config {
             out.push(integration);
         }
         Ok(out)
+    }
+
+    /// `admin.max_document_bytes`, which `MCPGATE_ADMIN_MAX_DOCUMENT_BYTES`
+    /// overrides; at least 1 KiB (a smaller limit refuses every document).
+    pub fn max_document_bytes(&self) -> anyhow::Result<usize> {
+        let bytes = match std::env::var("MCPGATE_ADMIN_MAX_DOCUMENT_BYTES") {
+            Ok(v) if !v.trim().is_empty() => v.trim().parse::<usize>().map_err(|e| {
+                anyhow::anyhow!("MCPGATE_ADMIN_MAX_DOCUMENT_BYTES: {e} (a number of bytes)")
+            })?,
+            _ => self.admin.max_document_bytes,
+        };
+        if bytes < 1024 {
+            bail!("admin.max_document_bytes must be at least 1024 (bytes), not {bytes}");
+        }
+        Ok(bytes)
     }
 
     /// The admin token from the environment or the file.

@@ -49,6 +49,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         allowed_origins: config.http.allowed_origins.clone(),
         allow_loopback_origins: config.http.allow_loopback_origins,
         max_body_bytes: config.http.max_body_bytes,
+        max_document_bytes: config.max_document_bytes()?,
         page_size: config.mcp.page_size,
         session_ttl: Duration::from_secs(config.mcp.session_ttl_secs),
         default_toolset: config.mcp.default_toolset.clone(),

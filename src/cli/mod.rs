@@ -43,6 +43,10 @@ pub struct Target {
     /// Output format.
     #[arg(long, global = true, value_enum, default_value_t = Output::Table)]
     pub output: Output,
+    /// Seconds to wait for the gateway's answer to one request (an import
+    /// of a large document is converted and stored within it).
+    #[arg(long, global = true, env = "MCPGATE_TIMEOUT", default_value_t = 300)]
+    pub timeout: u64,
 }
 
 impl Target {
@@ -69,6 +73,7 @@ pub struct Client {
     http: reqwest::Client,
     endpoint: String,
     token: String,
+    timeout: std::time::Duration,
 }
 
 impl Client {
@@ -79,10 +84,15 @@ impl Client {
                 "no admin token: pass --admin-token or set MCPGATE_ADMIN_TOKEN (the gateway prints a bootstrap token on its first start)"
             );
         };
+        let timeout = std::time::Duration::from_secs(target.timeout.max(1));
         Ok(Self {
-            http: reqwest::Client::new(),
+            http: reqwest::Client::builder()
+                .timeout(timeout)
+                .build()
+                .context("cannot build the HTTP client")?,
             endpoint: target.endpoint.trim_end_matches('/').to_owned(),
             token,
+            timeout,
         })
     }
 
@@ -98,25 +108,48 @@ impl Client {
         if let Some(body) = body {
             request = request.json(&body);
         }
-        let response = request.send().await.with_context(|| {
-            format!(
-                "cannot reach the gateway at {} (is `mcpgate serve` running? see --endpoint)",
-                self.endpoint
-            )
-        })?;
+        let response = request.send().await.map_err(|e| self.failed(&e))?;
         let status = response.status();
-        let text = response.text().await.unwrap_or_default();
+        let text = response.text().await.map_err(|e| self.failed(&e))?;
         if !status.is_success() {
             let message = serde_json::from_str::<Value>(&text)
                 .ok()
                 .and_then(|v| api_message(&v))
                 .unwrap_or(text);
+            if status == reqwest::StatusCode::PAYLOAD_TOO_LARGE {
+                // The gateway's message names both sizes and the setting.
+                bail!("the gateway refused the request as too large (413): {message}");
+            }
             bail!("the gateway answered {status}: {message}");
         }
         if text.is_empty() {
             return Ok(Value::Null);
         }
         serde_json::from_str(&text).context("the gateway answered with invalid JSON")
+    }
+}
+
+impl Client {
+    /// What a failed exchange was: no answer in time, no connection at
+    /// all, or a connection that broke during the exchange.
+    fn failed(&self, e: &reqwest::Error) -> anyhow::Error {
+        if e.is_timeout() {
+            anyhow::anyhow!(
+                "the gateway at {} did not answer within {} s (raise --timeout or MCPGATE_TIMEOUT)",
+                self.endpoint,
+                self.timeout.as_secs()
+            )
+        } else if e.is_connect() {
+            anyhow::anyhow!(
+                "cannot reach the gateway at {} (is `mcpgate serve` running? see --endpoint): {e}",
+                self.endpoint
+            )
+        } else {
+            anyhow::anyhow!(
+                "the connection to the gateway at {} broke during the request: {e}",
+                self.endpoint
+            )
+        }
     }
 }
 

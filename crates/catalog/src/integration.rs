@@ -31,6 +31,14 @@ pub struct Integration {
     pub timeout_secs: Option<u64>,
     /// The API's resources.
     pub resources: Vec<Resource>,
+    /// JSON Schemas shared by the methods' schemas, by `$defs` key: a
+    /// `{"$ref": "#/$defs/<key>"}` in a method's schema that the schema does
+    /// not define itself resolves here. An OpenAPI import keeps each
+    /// component schema here once, not once per tool; each generated tool
+    /// carries the part it references, within a byte budget
+    /// ([`crate::defs::TOOL_DEFS_BUDGET`]).
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub defs: serde_json::Map<String, Value>,
 }
 
 /// How the upstream API authenticates callers.

@@ -2,6 +2,7 @@
 //! generation and naming, scopes, credentials, and static toolsets.
 
 pub mod credentials;
+pub mod defs;
 pub mod integration;
 pub mod listing;
 pub mod naming;

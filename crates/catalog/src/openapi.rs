@@ -7,9 +7,12 @@
 //!
 //! Local `$ref`s (any JSON pointer into the document, RFC 6901 escapes and
 //! percent-encoding included) are followed. Schema refs are rewritten to
-//! `#/$defs/<key>` (a component schema keeps its name) and the referenced
-//! schemas (transitively) are attached to each tool's schema, so recursive
-//! schemas survive; parameter, request-body and response refs are followed. Rooms: `params` (parameters and their styles),
+//! `#/$defs/<key>` (a component schema keeps its name); the referenced
+//! schemas (transitively) are kept once in the integration's shared
+//! [`Integration::defs`], each converted once, and each generated tool
+//! carries the part it reaches within a byte budget (`crate::defs`), so
+//! recursive schemas survive and a 10,000-operation document does not copy
+//! its schemas 10,000 times; parameter, request-body and response refs are followed. Rooms: `params` (parameters and their styles),
 //! `body` (request media types and encodings), `names` (tool names).
 
 mod body;
@@ -18,9 +21,10 @@ mod paging;
 mod params;
 
 use serde_json::{Map, Value, json};
-use std::cell::Cell;
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::fmt;
+use std::rc::Rc;
 
 use crate::integration::{
     AuthSpec, DefinitionError, HttpMethod, Integration, KeyLocation, Method, MethodKind, Resource,
@@ -262,6 +266,9 @@ pub fn import(
         doc,
         auth: &auth,
         depth: Cell::new(0),
+        defs: RefCell::default(),
+        sound: RefCell::default(),
+        used: RefCell::default(),
     };
 
     let empty = Map::new();
@@ -346,6 +353,8 @@ pub fn import(
         return Err(err("paths", message));
     }
     warnings.splice(0..0, skipped.iter().map(ToString::to_string));
+    let defs = ctx.closure(&ctx.used.borrow(), usize::MAX);
+    drop(ctx);
     let integration = Integration {
         name,
         label: doc
@@ -361,6 +370,7 @@ pub fn import(
         auth,
         timeout_secs: None,
         resources: builder.finish(),
+        defs,
     };
     integration.validate()?;
     Ok(Imported {
@@ -496,7 +506,29 @@ struct Ctx<'a> {
     /// `#/components/schemas`, or a very deep schema, ends in an error
     /// instead of overflowing the stack.
     depth: Cell<usize>,
+    /// Each referenced schema converted once, by JSON pointer (or why it
+    /// does not convert).
+    defs: RefCell<HashMap<String, Result<Rc<Def>, SkipReason>>>,
+    /// Pointers whose every reachable schema is known to convert.
+    sound: RefCell<HashSet<String>>,
+    /// Pointers the converted operations reference: with what they reach,
+    /// the integration's shared definitions.
+    used: RefCell<BTreeSet<String>>,
 }
+
+/// A referenced schema, converted.
+struct Def {
+    key: String,
+    schema: Value,
+    /// The pointers it references.
+    refs: Vec<String>,
+    /// Its size as compact JSON.
+    bytes: usize,
+}
+
+/// Bytes of definitions attached to a response schema for reading its
+/// shape at import (list items, paging); the stored response carries none.
+const ANALYSIS_DEFS_BUDGET: usize = 64 * 1024;
 
 /// Deepest schema nesting converted (each level is a stack frame).
 const MAX_SCHEMA_DEPTH: usize = 64;
@@ -699,6 +731,21 @@ impl Ctx<'_> {
             } else {
                 format!("op_{base}")
             };
+            // `GET /joke/list` beside `/joke`: a custom kind named like a
+            // built-in one would read as that kind in scopes and names.
+            let base = if ["list", "get", "create", "update", "delete"].contains(&base.as_str()) {
+                let owner = segs
+                    .iter()
+                    .rev()
+                    .skip(1)
+                    .find_map(|s| names::clean_segment(s))
+                    .map(snake)
+                    .filter(|w| !w.is_empty())
+                    .unwrap_or_else(|| "action".to_owned());
+                format!("{base}_{owner}")
+            } else {
+                base
+            };
             // Kind names are slugs used in scopes; keep them short.
             crate::naming::fit(&base, 60)
         };
@@ -714,7 +761,45 @@ impl Ctx<'_> {
             None
         };
         let parent_path = path.rsplit_once('/').map(|(p, _)| p).unwrap_or("");
-        let (collection, kind) = if last_is_param {
+        // `GET /joke/list`, `POST /jokes/{id}/delete`: a last segment that
+        // names the kind is that kind on the resource before it (unless
+        // that resource's own path is in the document: then an action).
+        let word_kind = if last_is_param || all_paths.contains(parent) {
+            None
+        } else {
+            let parent_is_item = segments(parent_path).last().is_some_and(|s| is_param(s));
+            let has_owner = segments(parent_path)
+                .iter()
+                .any(|s| names::clean_segment(s).is_some());
+            let word = segs.last().and_then(|s| names::clean_segment(s)).map(snake);
+            match (word.as_deref(), verb, parent_is_item) {
+                _ if !has_owner => None,
+                (Some("list"), HttpMethod::Get, false) => Some(MethodKind::List),
+                (Some("create" | "add" | "new"), HttpMethod::Post, false) => {
+                    Some(MethodKind::Create)
+                }
+                (Some("get" | "show" | "fetch" | "read"), HttpMethod::Get, true) => {
+                    Some(MethodKind::Get)
+                }
+                (
+                    Some("update" | "edit"),
+                    HttpMethod::Post | HttpMethod::Put | HttpMethod::Patch,
+                    true,
+                ) => Some(MethodKind::Update),
+                (Some("delete" | "remove"), HttpMethod::Post | HttpMethod::Delete, true) => {
+                    Some(MethodKind::Delete)
+                }
+                _ => None,
+            }
+        };
+        let (collection, kind) = if let Some(kind) = word_kind {
+            let owner = if segments(parent_path).last().is_some_and(|s| is_param(s)) {
+                parent_path.rsplit_once('/').map_or("", |(p, _)| p)
+            } else {
+                parent_path
+            };
+            (owner.to_owned(), kind)
+        } else if last_is_param {
             let kind = match verb {
                 // An item path whose answer is an array lists.
                 HttpMethod::Get if one_object == Some(false) => MethodKind::List,
@@ -768,47 +853,33 @@ impl Ctx<'_> {
         let query = params.query_schema();
         let headers = params.header_schema();
         let cookies = params.cookie_schema();
-        let attach =
-            |schema: Option<Value>, defs: &BTreeSet<String>| -> Result<Option<Value>, SkipReason> {
-                match schema {
-                    Some(mut s) if !defs.is_empty() => {
-                        let closure = self.defs_closure(defs)?;
-                        if let Some(obj) = s.as_object_mut() {
-                            obj.insert("$defs".into(), Value::Object(closure));
-                        }
-                        Ok(Some(s))
-                    }
-                    other => Ok(other),
-                }
-            };
-        // Definitions referenced by parameters ride on the body or the first
-        // parameter schema (the tool generator hoists them to the top of the
-        // input schema).
+        // Referenced schemas are shared by the integration (and carried by
+        // each tool within a budget when tools are generated); an operation
+        // whose references do not all convert is skipped, as before.
+        self.check_defs(&defs)?;
+        self.check_defs(&response_defs)?;
+        self.used.borrow_mut().extend(defs.iter().cloned());
+        self.used.borrow_mut().extend(response_defs.iter().cloned());
         let (body, content_type, encoding) = match body {
             Some(b) => (Some(b.schema), b.content_type, b.encoding),
             None => (None, None, None),
         };
-        let mut path_params = params.path;
-        let (query, headers, cookies, body) = if body.is_some() {
-            (query, headers, cookies, attach(body, &defs)?)
-        } else if query.is_some() {
-            (attach(query, &defs)?, headers, cookies, None)
-        } else if headers.is_some() {
-            (None, attach(headers, &defs)?, cookies, None)
-        } else if cookies.is_some() {
-            (None, None, attach(cookies, &defs)?, None)
-        } else {
-            if !defs.is_empty()
-                && let Some((_, first)) = path_params.iter_mut().next()
-            {
-                let closure = self.defs_closure(&defs)?;
-                if let Some(obj) = first.as_object_mut() {
-                    obj.insert("$defs".into(), Value::Object(closure));
+        let path_params = params.path;
+        // The response's shape is read with the definitions it reaches.
+        let analysed = match &response {
+            Some(r) if !response_defs.is_empty() && kind == MethodKind::List => {
+                let mut r = r.clone();
+                if let Some(obj) = r.as_object_mut() {
+                    obj.insert(
+                        "$defs".into(),
+                        Value::Object(self.closure(&response_defs, ANALYSIS_DEFS_BUDGET)),
+                    );
                 }
+                Some(r)
             }
-            (None, None, None, None)
+            _ => None,
         };
-        let response = attach(response, &response_defs)?;
+        let analysed = analysed.as_ref().or(response.as_ref());
         let (pagination, results) = if kind == MethodKind::List {
             let link_header = op
                 .get("responses")
@@ -821,8 +892,8 @@ impl Ctx<'_> {
                 .and_then(|ok| self.deref(ok).ok())
                 .is_some_and(paging::declares_link_header);
             (
-                paging::infer_pagination(&query_params, response.as_ref(), link_header),
-                response.as_ref().and_then(crate::listing::items_in_schema),
+                paging::infer_pagination(&query_params, analysed, link_header),
+                analysed.and_then(crate::listing::items_in_schema),
             )
         } else {
             (None, None)
@@ -1036,26 +1107,69 @@ impl Ctx<'_> {
         })
     }
 
-    /// The referenced schemas (by JSON pointer) and everything they
-    /// reference, converted, by `$defs` key.
-    fn defs_closure(&self, roots: &BTreeSet<String>) -> Result<Map<String, Value>, SkipReason> {
+    /// The schema at `pointer`, converted (once).
+    fn def(&self, pointer: &str) -> Result<Rc<Def>, SkipReason> {
+        if let Some(done) = self.defs.borrow().get(pointer) {
+            return done.clone();
+        }
+        let converted = self
+            .doc
+            .pointer(pointer)
+            .ok_or_else(|| SkipReason::UnresolvableRef(format!("#{pointer}")))
+            .and_then(|raw| {
+                let mut found = BTreeSet::new();
+                let schema = self.schema(raw, &mut found)?;
+                let bytes = serde_json::to_vec(&schema).map_or(0, |b| b.len());
+                Ok(Rc::new(Def {
+                    key: def_key(pointer),
+                    schema,
+                    refs: found.into_iter().collect(),
+                    bytes,
+                }))
+            });
+        self.defs
+            .borrow_mut()
+            .insert(pointer.to_owned(), converted.clone());
+        converted
+    }
+
+    /// Whether every schema reachable from `roots` converts. A walk that
+    /// succeeds marks everything it reached as sound, so each schema is
+    /// walked from about once over the whole document.
+    fn check_defs(&self, roots: &BTreeSet<String>) -> Result<(), SkipReason> {
+        for root in roots {
+            let mut seen: HashSet<String> = HashSet::new();
+            let mut stack = vec![root.clone()];
+            while let Some(p) = stack.pop() {
+                if self.sound.borrow().contains(&p) || !seen.insert(p.clone()) {
+                    continue;
+                }
+                stack.extend(self.def(&p)?.refs.iter().cloned());
+            }
+            self.sound.borrow_mut().extend(seen);
+        }
+        Ok(())
+    }
+
+    /// The converted schemas reachable from `roots` (sound ones: see
+    /// [`Ctx::check_defs`]), by `$defs` key, nearest first until `budget`
+    /// bytes (the roots always).
+    fn closure(&self, roots: &BTreeSet<String>, budget: usize) -> Map<String, Value> {
         let mut out = Map::new();
-        let mut queue: Vec<String> = roots.iter().cloned().collect();
-        while let Some(pointer) = queue.pop() {
-            let key = def_key(&pointer);
-            if out.contains_key(&key) {
+        let mut spent = 0usize;
+        let mut queue: VecDeque<(String, bool)> = roots.iter().map(|r| (r.clone(), true)).collect();
+        while let Some((pointer, root)) = queue.pop_front() {
+            let Ok(def) = self.def(&pointer) else {
+                continue;
+            };
+            if out.contains_key(&def.key) || (!root && spent.saturating_add(def.bytes) > budget) {
                 continue;
             }
-            let raw = self
-                .doc
-                .pointer(&pointer)
-                .ok_or_else(|| SkipReason::UnresolvableRef(format!("#{pointer}")))?;
-            let mut found = BTreeSet::new();
-            let converted = self.schema(raw, &mut found)?;
-            out.insert(key, converted);
-            queue.extend(found.into_iter().filter(|p| !out.contains_key(&def_key(p))));
+            spent = spent.saturating_add(def.bytes);
+            out.insert(def.key.clone(), def.schema.clone());
+            queue.extend(def.refs.iter().map(|r| (r.clone(), false)));
         }
-        Ok(out)
+        out
     }
 }
 
@@ -1252,7 +1366,9 @@ mod tests {
         );
         // nullable became a type union; the 3.0 boolean exclusiveMinimum the numeric form.
         let body = method(i, "pets", "create").body.as_ref().unwrap();
-        let pet = &body["$defs"]["NewPet"];
+        assert_eq!(body["$ref"], "#/$defs/NewPet");
+        // Component schemas are the integration's, once, not each tool's.
+        let pet = &i.defs["NewPet"];
         assert_eq!(
             pet["properties"]["nickname"]["type"],
             json!(["string", "null"])
@@ -1276,14 +1392,15 @@ mod tests {
         let create = method(i, "nodes", "create");
         let body = create.body.as_ref().unwrap();
         assert_eq!(body["$ref"], "#/$defs/Node");
-        let node = &body["$defs"]["Node"];
+        assert!(body.get("$defs").is_none(), "{body}");
+        let node = &i.defs["Node"];
         assert_eq!(
             node["properties"]["children"]["items"]["$ref"],
             "#/$defs/Node"
         );
         assert_eq!(node["properties"]["owner"]["$ref"], "#/$defs/Person");
         assert_eq!(
-            body["$defs"]["Person"]["properties"]["manager"]["$ref"],
+            i.defs["Person"]["properties"]["manager"]["$ref"],
             "#/$defs/Person"
         );
         // The generated tool schema keeps the cycle resolvable at its top level.
@@ -1424,5 +1541,67 @@ mod tests {
         assert_eq!(calls, 1500);
         assert_eq!(last, (1500, 1500));
         assert_eq!(generate(&imported.integration).len(), 1500);
+    }
+}
+
+#[cfg(test)]
+mod kind_named_paths {
+    use super::*;
+
+    /// `GET /joke/list` is the jokes' list, `POST /jokes/{id}/delete` a
+    /// joke's delete — not a resource called "list" or "delete" with odd
+    /// names like `list_list` or `create_delete`; and a custom action whose
+    /// name is a kind's (`/things/list` beside `/things`) gets a distinct one.
+    #[test]
+    fn a_path_ending_in_a_kind_name_is_that_kind_on_its_resource() {
+        let ok = |schema: Value| {
+            json!({"200": {"description": "ok",
+                "content": {"application/json": {"schema": schema}}}})
+        };
+        let doc = json!({"openapi": "3.0.0", "info": {"title": "Jokes"},
+        "servers": [{"url": "https://jokes.test"}],
+        "paths": {
+            "/joke/list": {"get": {"responses": ok(json!({"type": "array", "items": {"type": "object"}}))}},
+            "/joke/random": {"get": {"responses": ok(json!({"type": "object", "properties": {"id": {"type": "string"}}}))}},
+            "/joke/create": {"post": {"responses": ok(json!({"type": "object"}))}},
+            "/jokes/{id}/delete": {"post": {"responses": ok(json!({"type": "object"}))}},
+            "/things": {"get": {"responses": ok(json!({"type": "array", "items": {"type": "object"}}))}},
+            "/things/list": {"post": {"responses": ok(json!({"type": "object"}))}}
+        }});
+        let imported = import(&doc, &ImportOptions::default(), &mut |_, _| {}).unwrap();
+        let mut kinds: Vec<(String, String, String)> = imported
+            .integration
+            .resources
+            .iter()
+            .flat_map(|r| {
+                r.methods
+                    .iter()
+                    .map(|m| (r.name.clone(), m.kind.as_str().to_owned(), m.path.clone()))
+            })
+            .collect();
+        kinds.sort();
+        assert!(
+            kinds.contains(&("joke".into(), "list".into(), "/joke/list".into())),
+            "{kinds:?}"
+        );
+        assert!(
+            kinds.contains(&("joke".into(), "create".into(), "/joke/create".into())),
+            "{kinds:?}"
+        );
+        assert!(
+            kinds.contains(&("jokes".into(), "delete".into(), "/jokes/{id}/delete".into())),
+            "{kinds:?}"
+        );
+        assert!(
+            kinds.contains(&("things".into(), "list_things".into(), "/things/list".into())),
+            "{kinds:?}"
+        );
+        let names: Vec<String> = crate::generate(&imported.integration)
+            .iter()
+            .map(|t| t.tool.name.to_string())
+            .collect();
+        for odd in ["list_list", "create_create", "create_delete", "list"] {
+            assert!(!names.iter().any(|n| n == odd), "{odd}: {names:?}");
+        }
     }
 }

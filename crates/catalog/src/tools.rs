@@ -494,10 +494,13 @@ pub fn generate(integration: &Integration) -> Vec<GeneratedTool> {
             .collect(),
         MAX_TOOL_NAME,
     );
+    let mut shared = crate::defs::Shared::new(&integration.defs);
     pairs
         .into_iter()
         .zip(names)
         .map(|((resource, method), name)| {
+            let carried = with_shared_defs(&mut shared, method);
+            let method = carried.as_ref().unwrap_or(method);
             let (default_title, default_description) =
                 default_text(integration, resource, &method.kind);
             let title = method.title.clone().unwrap_or(default_title);
@@ -540,6 +543,29 @@ pub fn generate(integration: &Integration) -> Vec<GeneratedTool> {
             }
         })
         .collect()
+}
+
+/// The method with the shared definitions its schemas reach attached
+/// (input and response apart), or `None` when it needs none.
+fn with_shared_defs(shared: &mut crate::defs::Shared<'_>, method: &Method) -> Option<Method> {
+    if shared.is_empty() {
+        return None;
+    }
+    let mut m = method.clone();
+    {
+        // The closure rides on the first piece, as an import used to put it.
+        let mut pieces: Vec<&mut Value> = Vec::new();
+        pieces.extend(m.body.as_mut());
+        pieces.extend(m.query.as_mut());
+        pieces.extend(m.headers.as_mut());
+        pieces.extend(m.cookies.as_mut());
+        pieces.extend(m.path_params.iter_mut().flat_map(|p| p.values_mut()));
+        shared.attach(&mut pieces);
+    }
+    if let Some(response) = m.response.as_mut() {
+        shared.attach(&mut [response]);
+    }
+    Some(m)
 }
 
 /// Where a list method's answer holds its items (see [`Operation::results`]).

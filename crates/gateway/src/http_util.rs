@@ -30,6 +30,62 @@ pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<
     }
 }
 
+/// Read a whole body of at most `limit` bytes. A larger one is
+/// [`BodyError::TooLarge`], returned only after the rest has been read and
+/// discarded (counted, never buffered) — up to `drain_budget` bytes in all
+/// and for at most `drain_time` — so that a client still sending gets the
+/// error answer instead of a reset connection. Past the budget or the time
+/// the connection is given up on (hyper closes it after the answer).
+pub async fn read_body_draining(
+    body: Body,
+    limit: usize,
+    drain_budget: u64,
+    drain_time: std::time::Duration,
+) -> Result<Bytes, BodyError> {
+    let mut body = body;
+    let mut kept = bytes::BytesMut::new();
+    let mut seen: u64 = 0;
+    let mut over = false;
+    let deadline = tokio::time::Instant::now() + drain_time;
+    loop {
+        let frame = if over {
+            match tokio::time::timeout_at(deadline, body.frame()).await {
+                Ok(frame) => frame,
+                Err(_) => return Err(BodyError::TooLarge),
+            }
+        } else {
+            body.frame().await
+        };
+        let Some(frame) = frame else { break };
+        let Ok(frame) = frame else {
+            return Err(if over {
+                BodyError::TooLarge
+            } else {
+                BodyError::Broken
+            });
+        };
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers
+        };
+        seen = seen.saturating_add(data.len() as u64);
+        if over {
+            if seen > drain_budget {
+                return Err(BodyError::TooLarge);
+            }
+        } else if seen > limit as u64 {
+            over = true;
+            kept = bytes::BytesMut::new();
+        } else {
+            kept.extend_from_slice(&data);
+        }
+    }
+    if over {
+        Err(BodyError::TooLarge)
+    } else {
+        Ok(kept.freeze())
+    }
+}
+
 /// A response with a JSON body.
 pub fn json(status: StatusCode, body: impl Into<Body>) -> Response {
     let mut r = Response::new(body.into());

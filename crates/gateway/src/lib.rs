@@ -44,6 +44,10 @@ pub struct Options {
     pub allow_loopback_origins: bool,
     /// Largest MCP request body.
     pub max_body_bytes: usize,
+    /// Largest body of the admin routes that take an integration document
+    /// (`POST /integration`, `PATCH /integration/{id}`); every other admin
+    /// route keeps a 1 MiB limit.
+    pub max_document_bytes: usize,
     /// Tools per `tools/list` page.
     pub page_size: usize,
     /// Lifetime of a session id.
@@ -112,6 +116,7 @@ pub struct Gateway {
     origins: OriginPolicy,
     public_url: String,
     max_body_bytes: usize,
+    pub(crate) max_document_bytes: usize,
     default_toolset: String,
     resync_interval: Duration,
     inflight: Arc<InFlight>,
@@ -182,6 +187,7 @@ impl Gateway {
             origins: OriginPolicy::new(&options.allowed_origins, options.allow_loopback_origins),
             public_url: options.public_url.trim_end_matches('/').to_owned(),
             max_body_bytes: options.max_body_bytes,
+            max_document_bytes: options.max_document_bytes,
             default_toolset: options.default_toolset,
             resync_interval: options.resync_interval,
             inflight: Arc::new(InFlight::new()),

@@ -135,13 +135,45 @@ pub enum AuthFailure {
     Disabled(Arc<ServerView>),
 }
 
-/// An integration with its tools generated and their validators compiled,
-/// shared by every server of every account of it.
+/// An integration with the names of its tools; the tools themselves (with
+/// their schemas and compiled validators) are built on first use — by a
+/// server of an account of it — and then shared by every such server. An
+/// integration nothing uses costs its stored definition and its tool names,
+/// not its expanded tools: a gateway holding a whole API directory stays
+/// small.
 pub struct IntegrationEntry {
     /// The stored record.
     pub record: IntegrationRecord,
-    /// One operation per generated tool, in definition order.
-    pub operations: Vec<Arc<RestOperation>>,
+    /// The names of its tools, in definition order.
+    pub tool_names: Vec<String>,
+    operations: OnceLock<Vec<Arc<RestOperation>>>,
+}
+
+impl IntegrationEntry {
+    /// Generate its tool names (which also proves its tools generate; a
+    /// definition that panics the generator is a fault of this record).
+    fn new(record: IntegrationRecord) -> Self {
+        let tool_names = generate(&record.definition)
+            .into_iter()
+            .map(|t| t.tool.name.to_string())
+            .collect();
+        Self {
+            record,
+            tool_names,
+            operations: OnceLock::new(),
+        }
+    }
+
+    /// One operation per generated tool, in definition order (built on the
+    /// first call).
+    pub fn operations(&self) -> &[Arc<RestOperation>] {
+        self.operations.get_or_init(|| {
+            generate(&self.record.definition)
+                .into_iter()
+                .map(|t| Arc::new(RestOperation::new(t)))
+                .collect()
+        })
+    }
 }
 
 /// An upstream MCP server: its record and the gateway's client for it.
@@ -267,6 +299,13 @@ pub struct Registry {
     installing: tokio::sync::Mutex<()>,
     /// Stored records that did not load or build at the last reload.
     faults: DashMap<FaultKey, Fault>,
+    /// The store's table heads as of the last complete reload (`None`
+    /// before the first): a reload reads only the tables whose head moved.
+    heads: std::sync::Mutex<Option<HashMap<String, i64>>>,
+    /// Each stored integration row's `updated_at` (ms) as last read, by id
+    /// as stored (unreadable rows too): a reload reads only rows whose
+    /// stamp moved.
+    integration_stamps: DashMap<String, i64>,
 }
 
 /// What kind of stored record a [`Fault`] is about.
@@ -405,6 +444,8 @@ impl Registry {
             listeners: DashMap::new(),
             installing: tokio::sync::Mutex::new(()),
             faults: DashMap::new(),
+            heads: std::sync::Mutex::new(None),
+            integration_stamps: DashMap::new(),
         }
     }
 
@@ -494,14 +535,6 @@ impl Registry {
     /// An integration with its generated operations.
     pub fn integration(&self, id: IntegrationId) -> Option<Arc<IntegrationEntry>> {
         self.integrations.get(&id).map(|e| Arc::clone(&e))
-    }
-
-    fn integration_entry(record: IntegrationRecord) -> IntegrationEntry {
-        let operations = generate(&record.definition)
-            .into_iter()
-            .map(|t| Arc::new(RestOperation::new(t)))
-            .collect();
-        IntegrationEntry { record, operations }
     }
 
     fn account_entry(&self, store: &Store, record: &AccountRecord) -> AccountEntry {
@@ -729,11 +762,7 @@ impl Registry {
         record: &ServerRecord,
         integration: &IntegrationEntry,
     ) -> Vec<Arc<RestOperation>> {
-        let names: Vec<&str> = integration
-            .operations
-            .iter()
-            .map(|o| o.tool.tool.name.as_str())
-            .collect();
+        let names: Vec<&str> = integration.tool_names.iter().map(String::as_str).collect();
         match Scope::parse(
             &record.scope,
             record.exposed_tools.as_deref(),
@@ -741,7 +770,7 @@ impl Registry {
             &names,
         ) {
             Ok(scope) => integration
-                .operations
+                .operations()
                 .iter()
                 .filter(|o| scope.allows(&o.tool))
                 .cloned()
@@ -754,24 +783,64 @@ impl Registry {
         }
     }
 
-    /// Load everything from the store: integrations, accounts, servers, keys.
+    /// Load everything from the store that changed since the last load:
+    /// integrations, accounts, upstreams, portals, servers, keys. A table
+    /// whose head (migration 0011) has not moved is not read; of the
+    /// integrations, only rows whose `updated_at` moved are read and built.
+    /// So the cost of a reload after one write does not grow with the size
+    /// of the store's integrations, and a periodic reload with nothing
+    /// changed reads one small table.
     pub async fn load_all(&self, store: &Store) -> Result<(), StoreError> {
         let _installing = self.installing.lock().await;
+        // Read before the tables: a write after this point moves a head
+        // again and is read by the next reload.
+        let heads = store.heads().await?;
+        let seen = self
+            .heads
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let moved = |table: &str| {
+            seen.as_ref()
+                .is_none_or(|s| s.get(table) != heads.get(table))
+        };
+        let previous_faults: Vec<Fault> = self.faults.iter().map(|f| f.clone()).collect();
+        let carry = |faults: &mut Vec<Fault>, keep: &dyn Fn(&Fault) -> bool| {
+            faults.extend(previous_faults.iter().filter(|f| keep(f)).cloned());
+        };
         // A record that does not read or build is set aside as a fault;
         // everything else loads.
         let mut faults: Vec<Fault> = Vec::new();
-        let loaded = store.load_integrations().await?;
-        faults.extend(loaded.unreadable.into_iter().map(Fault::from));
-        let integrations = loaded.records;
-        let live: HashSet<IntegrationId> = integrations.iter().map(|i| i.id).collect();
-        for record in integrations {
-            let unchanged = self
-                .integrations
-                .get(&record.id)
-                .is_some_and(|e| e.record == record);
-            if !unchanged {
+        let mut integrations_changed = false;
+        if moved("integrations") {
+            let stamps: HashMap<String, i64> =
+                store.integration_stamps().await?.into_iter().collect();
+            let stale: Vec<String> = stamps
+                .iter()
+                .filter(|(id, at)| self.integration_stamps.get(*id).is_none_or(|s| *s != **at))
+                .map(|(id, _)| id.clone())
+                .collect();
+            let count = self.integrations.len();
+            self.integrations
+                .retain(|id, _| stamps.contains_key(&id.to_string()));
+            self.integration_stamps
+                .retain(|id, _| stamps.contains_key(id));
+            integrations_changed |= self.integrations.len() != count;
+            let loaded = store.load_integrations_by_id(&stale).await?;
+            for u in loaded.unreadable {
+                if let Ok(id) = u.id.parse::<IntegrationId>() {
+                    integrations_changed |= self.integrations.remove(&id).is_some();
+                }
+                if let Some(at) = stamps.get(&u.id) {
+                    self.integration_stamps.insert(u.id.clone(), *at);
+                }
+                faults.push(Fault::from(u));
+            }
+            for record in loaded.records {
                 let (id, tenant) = (record.id, record.tenant.clone());
-                match isolated(|| Self::integration_entry(record)) {
+                let at = stamps.get(&id.to_string()).copied();
+                integrations_changed = true;
+                match isolated(|| IntegrationEntry::new(record)) {
                     Ok(entry) => {
                         self.integrations.insert(id, Arc::new(entry));
                     }
@@ -785,152 +854,194 @@ impl Registry {
                         });
                     }
                 }
-            }
-        }
-        self.integrations.retain(|id, _| live.contains(id));
-
-        let loaded = store.load_accounts().await?;
-        faults.extend(loaded.unreadable.into_iter().map(Fault::from));
-        let accounts = loaded.records;
-        let live: HashSet<AccountId> = accounts.iter().map(|a| a.id).collect();
-        for record in &accounts {
-            let integration = self
-                .integrations
-                .get(&record.integration_id)
-                .map(|i| Arc::clone(&i));
-            let current = self
-                .accounts
-                .get(&record.id)
-                .is_some_and(|e| e.is_current(record, integration.as_ref()));
-            if !current {
-                self.accounts
-                    .insert(record.id, Arc::new(self.account_entry(store, record)));
-            }
-        }
-        self.accounts.retain(|id, _| live.contains(id));
-
-        let loaded = store.load_upstreams().await?;
-        faults.extend(loaded.unreadable.into_iter().map(Fault::from));
-        let upstreams = loaded.records;
-        let live: HashSet<(String, String)> = upstreams
-            .iter()
-            .map(|(u, _)| (u.tenant.clone(), u.id.clone()))
-            .collect();
-        for (record, credentials) in upstreams {
-            let key = (record.tenant.clone(), record.id.clone());
-            // Keep the client (and its upstream session) unless the
-            // endpoint or credential changed.
-            let previous = self.upstreams.get(&key).map(|e| Arc::clone(&e));
-            let client = match &previous {
-                Some(e)
-                    if e.record.hostname == record.hostname
-                        && e.record.url_provenance == record.url_provenance
-                        && e.credentials == credentials
-                        && e.record.timeout_secs == record.timeout_secs =>
-                {
-                    Arc::clone(&e.client)
+                if let Some(at) = at {
+                    self.integration_stamps.insert(id.to_string(), at);
                 }
-                _ => match McpClient::new(
-                    self.http.for_urls_by(record.url_provenance).clone(),
-                    &record.hostname,
-                    credentials.as_deref(),
-                    record
-                        .timeout_secs
-                        .map_or(self.rest.default_timeout, std::time::Duration::from_secs),
-                    self.mcp_limits,
-                ) {
-                    Ok(c) => Arc::new(c),
-                    Err(e) => {
-                        tracing::warn!(upstream = %record.id, error = %e, "unusable upstream URL");
-                        faults.push(Fault {
-                            kind: RecordKind::Upstream,
-                            tenant: Some(record.tenant.clone()),
-                            id: record.id.clone(),
-                            reason: format!("its hostname cannot be used: {e}"),
-                        });
-                        continue;
+            }
+            let reread: HashSet<&String> = stale.iter().collect();
+            carry(&mut faults, &|f| {
+                f.kind == RecordKind::Integration
+                    && stamps.contains_key(&f.id)
+                    && !reread.contains(&f.id)
+            });
+        } else {
+            carry(&mut faults, &|f| f.kind == RecordKind::Integration);
+        }
+
+        let accounts_moved = moved("integrated_accounts") || integrations_changed;
+        let mut accounts_changed = false;
+        if !accounts_moved {
+            carry(&mut faults, &|f| f.kind == RecordKind::Account);
+        } else {
+            let loaded = store.load_accounts().await?;
+            faults.extend(loaded.unreadable.into_iter().map(Fault::from));
+            let accounts = loaded.records;
+            let live: HashSet<AccountId> = accounts.iter().map(|a| a.id).collect();
+            for record in &accounts {
+                let integration = self
+                    .integrations
+                    .get(&record.integration_id)
+                    .map(|i| Arc::clone(&i));
+                let current = self
+                    .accounts
+                    .get(&record.id)
+                    .is_some_and(|e| e.is_current(record, integration.as_ref()));
+                if !current {
+                    accounts_changed = true;
+                    self.accounts
+                        .insert(record.id, Arc::new(self.account_entry(store, record)));
+                }
+            }
+            let count = self.accounts.len();
+            self.accounts.retain(|id, _| live.contains(id));
+            accounts_changed |= self.accounts.len() != count;
+        }
+
+        let upstreams_moved = moved("mcp_upstreams");
+        if !upstreams_moved {
+            carry(&mut faults, &|f| f.kind == RecordKind::Upstream);
+        } else {
+            let loaded = store.load_upstreams().await?;
+            faults.extend(loaded.unreadable.into_iter().map(Fault::from));
+            let upstreams = loaded.records;
+            let live: HashSet<(String, String)> = upstreams
+                .iter()
+                .map(|(u, _)| (u.tenant.clone(), u.id.clone()))
+                .collect();
+            for (record, credentials) in upstreams {
+                let key = (record.tenant.clone(), record.id.clone());
+                // Keep the client (and its upstream session) unless the
+                // endpoint or credential changed.
+                let previous = self.upstreams.get(&key).map(|e| Arc::clone(&e));
+                let client = match &previous {
+                    Some(e)
+                        if e.record.hostname == record.hostname
+                            && e.record.url_provenance == record.url_provenance
+                            && e.credentials == credentials
+                            && e.record.timeout_secs == record.timeout_secs =>
+                    {
+                        Arc::clone(&e.client)
                     }
-                },
-            };
-            // A change listener for upstreams that announce changes, through
-            // the current client (restarted when the client is replaced).
-            let listening = self
-                .listeners
-                .get(&key)
-                .is_some_and(|l| Arc::ptr_eq(&l.0, &client));
-            if listens(&record) && !listening {
-                let handle = self.spawn_listener(&record, &client);
-                if let Some((_, (_, old))) = self.listeners.remove(&key) {
+                    _ => match McpClient::new(
+                        self.http.for_urls_by(record.url_provenance).clone(),
+                        &record.hostname,
+                        credentials.as_deref(),
+                        record
+                            .timeout_secs
+                            .map_or(self.rest.default_timeout, std::time::Duration::from_secs),
+                        self.mcp_limits,
+                    ) {
+                        Ok(c) => Arc::new(c),
+                        Err(e) => {
+                            tracing::warn!(upstream = %record.id, error = %e, "unusable upstream URL");
+                            faults.push(Fault {
+                                kind: RecordKind::Upstream,
+                                tenant: Some(record.tenant.clone()),
+                                id: record.id.clone(),
+                                reason: format!("its hostname cannot be used: {e}"),
+                            });
+                            continue;
+                        }
+                    },
+                };
+                // A change listener for upstreams that announce changes, through
+                // the current client (restarted when the client is replaced).
+                let listening = self
+                    .listeners
+                    .get(&key)
+                    .is_some_and(|l| Arc::ptr_eq(&l.0, &client));
+                if listens(&record) && !listening {
+                    let handle = self.spawn_listener(&record, &client);
+                    if let Some((_, (_, old))) = self.listeners.remove(&key) {
+                        old.abort();
+                    }
+                    self.listeners
+                        .insert(key.clone(), (Arc::clone(&client), handle));
+                } else if !listens(&record)
+                    && let Some((_, (_, old))) = self.listeners.remove(&key)
+                {
                     old.abort();
                 }
-                self.listeners
-                    .insert(key.clone(), (Arc::clone(&client), handle));
-            } else if !listens(&record)
-                && let Some((_, (_, old))) = self.listeners.remove(&key)
-            {
-                old.abort();
+                let entry = UpstreamEntry {
+                    record,
+                    client,
+                    credentials,
+                };
+                self.upstreams.insert(key, Arc::new(entry));
             }
-            let entry = UpstreamEntry {
-                record,
-                client,
-                credentials,
-            };
-            self.upstreams.insert(key, Arc::new(entry));
+            self.upstreams.retain(|k, _| live.contains(k));
+            self.listeners.retain(|k, (_, handle)| {
+                let keep = live.contains(k);
+                if !keep {
+                    handle.abort();
+                }
+                keep
+            });
         }
-        self.upstreams.retain(|k, _| live.contains(k));
-        self.listeners.retain(|k, (_, handle)| {
-            let keep = live.contains(k);
-            if !keep {
-                handle.abort();
+        let portals_moved = moved("portals");
+        if !portals_moved {
+            carry(&mut faults, &|f| f.kind == RecordKind::Portal);
+        } else {
+            let loaded = store.load_portals().await?;
+            faults.extend(loaded.unreadable.into_iter().map(Fault::from));
+            let portals = loaded.records;
+            let live: HashSet<(String, String)> = portals
+                .iter()
+                .map(|p| (p.tenant.clone(), p.id.clone()))
+                .collect();
+            for p in portals {
+                self.portals
+                    .insert((p.tenant.clone(), p.id.clone()), Arc::new(p));
             }
-            keep
-        });
-        let loaded = store.load_portals().await?;
-        faults.extend(loaded.unreadable.into_iter().map(Fault::from));
-        let portals = loaded.records;
-        let live: HashSet<(String, String)> = portals
-            .iter()
-            .map(|p| (p.tenant.clone(), p.id.clone()))
-            .collect();
-        for p in portals {
-            self.portals
-                .insert((p.tenant.clone(), p.id.clone()), Arc::new(p));
+            self.portals.retain(|k, _| live.contains(k));
         }
-        self.portals.retain(|k, _| live.contains(k));
 
-        let loaded = store.load_servers().await?;
-        faults.extend(loaded.unreadable.into_iter().map(Fault::from));
-        let servers = loaded.records;
-        let loaded = store.load_active_keys().await?;
-        faults.extend(loaded.unreadable.into_iter().map(Fault::from));
-        let keys = loaded.records;
-        let mut limits = HashMap::new();
-        for s in &servers {
-            let unchanged = self.servers.contains_key(&s.id)
-                && self
-                    .basis(s)
-                    .is_some_and(|now| self.bases.get(&s.id).is_some_and(|then| *then == now));
-            let fault = if unchanged {
-                self.fault(RecordKind::Server, &s.tenant, &s.id.to_string())
-                    .map(|f| f.reason)
-            } else {
-                self.install_view(s)
-            };
-            if let Some(reason) = fault {
-                faults.push(Fault {
-                    kind: RecordKind::Server,
-                    tenant: Some(s.tenant.clone()),
-                    id: s.id.to_string(),
-                    reason,
-                });
+        // Views depend on their server, key, account, upstream and portal
+        // records (and, through the account entries, on integrations).
+        let servers_moved = moved("servers")
+            || moved("server_keys")
+            || accounts_changed
+            || upstreams_moved
+            || portals_moved;
+        if !servers_moved {
+            carry(&mut faults, &|f| {
+                matches!(f.kind, RecordKind::Server | RecordKind::Key)
+            });
+        } else {
+            let loaded = store.load_servers().await?;
+            faults.extend(loaded.unreadable.into_iter().map(Fault::from));
+            let servers = loaded.records;
+            let loaded = store.load_active_keys().await?;
+            faults.extend(loaded.unreadable.into_iter().map(Fault::from));
+            let keys = loaded.records;
+            let mut limits = HashMap::new();
+            for s in &servers {
+                let unchanged = self.servers.contains_key(&s.id)
+                    && self
+                        .basis(s)
+                        .is_some_and(|now| self.bases.get(&s.id).is_some_and(|then| *then == now));
+                let fault = if unchanged {
+                    self.fault(RecordKind::Server, &s.tenant, &s.id.to_string())
+                        .map(|f| f.reason)
+                } else {
+                    self.install_view(s)
+                };
+                if let Some(reason) = fault {
+                    faults.push(Fault {
+                        kind: RecordKind::Server,
+                        tenant: Some(s.tenant.clone()),
+                        id: s.id.to_string(),
+                        reason,
+                    });
+                }
+                limits.insert(s.id, self.limits_for(s));
             }
-            limits.insert(s.id, self.limits_for(s));
+            let live: HashSet<ServerId> = servers.iter().map(|s| s.id).collect();
+            self.servers.retain(|id, _| live.contains(id));
+            self.bases.retain(|id, _| live.contains(id));
+            self.prune_offerings();
+            self.replace_keys(keys, &limits, |_| true);
         }
-        let live: HashSet<ServerId> = servers.iter().map(|s| s.id).collect();
-        self.servers.retain(|id, _| live.contains(id));
-        self.bases.retain(|id, _| live.contains(id));
-        self.prune_offerings();
-        self.replace_keys(keys, &limits, |_| true);
         let faults: HashMap<FaultKey, Fault> = faults.into_iter().map(|f| (f.key(), f)).collect();
         // Said once per fault, not on every periodic reload.
         for (key, f) in &faults {
@@ -947,6 +1058,10 @@ impl Registry {
         for (k, f) in faults {
             self.faults.insert(k, f);
         }
+        *self
+            .heads
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(heads);
         Ok(())
     }
 

@@ -61,6 +61,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "url_provenance",
         include_str!("../migrations/sqlite/0010_url_provenance.sql"),
     ),
+    (
+        11,
+        "heads",
+        include_str!("../migrations/sqlite/0011_heads.sql"),
+    ),
 ];
 
 // PostgreSQL support arrived after SQLite's seventh migration, so its first
@@ -86,6 +91,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         10,
         "url_provenance",
         include_str!("../migrations/postgres/0010_url_provenance.sql"),
+    ),
+    (
+        11,
+        "heads",
+        include_str!("../migrations/postgres/0011_heads.sql"),
     ),
 ];
 

@@ -458,7 +458,9 @@ impl Store {
         sqlx::query(
             "INSERT INTO integrations (id, tenant, name, origin, definition, created_at, updated_at)
              VALUES ($1, $2, $3, 'config', $4, $5, $6)
-             ON CONFLICT(tenant, name) DO UPDATE SET definition = excluded.definition, updated_at = excluded.updated_at
+             ON CONFLICT(tenant, name) DO UPDATE SET definition = excluded.definition,
+                 updated_at = CASE WHEN excluded.updated_at > integrations.updated_at
+                     THEN excluded.updated_at ELSE integrations.updated_at + 1 END
              WHERE integrations.origin = 'config' AND integrations.definition != excluded.definition",
         )
         .bind(IntegrationId::new().to_string())
@@ -565,6 +567,61 @@ impl Store {
         ))
     }
 
+    /// Every integration's id (as stored) and `updated_at` in Unix
+    /// milliseconds, without the definitions: what a reload compares with
+    /// what it holds to read only the rows that changed
+    /// ([`load_integrations_by_id`](Self::load_integrations_by_id)). Every
+    /// write of a row moves its `updated_at` (see
+    /// [`update_integration`](Self::update_integration)).
+    pub async fn integration_stamps(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = sqlx::query("SELECT id, updated_at FROM integrations")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get::<String, _>(0)?, r.try_get::<i64, _>(1)?)))
+            .collect()
+    }
+
+    /// The integrations with these ids (as stored), with the rows that do
+    /// not read set aside; ids no longer stored are simply absent.
+    pub async fn load_integrations_by_id(
+        &self,
+        ids: &[String],
+    ) -> Result<Loaded<IntegrationRecord>, StoreError> {
+        let mut loaded = Loaded {
+            records: Vec::with_capacity(ids.len()),
+            unreadable: Vec::new(),
+        };
+        // Bounded statements: SQLite allows 32,766 parameters, PostgreSQL 65,535.
+        for chunk in ids.chunks(500) {
+            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT * FROM integrations WHERE id IN ({}) ORDER BY id",
+                marks.join(", ")
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                query = query.bind(id.as_str());
+            }
+            let rows = query.fetch_all(&self.pool).await?;
+            let part = Loaded::from_rows("integrations", &rows, integration_from_row);
+            loaded.records.extend(part.records);
+            loaded.unreadable.extend(part.unreadable);
+        }
+        Ok(loaded)
+    }
+
+    /// Each served table's change counter (migration 0011): a table whose
+    /// head has not moved since the last read has not been written.
+    pub async fn heads(&self) -> Result<std::collections::HashMap<String, i64>, StoreError> {
+        let rows = sqlx::query("SELECT name, n FROM heads")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get::<String, _>(0)?, r.try_get::<i64, _>(1)?)))
+            .collect()
+    }
+
     /// Replace an integration's definition, written by `by` (same name
     /// rules as create).
     pub async fn update_integration(
@@ -586,7 +643,9 @@ impl Store {
             let mut record = integration_from_row(&row)?;
             record.definition = definition.clone();
             record.url_provenance = by;
-            record.updated_at = now_ms();
+            // Strictly later than the last write, even within one
+            // millisecond: reloads find changed rows by this stamp.
+            record.updated_at = now_ms().max(record.updated_at + time::Duration::milliseconds(1));
             sqlx::query(
                 "UPDATE integrations SET name = $1, definition = $2, updated_at = $3, url_provenance = $5 WHERE id = $4",
             )
@@ -1799,6 +1858,60 @@ mod tests {
                 .map(|s| s.id)
                 .collect();
             assert_eq!(got, ids);
+        }
+    }
+
+    /// What a reload relies on to read only what changed: a write moves
+    /// its table's head and no other; every write of an integration moves
+    /// its stamp, even twice in one millisecond; rows are read by id.
+    #[tokio::test]
+    async fn heads_and_stamps_say_what_changed() {
+        for store in crate::test_stores::stores().await {
+            let before = store.heads().await.unwrap();
+            for table in [
+                "integrations",
+                "integrated_accounts",
+                "mcp_upstreams",
+                "portals",
+                "servers",
+                "server_keys",
+            ] {
+                assert!(before.contains_key(table), "{table}: {before:?}");
+            }
+            let record = store
+                .create_integration("acme", crm(), UrlProvenance::Operator)
+                .await
+                .unwrap();
+            let after = store.heads().await.unwrap();
+            assert!(after["integrations"] > before["integrations"]);
+            assert_eq!(after["servers"], before["servers"]);
+            assert_eq!(after["integrated_accounts"], before["integrated_accounts"]);
+
+            let stamp = |stamps: Vec<(String, i64)>| {
+                stamps
+                    .into_iter()
+                    .find(|(id, _)| *id == record.id.to_string())
+                    .map(|(_, at)| at)
+                    .unwrap()
+            };
+            let first = stamp(store.integration_stamps().await.unwrap());
+            let mut seen = first;
+            for _ in 0..3 {
+                store
+                    .update_integration(record.id, crm(), UrlProvenance::Operator)
+                    .await
+                    .unwrap();
+                let now = stamp(store.integration_stamps().await.unwrap());
+                assert!(now > seen, "{now} after {seen}");
+                seen = now;
+            }
+            let loaded = store
+                .load_integrations_by_id(&[record.id.to_string(), "missing".into()])
+                .await
+                .unwrap();
+            assert_eq!(loaded.records.len(), 1);
+            assert_eq!(loaded.records[0].id, record.id);
+            assert!(loaded.unreadable.is_empty());
         }
     }
 

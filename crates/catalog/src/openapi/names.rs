@@ -129,6 +129,12 @@ fn from_op_id(op_id: &str) -> Option<String> {
     (name.len() <= MAX && !name.is_empty()).then_some(name)
 }
 
+/// Path words that name a tool kind rather than a resource.
+const KIND_WORDS: [&str; 12] = [
+    "list", "create", "add", "new", "get", "show", "fetch", "read", "update", "edit", "delete",
+    "remove",
+];
+
 /// A name from verb and path, with the last `depth` resource words.
 fn from_path(input: &NameInput, depth: usize) -> String {
     let mut words = path_words(input.path);
@@ -140,6 +146,22 @@ fn from_path(input: &NameInput, depth: usize) -> String {
         .rsplit('/')
         .find(|s| !s.is_empty())
         .is_some_and(|s| !s.contains('{'));
+    // `/joke/list`, `/jokes/{id}/delete`: the kind's own word is not a noun.
+    let kind_word = |w: &str| KIND_WORDS.contains(&w);
+    if !matches!(input.kind, MethodKind::Custom(_))
+        && words.len() > 1
+        && words.last().is_some_and(|w| kind_word(w))
+    {
+        words.pop();
+    }
+    let http_verb = match input.verb {
+        HttpMethod::Get => "get",
+        HttpMethod::Post => "post",
+        HttpMethod::Put => "put",
+        HttpMethod::Patch => "patch",
+        HttpMethod::Delete => "delete",
+        HttpMethod::Head => "check",
+    };
     let (verb, mut noun_words, singular_last): (String, Vec<String>, bool) = match input.kind {
         MethodKind::List => ("list".into(), words, false),
         MethodKind::Get => ("get".into(), words, true),
@@ -147,20 +169,18 @@ fn from_path(input: &NameInput, depth: usize) -> String {
         MethodKind::Update => ("update".into(), words, true),
         MethodKind::Delete => ("delete".into(), words, true),
         MethodKind::Custom(_) => {
-            if last_is_static && words.len() > 1 {
+            if last_is_static && words.len() > 1 && words.last().is_some_and(|w| kind_word(w)) {
+                // `POST /things/list` beside `GET /things`: not `list_things`,
+                // which names the list.
+                let action = words.pop().unwrap_or_default();
+                words.push(action);
+                (http_verb.into(), words, false)
+            } else if last_is_static && words.len() > 1 {
                 // `/contacts/search`: the last segment is the action.
                 let action = words.pop().unwrap_or_default();
                 (action, words, false)
             } else {
-                let verb = match input.verb {
-                    HttpMethod::Get => "get",
-                    HttpMethod::Post => "post",
-                    HttpMethod::Put => "put",
-                    HttpMethod::Patch => "patch",
-                    HttpMethod::Delete => "delete",
-                    HttpMethod::Head => "check",
-                };
-                (verb.into(), words, !last_is_static)
+                (http_verb.into(), words, !last_is_static)
             }
         }
     };

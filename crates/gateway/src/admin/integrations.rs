@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
-use super::{ApiResult, ListParams, authorize, json_body, ok_json, page, paginate, respond};
+use super::{ApiResult, ListParams, authorize, document_body, ok_json, page, paginate, respond};
 use crate::Gateway;
 use crate::control::integrations::{Converted, IntegrationSource};
 use crate::http_util;
@@ -108,7 +108,7 @@ pub async fn create(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Bo
 
 async fn create_inner(gw: &Gateway, headers: &HeaderMap, body: Body) -> ApiResult {
     let ctx = authorize(gw, headers)?;
-    let req: CreateIntegration = json_body(headers, body).await?;
+    let req: CreateIntegration = document_body(gw, headers, body).await?;
     let created = gw
         .control()
         .save_integration(&ctx, None, req.into())
@@ -172,7 +172,7 @@ pub async fn patch(
             let ctx = authorize(&gw, &headers)?;
             let control = gw.control();
             let record = control.editable_integration(&ctx, &id).await?;
-            let req: CreateIntegration = json_body(&headers, body).await?;
+            let req: CreateIntegration = document_body(&gw, &headers, body).await?;
             let updated = control
                 .save_integration(&ctx, Some(&record), req.into())
                 .await?;

@@ -36,6 +36,9 @@ use crate::http_util::{self, BodyError};
 
 /// Largest admin request body.
 const MAX_ADMIN_BODY: usize = 1 << 20;
+/// How long the rest of a too-large admin body is read (and discarded) so
+/// the client sees the 413.
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(120);
 /// Default and largest page sizes of list endpoints.
 const DEFAULT_LIMIT: u32 = 100;
 const MAX_LIMIT: u32 = 1000;
@@ -281,7 +284,7 @@ pub(crate) fn authorize(gw: &Gateway, headers: &HeaderMap) -> Result<AdminContex
 }
 
 /// Read a JSON request body (`Content-Type: application/json`, at most
-/// 1 MiB) into `T`. A body that is not JSON is a 400 saying where it
+/// 1 MiB; see [`document_body`] for integration documents) into `T`. A body that is not JSON is a 400 saying where it
 /// breaks; a body of the wrong shape is a 400 naming the field at fault
 /// (`fields: {"servers.0.server_id": "is required"}`; Cloudflare's
 /// envelope turns that name into `path`).
@@ -311,18 +314,73 @@ pub(crate) async fn json_body_or_default<T: for<'de> Deserialize<'de> + Default>
 }
 
 async fn read_admin_body(headers: &HeaderMap, body: Body) -> Result<bytes::Bytes, ApiError> {
-    http_util::read_body(headers, body, MAX_ADMIN_BODY)
-        .await
-        .map_err(|e| match e {
-            BodyError::TooLarge => ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("the request body exceeds {MAX_ADMIN_BODY} bytes"),
-            ),
-            BodyError::Broken => ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "the request body could not be read",
-            ),
-        })
+    read_limited(headers, body, MAX_ADMIN_BODY, |declared| match declared {
+        Some(n) => {
+            format!("the request body is {n} bytes; admin requests take at most {MAX_ADMIN_BODY}")
+        }
+        None => format!("the request body exceeds {MAX_ADMIN_BODY} bytes"),
+    })
+    .await
+}
+
+/// Like [`json_body`], for the routes that take an integration document:
+/// at most `admin.max_document_bytes` (64 MiB by default) instead of 1 MiB.
+pub(crate) async fn document_body<T: for<'de> Deserialize<'de>>(
+    gw: &Gateway,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<T, ApiError> {
+    if !http_util::is_media_type(headers.get(header::CONTENT_TYPE), "application/json") {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Content-Type must be application/json",
+        ));
+    }
+    let limit = gw.max_document_bytes;
+    let bytes = read_limited(headers, body, limit, |declared| {
+        let size = declared.map_or_else(|| format!("more than {limit}"), |n| n.to_string());
+        format!(
+            "the integration document is {size} bytes; this gateway accepts at most {limit} (admin.max_document_bytes)"
+        )
+    })
+    .await?;
+    parse_body(&bytes)
+}
+
+/// Read at most `limit` bytes of a body. A larger one is a 413 with
+/// `message(declared Content-Length)`, sent only after the rest of the body
+/// has been read and discarded: a client still writing its request would
+/// otherwise see a reset connection ("broken pipe") instead of the answer.
+async fn read_limited(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+    message: impl FnOnce(Option<u64>) -> String,
+) -> Result<bytes::Bytes, ApiError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    // Counted, not buffered; cut off (the connection then closes) past what
+    // draining is worth: a client that sends gigabytes does not get them read.
+    let drain_budget = (limit as u64).saturating_mul(4).max(256 << 20);
+    if declared.is_some_and(|n| n > drain_budget) {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            message(declared),
+        ));
+    }
+    match http_util::read_body_draining(body, limit, drain_budget, DRAIN_TIME).await {
+        Ok(bytes) => Ok(bytes),
+        Err(BodyError::TooLarge) => Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            message(declared),
+        )),
+        Err(BodyError::Broken) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "the request body could not be read",
+        )),
+    }
 }
 
 /// Deserialize a request body, keeping where in it a problem is.

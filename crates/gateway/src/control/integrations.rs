@@ -240,12 +240,7 @@ impl Control<'_> {
         self.gw
             .registry
             .integration(id)
-            .map(|e| {
-                e.operations
-                    .iter()
-                    .map(|o| o.tool.tool.name.to_string())
-                    .collect()
-            })
+            .map(|e| e.tool_names.clone())
             .unwrap_or_default()
     }
 }

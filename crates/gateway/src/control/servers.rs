@@ -211,11 +211,7 @@ impl Control<'_> {
             .registry
             .integration(id)
             .ok_or_else(|| ControlError::Internal("an integration is not loaded".into()))?;
-        let names: Vec<&str> = entry
-            .operations
-            .iter()
-            .map(|o| o.tool.tool.name.as_str())
-            .collect();
+        let names: Vec<&str> = entry.tool_names.iter().map(String::as_str).collect();
         Scope::parse(scope, tools, definition, &names)
             .map(drop)
             .map_err(|e| scope_error(e, field_prefix))
