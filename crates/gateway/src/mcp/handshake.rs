@@ -4,12 +4,13 @@
 //! answers to relayed requests are accepted with 202; batches only where
 //! the session's version allows them.
 
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use mcpgate_protocol::jsonrpc::InvalidMessage;
 use mcpgate_protocol::mcp::{InitializeParams, LogLevel, method, notification};
 use mcpgate_protocol::{Incoming, Message, ProtocolVersion, RequestId, RpcError, jsonrpc};
 
+use crate::Gateway;
 use crate::http_util;
 use crate::mcp::admission::{self, Permit, SESSION_HEADER};
 use crate::mcp::call::{Request, method_label};
@@ -17,7 +18,8 @@ use crate::mcp::dispatch::{self, Answer, Ctx, LevelParams, Reply};
 use crate::mcp::rejection::rpc_error;
 use crate::mcp::relay::Caller;
 use crate::mcp::stateless;
-use crate::session::{ClientCaps, Session};
+use crate::session::{ClientCaps, Session, nonce_hex};
+use crate::view::ServerView;
 
 /// Serve a POST of the handshake era (anything the stateless era did not
 /// claim); `label` is set to the method for metrics.
@@ -128,7 +130,8 @@ fn note_log_level(ctx: &Ctx<'_>, session: &Session, message: &Message) {
         let expires = ctx.gw.sessions.expires_at(session);
         ctx.gw
             .relays
-            .log_levels()
+            .sessions()
+            .log_levels
             .set(session.nonce, level, expires);
     }
 }
@@ -225,4 +228,30 @@ fn initialize(
         HeaderValue::from_str(&session_id).expect("session ids are visible ASCII"),
     );
     response
+}
+
+/// `DELETE` of a session: recorded as ended in the store first (so it
+/// stays ended after a restart and on other replicas), then here; 204, or
+/// 503 when the store cannot record it.
+pub(crate) async fn end_session(gw: &Gateway, view: &ServerView, headers: &HeaderMap) -> Response {
+    let s = match admission::session(&gw.sessions, view, headers) {
+        Ok(s) => s,
+        Err(r) => return r.into_response(),
+    };
+    let expires = gw.sessions.expires_at(&s);
+    match gw.store.end_session(&nonce_hex(&s.nonce), expires).await {
+        Ok(()) => {
+            gw.sessions.mark_ended(s.nonce, expires);
+            gw.relays.sessions().log_levels.forget(&s.nonce);
+            http_util::empty(StatusCode::NO_CONTENT)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "could not record session termination");
+            rpc_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                None,
+                &RpcError::internal("the session could not be terminated; try again"),
+            )
+        }
+    }
 }

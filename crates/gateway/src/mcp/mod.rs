@@ -15,16 +15,14 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
-use mcpgate_protocol::RpcError;
 use std::sync::Arc;
 use std::time::Instant;
 
 use crate::Gateway;
 use crate::http_util;
-use crate::session::nonce_hex;
 use admission::{Gate, admit};
 use dispatch::Ctx;
-use rejection::{Rejection, rpc_error};
+use rejection::Rejection;
 
 mod admission;
 mod call;
@@ -232,29 +230,7 @@ async fn delete(gw: &Gateway, gate: Gate<'_>, headers: &HeaderMap) -> Response {
         )
         .with_header(header::ALLOW, "POST")
         .into_response(),
-        Ok(admitted) => match admission::session(&gw.sessions, &admitted.view, headers) {
-            Err(r) => r.into_response(),
-            Ok(s) => {
-                let expires = gw.sessions.expires_at(&s);
-                // Persist first: a terminated session must stay terminated
-                // after a restart and on other replicas.
-                match gw.store.end_session(&nonce_hex(&s.nonce), expires).await {
-                    Ok(()) => {
-                        gw.sessions.mark_ended(s.nonce, expires);
-                        gw.relays.log_levels().forget(&s.nonce);
-                        http_util::empty(StatusCode::NO_CONTENT)
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, "could not record session termination");
-                        rpc_error(
-                            StatusCode::SERVICE_UNAVAILABLE,
-                            None,
-                            &RpcError::internal("the session could not be terminated; try again"),
-                        )
-                    }
-                }
-            }
-        },
+        Ok(admitted) => handshake::end_session(gw, &admitted.view, headers).await,
     };
     crate::ops::record_request("delete", response.status(), started.elapsed());
     response

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use crate::fixtures::Recording;
 use crate::mcp::admission::Permit;
 use crate::mcp::call::ToolCall;
-use crate::session::{LogLevels, Session, SessionKey};
+use crate::session::{Session, SessionKey};
 use crate::view::ServerView;
 
 mod input;
@@ -39,11 +39,6 @@ pub struct Relays {
 }
 
 impl Relays {
-    /// The log levels 2025 sessions asked for (`logging/setLevel`).
-    pub fn log_levels(&self) -> &LogLevels {
-        &self.sessions.log_levels
-    }
-
     /// Forget what expired: calls whose 2026 clients never came back (their
     /// upstream calls end) and log levels of sessions past their lifetime.
     pub fn purge_expired(&self) {
