@@ -54,7 +54,7 @@ pub(crate) enum Params {
 impl Request {
     /// Take a request apart; a `tools/call`'s params are parsed here, and
     /// only here.
-    pub fn new(id: RequestId, method: String, params: Option<Box<RawValue>>) -> Self {
+    pub(crate) fn new(id: RequestId, method: String, params: Option<Box<RawValue>>) -> Self {
         let params = if method == method::TOOLS_CALL {
             Params::Tool(ToolCall::parse(params.as_deref()))
         } else {
@@ -65,7 +65,7 @@ impl Request {
 
     /// The raw params of a method other than `tools/call` (`None` for a
     /// `tools/call` and for absent params).
-    pub fn raw_params(&self) -> Option<&RawValue> {
+    pub(crate) fn raw_params(&self) -> Option<&RawValue> {
         match &self.params {
             Params::Raw(raw) => raw.as_deref(),
             Params::Tool(_) => None,
@@ -74,7 +74,7 @@ impl Request {
 
     /// The parsed call of a `tools/call`, or why its params are not one
     /// (-32602).
-    pub fn parsed_call(&self) -> Result<&ToolCall, RpcError> {
+    pub(crate) fn parsed_call(&self) -> Result<&ToolCall, RpcError> {
         match &self.params {
             Params::Tool(Ok(call)) => Ok(call),
             Params::Tool(Err(e)) => Err(e.clone()),
@@ -87,7 +87,7 @@ impl Request {
 
     /// The id and the parsed call of a well-formed `tools/call`; the
     /// request back otherwise.
-    pub fn into_tool_call(self) -> Result<(RequestId, ToolCall), Self> {
+    pub(crate) fn into_tool_call(self) -> Result<(RequestId, ToolCall), Self> {
         match self.params {
             Params::Tool(Ok(call)) => Ok((self.id, call)),
             params => Err(Self { params, ..self }),
@@ -95,7 +95,7 @@ impl Request {
     }
 
     /// The parsed call, when this is a well-formed `tools/call`.
-    pub fn tool_call(&self) -> Option<&ToolCall> {
+    pub(crate) fn tool_call(&self) -> Option<&ToolCall> {
         match &self.params {
             Params::Tool(Ok(call)) => Some(call),
             _ => None,
@@ -123,7 +123,7 @@ impl ToolCall {
     /// Parse a `tools/call`'s params: an object with a string `name`
     /// (absent params read as `{}`); -32602 with serde's explanation
     /// otherwise, as `jsonrpc::params` words it.
-    pub fn parse(params: Option<&RawValue>) -> Result<Self, RpcError> {
+    pub(crate) fn parse(params: Option<&RawValue>) -> Result<Self, RpcError> {
         let text = params.map_or("{}", RawValue::get);
         let mut de = serde_json::Deserializer::from_str(text);
         let parsed = de
@@ -133,12 +133,12 @@ impl ToolCall {
     }
 
     /// The arguments for an executor: `None` when absent or `null`.
-    pub fn arguments(&self) -> Option<&RawValue> {
+    pub(crate) fn arguments(&self) -> Option<&RawValue> {
         self.arguments.as_deref().filter(|a| a.get() != "null")
     }
 
     /// The arguments as a JSON value (`null` when sent so), `None` when absent.
-    pub fn arguments_value(&self) -> Option<Value> {
+    pub(crate) fn arguments_value(&self) -> Option<Value> {
         self.arguments
             .as_deref()
             .map(|a| serde_json::from_str(a.get()).unwrap_or(Value::Null))
@@ -147,7 +147,7 @@ impl ToolCall {
     /// The arguments as an object, for per-argument rules: an absent
     /// `arguments` is empty; `None` when they are not an object (the
     /// executor says what is wrong with them).
-    pub fn arguments_object(&self) -> Option<Map<String, Value>> {
+    pub(crate) fn arguments_object(&self) -> Option<Map<String, Value>> {
         match self.arguments.as_deref() {
             None => Some(Map::new()),
             Some(a) => serde_json::from_str(a.get()).ok(),
@@ -156,13 +156,13 @@ impl ToolCall {
 
     /// The log level a 2026-07-28 request asks for in `_meta`
     /// (`io.modelcontextprotocol/logLevel`); `None` when it asks for none.
-    pub fn log_level(&self) -> Option<LogLevel> {
+    pub(crate) fn log_level(&self) -> Option<LogLevel> {
         let meta: Value = serde_json::from_str(self.meta.as_deref()?.get()).ok()?;
         LogLevel::parse(meta.get("io.modelcontextprotocol/logLevel")?.as_str()?)
     }
 
     /// The params as a JSON object, for an upstream's `tools/call`.
-    pub fn into_params(self) -> Map<String, Value> {
+    pub(crate) fn into_params(self) -> Map<String, Value> {
         let mut params = Map::new();
         let value = |raw: &RawValue| serde_json::from_str(raw.get()).unwrap_or(Value::Null);
         for (key, raw) in &self.rest {

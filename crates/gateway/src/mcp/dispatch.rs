@@ -100,7 +100,7 @@ pub(crate) enum Reply<'a> {
 
 impl Reply<'_> {
     /// The result's JSON text.
-    pub fn text(&self) -> &str {
+    pub(crate) fn text(&self) -> &str {
         match self {
             Reply::Borrowed(text) => text,
             Reply::Owned(raw) => raw.get(),

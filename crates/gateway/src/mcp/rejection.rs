@@ -24,7 +24,7 @@ pub(crate) struct Rejection {
 
 impl Rejection {
     /// A refusal with this status and error.
-    pub fn new(status: StatusCode, error: RpcError) -> Self {
+    pub(crate) fn new(status: StatusCode, error: RpcError) -> Self {
         Self {
             status,
             error,
@@ -34,25 +34,25 @@ impl Rejection {
     }
 
     /// A refusal with the gateway's "request refused" code and `message`.
-    pub fn refused(status: StatusCode, message: &str) -> Self {
+    pub(crate) fn refused(status: StatusCode, message: &str) -> Self {
         Self::new(status, RpcError::new(ErrorCode::REQUEST_REFUSED, message))
     }
 
     /// The same refusal with a header (e.g. `Allow`, `WWW-Authenticate`).
-    pub fn with_header(mut self, name: header::HeaderName, value: &'static str) -> Self {
+    pub(crate) fn with_header(mut self, name: header::HeaderName, value: &'static str) -> Self {
         self.header = Some((name, value));
         self
     }
 
     /// The same refusal saying when to retry, in seconds.
-    pub fn retry_after(mut self, secs: u64) -> Self {
+    pub(crate) fn retry_after(mut self, secs: u64) -> Self {
         self.retry_after = Some(secs);
         self
     }
 
     /// 401 with a `WWW-Authenticate: Bearer` challenge: the token is
     /// missing, unknown, expired or revoked, or its server is disabled.
-    pub fn unauthorized() -> Self {
+    pub(crate) fn unauthorized() -> Self {
         Self::refused(
             StatusCode::UNAUTHORIZED,
             "Unauthorized: the token is missing, invalid, expired or revoked, or its server is disabled",
@@ -64,12 +64,12 @@ impl Rejection {
     }
 
     /// The refusal of a request whose id is not known (GET, DELETE).
-    pub fn into_response(self) -> Response {
+    pub(crate) fn into_response(self) -> Response {
         self.answering(None)
     }
 
     /// The refusal, answering the request `id` (`null` when it is unknown).
-    pub fn answering(self, id: Option<&RequestId>) -> Response {
+    pub(crate) fn answering(self, id: Option<&RequestId>) -> Response {
         let mut r = rpc_error(self.status, id, &self.error);
         if let Some((name, value)) = self.header {
             r.headers_mut()

@@ -28,7 +28,7 @@ pub(crate) struct Twin<'a> {
 
 impl<'a> Twin<'a> {
     /// The twin of a request made with key `key`.
-    pub fn new(gw: &'a Gateway, key: uuid::Uuid) -> Self {
+    pub(crate) fn new(gw: &'a Gateway, key: uuid::Uuid) -> Self {
         Self {
             fault_calls: &gw.fault_calls,
             fixtures: &gw.fixtures,
@@ -39,7 +39,7 @@ impl<'a> Twin<'a> {
 
     /// Answer a `tools/call` of `handler` as the twin does; `None` for a
     /// built-in tool, which runs as it does in production.
-    pub async fn call(
+    pub(crate) async fn call(
         &self,
         view: &ServerView,
         handler: &Handler,

@@ -37,7 +37,7 @@ const WAIT_FOR_INPUT: Duration = Duration::from_secs(300);
 
 /// Calls waiting for their clients' input, by `requestState`.
 #[derive(Default)]
-pub struct Waiting(DashMap<String, Paused>);
+pub(crate) struct Waiting(DashMap<String, Paused>);
 
 /// An upstream call paused on a request to the client.
 pub(crate) struct Paused {
@@ -81,7 +81,7 @@ impl Drop for Running {
 
 impl Waiting {
     /// Drop calls whose clients never came back (their upstream calls end).
-    pub fn purge_expired(&self) {
+    pub(crate) fn purge_expired(&self) {
         let now = Instant::now();
         self.0.retain(|_, p| p.expires > now);
     }

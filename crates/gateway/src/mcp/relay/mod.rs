@@ -31,7 +31,7 @@ use input::Waiting;
 /// What the relay keeps between a client's requests, for every request of
 /// this process.
 #[derive(Default)]
-pub struct Relays {
+pub(crate) struct Relays {
     /// 2025 sessions' calls in flight, relayed requests, log levels.
     sessions: session::SessionRelays,
     /// Portal calls of 2026-07-28 clients paused on a question to the client.
@@ -41,7 +41,7 @@ pub struct Relays {
 impl Relays {
     /// Forget what expired: calls whose 2026 clients never came back (their
     /// upstream calls end) and log levels of sessions past their lifetime.
-    pub fn purge_expired(&self) {
+    pub(crate) fn purge_expired(&self) {
         self.waiting.purge_expired();
         self.sessions.log_levels.purge_expired();
     }
