@@ -6,7 +6,7 @@
 //! live call renews its lease until it ends.
 //!
 //! When Redis cannot be reached the caller falls back to the local limiter
-//! (see `mcp::limit`); this module says so in the logs once per outage and
+//! (see `mcp::admission::limit`); this module says so in the logs once per outage and
 //! in `/readyz`, and retries Redis after a short pause — it never admits a
 //! request unlimited.
 

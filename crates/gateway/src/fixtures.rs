@@ -69,12 +69,14 @@ pub struct Recording {
 }
 
 impl Recording {
-    /// For a production `tools/call`'s params; `None` unless the server
-    /// records, or when the params name no tool.
+    /// For a production `tools/call` of `tool` with these `arguments`
+    /// (`None` when absent, stored as `{}`); `None` unless the server
+    /// records.
     pub fn new(
         gw: &crate::Gateway,
         view: &crate::view::ServerView,
-        params: &Map<String, Value>,
+        tool: &str,
+        arguments: Option<Value>,
     ) -> Option<Self> {
         if !view.sandbox.recording {
             return None;
@@ -83,35 +85,15 @@ impl Recording {
             store: gw.store.clone(),
             fixtures: Arc::clone(&gw.fixtures),
             server: view.id,
-            tool: params.get("name")?.as_str()?.to_owned(),
-            arguments: params
-                .get("arguments")
-                .cloned()
-                .unwrap_or_else(|| Value::Object(Map::new())),
+            tool: tool.to_owned(),
+            arguments: arguments.unwrap_or_else(|| Value::Object(Map::new())),
         })
     }
 
-    /// As [`Recording::new`], from the raw params of a request (parsed only
-    /// when the server records).
-    pub fn for_raw(
-        gw: &crate::Gateway,
-        view: &crate::view::ServerView,
-        params: Option<&RawValue>,
-    ) -> Option<Self> {
-        if !view.sandbox.recording {
-            return None;
-        }
-        let params: Map<String, Value> = serde_json::from_str(params?.get()).ok()?;
-        Self::new(gw, view, &params)
-    }
-
-    /// Store the call with the result in a JSON-RPC response (an error
-    /// response is not recorded), off the request path.
-    pub fn save_response(self, response: &[u8]) {
-        let result = serde_json::from_slice::<Map<String, Value>>(response)
-            .ok()
-            .and_then(|mut r| r.remove("result"));
-        if let Some(result) = result {
+    /// Store the call with a result given as JSON text, off the request
+    /// path (text that does not parse is not recorded).
+    pub fn save_result(self, result: &str) {
+        if let Ok(result) = serde_json::from_str::<Value>(result) {
             tokio::spawn(self.save(result));
         }
     }

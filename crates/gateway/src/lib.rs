@@ -84,23 +84,6 @@ fn mark_ended(sessions: &Sessions, ended: Vec<(String, time::OffsetDateTime)>) {
     }
 }
 
-/// Portal calls in flight, by (session nonce, client request id): the
-/// upstream, its request id, and the relay task — so a client's
-/// `notifications/cancelled` can be forwarded and the relay stopped.
-pub type InFlight = dashmap::DashMap<
-    ([u8; 16], String),
-    (
-        Arc<mcpgate_upstream::McpClient>,
-        i64,
-        tokio::task::AbortHandle,
-    ),
->;
-
-/// Server-to-client requests relayed from upstreams, awaiting the client's
-/// answer: (session nonce, the id we gave it) → (upstream, its own id).
-pub type Pending =
-    dashmap::DashMap<([u8; 16], String), (Arc<mcpgate_upstream::McpClient>, serde_json::Value)>;
-
 /// Everything a request handler needs, shared behind an `Arc`.
 pub struct Gateway {
     /// Persistence.
@@ -119,8 +102,6 @@ pub struct Gateway {
     pub(crate) max_document_bytes: usize,
     default_toolset: String,
     resync_interval: Duration,
-    inflight: Arc<InFlight>,
-    pending: Arc<Pending>,
     /// What sandbox twins' simulated calls created, per key.
     pub sandbox: Arc<sandbox::PersistentSandbox>,
     /// Recorded calls, replayed by sandbox twins.
@@ -129,16 +110,14 @@ pub struct Gateway {
     pub fault_calls: dashmap::DashMap<mcpgate_store::ServerId, u64>,
     /// Resyncs of upstreams that announced a list change, coalesced.
     pub resyncs: Arc<sync::Resyncs>,
-    relayed: Arc<std::sync::atomic::AtomicU64>,
-    /// Portal calls of 2026-07-28 clients paused on a question to the client.
-    waiting: Arc<mcp::bridge::Waiting>,
+    /// What the MCP relay keeps between requests: portal calls in flight,
+    /// relayed requests awaiting answers, paused 2026 calls, log levels.
+    relays: mcp::relay::Relays,
     /// Cluster-wide limits, when configured.
     pub cluster_limits: Option<Arc<cluster_limits::ClusterLimits>>,
     /// The egress policy, for admin validation of URLs (the HTTP client
     /// enforces it on every connection).
     pub egress: Arc<mcpgate_upstream::egress::EgressPolicy>,
-    /// The log level each 2025 session asked for.
-    log_levels: Arc<session::LogLevels>,
 }
 
 impl Gateway {
@@ -190,17 +169,13 @@ impl Gateway {
             max_document_bytes: options.max_document_bytes,
             default_toolset: options.default_toolset,
             resync_interval: options.resync_interval,
-            inflight: Arc::new(InFlight::new()),
             sandbox,
             fixtures,
             fault_calls: dashmap::DashMap::new(),
             resyncs,
-            pending: Arc::new(Pending::new()),
-            relayed: Arc::new(std::sync::atomic::AtomicU64::new(1)),
-            waiting: Default::default(),
+            relays: mcp::relay::Relays::default(),
             cluster_limits: options.cluster_limits.clone(),
             egress: options.egress,
-            log_levels: Arc::default(),
         }))
     }
 
@@ -247,8 +222,7 @@ impl Gateway {
                 tick.tick().await;
                 gw.reload("periodic").await;
                 gw.sessions.purge_ended();
-                gw.waiting.purge_expired();
-                gw.log_levels.purge_expired();
+                gw.relays.purge_expired();
             }
         })
     }

@@ -11,6 +11,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use dashmap::DashMap;
 use hmac::{Hmac, KeyInit, Mac};
 use mcpgate_protocol::ProtocolVersion;
+use mcpgate_protocol::mcp::method;
 use mcpgate_store::ServerId;
 use sha2::Sha256;
 use std::time::Duration;
@@ -163,9 +164,9 @@ impl ClientCaps {
     /// The capability a server-to-client request needs, if it is one we relay.
     pub fn needed_for(method: &str) -> Option<u8> {
         match method {
-            "sampling/createMessage" => Some(Self::SAMPLING),
-            "elicitation/create" => Some(Self::ELICITATION),
-            "roots/list" => Some(Self::ROOTS),
+            method::SAMPLING_CREATE_MESSAGE => Some(Self::SAMPLING),
+            method::ELICITATION_CREATE => Some(Self::ELICITATION),
+            method::ROOTS_LIST => Some(Self::ROOTS),
             _ => None,
         }
     }

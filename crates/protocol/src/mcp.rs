@@ -22,6 +22,52 @@ pub mod method {
     pub const RESOURCES_LIST: &str = "resources/list";
     /// List resource templates (paginated).
     pub const RESOURCE_TEMPLATES_LIST: &str = "resources/templates/list";
+    /// Get one prompt, filled with arguments.
+    pub const PROMPTS_GET: &str = "prompts/get";
+    /// Read one resource by URI.
+    pub const RESOURCES_READ: &str = "resources/read";
+    /// Ask to be told when a resource changes (handshake era only).
+    pub const RESOURCES_SUBSCRIBE: &str = "resources/subscribe";
+    /// Stop being told about a resource (handshake era only).
+    pub const RESOURCES_UNSUBSCRIBE: &str = "resources/unsubscribe";
+    /// Set the least severe log level the session receives (handshake era only).
+    pub const LOGGING_SET_LEVEL: &str = "logging/setLevel";
+    /// Argument completion for a prompt or resource template.
+    pub const COMPLETION_COMPLETE: &str = "completion/complete";
+    /// What a server offers, asked without a session (2026-07-28).
+    pub const SERVER_DISCOVER: &str = "server/discover";
+    /// A long-lived stream of list changes (2026-07-28).
+    pub const SUBSCRIPTIONS_LISTEN: &str = "subscriptions/listen";
+    /// Server → client: ask the client's model for a message.
+    pub const SAMPLING_CREATE_MESSAGE: &str = "sampling/createMessage";
+    /// Server → client: ask the user for input.
+    pub const ELICITATION_CREATE: &str = "elicitation/create";
+    /// Server → client: ask for the client's roots.
+    pub const ROOTS_LIST: &str = "roots/list";
+}
+
+/// Notification names the data plane sends, relays or reacts to.
+pub mod notification {
+    /// What every notification's method starts with.
+    pub const PREFIX: &str = "notifications/";
+    /// The client finished the handshake.
+    pub const INITIALIZED: &str = "notifications/initialized";
+    /// Either side gives up on a request (`params.requestId`, `params.reason`).
+    pub const CANCELLED: &str = "notifications/cancelled";
+    /// Progress of a request that asked for it.
+    pub const PROGRESS: &str = "notifications/progress";
+    /// A log line (`params.level`, `params.data`).
+    pub const MESSAGE: &str = "notifications/message";
+    /// The tool list changed.
+    pub const TOOLS_LIST_CHANGED: &str = "notifications/tools/list_changed";
+    /// The prompt list changed.
+    pub const PROMPTS_LIST_CHANGED: &str = "notifications/prompts/list_changed";
+    /// The resource list changed.
+    pub const RESOURCES_LIST_CHANGED: &str = "notifications/resources/list_changed";
+    /// A subscribed resource changed.
+    pub const RESOURCES_UPDATED: &str = "notifications/resources/updated";
+    /// A `subscriptions/listen` stream's first message (2026-07-28).
+    pub const SUBSCRIPTIONS_ACKNOWLEDGED: &str = "notifications/subscriptions/acknowledged";
 }
 
 /// `initialize` parameters (only what negotiation needs).
@@ -171,9 +217,9 @@ impl Content {
 /// `elicitation`, `roots/list` → `roots`); `None` for other methods.
 pub fn capability_for_request(method: &str) -> Option<&'static str> {
     match method {
-        "elicitation/create" => Some("elicitation"),
-        "sampling/createMessage" => Some("sampling"),
-        "roots/list" => Some("roots"),
+        method::ELICITATION_CREATE => Some("elicitation"),
+        method::SAMPLING_CREATE_MESSAGE => Some("sampling"),
+        method::ROOTS_LIST => Some("roots"),
         _ => None,
     }
 }

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::error::{ErrorCode, RpcError};
+use crate::mcp::method;
 use crate::version::ProtocolVersion;
 
 /// The protocol version of the stateless era.
@@ -31,11 +32,11 @@ pub const PARAM_HEADER_PREFIX: &str = "Mcp-Param-";
 
 /// Methods of the handshake era that the stateless era removed.
 pub const REMOVED_METHODS: [&str; 5] = [
-    "initialize",
-    "ping",
-    "logging/setLevel",
-    "resources/subscribe",
-    "resources/unsubscribe",
+    method::INITIALIZE,
+    method::PING,
+    method::LOGGING_SET_LEVEL,
+    method::RESOURCES_SUBSCRIBE,
+    method::RESOURCES_UNSUBSCRIBE,
 ];
 
 /// Every version a dual-era server speaks, newest first, for
@@ -126,8 +127,8 @@ impl RequestMeta {
 /// `prompts/get`, `params.uri` of `resources/read`; `None` for other methods.
 pub fn expected_name(method: &str, params: Option<&RawValue>) -> Option<Option<String>> {
     let field = match method {
-        "tools/call" | "prompts/get" => "name",
-        "resources/read" => "uri",
+        method::TOOLS_CALL | method::PROMPTS_GET => "name",
+        method::RESOURCES_READ => "uri",
         _ => return None,
     };
     let value: Option<serde_json::Value> = params.and_then(|p| serde_json::from_str(p.get()).ok());

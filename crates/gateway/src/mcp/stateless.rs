@@ -8,22 +8,23 @@
 //! lists). Everything else about the request — authentication, limits,
 //! scopes, the executors — is the same code the handshake era uses.
 
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use mcpgate_protocol::jsonrpc;
+use mcpgate_protocol::mcp::{method, notification};
 use mcpgate_protocol::stateless::{
     self, META_SUBSCRIPTION_ID, METHOD_HEADER, NAME_HEADER, REMOVED_METHODS, RequestMeta, VERSION,
 };
-use mcpgate_protocol::{ErrorCode, RequestId, RpcError};
-use serde_json::value::RawValue;
+use mcpgate_protocol::{ErrorCode, Incoming, Message, RequestId, RpcError, jsonrpc};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Reply, Sandbox, VERSION_HEADER, dispatch, rpc_error};
-use crate::Gateway;
-use crate::fixtures::Recording;
 use crate::http_util;
-use crate::view::ServerView;
+use crate::mcp::admission::{Permit, VERSION_HEADER};
+use crate::mcp::call::{Params, Request};
+use crate::mcp::dispatch::{self, Answer, Ctx};
+use crate::mcp::rejection::{era_status, rpc_error};
+use crate::mcp::relay::Caller;
+use crate::mcp::stream;
 
 /// How long a client may treat a list (or `server/discover`) as fresh. A
 /// server's lists change only when an admin edits it, and
@@ -33,10 +34,10 @@ const LIST_TTL_MS: u64 = 30_000;
 /// How often a listen stream checks whether its server's lists changed (and
 /// whether its key still works), and sends a keep-alive comment.
 const LISTEN_CHECK: Duration = Duration::from_secs(1);
-const KEEP_ALIVE: Duration = Duration::from_secs(15);
+const KEEP_ALIVE_EVERY: Duration = Duration::from_secs(15);
 
 /// Whether the request's `MCP-Protocol-Version` header names the stateless era.
-pub(super) fn header_claims_stateless(headers: &HeaderMap) -> bool {
+pub(crate) fn header_claims_stateless(headers: &HeaderMap) -> bool {
     headers
         .get(VERSION_HEADER)
         .is_some_and(|v| v.as_bytes() == VERSION.as_bytes())
@@ -44,7 +45,7 @@ pub(super) fn header_claims_stateless(headers: &HeaderMap) -> bool {
 
 /// The refusal of a request that claims the stateless era in its header but
 /// carries no `_meta` protocol version (-32602, HTTP 400).
-pub(super) fn missing_meta(id: Option<&RequestId>) -> Response {
+pub(crate) fn missing_meta(id: Option<&RequestId>) -> Response {
     rpc_error(
         StatusCode::BAD_REQUEST,
         id,
@@ -57,48 +58,65 @@ pub(super) fn missing_meta(id: Option<&RequestId>) -> Response {
     )
 }
 
-/// One stateless request, already authenticated and admitted.
-pub(super) struct Request<'a> {
-    pub gw: &'a Arc<Gateway>,
-    pub view: Arc<ServerView>,
+/// One stateless request, already admitted.
+pub(crate) struct Stateless<'a> {
+    /// The request.
+    pub request: Request,
+    /// What its `_meta` says about the client.
+    pub meta: RequestMeta,
     /// The token it presented (a listen stream re-checks it).
     pub token: &'a str,
-    pub sandbox: Option<Sandbox<'a>>,
-    pub id: RequestId,
-    pub method: String,
-    pub params: Option<Box<RawValue>>,
-    pub meta: RequestMeta,
-    /// The client accepts `text/event-stream` answers.
-    pub streaming: bool,
-    /// Its headers.
-    pub headers: &'a HeaderMap,
     /// The id of the key it presented.
     pub key: uuid::Uuid,
     /// The key's concurrency permit, held while the request runs (a
-    /// streamed portal call takes it along); none for a listen stream.
-    pub permit: Option<super::Permit>,
+    /// streamed portal call takes it along); a listen stream gives it back.
+    pub permit: Option<Permit>,
 }
 
-/// Serve a stateless request.
-pub(super) async fn serve(mut req: Request<'_>) -> Response {
-    let (id, headers) = (&req.id, req.headers);
+/// The request and its `_meta`, when `incoming` is of the stateless era
+/// (one request whose params name a protocol version in `_meta`); the
+/// message back untouched otherwise.
+pub(crate) fn classify(incoming: Incoming) -> Result<(Request, RequestMeta), Incoming> {
+    match incoming {
+        Incoming::Single(Ok(Message::Request { id, method, params })) => {
+            match stateless::request_meta(params.as_deref()) {
+                Some(meta) => Ok((Request::new(id, method, params), meta)),
+                None => Err(Incoming::Single(Ok(Message::Request {
+                    id,
+                    method,
+                    params,
+                }))),
+            }
+        }
+        other => Err(other),
+    }
+}
+
+/// Serve a stateless request: the era's rules, then the same dispatch as a
+/// session's, with the result marked.
+pub(crate) async fn serve(ctx: &Ctx<'_>, mut req: Stateless<'_>) -> Response {
+    let method = req.request.method.as_str();
+    // Long-lived and idle, a listen stream holds no permit.
+    if method == method::SUBSCRIPTIONS_LISTEN {
+        req.permit = None;
+    }
+    let id = &req.request.id;
     // Headers first: a header that disagrees with the body is -32020 even
     // when the body's version is one we do not speak.
-    if let Err(e) = check_headers(headers, &req) {
+    if let Err(e) = check_headers(ctx.headers, &req) {
         return rpc_error(StatusCode::BAD_REQUEST, Some(id), &e);
     }
     if let Err(e) = req.meta.validate() {
         return rpc_error(StatusCode::BAD_REQUEST, Some(id), &e);
     }
-    if let Err(e) = check_param_headers(headers, &req) {
+    if let Err(e) = check_param_headers(ctx, &req.request) {
         return rpc_error(StatusCode::BAD_REQUEST, Some(id), &e);
     }
-    let method = req.method.as_str();
     // What a server does not declare in `server/discover` it does not
     // handle: clients take a successful answer as support. (Prompts and
     // resources are always declared; completions only where an upstream
     // offers them.)
-    if method == "completion/complete" && !req.view.offers("completions") {
+    if method == method::COMPLETION_COMPLETE && !ctx.view.offers("completions") {
         return rpc_error(
             StatusCode::NOT_FOUND,
             Some(id),
@@ -119,89 +137,66 @@ pub(super) async fn serve(mut req: Request<'_>) -> Response {
         );
     }
     match method {
-        "server/discover" => result(id, &req.view.discover_result(LIST_TTL_MS)),
-        "subscriptions/listen" => listen(&req),
-        _ => call(&mut req).await,
+        method::SERVER_DISCOVER => stream::result(id, &ctx.view.discover_result(LIST_TTL_MS)),
+        method::SUBSCRIPTIONS_LISTEN => listen(ctx, &req.request, req.token),
+        _ => call(ctx, req).await,
     }
 }
 
-/// Every method but the two the stateless era added: the same dispatch as
+/// Every method but the two the stateless era added: the same pipeline as
 /// a session's, with the result marked and cache hints on lists.
-async fn call(req: &mut Request<'_>) -> Response {
-    let (id, method, params) = (&req.id, req.method.as_str(), req.params.as_deref());
-    // A portal tool: its upstream may ask the client something mid-call.
-    if method == "tools/call"
-        && req.sandbox.is_none()
-        && let Some((tool, params)) = super::portal_tool(&req.view, params)
-    {
-        let recording = Recording::new(req.gw, &req.view, &params);
-        let reply = super::bridge::Reply {
-            waiting: &req.gw.waiting,
-            meta: &req.meta,
-            id,
-            streaming: req.streaming,
-            passthrough: super::param_headers(req.headers),
-            key: req.key,
-            sealer: req.gw.sessions.key(),
-            permit: req.permit.take(),
-        };
-        return super::bridge::call(reply, tool, params, recording).await;
-    }
-    let recording = match &req.sandbox {
-        None if method == "tools/call" => Recording::for_raw(req.gw, &req.view, params),
-        _ => None,
+async fn call(ctx: &Ctx<'_>, req: Stateless<'_>) -> Response {
+    let Stateless {
+        request,
+        meta,
+        key,
+        permit,
+        ..
+    } = req;
+    let id = request.id.clone();
+    let fields = result_fields(&request.method);
+    let caller = Caller::Stateless {
+        meta: &meta,
+        key,
+        sealer: ctx.gw.sessions.key(),
     };
-    match dispatch(&req.view, method, params, req.sandbox.as_ref()).await {
-        Ok(reply) => {
-            let text = match &reply {
-                Reply::Borrowed(text) => text,
-                Reply::Owned(raw) => raw.get(),
-            };
-            if let Some(recording) = recording {
-                let mut legacy = Vec::with_capacity(text.len() + 64);
-                jsonrpc::write_result(&mut legacy, id, text);
-                recording.save_response(&legacy);
-            }
-            let fields = match method {
-                "tools/list" | "prompts/list" | "resources/list" | "resources/templates/list" => {
-                    format!(
-                        r#""resultType":"complete","ttlMs":{LIST_TTL_MS},"cacheScope":"private""#
-                    )
-                }
-                // Upstream content may change at any time.
-                "resources/read" => {
-                    r#""resultType":"complete","ttlMs":0,"cacheScope":"private""#.to_owned()
-                }
-                _ => r#""resultType":"complete""#.to_owned(),
-            };
-            result(id, &stateless::with_fields(text, &fields))
+    match dispatch::serve(ctx, caller, request, permit).await {
+        Answer::Relayed(response) => response,
+        Answer::Reply(Ok(reply)) => {
+            stream::result(&id, &stateless::with_fields(reply.text(), &fields))
         }
         // A missing resource is -32602 in this era (-32002 before).
-        Err(e) if e.code == -32002 => {
-            let mut e = e;
+        Answer::Reply(Err(mut e)) if e.code == -32002 => {
             e.code = ErrorCode::INVALID_PARAMS.0;
-            http_util::json(StatusCode::OK, jsonrpc::error_body(Some(id), &e))
+            http_util::json(StatusCode::OK, jsonrpc::error_body(Some(&id), &e))
         }
-        Err(e) => rpc_error(era_status(&e), Some(id), &e),
+        Answer::Reply(Err(e)) => rpc_error(era_status(&e), Some(&id), &e),
     }
 }
 
-/// The HTTP status of an error answer in this era (an upstream's included).
-pub(super) fn era_status(e: &RpcError) -> StatusCode {
-    StatusCode::from_u16(stateless::http_status(e.code)).unwrap_or(StatusCode::OK)
-}
-
-fn result(id: &RequestId, text: &str) -> Response {
-    let mut out = Vec::with_capacity(text.len() + 48);
-    jsonrpc::write_result(&mut out, id, text);
-    http_util::json(StatusCode::OK, out)
+/// The fields this era adds to a method's result: `resultType`, and cache
+/// hints on lists and reads.
+fn result_fields(method: &str) -> String {
+    match method {
+        method::TOOLS_LIST
+        | method::PROMPTS_LIST
+        | method::RESOURCES_LIST
+        | method::RESOURCE_TEMPLATES_LIST => {
+            format!(r#""resultType":"complete","ttlMs":{LIST_TTL_MS},"cacheScope":"private""#)
+        }
+        // Upstream content may change at any time.
+        method::RESOURCES_READ => {
+            r#""resultType":"complete","ttlMs":0,"cacheScope":"private""#.to_owned()
+        }
+        _ => r#""resultType":"complete""#.to_owned(),
+    }
 }
 
 /// The header rules: `MCP-Protocol-Version` equal to the `_meta` version,
 /// `Mcp-Method` equal to the method, and for `tools/call`, `prompts/get` and
 /// `resources/read` an `Mcp-Name` equal to the name (or URI) — each after
 /// `=?base64?…?=` decoding.
-fn check_headers(headers: &HeaderMap, req: &Request<'_>) -> Result<(), RpcError> {
+fn check_headers(headers: &HeaderMap, req: &Stateless<'_>) -> Result<(), RpcError> {
     let header = |name: &str| -> Result<Option<String>, RpcError> {
         match headers.get(name) {
             None => Ok(None),
@@ -224,9 +219,18 @@ fn check_headers(headers: &HeaderMap, req: &Request<'_>) -> Result<(), RpcError>
             ))),
         }
     };
+    let request = &req.request;
     agree(VERSION_HEADER, &req.meta.version)?;
-    agree(METHOD_HEADER, &req.method)?;
-    if let Some(Some(name)) = stateless::expected_name(&req.method, req.params.as_deref()) {
+    agree(METHOD_HEADER, &request.method)?;
+    // A `tools/call`'s name from its parsed call; a malformed one has none
+    // to agree with (its -32602 comes from the dispatch).
+    let name = match &request.params {
+        Params::Tool(call) => call.as_ref().ok().map(|c| c.name.clone()),
+        Params::Raw(params) => {
+            stateless::expected_name(&request.method, params.as_deref()).flatten()
+        }
+    };
+    if let Some(name) = name {
         agree(NAME_HEADER, &name)?;
     }
     Ok(())
@@ -237,28 +241,24 @@ fn check_headers(headers: &HeaderMap, req: &Request<'_>) -> Result<(), RpcError>
 /// (strings as they are, numbers and booleans as JSON writes them; a
 /// `=?base64?…?=` value decoded first, and strictly), and a header must not
 /// name an argument the body leaves out.
-fn check_param_headers(headers: &HeaderMap, req: &Request<'_>) -> Result<(), RpcError> {
-    if req.method != "tools/call" {
-        return Ok(());
-    }
-    #[derive(serde::Deserialize)]
-    struct Call {
-        name: String,
-        #[serde(default)]
-        arguments: serde_json::Map<String, serde_json::Value>,
-    }
-    let Some(call) = req
-        .params
-        .as_deref()
-        .and_then(|p| serde_json::from_str::<Call>(p.get()).ok())
-    else {
-        // A malformed call gets its -32602 from the dispatch.
+fn check_param_headers(ctx: &Ctx<'_>, request: &Request) -> Result<(), RpcError> {
+    // A malformed call gets its -32602 from the dispatch.
+    let Some(call) = request.tool_call() else {
         return Ok(());
     };
-    for marked in req.view.param_headers(&call.name) {
+    let marked_args = ctx.view.param_headers(&call.name);
+    if marked_args.is_empty() {
+        return Ok(());
+    }
+    // Arguments that are not an object are the executor's to refuse.
+    let Some(arguments) = call.arguments_object() else {
+        return Ok(());
+    };
+    let headers = ctx.headers;
+    for marked in marked_args {
         let name = format!("{}{}", stateless::PARAM_HEADER_PREFIX, marked.header);
         let sent = headers.get(&name);
-        let expected = stateless::param_header_value(call.arguments.get(&marked.argument));
+        let expected = stateless::param_header_value(arguments.get(&marked.argument));
         match (expected, sent) {
             (None, None) => {}
             (None, Some(_)) => {
@@ -316,8 +316,8 @@ struct ListenParams {
 /// server's lists change; it ends with the listen result when the key stops
 /// working (revoked, expired, server deleted or disabled). It holds no
 /// concurrency permit: it is idle nearly always.
-fn listen(req: &Request<'_>) -> Response {
-    let params: ListenParams = match jsonrpc::params(req.params.as_deref()) {
+fn listen(ctx: &Ctx<'_>, req: &Request, token: &str) -> Response {
+    let params: ListenParams = match jsonrpc::params(req.raw_params()) {
         Ok(p) => p,
         Err(e) => return http_util::json(StatusCode::OK, jsonrpc::error_body(Some(&req.id), &e)),
     };
@@ -328,12 +328,9 @@ fn listen(req: &Request<'_>) -> Response {
         params.notifications.resources_list_changed,
     ];
     const KINDS: [(&str, &str); 3] = [
-        ("toolsListChanged", "notifications/tools/list_changed"),
-        ("promptsListChanged", "notifications/prompts/list_changed"),
-        (
-            "resourcesListChanged",
-            "notifications/resources/list_changed",
-        ),
+        ("toolsListChanged", notification::TOOLS_LIST_CHANGED),
+        ("promptsListChanged", notification::PROMPTS_LIST_CHANGED),
+        ("resourcesListChanged", notification::RESOURCES_LIST_CHANGED),
     ];
     let mut agreed = serde_json::Map::new();
     for (i, (field, _)) in KINDS.iter().enumerate() {
@@ -346,14 +343,14 @@ fn listen(req: &Request<'_>) -> Response {
     let meta = serde_json::json!({ META_SUBSCRIPTION_ID: subscription });
     let ack = serde_json::json!({
         "jsonrpc": "2.0",
-        "method": "notifications/subscriptions/acknowledged",
+        "method": notification::SUBSCRIPTIONS_ACKNOWLEDGED,
         "params": {"notifications": agreed, "_meta": meta},
     });
 
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     let _ = tx.send(ack.to_string());
-    let (gw, token, id) = (Arc::clone(req.gw), req.token.to_owned(), req.id.clone());
-    let mut seen = Arc::clone(&req.view);
+    let (gw, token, id) = (Arc::clone(ctx.gw), token.to_owned(), req.id.clone());
+    let mut seen = Arc::clone(ctx.view);
     tokio::spawn(async move {
         let mut check = tokio::time::interval(LISTEN_CHECK);
         let mut idle = Duration::ZERO;
@@ -388,35 +385,14 @@ fn listen(req: &Request<'_>) -> Response {
             } else {
                 idle + LISTEN_CHECK
             };
-            if idle >= KEEP_ALIVE {
+            if idle >= KEEP_ALIVE_EVERY {
                 idle = Duration::ZERO;
-                // An empty message is sent as an SSE comment (see below).
-                if tx.send(String::new()).is_err() {
+                // Sent as an SSE comment (see `stream`).
+                if tx.send(stream::KEEP_ALIVE).is_err() {
                     return;
                 }
             }
         }
     });
-    listen_response(rx)
-}
-
-/// The listen stream as SSE: messages as `message` events, an empty string
-/// as a `:` keep-alive comment.
-fn listen_response(rx: tokio::sync::mpsc::UnboundedReceiver<String>) -> Response {
-    use axum::response::sse::{Event, Sse};
-    let events = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|m| {
-            let event = if m.is_empty() {
-                Event::default().comment("keep-alive")
-            } else {
-                Event::default().event("message").data(m)
-            };
-            (Ok::<_, std::convert::Infallible>(event), rx)
-        })
-    });
-    let mut response = axum::response::IntoResponse::into_response(Sse::new(events));
-    response
-        .headers_mut()
-        .insert("x-accel-buffering", HeaderValue::from_static("no"));
-    response
+    stream::sse_from_unbounded(rx)
 }

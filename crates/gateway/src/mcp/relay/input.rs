@@ -1,5 +1,5 @@
-//! A 2026-07-28 client in front of a 2025 upstream: portal tool calls whose
-//! upstream asks the client something mid-call.
+//! The relay's 2026-07-28 half: portal tool calls of a stateless client
+//! whose upstream asks the client something mid-call.
 //!
 //! A 2025 upstream sends `elicitation/create`, `sampling/createMessage` or
 //! `roots/list` as a request on the call's stream and waits for the answer.
@@ -17,7 +17,7 @@
 use axum::http::StatusCode;
 use axum::response::Response;
 use dashmap::DashMap;
-use mcpgate_protocol::mcp::LogLevel;
+use mcpgate_protocol::mcp::{LogLevel, notification};
 use mcpgate_protocol::stateless::RequestMeta;
 use mcpgate_protocol::{ErrorCode, RequestId, RpcError, jsonrpc};
 use mcpgate_upstream::{McpClient, McpTool};
@@ -28,6 +28,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::fixtures::Recording;
 use crate::http_util;
+use crate::mcp::admission::Permit;
+use crate::mcp::rejection::era_status;
 use crate::session::SessionKey;
 
 /// How long a call waits for its client's input before it is abandoned.
@@ -35,7 +37,7 @@ const WAIT_FOR_INPUT: Duration = Duration::from_secs(300);
 
 /// Calls waiting for their clients' input, by `requestState`.
 #[derive(Default)]
-pub struct Waiting(DashMap<String, Paused>);
+pub(crate) struct Waiting(DashMap<String, Paused>);
 
 /// An upstream call paused on a request to the client.
 pub(crate) struct Paused {
@@ -71,7 +73,7 @@ impl Drop for Running {
         {
             runtime.spawn(async move {
                 let params = json!({"requestId": id, "reason": "the client closed its request"});
-                client.notify("notifications/cancelled", params).await;
+                client.notify(notification::CANCELLED, params).await;
             });
         }
     }
@@ -79,14 +81,14 @@ impl Drop for Running {
 
 impl Waiting {
     /// Drop calls whose clients never came back (their upstream calls end).
-    pub fn purge_expired(&self) {
+    pub(crate) fn purge_expired(&self) {
         let now = Instant::now();
         self.0.retain(|_, p| p.expires > now);
     }
 }
 
 /// How the client takes the answer.
-pub(super) struct Reply<'a> {
+pub(crate) struct Reply<'a> {
     pub waiting: &'a Arc<Waiting>,
     pub meta: &'a RequestMeta,
     pub id: &'a RequestId,
@@ -100,25 +102,21 @@ pub(super) struct Reply<'a> {
     pub sealer: &'a SessionKey,
     /// The key's concurrency permit: held until the answer is complete or
     /// the client hangs up.
-    pub permit: Option<super::Permit>,
+    pub permit: Option<Permit>,
 }
 
 /// Serve a stateless `tools/call` of a portal tool: a new call, or the
-/// continuation of a paused one (`requestState` in the params).
-pub(super) async fn call(
+/// continuation of a paused one (`requestState` in the params). Log
+/// notifications go only to a request that asked for them (`logs`, its
+/// `_meta` logLevel), at or above that level.
+pub(crate) async fn call(
     reply: Reply<'_>,
     tool: Arc<McpTool>,
     mut params: Map<String, Value>,
+    logs: Option<LogLevel>,
     recording: Option<Recording>,
 ) -> Response {
     let (waiting, id) = (reply.waiting, reply.id);
-    // Log notifications only for a request that asked for them (logLevel),
-    // at or above that level.
-    let logs = params
-        .get("_meta")
-        .and_then(|m| m.get("io.modelcontextprotocol/logLevel"))
-        .and_then(Value::as_str)
-        .and_then(LogLevel::parse);
     let resumed = match params.remove("requestState") {
         // A stateless upstream's own state, sealed for this key: the
         // upstream takes it back with the client's `inputResponses`.
@@ -231,7 +229,7 @@ pub(super) async fn call(
                         }
                     }
                 });
-                return super::sse_response(rx);
+                return crate::mcp::stream::sse_from(rx);
             }
         }
     }
@@ -341,8 +339,8 @@ impl Driver {
                         message.get("method").and_then(Value::as_str).map(str::to_owned),
                     ) else {
                         let method = message.get("method").and_then(Value::as_str).unwrap_or("");
-                        if method == "notifications/progress"
-                            || (method == "notifications/message"
+                        if method == notification::PROGRESS
+                            || (method == notification::MESSAGE
                                 && self.logs.is_some_and(|asked| LogLevel::passes(&message, asked)))
                         {
                             return Step::Notify(message.to_string());
@@ -400,7 +398,7 @@ impl Driver {
                             Step::Final(StatusCode::OK, out)
                         }
                         Err(e) => Step::Final(
-                            super::stateless::era_status(&e),
+                            era_status(&e),
                             jsonrpc::error_body(Some(id), &e),
                         ),
                     };
