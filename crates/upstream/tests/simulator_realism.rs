@@ -165,6 +165,9 @@ fn a_twilio_message_from_the_twin_looks_real_and_is_found_by_its_sid() {
     );
     assert!(created <= updated && updated <= now, "{sent}");
     // Everything else the schema says (patterns, enums, lengths) holds too.
+    // The schema's references point into the integration's shared `$defs`.
+    let mut message_schema = message_schema;
+    message_schema["$defs"] = Value::Object(integration.defs.clone());
     let validator = jsonschema::validator_for(&message_schema).unwrap();
     let errors: Vec<String> = validator
         .iter_errors(&sent)
