@@ -226,36 +226,16 @@ async fn admin_auth(config: &Config, store: &Store) -> anyhow::Result<(AdminAuth
 }
 
 /// The first-start message: the bootstrap token and the next command, spelled
-/// the way this binary was started (`cargo run` from a checkout, else the
-/// binary's name) and with `--endpoint` when the address is not the default.
+/// the way this binary was started (see [`crate::hint`]) and with
+/// `--endpoint` when the address is not the CLI's default.
 fn print_bootstrap(secret: &str, local: std::net::SocketAddr) {
-    let exe = std::env::current_exe().ok();
-    let under_cargo = exe.as_ref().is_some_and(|p| {
-        p.parent()
-            .and_then(|d| d.parent())
-            .and_then(|d| d.file_name())
-            .is_some_and(|n| n == "target")
-    });
-    let program = if under_cargo {
-        let release = exe
-            .as_ref()
-            .and_then(|p| p.parent())
-            .and_then(|d| d.file_name())
-            .is_some_and(|n| n == "release");
-        if release {
-            "cargo run --release --"
-        } else {
-            "cargo run --"
-        }
-    } else {
-        "mcpgate"
-    };
     let endpoint = if local == std::net::SocketAddr::from(([127, 0, 0, 1], 8080)) {
         String::new()
     } else {
         format!(" --endpoint http://{local}")
     };
+    let next = crate::hint::command(&format!("server create --name demo{endpoint}"));
     eprintln!(
-        "\nNo admin token is configured, so mcpgate generated one. It is shown only this once:\n\n    {secret}\n\nKeep it, then create an MCP server in another terminal:\n\n    MCPGATE_ADMIN_TOKEN={secret} {program} server create --name demo{endpoint}\n"
+        "\nNo admin token is configured, so mcpgate generated one. It is shown only this once:\n\n    {secret}\n\nKeep it, then create an MCP server in another terminal:\n\n    MCPGATE_ADMIN_TOKEN={secret} {next}\n"
     );
 }

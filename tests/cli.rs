@@ -93,9 +93,16 @@ async fn client_config_prints_each_clients_current_format() {
         run("cursor").await,
         json!({"mcpServers": {"crm": {"url": "https://gw.example/mcp", "headers": headers}}})
     );
+    // VS Code asks for the token (kept in its secret storage), so the file
+    // does not hold it.
     assert_eq!(
         run("vscode").await,
-        json!({"servers": {"crm": {"type": "http", "url": "https://gw.example/mcp", "headers": headers}}})
+        json!({
+            "inputs": [{"type": "promptString", "id": "crm-token",
+                "description": "mcpgate token for crm (mcpg_…)", "password": true}],
+            "servers": {"crm": {"type": "http", "url": "https://gw.example/mcp",
+                "headers": {"Authorization": "Bearer ${input:crm-token}"}}}
+        })
     );
     assert_eq!(
         run("windsurf").await["mcpServers"]["crm"]["serverUrl"],
@@ -105,6 +112,72 @@ async fn client_config_prints_each_clients_current_format() {
         run("inspector").await["mcpServers"]["crm"]["type"],
         "streamable-http"
     );
+
+    // The safer and the plainer forms on request.
+    let with = |extra: &'static [&'static str]| async move {
+        let mut args = vec![
+            "client-config",
+            "--url",
+            url,
+            "--token",
+            "mcpg_secret",
+            "--name",
+            "crm",
+        ];
+        args.extend(extra);
+        let out = cli(&args, &[]).await;
+        let (stdout, stderr) = text(&out);
+        (out.status.success(), stdout, stderr)
+    };
+    let (ok, stdout, stderr) = with(&["--for", "cursor", "--token-env", "CRM_TOKEN"]).await;
+    assert!(ok, "{stderr}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&stdout).unwrap(),
+        json!({"mcpServers": {"crm": {"url": "https://gw.example/mcp",
+            "headers": {"Authorization": "Bearer ${env:CRM_TOKEN}"}}}})
+    );
+    assert!(stderr.contains("Set CRM_TOKEN"), "{stderr}");
+    let (ok, stdout, _) = with(&["--for", "windsurf", "--token-env", "CRM_TOKEN"]).await;
+    assert!(ok && !stdout.contains("mcpg_secret"), "{stdout}");
+    let (ok, stdout, _) = with(&["--for", "vscode", "--inline-token"]).await;
+    assert!(ok);
+    assert_eq!(
+        serde_json::from_str::<Value>(&stdout).unwrap(),
+        json!({"servers": {"crm": {"type": "http", "url": "https://gw.example/mcp", "headers": headers}}})
+    );
+    let (ok, _, stderr) = with(&["--for", "claude-desktop", "--token-env", "CRM_TOKEN"]).await;
+    assert!(!ok && stderr.contains("Cursor and Windsurf"), "{stderr}");
+    let (ok, _, stderr) = with(&["--for", "cursor", "--token-env", "NOT A NAME"]).await;
+    assert!(
+        !ok && stderr.contains("not an environment variable name"),
+        "{stderr}"
+    );
+
+    // The Inspector line is a command Inspector 2.x accepts as printed.
+    let (ok, _, stderr) = with(&["--for", "inspector"]).await;
+    assert!(ok);
+    assert!(
+        stderr.contains("npx @modelcontextprotocol/inspector --transport http --server-url https://gw.example/mcp --header 'Authorization: Bearer mcpg_secret'"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("Node 22.19"), "{stderr}");
+
+    // Without --name (only a URL and a token known) the entry is "mcpgate".
+    let out = cli(
+        &[
+            "client-config",
+            "--for",
+            "cursor",
+            "--url",
+            url,
+            "--token",
+            "mcpg_secret",
+        ],
+        &[],
+    )
+    .await;
+    let (stdout, _) = text(&out);
+    assert!(serde_json::from_str::<Value>(&stdout).unwrap()["mcpServers"]["mcpgate"].is_object());
 
     let bad = cli(&["client-config", "--for", "emacs", "--url", url], &[]).await;
     let (_, stderr) = text(&bad);
@@ -128,15 +201,23 @@ async fn creating_a_server_offers_client_snippets_at_once() {
     let snippet_start = stdout.find("{\n").expect("a JSON snippet follows");
     let snippet: Value = serde_json::from_str(&stdout[snippet_start..]).unwrap();
     assert_eq!(snippet["servers"]["crm"]["url"], format!("{}/mcp", gw.base));
+    // The entry is named after the server, and VS Code asks for the token
+    // rather than keeping it in the file.
     assert_eq!(
         snippet["servers"]["crm"]["headers"]["Authorization"],
-        format!("Bearer {token}")
+        "Bearer ${input:crm-token}"
     );
+    assert_eq!(snippet["inputs"][0]["password"], true);
+    assert!(!snippet.to_string().contains(&token));
     assert!(stderr.contains(".vscode/mcp.json"), "{stderr}");
+    assert!(stderr.contains("asks for the token"), "{stderr}");
 
-    // Without --client, the command lines for every client are offered.
+    // Without --client, the command lines for every client are offered,
+    // spelled the way the binary was started (here target/debug/mcpgate,
+    // so `cargo run --`) and naming the server.
     let (ok, stdout, _) = table_cli(&gw, &["server", "create", "--name", "two"]).await;
     assert!(ok);
+    let token = labelled(&stdout, "Token:");
     for client in [
         "claude-desktop",
         "cursor",
@@ -144,11 +225,128 @@ async fn creating_a_server_offers_client_snippets_at_once() {
         "windsurf",
         "inspector",
     ] {
-        assert!(
-            stdout.contains(&format!("mcpgate client-config --for {client} --url")),
-            "{client}: {stdout}"
+        let line = format!(
+            "  cargo run -- client-config --for {client} --url {}/mcp --token {token} --name two\n",
+            gw.base
         );
+        assert!(stdout.contains(&line), "{client}: {stdout}");
     }
+}
+
+/// Every hint the CLI prints is spelled the way the binary was started, so
+/// it works when pasted: a binary outside Cargo's `target/<profile>/`, run
+/// as `./mcpgate`, prints `./mcpgate …`, and that line runs as printed.
+#[tokio::test]
+async fn hints_are_commands_that_run_as_printed() {
+    let gw = Gateway::start().await;
+    // A hard link outside target/debug (same file system, no copy).
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    std::fs::hard_link(common::binary(), dir.path().join("mcpgate")).unwrap();
+    let run = |args: Vec<String>, cwd: std::path::PathBuf| {
+        let base = gw.base.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let mut cmd = std::process::Command::new("./mcpgate");
+                cmd.args(&args)
+                    .current_dir(cwd)
+                    .env("MCPGATE_ADMIN_TOKEN", ADMIN_TOKEN)
+                    .env_remove("MCPGATE_ENDPOINT");
+                if !args.iter().any(|a| a == "--endpoint") {
+                    cmd.env("MCPGATE_ENDPOINT", base);
+                }
+                cmd.output().unwrap()
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let out = run(
+        vec![
+            "server".into(),
+            "create".into(),
+            "--name".into(),
+            "team crm".into(),
+        ],
+        dir.path().to_owned(),
+    )
+    .await;
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let token = labelled(&stdout, "Token:");
+    let hint = stdout
+        .lines()
+        .find(|l| l.contains("--for cursor"))
+        .unwrap_or_else(|| panic!("no cursor hint: {stdout}"))
+        .trim()
+        .to_owned();
+    assert_eq!(
+        hint,
+        format!(
+            "./mcpgate client-config --for cursor --url {}/mcp --token {token} --name 'team crm'",
+            gw.base
+        )
+    );
+    // Pasted into a shell, it prints the Cursor entry named after the server.
+    let cwd = dir.path().to_owned();
+    let pasted = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&hint)
+            .current_dir(cwd)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let (stdout, stderr) = text(&pasted);
+    assert!(pasted.status.success(), "{stderr}");
+    let snippet: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        snippet["mcpServers"]["team crm"]["headers"]["Authorization"],
+        format!("Bearer {token}")
+    );
+
+    // The admin commands' hints too, with --endpoint when it came as a flag
+    // (from MCPGATE_ENDPOINT it carries over by itself).
+    let definition = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/rest-integration/democrm.yaml"
+    );
+    let out = run(
+        vec![
+            "integration".into(),
+            "import".into(),
+            definition.into(),
+            "--endpoint".into(),
+            gw.base.clone(),
+        ],
+        dir.path().to_owned(),
+    )
+    .await;
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stdout.contains(&format!(
+            "Next: ./mcpgate account create --integration democrm --auth … --endpoint {}",
+            gw.base
+        )),
+        "{stdout}"
+    );
+    let out = run(
+        vec![
+            "portal".into(),
+            "list".into(),
+            "--endpoint".into(),
+            "http://127.0.0.1:9".into(),
+        ],
+        dir.path().to_owned(),
+    )
+    .await;
+    let (_, stderr) = text(&out);
+    assert!(
+        !out.status.success() && stderr.contains("is `./mcpgate serve` running?"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test]
@@ -257,6 +455,12 @@ async fn account_show_never_reveals_credentials_and_lists_its_servers() {
     .await;
     assert!(ok, "{stderr}");
     let account = stdout.trim().to_owned();
+    assert!(
+        stderr.contains(&format!(
+            "Next: cargo run -- server create --account {account} --name NAME"
+        )),
+        "the next command, as this binary was started: {stderr}"
+    );
     let _ = json_cli(
         &gw,
         &[
@@ -318,6 +522,14 @@ async fn upstream_and_portal_commands_put_a_python_server_behind_a_portal() {
     .await;
     assert!(ok, "{stderr}");
     let token = labelled(&stdout, "Token:");
+    let portals = json_cli(&gw, &["portal", "list"]).await;
+    assert!(
+        stdout.contains(&format!(
+            "cargo run -- key create --server {}",
+            portals[0]["server_id"].as_str().unwrap()
+        )),
+        "{stdout}"
+    );
     let mut mcp = gw.mcp(&token);
     mcp.initialize("2025-11-25").await;
     let tools = mcp.tool_names().await;
@@ -444,4 +656,87 @@ async fn doctor_passes_a_healthy_install_and_names_each_fix() {
     std::fs::write(&config, "listen = 12\n").unwrap();
     let (ok, stdout, _) = doctor(vec![]).await;
     assert!(!ok && stdout.contains("invalid config file"), "{stdout}");
+}
+
+/// `serve`'s log carries no ANSI colour codes when stderr is a file (here
+/// the test gateway's stderr.log); on a terminal it is coloured unless
+/// `NO_COLOR` is set.
+#[tokio::test]
+async fn serve_colours_its_log_only_on_a_terminal_without_no_color() {
+    let gw = Gateway::start().await;
+    assert_eq!(status_of(&gw, "mcpg_nope").await, 401);
+    let log = gw.stderr();
+    assert!(log.contains("mcpgate listening"), "{log}");
+    assert!(
+        !log.contains("\x1b["),
+        "colour codes in a log file: {log:?}"
+    );
+
+    // On a terminal (a pty from util-linux's `script`).
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        assert!(
+            std::env::var("CI").is_err(),
+            "script (util-linux) must be installed in CI"
+        );
+        eprintln!("SKIPPED: the terminal half needs `script` (util-linux)");
+        return;
+    }
+    let on_a_terminal = |no_color: Option<&'static str>| async move {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("mcpgate.toml"), "").unwrap();
+        let command = format!(
+            "exec {} serve --config mcpgate.toml --listen 127.0.0.1:0 --data-dir data",
+            common::binary()
+        );
+        tokio::task::spawn_blocking(move || {
+            use std::io::Read;
+            let mut cmd = std::process::Command::new("script");
+            cmd.args(["-qefc", &command, "/dev/null"])
+                .current_dir(dir.path())
+                .env("MCPGATE_ADMIN_TOKEN", ADMIN_TOKEN)
+                .env_remove("NO_COLOR")
+                .env_remove("RUST_LOG")
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped());
+            if let Some(v) = no_color {
+                cmd.env("NO_COLOR", v);
+            }
+            let mut child = cmd.spawn().unwrap();
+            let mut out = child.stdout.take().unwrap();
+            let mut seen = Vec::new();
+            let mut buf = [0u8; 4096];
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            // The plain readiness line comes after the "listening" log line.
+            while !String::from_utf8_lossy(&seen).contains("mcpgate listening on http")
+                && std::time::Instant::now() < deadline
+            {
+                match out.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => seen.extend_from_slice(&buf[..n]),
+                }
+            }
+            // Closing the pty hangs the gateway up.
+            child.kill().ok();
+            child.wait().ok();
+            String::from_utf8_lossy(&seen).into_owned()
+        })
+        .await
+        .unwrap()
+    };
+    let coloured = on_a_terminal(None).await;
+    assert!(
+        coloured.contains("mcpgate listening on http"),
+        "{coloured:?}"
+    );
+    assert!(
+        coloured.contains("\x1b["),
+        "a terminal gets colours: {coloured:?}"
+    );
+    let plain = on_a_terminal(Some("1")).await;
+    assert!(plain.contains("mcpgate listening on http"), "{plain:?}");
+    assert!(!plain.contains("\x1b["), "NO_COLOR is honoured: {plain:?}");
 }

@@ -181,6 +181,44 @@ async fn the_mcp_inspector_cli_connects_with_the_config_client_config_prints() {
     let called: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(called["content"][0]["text"], "from the inspector");
 
+    // The command client-config prints for current (2.x) Inspectors, as
+    // printed, in terminal mode: `--cli` first (mode flags lead in 2.x).
+    let out = cli(
+        &[
+            "client-config",
+            "--for",
+            "inspector",
+            "--url",
+            &gw.url(&format!("/mcp/{token}")),
+            "--token",
+            &token,
+        ],
+        &[],
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let printed = stderr
+        .lines()
+        .map(str::trim)
+        .find_map(|l| l.strip_prefix("npx @modelcontextprotocol/inspector "))
+        .unwrap_or_else(|| panic!("no Inspector command: {stderr}"));
+    assert!(
+        printed.starts_with("--transport http --server-url "),
+        "{printed}"
+    );
+    let mut cmd = Command::new("bash");
+    cmd.arg("-c")
+        .arg(format!(
+            "\"$INSPECTOR\" --cli {printed} --method tools/list"
+        ))
+        .env("INSPECTOR", dir.join("node_modules/.bin/mcp-inspector"))
+        .env("PATH", node_path(&dir))
+        .env("HOME", gw.dir.path())
+        .current_dir(&dir);
+    let (ok, stdout, stderr) = run(cmd, 60).await;
+    assert!(ok, "{printed}: {stderr}");
+    assert!(stdout.contains("\"echo\""), "{stdout}");
+
     // The path-token URL works as well, with no header at all.
     let mut cmd = Command::new(dir.join("node_modules/.bin/mcp-inspector"));
     cmd.args(["--cli"])

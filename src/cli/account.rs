@@ -156,9 +156,12 @@ pub async fn run(target: Target, command: AccountCommand) -> anyhow::Result<()> 
             print(&created, target.output, |c| {
                 println!("{}", c["id"].as_str().unwrap_or(""));
                 eprintln!(
-                    "Created integrated account for {}. Next: mcpgate server create --account {} --name NAME",
+                    "Created integrated account for {}. Next: {}",
                     c["integration"].as_str().unwrap_or("?"),
-                    c["id"].as_str().unwrap_or("")
+                    target.hint(&format!(
+                        "server create --account {} --name NAME",
+                        c["id"].as_str().unwrap_or("")
+                    ))
                 );
             });
         }

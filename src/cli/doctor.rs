@@ -210,8 +210,9 @@ fn check_data_dir(report: &mut Report, config: &Config) -> bool {
         report.warn(
             "data",
             format!(
-                "{} does not exist yet; `mcpgate serve` creates it",
-                dir.display()
+                "{} does not exist yet; `{}` creates it",
+                dir.display(),
+                crate::hint::command("serve")
             ),
             "start the gateway once (or pass the --data-dir it uses)",
         );
@@ -490,10 +491,14 @@ async fn check_gateway(
                 report.warn(
                     "gateway",
                     format!(
-                        "no gateway answers at {endpoint}; {} is free for `mcpgate serve`",
-                        config.listen
+                        "no gateway answers at {endpoint}; {} is free for `{}`",
+                        config.listen,
+                        crate::hint::command("serve")
                     ),
-                    "start it with `mcpgate serve` (or pass --endpoint)",
+                    &format!(
+                        "start it with `{}` (or pass --endpoint)",
+                        crate::hint::command("serve")
+                    ),
                 );
             } else {
                 report.fail(

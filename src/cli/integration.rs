@@ -80,8 +80,11 @@ pub async fn run(target: Target, command: IntegrationCommand) -> anyhow::Result<
                     c["resources"].as_array().map_or(0, Vec::len),
                 );
                 println!(
-                    "Next: mcpgate account create --integration {} --auth …",
-                    c["name"].as_str().unwrap_or("")
+                    "Next: {}",
+                    target.hint(&format!(
+                        "account create --integration {} --auth …",
+                        c["name"].as_str().unwrap_or("")
+                    ))
                 );
             });
         }

@@ -73,7 +73,8 @@ pub async fn run(target: Target, command: KeyCommand) -> anyhow::Result<()> {
                     Some(body),
                 )
                 .await?;
-            print_minted(&key, target.output, &clients, "new key");
+            let name = server_name(&client, &server, target.output).await;
+            print_minted(&key, target.output, &clients, "new key", &name);
         }
         KeyCommand::List { server } => {
             let keys = client
@@ -136,13 +137,28 @@ pub async fn run(target: Target, command: KeyCommand) -> anyhow::Result<()> {
                 Some(g) if g > 0 => format!("new key; the old keys stop working in {g} s"),
                 _ => "new key; the old keys no longer work".to_owned(),
             };
-            print_minted(&key, target.output, &clients, &what);
+            let name = server_name(&client, &server, target.output).await;
+            print_minted(&key, target.output, &clients, &what, &name);
         }
     }
     Ok(())
 }
 
-fn print_minted(key: &Value, output: Output, clients: &[ClientKind], what: &str) {
+/// The server's name, for the client config entry; the generic name when
+/// only JSON is printed or the server cannot be read.
+async fn server_name(client: &Client, server: &str, output: Output) -> String {
+    if output == Output::Json {
+        return client_config::DEFAULT_NAME.to_owned();
+    }
+    client
+        .send(reqwest::Method::GET, &format!("/server/{server}"), None)
+        .await
+        .ok()
+        .and_then(|s| s["name"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| client_config::DEFAULT_NAME.to_owned())
+}
+
+fn print_minted(key: &Value, output: Output, clients: &[ClientKind], what: &str, name: &str) {
     print(key, output, |k| {
         let token = k["token"].as_str().unwrap_or("");
         let url = k["url"].as_str().unwrap_or("");
@@ -151,6 +167,6 @@ fn print_minted(key: &Value, output: Output, clients: &[ClientKind], what: &str)
             k["id"].as_str().unwrap_or(""),
             k["prefix"].as_str().unwrap_or(""),
         );
-        client_config::offer(clients, "mcpgate", url, token);
+        client_config::offer(clients, name, url, token);
     });
 }

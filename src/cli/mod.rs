@@ -18,6 +18,9 @@ use clap::{Args, ValueEnum};
 use serde_json::Value;
 use std::path::PathBuf;
 
+/// The gateway admin commands talk to unless told otherwise.
+pub const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:8080";
+
 /// Where admin commands act.
 #[derive(Args)]
 pub struct Target {
@@ -26,7 +29,7 @@ pub struct Target {
         long,
         global = true,
         env = "MCPGATE_ENDPOINT",
-        default_value = "http://127.0.0.1:8080"
+        default_value = DEFAULT_ENDPOINT
     )]
     pub endpoint: String,
     /// Admin token of that gateway.
@@ -56,6 +59,19 @@ impl Target {
             bail!("`{command}` commands need a running gateway; drop --data-dir");
         }
         Ok(())
+    }
+
+    /// A next command to print: spelled the way this binary was started
+    /// (see [`crate::hint`]), with `--endpoint` when this command was given
+    /// one by flag (an endpoint from `MCPGATE_ENDPOINT` carries over by
+    /// itself).
+    pub fn hint(&self, args: &str) -> String {
+        let from_env = std::env::var("MCPGATE_ENDPOINT").is_ok_and(|e| e == self.endpoint);
+        if self.endpoint == DEFAULT_ENDPOINT || from_env {
+            crate::hint::command(args)
+        } else {
+            crate::hint::command(&format!("{args} --endpoint {}", self.endpoint))
+        }
     }
 }
 
@@ -141,8 +157,9 @@ impl Client {
             )
         } else if e.is_connect() {
             anyhow::anyhow!(
-                "cannot reach the gateway at {} (is `mcpgate serve` running? see --endpoint): {e}",
-                self.endpoint
+                "cannot reach the gateway at {} (is `{}` running? see --endpoint): {e}",
+                self.endpoint,
+                crate::hint::command("serve")
             )
         } else {
             anyhow::anyhow!(

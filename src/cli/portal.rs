@@ -206,7 +206,9 @@ pub async fn run_upstream(
             return Ok(());
         }
     };
-    print(&shown, target.output, print_upstream);
+    print(&shown, target.output, |u| {
+        print_upstream(u, &target, &tenant)
+    });
     Ok(())
 }
 
@@ -222,7 +224,7 @@ async fn sync(registry: &Registry<'_>, id: &str, accept_changes: bool) -> anyhow
     registry.get(&format!("servers/{id}")).await
 }
 
-fn print_upstream(u: &Value) {
+fn print_upstream(u: &Value, target: &Target, tenant: &Tenant) {
     for field in ["id", "name", "hostname", "auth_type", "status"] {
         println!("{field:<14} {}", u[field].as_str().unwrap_or("-"));
     }
@@ -249,11 +251,18 @@ fn print_upstream(u: &Value) {
         println!("{list:<14} {} {}", names.len(), names.join(", "));
     }
     if let Some(changes) = u["changes"].as_array().filter(|c| !c.is_empty()) {
+        let mut accept = format!(
+            "upstream sync {} --accept-changes",
+            u["id"].as_str().unwrap_or("ID")
+        );
+        if tenant.tenant != "default" {
+            accept.push_str(&format!(" --tenant {}", tenant.tenant));
+        }
         println!(
-            "{:<14} {} changed tool(s); accept with `mcpgate upstream sync {} --accept-changes`",
+            "{:<14} {} changed tool(s); accept with `{}`",
             "changes",
             changes.len(),
-            u["id"].as_str().unwrap_or("ID")
+            target.hint(&accept)
         );
     }
 }
@@ -297,11 +306,14 @@ pub async fn run_portal(
                 let url = p["url"].as_str().unwrap_or("");
                 let token = p["token"].as_str().unwrap_or("");
                 println!(
-                    "Created portal {} (id {}, server {})\n\n  URL:   {url}\n  Token: {token}\n\nThe token is shown only this once; it is stored as a hash. More keys:\nmcpgate key create --server {}",
+                    "Created portal {} (id {}, server {})\n\n  URL:   {url}\n  Token: {token}\n\nThe token is shown only this once; it is stored as a hash. More keys:\n{}",
                     p["name"],
                     p["id"].as_str().unwrap_or(""),
                     p["server_id"].as_str().unwrap_or(""),
-                    p["server_id"].as_str().unwrap_or(""),
+                    target.hint(&format!(
+                        "key create --server {}",
+                        p["server_id"].as_str().unwrap_or("")
+                    )),
                 );
                 client_config::offer(&clients, p["id"].as_str().unwrap_or("portal"), url, token);
             });

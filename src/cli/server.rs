@@ -244,7 +244,7 @@ fn print_created(created: &Value, output: Output, clients: &[ClientKind]) {
             c["name"],
             c["id"].as_str().unwrap_or(""),
         );
-        let name = c["name"].as_str().unwrap_or("mcpgate");
+        let name = c["name"].as_str().unwrap_or(client_config::DEFAULT_NAME);
         client_config::offer(clients, name, url, token);
     });
 }
