@@ -128,7 +128,7 @@ pub async fn run(dir: &Path, bin: Option<PathBuf>, import: bool) -> anyhow::Resu
                 let message = e.to_string();
                 // Group by the message's first words, not its details.
                 let key: String = message
-                    .split(|c: char| c == ':' || c == '"')
+                    .split([':', '"'])
                     .next()
                     .unwrap_or("")
                     .chars()
@@ -171,7 +171,7 @@ pub async fn run(dir: &Path, bin: Option<PathBuf>, import: bool) -> anyhow::Resu
             examples.get(reason).map_or("", String::as_str)
         );
     }
-    slowest.sort_by(|a, b| b.0.cmp(&a.0));
+    slowest.sort_by_key(|s| std::cmp::Reverse(s.0));
     for (t, name, ops) in slowest.iter().take(3) {
         println!(
             "- slowest: {name} ({ops} operations) {:.2} s",
