@@ -13,6 +13,7 @@
 //! (this process). Every figure is printed with its ratio to the direct
 //! baseline measured in the same run, never against a fixed target.
 
+mod corpus;
 mod load;
 mod profile;
 mod scale;
@@ -59,6 +60,15 @@ struct Args {
     /// secret key to start it with, and exit.
     #[arg(long, value_name = "DIR")]
     seed_store: Option<PathBuf>,
+    /// Instead of the benchmark: convert every OpenAPI document under DIR
+    /// (the corpus run; see scripts/corpus.sh) and print what converted.
+    #[arg(long, value_name = "DIR")]
+    corpus: Option<PathBuf>,
+    /// With --corpus: also import every converted document into one
+    /// gateway and measure imports over the run, RSS and a restart with
+    /// 10,000 servers.
+    #[arg(long, requires = "corpus")]
+    corpus_import: bool,
     /// Internal: run as the upstream on this port.
     #[arg(long, hide = true)]
     upstream: Option<u16>,
@@ -88,6 +98,9 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    if let Some(dir) = &args.corpus {
+        return runtime.block_on(corpus::run(dir, args.mcpgate.clone(), args.corpus_import));
+    }
     if let Some(dir) = args.seed_store {
         std::fs::create_dir_all(&dir)?;
         let (hex, token) =

@@ -25,5 +25,5 @@ pub use provenance::{UrlProvenance, account_url_provenance};
 pub use scope::{Scope, ScopeConfig, ScopeError, ScopeProblem};
 pub use suggest::nearest;
 pub use tool::{Tool, ToolName, ToolNameError};
-pub use tools::{GeneratedTool, Operation, generate};
+pub use tools::{GeneratedTool, Operation, generate, tool_names};
 pub use toolset::{Builtin, StaticTool, Toolset, ToolsetError};

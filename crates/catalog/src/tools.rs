@@ -471,15 +471,19 @@ fn string_list(v: Option<&Value>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Generate every tool of an integration, in definition order, with unique
-/// names of at most 64 characters.
-pub fn generate(integration: &Integration) -> Vec<GeneratedTool> {
+/// The names [`generate`] gives an integration's tools, in order, without
+/// building the tools (cheap: no schema is touched).
+pub fn tool_names(integration: &Integration) -> Vec<String> {
     let pairs: Vec<(&Resource, &Method)> = integration
         .resources
         .iter()
         .flat_map(|r| r.methods.iter().map(move |m| (r, m)))
         .collect();
-    let names = naming::unique(
+    tool_names_of(integration, &pairs)
+}
+
+fn tool_names_of(integration: &Integration, pairs: &[(&Resource, &Method)]) -> Vec<String> {
+    naming::unique(
         pairs
             .iter()
             .map(|(r, m)| {
@@ -493,7 +497,18 @@ pub fn generate(integration: &Integration) -> Vec<GeneratedTool> {
             })
             .collect(),
         MAX_TOOL_NAME,
-    );
+    )
+}
+
+/// Generate every tool of an integration, in definition order, with unique
+/// names of at most 64 characters.
+pub fn generate(integration: &Integration) -> Vec<GeneratedTool> {
+    let pairs: Vec<(&Resource, &Method)> = integration
+        .resources
+        .iter()
+        .flat_map(|r| r.methods.iter().map(move |m| (r, m)))
+        .collect();
+    let names = tool_names_of(integration, &pairs);
     let mut shared = crate::defs::Shared::new(&integration.defs);
     pairs
         .into_iter()

@@ -150,13 +150,11 @@ pub struct IntegrationEntry {
 }
 
 impl IntegrationEntry {
-    /// Generate its tool names (which also proves its tools generate; a
-    /// definition that panics the generator is a fault of this record).
+    /// Name its tools (cheap: the tools are built when a server first
+    /// needs them, each server's build isolated, so a definition that panics
+    /// the generator faults those servers, not the gateway).
     fn new(record: IntegrationRecord) -> Self {
-        let tool_names = generate(&record.definition)
-            .into_iter()
-            .map(|t| t.tool.name.to_string())
-            .collect();
+        let tool_names = mcpgate_catalog::tool_names(&record.definition);
         Self {
             record,
             tool_names,

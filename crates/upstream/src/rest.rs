@@ -48,27 +48,40 @@ impl Default for RestSettings {
 pub struct RestOperation {
     /// The tool and its execution plan.
     pub tool: GeneratedTool,
-    validator: Option<jsonschema::Validator>,
+    /// Compiled on the first call: most tools of a large integration are
+    /// never called, and a compiled validator is many times its schema.
+    validator: std::sync::OnceLock<Option<jsonschema::Validator>>,
 }
 
 impl RestOperation {
-    /// Compile the tool's input schema. A schema the validator cannot compile
-    /// (an exotic imported one) leaves validation to the upstream.
+    /// The tool, with its input schema compiled on first use. A schema the
+    /// validator cannot compile (an exotic imported one) leaves validation
+    /// to the upstream.
     pub fn new(tool: GeneratedTool) -> Self {
-        let validator = match jsonschema::validator_for(&tool.operation.input_schema) {
-            Ok(v) => Some(v),
-            Err(e) => {
-                tracing::warn!(tool = %tool.tool.name, error = %e,
-                    "input schema does not compile; arguments go unvalidated");
-                None
-            }
-        };
-        Self { tool, validator }
+        Self {
+            tool,
+            validator: std::sync::OnceLock::new(),
+        }
+    }
+
+    fn validator(&self) -> Option<&jsonschema::Validator> {
+        self.validator
+            .get_or_init(
+                || match jsonschema::validator_for(&self.tool.operation.input_schema) {
+                    Ok(v) => Some(v),
+                    Err(e) => {
+                        tracing::warn!(tool = %self.tool.tool.name, error = %e,
+                        "input schema does not compile; arguments go unvalidated");
+                        None
+                    }
+                },
+            )
+            .as_ref()
     }
 
     /// Validate arguments; the error names each bad field.
     pub fn check(&self, args: &Value) -> Result<(), String> {
-        let Some(v) = &self.validator else {
+        let Some(v) = self.validator() else {
             return Ok(());
         };
         let problems: Vec<String> = v
