@@ -13,7 +13,7 @@ use sqlx::{AnyConnection, Connection};
 use tokio::sync::Mutex;
 
 use crate::StoreError;
-use crate::store::{now_ms, to_ms};
+use crate::time::{now_ms, to_ms};
 
 /// The lease bookkeeping of one store.
 pub(crate) enum Leases {
