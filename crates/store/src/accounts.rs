@@ -6,7 +6,7 @@ use sqlx::any::AnyRow;
 
 use crate::model::{AccountId, AccountPatch, AccountRecord, NewAccount};
 use crate::rows::{corrupt, from_json, parse_id, parse_provenance, to_json};
-use crate::time::{from_ms, now_ms, to_ms};
+use crate::time::{from_unix_ms, now, unix_ms};
 use crate::write::{refused, retrying};
 use crate::{Loaded, Store, StoreError};
 use mcpgate_catalog::Credentials;
@@ -14,7 +14,7 @@ use mcpgate_catalog::Credentials;
 impl Store {
     /// Create an integrated account; its credentials are sealed.
     pub async fn create_account(&self, new: NewAccount) -> Result<AccountRecord, StoreError> {
-        let now = now_ms();
+        let now = now();
         let record = AccountRecord {
             id: AccountId::new(),
             tenant: new.tenant,
@@ -45,8 +45,8 @@ impl Store {
             .bind(to_json(&record.context))
             .bind(&sealed)
             .bind(record.credentials.kind())
-            .bind(to_ms(now))
-            .bind(to_ms(now))
+            .bind(unix_ms(now))
+            .bind(unix_ms(now))
             .bind(record.url_provenance.as_str())
             .execute(&mut *tx)
             .await
@@ -113,7 +113,7 @@ impl Store {
             if let Some(by) = patch.url_provenance {
                 record.url_provenance = by;
             }
-            record.updated_at = now_ms();
+            record.updated_at = now();
             let id = id.to_string();
             sqlx::query(
                 "UPDATE integrated_accounts SET name = $1, base_url = $2, context = $3, credentials = $4, credentials_kind = $5, updated_at = $6, url_provenance = $8 WHERE id = $7",
@@ -123,7 +123,7 @@ impl Store {
             .bind(to_json(&record.context))
             .bind(self.master_key().seal(&id, to_json(&record.credentials).as_bytes()))
             .bind(record.credentials.kind())
-            .bind(to_ms(record.updated_at))
+            .bind(unix_ms(record.updated_at))
             .bind(&id)
             .bind(record.url_provenance.as_str())
             .execute(&mut *tx)
@@ -167,8 +167,8 @@ impl Store {
             context: from_json("integrated_accounts", &r.try_get::<String, _>("context")?)?,
             credentials,
             url_provenance: parse_provenance("integrated_accounts", r)?,
-            created_at: from_ms(r.try_get("created_at")?),
-            updated_at: from_ms(r.try_get("updated_at")?),
+            created_at: from_unix_ms(r.try_get("created_at")?),
+            updated_at: from_unix_ms(r.try_get("updated_at")?),
         })
     }
 }

@@ -11,7 +11,7 @@ use crate::model::{
 };
 use crate::rows::{corrupt, from_json, parse_id, parse_provenance, to_json};
 use crate::servers::{server_from_row, update_server_in};
-use crate::time::{from_ms, now_ms, to_ms};
+use crate::time::{from_unix_ms, now, unix_ms};
 use crate::write::{refused, retrying};
 use crate::{Loaded, Store, StoreError};
 use mcpgate_catalog::{Integration, UrlProvenance};
@@ -24,7 +24,7 @@ impl Store {
         tenant: &str,
         definition: &Integration,
     ) -> Result<IntegrationRecord, StoreError> {
-        let now = to_ms(now_ms());
+        let now = unix_ms(now());
         sqlx::query(
             "INSERT INTO integrations (id, tenant, name, origin, definition, created_at, updated_at)
              VALUES ($1, $2, $3, 'config', $4, $5, $6)
@@ -57,7 +57,7 @@ impl Store {
         definition: Integration,
         by: UrlProvenance,
     ) -> Result<IntegrationRecord, StoreError> {
-        let now = now_ms();
+        let now = now();
         let record = IntegrationRecord {
             id: IntegrationId::new(),
             tenant: tenant.to_owned(),
@@ -78,8 +78,8 @@ impl Store {
             .bind(&record.definition.name)
             .bind(to_json(&record.definition))
             .bind(by.as_str())
-            .bind(to_ms(now))
-            .bind(to_ms(now))
+            .bind(unix_ms(now))
+            .bind(unix_ms(now))
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;
@@ -204,13 +204,13 @@ impl Store {
             record.url_provenance = by;
             // Strictly later than the last write, even within one
             // millisecond: reloads find changed rows by this stamp.
-            record.updated_at = now_ms().max(record.updated_at + time::Duration::milliseconds(1));
+            record.updated_at = now().max(record.updated_at + time::Duration::milliseconds(1));
             sqlx::query(
                 "UPDATE integrations SET name = $1, definition = $2, updated_at = $3, url_provenance = $5 WHERE id = $4",
             )
             .bind(&record.definition.name)
             .bind(to_json(&record.definition))
-            .bind(to_ms(record.updated_at))
+            .bind(unix_ms(record.updated_at))
             .bind(id.to_string())
             .bind(by.as_str())
             .execute(&mut *tx)
@@ -351,8 +351,8 @@ pub(crate) fn integration_from_row(r: &AnyRow) -> Result<IntegrationRecord, Stor
             Origin::Api => parse_provenance("integrations", r)?,
         },
         definition,
-        created_at: from_ms(r.try_get("created_at")?),
-        updated_at: from_ms(r.try_get("updated_at")?),
+        created_at: from_unix_ms(r.try_get("created_at")?),
+        updated_at: from_unix_ms(r.try_get("updated_at")?),
     })
 }
 

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use crate::key::{ApiKey, KeyHash};
 use crate::model::{AdminTokenRecord, KeyRecord, ServerId};
 use crate::rows::{corrupt, parse_id};
-use crate::time::{from_ms, now_ms, to_ms};
+use crate::time::{from_unix_ms, now, unix_ms};
 use crate::write::retrying;
 use crate::{Loaded, Store, StoreError};
 
@@ -105,7 +105,7 @@ impl Store {
         let mut tx = self.pool().begin().await?;
         for (id, at) in used {
             sqlx::query("UPDATE server_keys SET last_used_at = CASE WHEN last_used_at IS NULL OR last_used_at < $1 THEN $1 ELSE last_used_at END WHERE id = $2")
-                .bind(to_ms(*at))
+                .bind(unix_ms(*at))
                 .bind(id.to_string())
                 .execute(&mut *tx)
                 .await?;
@@ -125,7 +125,7 @@ impl Store {
             tenant: tenant.map(str::to_owned),
             hash: key.hash,
             prefix: key.prefix.clone(),
-            created_at: now_ms(),
+            created_at: now(),
         };
         retrying!(async {
             sqlx::query(
@@ -135,7 +135,7 @@ impl Store {
             .bind(&record.tenant)
             .bind(record.hash.to_hex())
             .bind(&record.prefix)
-            .bind(to_ms(record.created_at))
+            .bind(unix_ms(record.created_at))
             .execute(self.pool())
             .await
             .map_err(StoreError::from)
@@ -156,7 +156,7 @@ impl Store {
                     hash: KeyHash::from_hex(&r.try_get::<String, _>("hash")?)
                         .ok_or_else(|| corrupt("admin_tokens", "bad hash"))?,
                     prefix: r.try_get("prefix")?,
-                    created_at: from_ms(r.try_get("created_at")?),
+                    created_at: from_unix_ms(r.try_get("created_at")?),
                 })
             })
             .collect()
@@ -168,7 +168,7 @@ impl Store {
             sqlx::query(
                 "UPDATE admin_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
             )
-            .bind(to_ms(now_ms()))
+            .bind(unix_ms(now()))
             .bind(id.to_string())
             .execute(self.pool())
             .await
@@ -189,7 +189,7 @@ pub(crate) async fn insert_key(
         server_id: server,
         hash: key.hash,
         prefix: key.prefix.clone(),
-        created_at: now_ms(),
+        created_at: now(),
         expires_at,
         revoked_at: None,
         last_used_at: None,
@@ -201,8 +201,8 @@ pub(crate) async fn insert_key(
     .bind(server.to_string())
     .bind(key.hash.to_hex())
     .bind(&key.prefix)
-    .bind(to_ms(record.created_at))
-    .bind(expires_at.map(to_ms))
+    .bind(unix_ms(record.created_at))
+    .bind(expires_at.map(unix_ms))
     .execute(&mut *tx)
     .await?;
     Ok((record, key))
@@ -251,9 +251,9 @@ pub(crate) async fn revoke(
     key: Uuid,
     grace: time::Duration,
 ) -> Result<bool, StoreError> {
-    let now = now_ms();
+    let now = now();
     let done = if grace.is_positive() {
-        let until = to_ms(now + grace);
+        let until = unix_ms(now + grace);
         sqlx::query(
             "UPDATE server_keys SET expires_at = CASE WHEN expires_at IS NULL OR expires_at > $1 THEN $1 ELSE expires_at END
              WHERE id = $2 AND server_id = $3 AND revoked_at IS NULL",
@@ -267,7 +267,7 @@ pub(crate) async fn revoke(
         sqlx::query(
             "UPDATE server_keys SET revoked_at = $1 WHERE id = $2 AND server_id = $3 AND revoked_at IS NULL",
         )
-        .bind(to_ms(now))
+        .bind(unix_ms(now))
         .bind(key.to_string())
         .bind(server.to_string())
         .execute(&mut *tx)
@@ -289,10 +289,12 @@ pub(crate) fn key_from_row(r: &AnyRow) -> Result<KeyRecord, StoreError> {
             .map_err(|_| corrupt("server_keys", "bad server_id"))?,
         hash: KeyHash::from_hex(&hash).ok_or_else(|| corrupt("server_keys", "bad hash"))?,
         prefix: r.try_get("prefix")?,
-        created_at: from_ms(r.try_get("created_at")?),
-        expires_at: r.try_get::<Option<i64>, _>("expires_at")?.map(from_ms),
-        revoked_at: r.try_get::<Option<i64>, _>("revoked_at")?.map(from_ms),
-        last_used_at: r.try_get::<Option<i64>, _>("last_used_at")?.map(from_ms),
+        created_at: from_unix_ms(r.try_get("created_at")?),
+        expires_at: r.try_get::<Option<i64>, _>("expires_at")?.map(from_unix_ms),
+        revoked_at: r.try_get::<Option<i64>, _>("revoked_at")?.map(from_unix_ms),
+        last_used_at: r
+            .try_get::<Option<i64>, _>("last_used_at")?
+            .map(from_unix_ms),
     })
 }
 
@@ -321,7 +323,7 @@ mod tests {
             assert_eq!(keys.len(), 3);
             for old in [first.id, second.id] {
                 let k = keys.iter().find(|k| k.id == old).unwrap();
-                let left = k.expires_at.unwrap() - now_ms();
+                let left = k.expires_at.unwrap() - now();
                 assert!(left > time::Duration::seconds(55) && left <= time::Duration::seconds(60));
             }
             // Rotation without grace revokes at once.
@@ -352,7 +354,7 @@ mod tests {
                     .is_none()
             );
 
-            let at = now_ms();
+            let at = now();
             store.touch_keys(&[(fourth.id, at)]).await.unwrap();
             store
                 .touch_keys(&[(fourth.id, at - time::Duration::hours(1))])

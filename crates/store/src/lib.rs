@@ -4,6 +4,8 @@
 //! (any number of replicas), created and migrated on first open. Secrets never reach the database in the clear: API keys are
 //! kept as their SHA-256 ([`KeyHash`]).
 
+#![warn(missing_docs)]
+
 mod accounts;
 mod backend;
 mod changes;
@@ -27,7 +29,7 @@ mod settings;
 mod store;
 #[cfg(test)]
 mod test_stores;
-mod time;
+pub mod time;
 pub mod upstreams;
 mod write;
 

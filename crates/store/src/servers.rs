@@ -10,7 +10,7 @@ use crate::model::{
     AccountId, KeyRecord, NewServer, ServerId, ServerPatch, ServerRecord, ServerSource,
 };
 use crate::rows::{corrupt, from_json, parse_id, to_json};
-use crate::time::{from_ms, now_ms, to_ms};
+use crate::time::{from_unix_ms, now, unix_ms};
 use crate::write::{refused, retrying};
 use crate::{Loaded, Store, StoreError};
 
@@ -161,7 +161,7 @@ impl Store {
 
 /// The record a [`NewServer`] becomes: a fresh id, created now.
 pub(crate) fn new_server_record(new: NewServer) -> ServerRecord {
-    let now = now_ms();
+    let now = now();
     ServerRecord {
         id: ServerId::new(),
         tenant: new.tenant,
@@ -210,9 +210,9 @@ pub(crate) async fn insert_server(
     .bind(to_json(&record.scope))
     .bind(record.exposed_tools.as_ref().map(to_json))
     .bind(i16::from(record.disabled))
-    .bind(record.expires_at.map(to_ms))
-    .bind(to_ms(record.created_at))
-    .bind(to_ms(record.updated_at))
+    .bind(record.expires_at.map(unix_ms))
+    .bind(unix_ms(record.created_at))
+    .bind(unix_ms(record.updated_at))
     .bind(&record.description)
     .bind(to_json(&record.limits))
     .bind(record.integration_id.map(|i| i.to_string()))
@@ -274,7 +274,7 @@ pub(crate) async fn update_server_in(
     if patch.modified_by.is_some() {
         record.modified_by = patch.modified_by;
     }
-    record.updated_at = now_ms();
+    record.updated_at = now();
     let (kind, reference) = record.source.to_columns();
     sqlx::query(
         "UPDATE servers SET name = $1, disabled = $2, expires_at = $3, scope = $4, exposed_tools = $5,
@@ -283,7 +283,7 @@ pub(crate) async fn update_server_in(
     )
     .bind(&record.name)
     .bind(i16::from(record.disabled))
-    .bind(record.expires_at.map(to_ms))
+    .bind(record.expires_at.map(unix_ms))
     .bind(to_json(&record.scope))
     .bind(record.exposed_tools.as_ref().map(to_json))
     .bind(kind)
@@ -293,7 +293,7 @@ pub(crate) async fn update_server_in(
     .bind(to_json(&record.limits))
     .bind(to_json(&record.sandbox))
     .bind(&record.modified_by)
-    .bind(to_ms(record.updated_at))
+    .bind(unix_ms(record.updated_at))
     .bind(id.to_string())
     .execute(&mut *tx)
     .await
@@ -338,9 +338,9 @@ pub(crate) fn server_from_row(r: &AnyRow) -> Result<ServerRecord, StoreError> {
         created_by: r.try_get("created_by")?,
         modified_by: r.try_get("modified_by")?,
         disabled: r.try_get::<i64, _>("disabled")? != 0,
-        expires_at: r.try_get::<Option<i64>, _>("expires_at")?.map(from_ms),
-        created_at: from_ms(r.try_get("created_at")?),
-        updated_at: from_ms(r.try_get("updated_at")?),
+        expires_at: r.try_get::<Option<i64>, _>("expires_at")?.map(from_unix_ms),
+        created_at: from_unix_ms(r.try_get("created_at")?),
+        updated_at: from_unix_ms(r.try_get("updated_at")?),
     })
 }
 
@@ -365,7 +365,7 @@ mod tests {
             let keys = store.list_active_keys().await.unwrap();
             assert_eq!(keys, vec![key.clone()]);
 
-            let expiry = now_ms() + time::Duration::hours(1);
+            let expiry = now() + time::Duration::hours(1);
             let patched = store
                 .update_server(
                     server.id,

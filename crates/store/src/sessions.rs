@@ -3,7 +3,7 @@
 use sqlx::Row;
 use time::OffsetDateTime;
 
-use crate::time::{from_ms, to_ms};
+use crate::time::{from_unix_ms, unix_ms};
 use crate::write::retrying;
 use crate::{Store, StoreError};
 
@@ -44,7 +44,7 @@ impl Store {
                 .await?;
                 sqlx::query("INSERT INTO ended_sessions (nonce, expires_at, seq) VALUES ($1, $2, $3) ON CONFLICT(nonce) DO NOTHING")
                     .bind(nonce)
-                    .bind(to_ms(expires_at))
+                    .bind(unix_ms(expires_at))
                     .bind(seq)
                     .execute(&mut *tx)
                     .await?;
@@ -81,13 +81,13 @@ impl Store {
             "SELECT nonce, expires_at, seq FROM ended_sessions WHERE seq > $1 AND expires_at >= $2 ORDER BY seq",
         )
         .bind(after)
-        .bind(to_ms(OffsetDateTime::now_utc()))
+        .bind(unix_ms(OffsetDateTime::now_utc()))
         .fetch_all(self.pool())
         .await?;
         let mut last = after;
         let mut ended = Vec::with_capacity(rows.len());
         for r in &rows {
-            ended.push((r.try_get::<String, _>(0)?, from_ms(r.try_get(1)?)));
+            ended.push((r.try_get::<String, _>(0)?, from_unix_ms(r.try_get(1)?)));
             last = last.max(r.try_get(2)?);
         }
         Ok((ended, last))
@@ -95,7 +95,7 @@ impl Store {
 
     /// Ended sessions that have not yet expired (older ones are purged).
     pub async fn ended_sessions(&self) -> Result<Vec<(String, OffsetDateTime)>, StoreError> {
-        let now = to_ms(OffsetDateTime::now_utc());
+        let now = unix_ms(OffsetDateTime::now_utc());
         sqlx::query("DELETE FROM ended_sessions WHERE expires_at < $1")
             .bind(now)
             .execute(self.pool())
@@ -105,21 +105,21 @@ impl Store {
             .await?;
         Ok(rows
             .iter()
-            .map(|r| (r.get::<String, _>(0), from_ms(r.get(1))))
+            .map(|r| (r.get::<String, _>(0), from_unix_ms(r.get(1))))
             .collect())
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use crate::time::now_ms;
+    use crate::time::now;
 
     use crate::test_stores::stores;
 
     #[tokio::test]
     async fn ending_a_session_moves_no_revision_and_others_read_only_what_is_new() {
         for store in stores().await {
-            let future = now_ms() + time::Duration::minutes(5);
+            let future = now() + time::Duration::minutes(5);
             let before = store.change_marks().await.unwrap();
             store.end_session("aa", future).await.unwrap();
             let after = store.change_marks().await.unwrap();

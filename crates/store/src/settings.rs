@@ -34,7 +34,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
 
-    use crate::time::now_ms;
+    use crate::time::now;
 
     use crate::test_stores::stores;
 
@@ -44,8 +44,8 @@ mod tests {
             assert_eq!(store.init_setting("k", "one").await.unwrap(), "one");
             assert_eq!(store.init_setting("k", "two").await.unwrap(), "one");
 
-            let past = now_ms() - time::Duration::minutes(1);
-            let future = now_ms() + time::Duration::minutes(1);
+            let past = now() - time::Duration::minutes(1);
+            let future = now() + time::Duration::minutes(1);
             store.end_session("old", past).await.unwrap();
             store.end_session("new", future).await.unwrap();
             let ended: Vec<_> = store

@@ -283,7 +283,7 @@ mod tests {
     use super::*;
     use crate::test_stores::{crm, stores};
     use crate::test_stores::{demo, postgres};
-    use crate::time::now_ms;
+    use crate::time::now;
     use crate::{NewAccount, NewServer, ServerSource};
     use mcpgate_catalog::{Credentials, UrlProvenance};
     use sqlx::AssertSqlSafe;
@@ -439,7 +439,7 @@ mod tests {
             let (key, _) = minted.unwrap();
             let created = store.revision().await.unwrap();
             assert!(created > start, "creating a server and its key");
-            store.touch_keys(&[(key.id, now_ms())]).await.unwrap();
+            store.touch_keys(&[(key.id, now())]).await.unwrap();
             assert_eq!(
                 store.revision().await.unwrap(),
                 created,
