@@ -153,7 +153,7 @@ impl Fixtures {
             tool: tool.to_owned(),
             arguments: redact(arguments),
             result: redact(result),
-            created_at: (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64,
+            created_at: crate::timefmt::now_ms(),
         };
         store.add_fixture(&fixture).await?;
         self.push(fixture);

@@ -13,7 +13,7 @@ use sqlx::{AnyConnection, Connection};
 use tokio::sync::Mutex;
 
 use crate::StoreError;
-use crate::store::{now_ms, to_ms};
+use crate::time::{now, unix_ms};
 
 /// The lease bookkeeping of one store.
 pub(crate) enum Leases {
@@ -43,7 +43,7 @@ impl Leases {
     ) -> Result<bool, StoreError> {
         match self {
             Self::Table => {
-                let now = now_ms();
+                let now = now();
                 let done = sqlx::query(
                     "INSERT INTO job_leases (job, holder, expires_at) VALUES ($1, $2, $3)
                      ON CONFLICT(job) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
@@ -51,8 +51,8 @@ impl Leases {
                 )
                 .bind(job)
                 .bind(holder)
-                .bind(to_ms(now + ttl))
-                .bind(to_ms(now))
+                .bind(unix_ms(now + ttl))
+                .bind(unix_ms(now))
                 .execute(pool)
                 .await?;
                 Ok(done.rows_affected() == 1)

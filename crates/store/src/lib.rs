@@ -4,22 +4,33 @@
 //! (any number of replicas), created and migrated on first open. Secrets never reach the database in the clear: API keys are
 //! kept as their SHA-256 ([`KeyHash`]).
 
+#![warn(missing_docs)]
+
+mod accounts;
 mod backend;
 mod changes;
+mod integrations;
 #[cfg(test)]
 mod integrity_tests;
 pub mod key;
+mod keys;
 mod lease;
 mod loaded;
 mod migrate;
 pub mod model;
-pub mod registry;
+pub mod portals;
+mod rows;
 pub mod sandbox;
 pub mod scratch;
 pub mod secrets;
+mod servers;
+mod sessions;
+mod settings;
 mod store;
 #[cfg(test)]
 mod test_stores;
+pub mod time;
+pub mod upstreams;
 mod write;
 
 pub use backend::{Backend, redact};
@@ -31,10 +42,12 @@ pub use model::{
     KeyRecord, Limits, NewAccount, NewServer, Origin, SandboxSettings, ServerId, ServerPatch,
     ServerRecord, ServerSource,
 };
-pub use registry::{PortalRecord, PortalServer, SyncWrite, UpstreamRecord};
+pub use portals::{PortalRecord, PortalServer};
 pub use sandbox::Fixture;
 pub use secrets::MasterKey;
-pub use store::{ChangeMarks, Store};
+pub use sessions::ChangeMarks;
+pub use store::Store;
+pub use upstreams::{SyncWrite, UpstreamRecord};
 
 /// A store operation that failed.
 #[derive(Debug, thiserror::Error)]

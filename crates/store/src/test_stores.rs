@@ -1,6 +1,7 @@
 //! Stores for unit tests, on every backend that is there.
 
-use crate::{MasterKey, Store};
+use crate::{MasterKey, NewServer, ServerSource, Store};
+use mcpgate_catalog::Integration;
 
 /// The PostgreSQL server store tests use: `MCPGATE_TEST_POSTGRES`, else
 /// the local one. `None` (with a printed reason) when it cannot be
@@ -71,4 +72,15 @@ pub(crate) fn upstream(id: &str) -> crate::UpstreamRecord {
         config_version: 0,
         warnings: Vec::new(),
     }
+}
+
+pub(crate) fn demo(name: &str) -> NewServer {
+    NewServer::new("default", name, ServerSource::Toolset("demo".into()))
+}
+
+pub(crate) fn crm() -> Integration {
+    Integration::from_yaml(
+        "name: crm\nbase_url: https://crm.example.com\nresources:\n  - name: contacts\n    methods:\n      - { kind: list, method: GET, path: /contacts }\n",
+    )
+    .unwrap()
 }

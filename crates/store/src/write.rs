@@ -182,3 +182,14 @@ pub(crate) fn violation(e: &sqlx::Error) -> Option<Violation> {
     }
     None
 }
+
+/// A refused write as the request's fault: a taken unique value is the
+/// conflict `unique`, a broken reference the conflict `missing`; anything
+/// else stays a database error (contention included, for the retry).
+pub(crate) fn refused(e: sqlx::Error, unique: &str, missing: &str) -> StoreError {
+    match violation(&e) {
+        Some(Violation::Unique) => StoreError::Conflict(unique.to_owned()),
+        Some(Violation::ForeignKey) => StoreError::Conflict(missing.to_owned()),
+        None => StoreError::Database(e),
+    }
+}
