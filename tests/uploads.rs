@@ -108,9 +108,7 @@ async fn a_document_over_the_configured_limit_is_a_413_the_cli_explains() {
         "{answer}"
     );
     // Nothing was stored.
-    let (_, list) = gw
-        .admin(reqwest::Method::GET, "/integration", None)
-        .await;
+    let (_, list) = gw.admin(reqwest::Method::GET, "/integration", None).await;
     assert_eq!(list["result"].as_array().map(Vec::len), Some(0), "{list}");
 
     // A small document still imports under the small limit.

@@ -9,11 +9,11 @@ pub mod control;
 mod cors;
 pub mod fixtures;
 mod http_util;
+pub mod index;
 pub mod limits;
 pub mod mcp;
 pub mod ops;
 pub mod origin;
-pub mod registry;
 pub mod sandbox;
 pub mod session;
 pub mod sync;
@@ -29,8 +29,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use admin::AdminAuth;
+pub use index::Index;
 pub use origin::OriginPolicy;
-pub use registry::Registry;
 pub use session::{SessionKey, Sessions};
 
 /// Tunables of the gateway, resolved from config by the binary.
@@ -89,7 +89,7 @@ pub struct Gateway {
     /// Persistence.
     pub store: Store,
     /// Hot-path index of servers and keys.
-    pub registry: Registry,
+    pub index: Index,
     /// Session issuing and validation.
     pub sessions: Sessions,
     /// Accepted admin tokens.
@@ -142,7 +142,7 @@ impl Gateway {
             })
             .expect("the HTTP clients build");
         let resyncs = Arc::new(sync::Resyncs::default());
-        let registry = Registry::new(
+        let index = Index::new(
             toolsets,
             options.page_size,
             http,
@@ -151,7 +151,7 @@ impl Gateway {
             Arc::clone(&resyncs),
         )
         .with_mcp_limits(options.mcp_limits);
-        registry.load_all(&store).await?;
+        index.load_all(&store).await?;
         admin.reload(&store).await?;
         let sessions = Sessions::new(session_key, options.session_ttl);
         load_ended_sessions(&store, &sessions).await?;
@@ -159,7 +159,7 @@ impl Gateway {
         let fixtures = Arc::new(fixtures::Fixtures::load(&store).await?);
         Ok(Arc::new(Self {
             store,
-            registry,
+            index,
             sessions,
             admin,
             metrics,
@@ -187,7 +187,7 @@ impl Gateway {
     /// End the gateway's sessions with its upstream MCP servers (`DELETE`),
     /// waiting at most `within`; for shutdown.
     pub async fn end_upstream_sessions(&self, within: Duration) {
-        let clients = self.registry.upstream_clients();
+        let clients = self.index.upstream_clients();
         let ending = futures_util::future::join_all(clients.iter().map(|c| c.close()));
         if tokio::time::timeout(within, ending).await.is_err() {
             tracing::warn!("not every upstream session was ended before shutdown");
@@ -198,7 +198,7 @@ impl Gateway {
     /// servers and accounts are kept as they are).
     async fn reload(&self, why: &str) {
         tracing::debug!(why, "reloading from the store");
-        if let Err(e) = self.registry.load_all(&self.store).await {
+        if let Err(e) = self.index.load_all(&self.store).await {
             tracing::warn!(error = %e, why, "reload from the store failed");
         }
         if let Err(e) = self.admin.reload(&self.store).await {
@@ -303,7 +303,7 @@ impl Gateway {
 
     /// Write pending last-use times now (also called on shutdown).
     pub async fn flush_usage(&self) {
-        let used = self.registry.take_used();
+        let used = self.index.take_used();
         if let Err(e) = self.store.touch_keys(&used).await {
             tracing::warn!(error = %e, keys = used.len(), "could not record key use");
         }

@@ -238,7 +238,7 @@ impl Control<'_> {
     /// The tool names the gateway built from integration `id`.
     pub fn integration_tools(&self, id: IntegrationId) -> Vec<String> {
         self.gw
-            .registry
+            .index
             .integration(id)
             .map(|e| e.tool_names.clone())
             .unwrap_or_default()

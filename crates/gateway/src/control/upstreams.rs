@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::{AdminContext, Control, ControlError, check, egress, own_unreadable};
-use crate::registry::RecordKind;
+use crate::index::RecordKind;
 use crate::sync::{Synced, status, sync_upstream};
 use crate::timefmt::now_ms;
 
@@ -159,7 +159,7 @@ impl Control<'_> {
         // in error whatever its last sync said.
         let fault = self
             .gw
-            .registry
+            .index
             .fault(RecordKind::Upstream, &record.tenant, &record.id);
         let (status, error, error_detail) = match fault {
             Some(f) => (
@@ -262,7 +262,7 @@ impl Control<'_> {
     ) -> Result<Option<Unreadable>, ControlError> {
         if self
             .gw
-            .registry
+            .index
             .fault(RecordKind::Upstream, ctx.tenant(), id)
             .is_none()
         {
