@@ -3,6 +3,8 @@
 //! operational endpoints. It composes the other crates; nothing depends on it
 //! but the binary.
 
+#![warn(missing_docs, unreachable_pub)]
+
 pub mod admin;
 pub mod cluster_limits;
 pub mod control;
@@ -84,40 +86,47 @@ fn mark_ended(sessions: &Sessions, ended: Vec<(String, time::OffsetDateTime)>) {
     }
 }
 
+/// What sandbox twins keep between requests (the twin's state, apart from
+/// the live index's).
+pub(crate) struct Twins {
+    /// What sandbox twins' simulated calls created, per key.
+    pub(crate) sandbox: Arc<sandbox::PersistentSandbox>,
+    /// Recorded calls, replayed by sandbox twins.
+    pub(crate) fixtures: Arc<fixtures::Fixtures>,
+    /// Simulated calls per server, so each server's error rate holds on its own.
+    pub(crate) fault_calls: dashmap::DashMap<mcpgate_store::ServerId, u64>,
+}
+
 /// Everything a request handler needs, shared behind an `Arc`.
 pub struct Gateway {
     /// Persistence.
-    pub store: Store,
+    pub(crate) store: Store,
     /// Hot-path index of servers and keys.
-    pub index: Index,
+    pub(crate) index: Index,
     /// Session issuing and validation.
-    pub sessions: Sessions,
+    pub(crate) sessions: Sessions,
     /// Accepted admin tokens.
-    pub admin: AdminAuth,
+    pub(crate) admin: AdminAuth,
     /// Prometheus rendering.
-    pub metrics: PrometheusHandle,
+    pub(crate) metrics: PrometheusHandle,
     origins: OriginPolicy,
     public_url: String,
     max_body_bytes: usize,
     pub(crate) max_document_bytes: usize,
     default_toolset: String,
     resync_interval: Duration,
-    /// What sandbox twins' simulated calls created, per key.
-    pub sandbox: Arc<sandbox::PersistentSandbox>,
-    /// Recorded calls, replayed by sandbox twins.
-    pub fixtures: Arc<fixtures::Fixtures>,
-    /// Simulated calls per server, so each server's error rate holds on its own.
-    pub fault_calls: dashmap::DashMap<mcpgate_store::ServerId, u64>,
+    /// What sandbox twins keep.
+    pub(crate) twins: Twins,
     /// Resyncs of upstreams that announced a list change, coalesced.
-    pub resyncs: Arc<sync::Resyncs>,
+    pub(crate) resyncs: Arc<sync::Resyncs>,
     /// What the MCP relay keeps between requests: portal calls in flight,
     /// relayed requests awaiting answers, paused 2026 calls, log levels.
     relays: mcp::relay::Relays,
     /// Cluster-wide limits, when configured.
-    pub cluster_limits: Option<Arc<cluster_limits::ClusterLimits>>,
+    pub(crate) cluster_limits: Option<Arc<cluster_limits::ClusterLimits>>,
     /// The egress policy, for admin validation of URLs (the HTTP client
     /// enforces it on every connection).
-    pub egress: Arc<mcpgate_upstream::egress::EgressPolicy>,
+    pub(crate) egress: Arc<mcpgate_upstream::egress::EgressPolicy>,
 }
 
 impl Gateway {
@@ -169,14 +178,26 @@ impl Gateway {
             max_document_bytes: options.max_document_bytes,
             default_toolset: options.default_toolset,
             resync_interval: options.resync_interval,
-            sandbox,
-            fixtures,
-            fault_calls: dashmap::DashMap::new(),
+            twins: Twins {
+                sandbox,
+                fixtures,
+                fault_calls: dashmap::DashMap::new(),
+            },
             resyncs,
             relays: mcp::relay::Relays::default(),
             cluster_limits: options.cluster_limits.clone(),
             egress: options.egress,
         }))
+    }
+
+    /// Persistence.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The in-memory index the hot path reads.
+    pub fn index(&self) -> &Index {
+        &self.index
     }
 
     /// The MCP URL of a server key.

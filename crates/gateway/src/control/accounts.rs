@@ -103,7 +103,7 @@ impl Control<'_> {
             "base_url"
         };
         egress::check_account(
-            self.gw,
+            &self.gw.egress,
             &entry.record,
             by,
             base_url,

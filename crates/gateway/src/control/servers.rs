@@ -415,6 +415,7 @@ impl Control<'_> {
         for k in self.gw.store.all_server_keys(server).await? {
             removed += self
                 .gw
+                .twins
                 .sandbox
                 .reset(&self.gw.store, &k.id.to_string())
                 .await?;
@@ -437,7 +438,7 @@ impl Control<'_> {
         if !self.gw.store.delete_fixture(server, fixture).await? {
             return Err(ControlError::NotFound);
         }
-        self.gw.fixtures.remove(server, fixture);
+        self.gw.twins.fixtures.remove(server, fixture);
         Ok(())
     }
 }

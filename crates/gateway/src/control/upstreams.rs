@@ -192,7 +192,12 @@ impl Control<'_> {
         spec: UpstreamSpec,
     ) -> Result<UpstreamView, ControlError> {
         let (auth, credentials) = spec.check()?;
-        egress::check_url(self.gw, "hostname", &spec.hostname, ctx.url_provenance())?;
+        egress::check_url(
+            &self.gw.egress,
+            "hostname",
+            &spec.hostname,
+            ctx.url_provenance(),
+        )?;
         let id = check::short_id("id", spec.id)?;
         let now = now_ms();
         let record = UpstreamRecord {
@@ -308,7 +313,12 @@ impl Control<'_> {
         if endpoint_changed || ctx.super_admin {
             record.url_provenance = ctx.url_provenance();
         }
-        egress::check_url(self.gw, "hostname", &spec.hostname, record.url_provenance)?;
+        egress::check_url(
+            &self.gw.egress,
+            "hostname",
+            &spec.hostname,
+            record.url_provenance,
+        )?;
         record.name = spec.name.trim().to_owned();
         record.hostname = spec.hostname;
         record.auth_type = auth.as_str().to_owned();
