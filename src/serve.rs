@@ -89,7 +89,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         egress,
     };
     let gateway = Gateway::new(store, toolsets, session_key, admin, metrics, options).await?;
-    let (servers, keys) = gateway.registry.counts();
+    let (servers, keys) = gateway.index().counts();
     gateway.spawn_maintenance(Duration::from_secs(config.mcp.reload_interval_secs.max(1)));
     gateway.spawn_change_watch(Duration::from_millis(config.mcp.change_poll_ms.max(50)));
     mcpgate_gateway::sync::spawn_resync(
@@ -99,7 +99,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     );
     gateway.spawn_usage_flush(Duration::from_secs(config.mcp.usage_flush_secs.max(1)));
 
-    let store = gateway.store.location();
+    let store = gateway.store().location();
     tracing::info!(%local, %public_url, %store, servers, keys, "mcpgate listening");
     if let Some(secret) = bootstrap {
         print_bootstrap(&secret, local);

@@ -257,7 +257,7 @@ async fn the_mcp_inspector_cli_speaks_2026_to_a_server_and_to_a_portal() {
     let gw = Gateway::start().await;
     let (_, token) = gw.create_server("inspector").await;
     let upstream = python::start("alpha", "base", python::free_port());
-    let portal = common::registry::portal_over(&gw, "alpha", &upstream.url).await;
+    let portal = common::cloudflare::portal_over(&gw, "alpha", &upstream.url).await;
     let before = gw.served("initialize").await;
     for (url, tool, arg, expected) in [
         (

@@ -443,7 +443,7 @@ async fn portal_session(shared: &Shared) {
     }
     let upstream = common::python::start("alpha", "base", common::python::free_port());
     let a = shared.first("").await;
-    let on_a = common::registry::portal_over(&a, "alpha", &upstream.url).await;
+    let on_a = common::cloudflare::portal_over(&a, "alpha", &upstream.url).await;
     let hello = json!({"name": "alpha_hello", "arguments": {"who": "ada"}});
     let r = on_a.call("tools/call", hello.clone()).await;
     assert_eq!(r["content"][0]["text"], "hello ada from alpha", "{r}");

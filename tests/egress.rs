@@ -9,7 +9,7 @@ mod common;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use common::registry::{self, BASE};
+use common::cloudflare::{self, BASE};
 use common::{ADMIN_TOKEN, Gateway, Mcp, Start};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -408,8 +408,8 @@ async fn a_name_that_reaches_the_gateway_itself_is_refused_on_connect() {
     let gw = Gateway::start().await;
     let port = gw.base.rsplit(':').next().unwrap();
     let (_, token) = gw.create_server("self").await;
-    registry::register(&gw, "self", &format!("http://localhost:{port}/mcp/{token}")).await;
-    let synced = registry::sync(&gw, "self", None).await;
+    cloudflare::register(&gw, "self", &format!("http://localhost:{port}/mcp/{token}")).await;
+    let synced = cloudflare::sync(&gw, "self", None).await;
     assert_eq!(synced["status"], "error", "{synced}");
     let error = synced["error"].as_str().unwrap();
     assert!(
@@ -601,7 +601,7 @@ async fn a_legacy_upstream_cannot_send_the_credential_to_another_origin() {
         )
         .await;
     assert_eq!(status, 201, "{body}");
-    let synced = registry::sync(&gw, "old", None).await;
+    let synced = cloudflare::sync(&gw, "old", None).await;
     assert_eq!(synced["status"], "error", "{synced}");
     assert!(
         synced["error"].as_str().unwrap().contains("another origin"),
@@ -684,8 +684,8 @@ async fn sync_as(gw: &Gateway, token: &str, tenant: &str, id: &str) -> Value {
 async fn by_default_a_super_admins_loopback_upstream_syncs_and_a_tenant_admins_is_refused() {
     let up = McpUpstream::start().await;
     let gw = Gateway::start().await;
-    registry::register(&gw, "up", &up.url).await;
-    let synced = registry::sync(&gw, "up", None).await;
+    cloudflare::register(&gw, "up", &up.url).await;
+    let synced = cloudflare::sync(&gw, "up", None).await;
     assert_eq!(synced["status"], "ready", "{synced}");
     assert_eq!(synced["tools"][0]["name"], "ping", "{synced}");
 
@@ -825,8 +825,8 @@ async fn a_url_a_tenant_wrote_is_refused_at_connect_even_when_stored_directly() 
     let up = McpUpstream::start().await;
     let api = Recorder::start(None).await;
     let gw = Gateway::start().await;
-    registry::register(&gw, "up", &up.url).await;
-    assert_eq!(registry::sync(&gw, "up", None).await["status"], "ready");
+    cloudflare::register(&gw, "up", &up.url).await;
+    assert_eq!(cloudflare::sync(&gw, "up", None).await["status"], "ready");
     let c = probe_client(&gw, &api.base, json!({"type": "none"})).await;
     assert_ne!(list_items(&c).await["isError"], true);
     assert_eq!(api.hits().len(), 1);
@@ -883,7 +883,7 @@ async fn a_url_a_tenant_wrote_is_refused_at_connect_even_when_stored_directly() 
     assert_eq!(list_items(&c).await["isError"], true);
     assert_eq!(api.hits().len(), called, "no request reached the API");
     let reached = up.requests();
-    let synced = registry::sync(&gw, "up", None).await;
+    let synced = cloudflare::sync(&gw, "up", None).await;
     assert_eq!(synced["status"], "error", "{synced}");
     assert!(
         synced["error"].as_str().unwrap().contains(REFUSED),

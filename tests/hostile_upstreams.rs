@@ -6,8 +6,8 @@
 
 mod common;
 
+use common::cloudflare::{BASE, portal, register, sync};
 use common::hostile::{self, Hostile, Lists};
-use common::registry::{BASE, portal, register, sync};
 use common::{Gateway, Start};
 use reqwest::Method;
 use serde_json::{Value, json};

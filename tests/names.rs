@@ -5,8 +5,8 @@
 
 mod common;
 
+use common::cloudflare::{portal, register, sync};
 use common::raw_mcp::RawMcp;
-use common::registry::{portal, register, sync};
 use common::{Gateway, Mcp};
 use mcpgate_catalog::schema_keys::property_keys;
 use serde_json::{Value, json};

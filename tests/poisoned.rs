@@ -9,8 +9,8 @@
 
 mod common;
 
+use common::cloudflare::{BASE, portal, register, sync};
 use common::raw_mcp::RawMcp;
-use common::registry::{BASE, portal, register, sync};
 use common::{Gateway, Start, cli};
 use reqwest::Method;
 use serde_json::{Value, json};

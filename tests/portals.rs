@@ -4,8 +4,8 @@
 
 mod common;
 
+use common::cloudflare::{BASE, portal, register, sync};
 use common::python::{self, Fixture};
-use common::registry::{BASE, portal, register, sync};
 use common::{Gateway, Mcp};
 use reqwest::Method;
 use serde_json::{Value, json};

@@ -448,7 +448,7 @@ async fn listen_announces_list_changes_and_ends_when_the_server_goes() {
     }
     let upstream = python::start("alpha", "base", python::free_port());
     let gw = Gateway::start().await;
-    let portal = common::registry::portal_over(&gw, "alpha", &upstream.url).await;
+    let portal = common::cloudflare::portal_over(&gw, "alpha", &upstream.url).await;
     let mut resp = listen(&portal.http, &portal.url, json!({"toolsListChanged": true})).await;
     let mut buffer = String::new();
     let ack = next_message(&mut resp, &mut buffer, 5)
@@ -460,7 +460,7 @@ async fn listen_announces_list_changes_and_ends_when_the_server_goes() {
     );
 
     // An admin hides a tool of the portal: the listener hears of it.
-    let base = common::registry::BASE;
+    let base = common::cloudflare::BASE;
     let (status, body) = gw
         .admin(
             Method::PUT,
@@ -570,7 +570,7 @@ async fn the_python_sdk_2_speaks_2026_to_a_portal_over_a_2025_upstream() {
     // The upstream is the 1.x SDK's server: handshake era only.
     let upstream = python::start("alpha", "base", python::free_port());
     let gw = Gateway::start().await;
-    let portal = common::registry::portal_over(&gw, "alpha", &upstream.url).await;
+    let portal = common::cloudflare::portal_over(&gw, "alpha", &upstream.url).await;
     for mode in ["auto", VERSION] {
         let report = python_client(&portal.url, mode, "alpha_hello", json!({"who": "ada"})).await;
         assert_eq!(report["era"], "modern", "{mode}: {report}");
@@ -628,7 +628,7 @@ async fn a_2025_upstreams_sampling_request_becomes_input_required_and_the_answer
     }
     let upstream = python::start("alpha", "base", python::free_port());
     let gw = Gateway::start().await;
-    let portal = common::registry::portal_over(&gw, "alpha", &upstream.url).await;
+    let portal = common::cloudflare::portal_over(&gw, "alpha", &upstream.url).await;
     let c = portal.stateless_to(&gw);
 
     // The upstream asks the client's model; the 2026 client gets the question.
@@ -730,7 +730,7 @@ async fn a_portal_call_streams_progress_and_only_requested_logs_before_its_resul
     }
     let upstream = python::start("alpha", "base", python::free_port());
     let gw = Gateway::start().await;
-    let portal = common::registry::portal_over(&gw, "alpha", &upstream.url).await;
+    let portal = common::cloudflare::portal_over(&gw, "alpha", &upstream.url).await;
     let c = portal.stateless_to(&gw);
     let count = |meta: Value| json!({"name": "alpha_count", "arguments": {"n": 3}, "_meta": meta});
     let headers = call_headers("alpha_count");
@@ -812,7 +812,7 @@ async fn mcp_param_headers_are_passed_on_to_upstream_mcp_servers() {
     }
     let upstream = python::start("alpha", "base", python::free_port());
     let gw = Gateway::start().await;
-    let mut portal = common::registry::portal_over(&gw, "alpha", &upstream.url).await;
+    let mut portal = common::cloudflare::portal_over(&gw, "alpha", &upstream.url).await;
     // A header the gateway does not know, on a 2026 call…
     let params = json!({"name": "alpha_hello", "arguments": {"who": "ada"}, "_meta": meta()});
     let r = raw(
@@ -870,11 +870,11 @@ async fn an_upstream_that_speaks_only_2026_is_synced_and_served_to_clients_of_bo
     // The 2.x SDK's server, refusing `initialize` with 404/-32601.
     let upstream = python::start_stateless("beta", python::free_port());
     let gw = Gateway::start().await;
-    let portal = common::registry::portal_over(&gw, "beta", &upstream.url).await;
+    let portal = common::cloudflare::portal_over(&gw, "beta", &upstream.url).await;
     let (_, synced) = gw
         .admin(
             Method::GET,
-            &format!("{}/servers/beta", common::registry::BASE),
+            &format!("{}/servers/beta", common::cloudflare::BASE),
             None,
         )
         .await;
@@ -1032,7 +1032,7 @@ async fn a_2026_only_upstreams_list_changes_arrive_by_subscriptions_listen() {
     }
     let upstream = python::start_stateless("beta", python::free_port());
     let gw = Gateway::start().await;
-    let portal = common::registry::portal_over(&gw, "beta", &upstream.url).await;
+    let portal = common::cloudflare::portal_over(&gw, "beta", &upstream.url).await;
     assert!(!portal.tool_names().await.contains(&"beta_grown".to_owned()));
     // Give the gateway's listener a moment to open its subscription.
     tokio::time::sleep(Duration::from_millis(700)).await;
@@ -1054,7 +1054,7 @@ async fn a_2026_client_closing_its_request_cancels_the_2025_upstream_call() {
     }
     let upstream = python::start("alpha", "base", python::free_port());
     let gw = Gateway::start().await;
-    let portal = common::registry::portal_over(&gw, "alpha", &upstream.url).await;
+    let portal = common::cloudflare::portal_over(&gw, "alpha", &upstream.url).await;
     // `alpha_wait` sleeps a minute unless cancelled; the client gives up
     // after a second and closes the connection.
     let gave_up = gw
@@ -1093,7 +1093,7 @@ async fn a_streamed_portal_call_holds_its_permit_until_the_client_hangs_up() {
         ..Default::default()
     })
     .await;
-    let c = common::registry::portal_over(&gw, "alpha", &upstream.url)
+    let c = common::cloudflare::portal_over(&gw, "alpha", &upstream.url)
         .await
         .stateless_to(&gw);
     let mut with_token = meta();
@@ -1139,7 +1139,7 @@ async fn a_2026_upstreams_question_reaches_a_2026_client_as_is_and_any_replica_t
     }
     let upstream = python::start_stateless("beta", python::free_port());
     let a = Gateway::start().await;
-    let portal = common::registry::portal_over(&a, "beta", &upstream.url).await;
+    let portal = common::cloudflare::portal_over(&a, "beta", &upstream.url).await;
     // Replica B serves the same data directory: same store, same secrets.
     let b = Gateway::start_with(common::Start {
         data_dir: Some(a.data_dir()),

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::registry::portal_over;
+use common::cloudflare::portal_over;
 use common::{Gateway, Mcp, next_message, typescript};
 use serde_json::{Value, json};
 use std::time::Duration;

@@ -3,10 +3,10 @@
 
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod cloudflare;
 pub mod hostile;
 pub mod python;
 pub mod raw_mcp;
-pub mod registry;
 pub mod typescript;
 pub mod upstream;
 

@@ -1,6 +1,8 @@
 //! Tool sources for mcpgate, as pure data: integration definitions, tool
 //! generation and naming, scopes, credentials, and static toolsets.
 
+#![warn(missing_docs)]
+
 pub mod credentials;
 pub mod defs;
 pub mod integration;

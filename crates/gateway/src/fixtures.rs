@@ -83,7 +83,7 @@ impl Recording {
         }
         Some(Self {
             store: gw.store.clone(),
-            fixtures: Arc::clone(&gw.fixtures),
+            fixtures: Arc::clone(&gw.twins.fixtures),
             server: view.id,
             tool: tool.to_owned(),
             arguments: arguments.unwrap_or_else(|| Value::Object(Map::new())),

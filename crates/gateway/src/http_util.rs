@@ -7,7 +7,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 
 /// Why a request body could not be read.
-pub enum BodyError {
+pub(crate) enum BodyError {
     /// Larger than the configured limit.
     TooLarge,
     /// The connection failed while reading.
@@ -15,7 +15,11 @@ pub enum BodyError {
 }
 
 /// Read a whole body, refusing more than `limit` bytes without buffering them.
-pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, BodyError> {
+pub(crate) async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<Bytes, BodyError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -36,7 +40,7 @@ pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<
 /// and for at most `drain_time` — so that a client still sending gets the
 /// error answer instead of a reset connection. Past the budget or the time
 /// the connection is given up on (hyper closes it after the answer).
-pub async fn read_body_draining(
+pub(crate) async fn read_body_draining(
     body: Body,
     limit: usize,
     drain_budget: u64,
@@ -87,7 +91,7 @@ pub async fn read_body_draining(
 }
 
 /// A response with a JSON body.
-pub fn json(status: StatusCode, body: impl Into<Body>) -> Response {
+pub(crate) fn json(status: StatusCode, body: impl Into<Body>) -> Response {
     let mut r = Response::new(body.into());
     *r.status_mut() = status;
     r.headers_mut().insert(
@@ -98,14 +102,14 @@ pub fn json(status: StatusCode, body: impl Into<Body>) -> Response {
 }
 
 /// A response without a body.
-pub fn empty(status: StatusCode) -> Response {
+pub(crate) fn empty(status: StatusCode) -> Response {
     let mut r = Response::new(Body::empty());
     *r.status_mut() = status;
     r
 }
 
 /// The token of an `Authorization: Bearer <token>` header.
-pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme
@@ -115,7 +119,7 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// Whether a media type (ignoring parameters) is the given one.
-pub fn is_media_type(value: Option<&HeaderValue>, expected: &str) -> bool {
+pub(crate) fn is_media_type(value: Option<&HeaderValue>, expected: &str) -> bool {
     value
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
@@ -123,7 +127,7 @@ pub fn is_media_type(value: Option<&HeaderValue>, expected: &str) -> bool {
 }
 
 /// Whether an `Accept` header explicitly lists a media type.
-pub fn accepts(headers: &HeaderMap, media: &str) -> bool {
+pub(crate) fn accepts(headers: &HeaderMap, media: &str) -> bool {
     headers
         .get_all(header::ACCEPT)
         .iter()
@@ -139,7 +143,7 @@ pub fn accepts(headers: &HeaderMap, media: &str) -> bool {
 
 /// Whether an `Accept` header admits `application/json`. No header admits
 /// everything (RFC 9110 §12.5.1).
-pub fn accepts_json(headers: &HeaderMap) -> bool {
+pub(crate) fn accepts_json(headers: &HeaderMap) -> bool {
     let mut values = headers.get_all(header::ACCEPT).iter().peekable();
     if values.peek().is_none() {
         return true;

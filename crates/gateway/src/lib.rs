@@ -3,17 +3,19 @@
 //! operational endpoints. It composes the other crates; nothing depends on it
 //! but the binary.
 
+#![warn(missing_docs, unreachable_pub)]
+
 pub mod admin;
 pub mod cluster_limits;
 pub mod control;
 mod cors;
 pub mod fixtures;
 mod http_util;
+pub mod index;
 pub mod limits;
 pub mod mcp;
 pub mod ops;
 pub mod origin;
-pub mod registry;
 pub mod sandbox;
 pub mod session;
 pub mod sync;
@@ -29,8 +31,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use admin::AdminAuth;
+pub use index::Index;
 pub use origin::OriginPolicy;
-pub use registry::Registry;
 pub use session::{SessionKey, Sessions};
 
 /// Tunables of the gateway, resolved from config by the binary.
@@ -84,40 +86,47 @@ fn mark_ended(sessions: &Sessions, ended: Vec<(String, time::OffsetDateTime)>) {
     }
 }
 
+/// What sandbox twins keep between requests (the twin's state, apart from
+/// the live index's).
+pub(crate) struct Twins {
+    /// What sandbox twins' simulated calls created, per key.
+    pub(crate) sandbox: Arc<sandbox::PersistentSandbox>,
+    /// Recorded calls, replayed by sandbox twins.
+    pub(crate) fixtures: Arc<fixtures::Fixtures>,
+    /// Simulated calls per server, so each server's error rate holds on its own.
+    pub(crate) fault_calls: dashmap::DashMap<mcpgate_store::ServerId, u64>,
+}
+
 /// Everything a request handler needs, shared behind an `Arc`.
 pub struct Gateway {
     /// Persistence.
-    pub store: Store,
+    pub(crate) store: Store,
     /// Hot-path index of servers and keys.
-    pub registry: Registry,
+    pub(crate) index: Index,
     /// Session issuing and validation.
-    pub sessions: Sessions,
+    pub(crate) sessions: Sessions,
     /// Accepted admin tokens.
-    pub admin: AdminAuth,
+    pub(crate) admin: AdminAuth,
     /// Prometheus rendering.
-    pub metrics: PrometheusHandle,
+    pub(crate) metrics: PrometheusHandle,
     origins: OriginPolicy,
     public_url: String,
     max_body_bytes: usize,
     pub(crate) max_document_bytes: usize,
     default_toolset: String,
     resync_interval: Duration,
-    /// What sandbox twins' simulated calls created, per key.
-    pub sandbox: Arc<sandbox::PersistentSandbox>,
-    /// Recorded calls, replayed by sandbox twins.
-    pub fixtures: Arc<fixtures::Fixtures>,
-    /// Simulated calls per server, so each server's error rate holds on its own.
-    pub fault_calls: dashmap::DashMap<mcpgate_store::ServerId, u64>,
+    /// What sandbox twins keep.
+    pub(crate) twins: Twins,
     /// Resyncs of upstreams that announced a list change, coalesced.
-    pub resyncs: Arc<sync::Resyncs>,
+    pub(crate) resyncs: Arc<sync::Resyncs>,
     /// What the MCP relay keeps between requests: portal calls in flight,
     /// relayed requests awaiting answers, paused 2026 calls, log levels.
     relays: mcp::relay::Relays,
     /// Cluster-wide limits, when configured.
-    pub cluster_limits: Option<Arc<cluster_limits::ClusterLimits>>,
+    pub(crate) cluster_limits: Option<Arc<cluster_limits::ClusterLimits>>,
     /// The egress policy, for admin validation of URLs (the HTTP client
     /// enforces it on every connection).
-    pub egress: Arc<mcpgate_upstream::egress::EgressPolicy>,
+    pub(crate) egress: Arc<mcpgate_upstream::egress::EgressPolicy>,
 }
 
 impl Gateway {
@@ -142,7 +151,7 @@ impl Gateway {
             })
             .expect("the HTTP clients build");
         let resyncs = Arc::new(sync::Resyncs::default());
-        let registry = Registry::new(
+        let index = Index::new(
             toolsets,
             options.page_size,
             http,
@@ -151,7 +160,7 @@ impl Gateway {
             Arc::clone(&resyncs),
         )
         .with_mcp_limits(options.mcp_limits);
-        registry.load_all(&store).await?;
+        index.load_all(&store).await?;
         admin.reload(&store).await?;
         let sessions = Sessions::new(session_key, options.session_ttl);
         load_ended_sessions(&store, &sessions).await?;
@@ -159,7 +168,7 @@ impl Gateway {
         let fixtures = Arc::new(fixtures::Fixtures::load(&store).await?);
         Ok(Arc::new(Self {
             store,
-            registry,
+            index,
             sessions,
             admin,
             metrics,
@@ -169,14 +178,26 @@ impl Gateway {
             max_document_bytes: options.max_document_bytes,
             default_toolset: options.default_toolset,
             resync_interval: options.resync_interval,
-            sandbox,
-            fixtures,
-            fault_calls: dashmap::DashMap::new(),
+            twins: Twins {
+                sandbox,
+                fixtures,
+                fault_calls: dashmap::DashMap::new(),
+            },
             resyncs,
             relays: mcp::relay::Relays::default(),
             cluster_limits: options.cluster_limits.clone(),
             egress: options.egress,
         }))
+    }
+
+    /// Persistence.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The in-memory index the hot path reads.
+    pub fn index(&self) -> &Index {
+        &self.index
     }
 
     /// The MCP URL of a server key.
@@ -187,7 +208,7 @@ impl Gateway {
     /// End the gateway's sessions with its upstream MCP servers (`DELETE`),
     /// waiting at most `within`; for shutdown.
     pub async fn end_upstream_sessions(&self, within: Duration) {
-        let clients = self.registry.upstream_clients();
+        let clients = self.index.upstream_clients();
         let ending = futures_util::future::join_all(clients.iter().map(|c| c.close()));
         if tokio::time::timeout(within, ending).await.is_err() {
             tracing::warn!("not every upstream session was ended before shutdown");
@@ -198,7 +219,7 @@ impl Gateway {
     /// servers and accounts are kept as they are).
     async fn reload(&self, why: &str) {
         tracing::debug!(why, "reloading from the store");
-        if let Err(e) = self.registry.load_all(&self.store).await {
+        if let Err(e) = self.index.load_all(&self.store).await {
             tracing::warn!(error = %e, why, "reload from the store failed");
         }
         if let Err(e) = self.admin.reload(&self.store).await {
@@ -303,7 +324,7 @@ impl Gateway {
 
     /// Write pending last-use times now (also called on shutdown).
     pub async fn flush_usage(&self) {
-        let used = self.registry.take_used();
+        let used = self.index.take_used();
         if let Err(e) = self.store.touch_keys(&used).await {
             tracing::warn!(error = %e, keys = used.len(), "could not record key use");
         }

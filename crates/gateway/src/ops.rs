@@ -77,7 +77,7 @@ pub async fn healthz() -> Response {
 /// GET /readyz: the store answers (and which store it is, and where limits
 /// are counted).
 pub async fn readyz(State(gw): State<Arc<Gateway>>) -> Response {
-    let (servers, keys) = gw.registry.counts();
+    let (servers, keys) = gw.index.counts();
     // Limits falling back to per-replica counts keep the gateway serving
     // (still limited), so it stays ready, but says so.
     let limits = match &gw.cluster_limits {

@@ -186,8 +186,8 @@ async fn run_sync(
 ) -> Result<Option<Synced>, StoreError> {
     let key = (tenant.to_owned(), id.to_owned());
     let _turn = gw.resyncs.turn(&key).await;
-    // Taken after the turn: an earlier sync may have reloaded the registry.
-    let Some(entry) = gw.registry.upstream(tenant, id) else {
+    // Taken after the turn: an earlier sync may have reloaded the index.
+    let Some(entry) = gw.index.upstream(tenant, id) else {
         return Ok(None);
     };
     // The client was built from this configuration; its results belong to it.
@@ -225,7 +225,7 @@ async fn run_sync(
             return Ok(Some(Synced::Superseded));
         }
     };
-    gw.registry.load_all(&gw.store).await?;
+    gw.index.load_all(&gw.store).await?;
     Ok(Some(Synced::Recorded(record)))
 }
 

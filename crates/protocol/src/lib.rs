@@ -4,6 +4,8 @@
 //! keeps parameters and results as raw JSON so a gateway can forward what it
 //! does not model, and writes responses straight to bytes.
 
+#![warn(missing_docs)]
+
 pub mod error;
 pub mod jsonrpc;
 pub mod mcp;

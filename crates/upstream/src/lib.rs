@@ -6,6 +6,8 @@
 //! fails reports `isError: true` with a message for the model, never a
 //! JSON-RPC error (those are for protocol mistakes).
 
+#![warn(missing_docs)]
+
 mod auth;
 mod bounded;
 pub mod builtin;
@@ -105,7 +107,11 @@ impl McpTool {
             .unwrap_or_else(|| serde_json::json!({}));
         self.restore_arguments(&mut arguments);
         let params = serde_json::json!({ "name": self.name, "arguments": arguments });
-        match self.client.request("tools/call", params).await {
+        match self
+            .client
+            .request(mcpgate_protocol::mcp::method::TOOLS_CALL, params)
+            .await
+        {
             Ok(result) => Ok(serde_json::value::to_raw_value(&result).expect("JSON serializes")),
             Err(CallError::Rpc(error)) => Err(forwarded(&error)),
             Err(CallError::Transport(e)) => Ok(builtin::error(&format!(
@@ -144,7 +150,7 @@ impl McpTool {
             .client
             .request_streaming(
                 id,
-                "tools/call",
+                mcpgate_protocol::mcp::method::TOOLS_CALL,
                 params,
                 Extras {
                     events: Some(&events),

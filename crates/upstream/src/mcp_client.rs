@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use mcpgate_protocol::mcp::{method, notification};
 use mcpgate_protocol::stateless;
 
 use crate::bounded::{self, ReadError};
@@ -643,7 +644,10 @@ impl McpClient {
             "capabilities": {"sampling": {}, "elicitation": {}, "roots": {}},
             "clientInfo": {"name": "mcpgate", "version": env!("CARGO_PKG_VERSION")},
         });
-        let refused = match self.exchange(None, "initialize", params.clone()).await {
+        let refused = match self
+            .exchange(None, method::INITIALIZE, params.clone())
+            .await
+        {
             Ok((result, session_id)) => return Ok(self.opened(result, session_id).await),
             Err(e) => e,
         };
@@ -655,7 +659,7 @@ impl McpClient {
         };
         let stateless = Session::stateless();
         if let Ok((result, _)) = self
-            .exchange(Some(&stateless), "server/discover", json!({}))
+            .exchange(Some(&stateless), method::SERVER_DISCOVER, json!({}))
             .await
         {
             match modern::discovered(&result) {
@@ -681,7 +685,7 @@ impl McpClient {
             .await?;
             tracing::info!(upstream = %self.url, "upstream speaks HTTP+SSE (legacy); using it");
             *self.legacy.lock().expect("lock") = Some(legacy);
-            let (result, session_id) = self.exchange(None, "initialize", params).await?;
+            let (result, session_id) = self.exchange(None, method::INITIALIZE, params).await?;
             return Ok(self.opened(result, session_id).await);
         }
         Err(refused)
@@ -715,7 +719,7 @@ impl McpClient {
             init: Arc::new(result.clone()),
         };
         // The initialized notification; its answer (202) carries nothing.
-        let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+        let note = json!({"jsonrpc": "2.0", "method": notification::INITIALIZED});
         let _ = self.post(Some(&session), &note).send().await;
         (session, result)
     }
@@ -1081,8 +1085,7 @@ impl McpClient {
             None,
         );
         let id = self.next_request_id();
-        let body =
-            json!({"jsonrpc": "2.0", "id": id, "method": "subscriptions/listen", "params": params});
+        let body = json!({"jsonrpc": "2.0", "id": id, "method": method::SUBSCRIPTIONS_LISTEN, "params": params});
         // Without the per-request timeout: the stream is meant to stay open.
         let request = self
             .http
@@ -1264,27 +1267,27 @@ impl McpClient {
         };
         if has("tools") {
             snapshot.tools = read(
-                self.list_all("tools/list", "tools")
+                self.list_all(method::TOOLS_LIST, "tools")
                     .await
                     .map_err(to_transport)?,
             );
         }
         if has("prompts") {
             snapshot.prompts = read(
-                self.list_all("prompts/list", "prompts")
+                self.list_all(method::PROMPTS_LIST, "prompts")
                     .await
                     .map_err(to_transport)?,
             );
         }
         if has("resources") {
             snapshot.resources = read(
-                self.list_all("resources/list", "resources")
+                self.list_all(method::RESOURCES_LIST, "resources")
                     .await
                     .map_err(to_transport)?,
             );
             // Many servers with resources have no templates (-32601).
             snapshot.resource_templates = read(
-                self.list_all("resources/templates/list", "resourceTemplates")
+                self.list_all(method::RESOURCE_TEMPLATES_LIST, "resourceTemplates")
                     .await
                     .unwrap_or_default(),
             );

@@ -10,6 +10,7 @@
 //! in, calls again with `inputResponses` and the upstream's `requestState`.
 
 use dashmap::DashMap;
+use mcpgate_protocol::mcp::method;
 use mcpgate_protocol::stateless::{
     self, META_CLIENT_CAPABILITIES, META_PROTOCOL_VERSION, META_SERVER_INFO, METHOD_HEADER,
     NAME_HEADER, VERSION,
@@ -78,8 +79,8 @@ pub(crate) fn headers(body: &Value) -> HeaderMap {
     };
     insert(&mut headers, METHOD_HEADER, method);
     let field = match method {
-        "tools/call" | "prompts/get" => Some("name"),
-        "resources/read" => Some("uri"),
+        method::TOOLS_CALL | method::PROMPTS_GET => Some("name"),
+        method::RESOURCES_READ => Some("uri"),
         _ => None,
     };
     if let Some(name) = field

@@ -13,6 +13,7 @@
 //! is, and a request is answered with an error at once (rather than left to
 //! time out) while a notification is dropped.
 
+use mcpgate_protocol::mcp::notification;
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -92,7 +93,7 @@ impl Callers {
         let calls = self.lock();
         let Some(id) = message.get("id").cloned() else {
             // Only what a call's client asked to hear: its progress and logs.
-            if method != "notifications/message" && method != "notifications/progress" {
+            if method != notification::MESSAGE && method != notification::PROGRESS {
                 return None;
             }
             let owner = calls.1.first()?.owner;
@@ -106,7 +107,7 @@ impl Callers {
             calls.1.iter().any(|c| (c.deliver)(message.clone()));
             return None;
         };
-        if method == "ping" {
+        if method == mcpgate_protocol::mcp::method::PING {
             return Some(json!({"jsonrpc": "2.0", "id": id, "result": {}}));
         }
         let Some(capability) = mcpgate_protocol::mcp::capability_for_request(&method) else {

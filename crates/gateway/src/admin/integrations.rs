@@ -23,7 +23,7 @@ fn integration_json(gw: &Gateway, r: &IntegrationRecord, full: bool) -> Value {
     let control = gw.control();
     let tools = control.integration_tools(r.id);
     let (status, error) = control.record_status(
-        crate::registry::RecordKind::Integration,
+        crate::index::RecordKind::Integration,
         &r.tenant,
         &r.id.to_string(),
     );

@@ -77,7 +77,7 @@ impl Control<'_> {
             .map_err(|e| ControlError::invalid("credentials", e))?;
         let entry = self
             .gw
-            .registry
+            .index
             .integration(integration)
             .ok_or_else(|| ControlError::invalid("integration_id", "no such integration"))?;
         if let Some(url) = base_url {
@@ -103,7 +103,7 @@ impl Control<'_> {
             "base_url"
         };
         egress::check_account(
-            self.gw,
+            &self.gw.egress,
             &entry.record,
             by,
             base_url,
@@ -257,7 +257,7 @@ impl Control<'_> {
     /// The name of integration `id`, when the gateway has it loaded.
     pub fn integration_name(&self, id: IntegrationId) -> Option<String> {
         self.gw
-            .registry
+            .index
             .integration(id)
             .map(|i| i.record.definition.name.clone())
     }

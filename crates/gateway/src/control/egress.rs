@@ -10,18 +10,18 @@ use mcpgate_catalog::{Credentials, Integration, UrlProvenance, account_url_prove
 use mcpgate_store::IntegrationRecord;
 
 use super::{ControlError, check};
-use crate::Gateway;
+use mcpgate_upstream::egress::EgressPolicy;
 
 /// `url` (a complete URL) written by `by` must pass the egress policy.
 pub(crate) fn check_url(
-    gw: &Gateway,
+    egress: &EgressPolicy,
     field: &str,
     url: &str,
     by: UrlProvenance,
 ) -> Result<(), ControlError> {
     // Syntax first (http(s) with a host), so the field error says what to fix.
     check::url(field, url)?;
-    gw.egress
+    egress
         .check_url(url, by)
         .map(drop)
         .map_err(|denied| ControlError::invalid(field, denied.to_string()))
@@ -31,7 +31,7 @@ pub(crate) fn check_url(
 /// placeholders stand for names, the account's values are checked with the
 /// account) and the OAuth token endpoint, reported under the fields named.
 pub(crate) fn check_integration(
-    gw: &Gateway,
+    egress: &EgressPolicy,
     base_url_field: &str,
     token_url_field: &str,
     integration: &Integration,
@@ -42,12 +42,12 @@ pub(crate) fn check_integration(
     let relative = integration.base_url.is_empty() || integration.base_url.starts_with('/');
     if !relative {
         check::url_template(base_url_field, &integration.base_url)?;
-        gw.egress
+        egress
             .check_template(&integration.base_url, by)
             .map_err(|denied| ControlError::invalid(base_url_field, denied.to_string()))?;
     }
     match integration.auth.token_url() {
-        Some(url) => check_url(gw, token_url_field, url, by),
+        Some(url) => check_url(egress, token_url_field, url, by),
         None => Ok(()),
     }
 }
@@ -58,7 +58,7 @@ pub(crate) fn check_integration(
 /// have: its own fields written by `account_by`, the integration's by
 /// whoever wrote the integration (see [`account_url_provenance`]).
 pub(crate) fn check_account(
-    gw: &Gateway,
+    egress: &EgressPolicy,
     integration: &IntegrationRecord,
     account_by: UrlProvenance,
     base_url: Option<&str>,
@@ -72,24 +72,18 @@ pub(crate) fn check_account(
         base_url,
         credentials,
     );
-    check_url(gw, base_url_field, resolved, by)?;
+    check_url(egress, base_url_field, resolved, by)?;
     match (
         credentials.token_url(),
         integration.definition.auth.token_url(),
     ) {
-        (Some(own), _) => check_url(gw, "credentials.token_url", own, by),
-        (None, Some(inherited)) => gw
-            .egress
-            .check_url(inherited, by)
-            .map(drop)
-            .map_err(|denied| {
-                ControlError::invalid(
-                    "credentials.token_url",
-                    format!(
-                        "the integration's token URL, used as the credentials name none: {denied}"
-                    ),
-                )
-            }),
+        (Some(own), _) => check_url(egress, "credentials.token_url", own, by),
+        (None, Some(inherited)) => egress.check_url(inherited, by).map(drop).map_err(|denied| {
+            ControlError::invalid(
+                "credentials.token_url",
+                format!("the integration's token URL, used as the credentials name none: {denied}"),
+            )
+        }),
         (None, None) => Ok(()),
     }
 }

@@ -71,7 +71,7 @@ impl Control<'_> {
                     .validate()
                     .map_err(|e| definition_error(e, "definition"))?;
                 egress::check_integration(
-                    self.gw,
+                    &self.gw.egress,
                     if base_url_given {
                         "base_url"
                     } else {
@@ -101,7 +101,7 @@ impl Control<'_> {
                 // Named as the request's fields: `base_url` overrides the
                 // document's servers.
                 egress::check_integration(
-                    self.gw,
+                    &self.gw.egress,
                     if base_url_given {
                         "base_url"
                     } else {
@@ -238,7 +238,7 @@ impl Control<'_> {
     /// The tool names the gateway built from integration `id`.
     pub fn integration_tools(&self, id: IntegrationId) -> Vec<String> {
         self.gw
-            .registry
+            .index
             .integration(id)
             .map(|e| e.tool_names.clone())
             .unwrap_or_default()

@@ -29,7 +29,7 @@ use std::collections::BTreeMap;
 use uuid::Uuid;
 
 use crate::Gateway;
-use crate::registry::RecordKind;
+use crate::index::RecordKind;
 
 /// The tenant objects go to when a super-admin creates them.
 pub const DEFAULT_TENANT: &str = "default";
@@ -181,7 +181,7 @@ impl Control<'_> {
     /// After a write to upstreams, portals, accounts or integrations:
     /// re-read what the hot path serves (unchanged entries are kept).
     async fn reload_index(&self) -> Result<(), ControlError> {
-        Ok(self.gw.registry.load_all(&self.gw.store).await?)
+        Ok(self.gw.index.load_all(&self.gw.store).await?)
     }
 
     /// Whether the index serves record `id` of `kind` in `tenant`, and if
@@ -192,7 +192,7 @@ impl Control<'_> {
         tenant: &str,
         id: &str,
     ) -> (RecordStatus, Option<String>) {
-        match self.gw.registry.fault(kind, tenant, id) {
+        match self.gw.index.fault(kind, tenant, id) {
             Some(f) => (RecordStatus::Error, Some(f.reason)),
             None => (RecordStatus::Ready, None),
         }
@@ -200,6 +200,6 @@ impl Control<'_> {
 
     /// After a write to one server or its keys: rebuild that server's view.
     async fn refresh_server(&self, id: ServerId) -> Result<(), ControlError> {
-        Ok(self.gw.registry.refresh_server(&self.gw.store, id).await?)
+        Ok(self.gw.index.refresh_server(&self.gw.store, id).await?)
     }
 }

@@ -5,7 +5,7 @@ use mcpgate_store::{NewServer, PortalRecord, PortalServer, ServerId, ServerSourc
 use std::sync::Arc;
 
 use super::{AdminContext, Control, ControlError, RecordStatus, check, own_unreadable};
-use crate::registry::RecordKind;
+use crate::index::RecordKind;
 use crate::timefmt::now_ms;
 
 /// A portal as an admin writes it (create, or replace in full).
@@ -144,7 +144,7 @@ impl Control<'_> {
         id: &str,
     ) -> Result<Arc<PortalRecord>, ControlError> {
         self.gw
-            .registry
+            .index
             .portal(ctx.tenant(), id)
             .ok_or(ControlError::NotFound)
     }
@@ -155,8 +155,8 @@ impl Control<'_> {
         ctx: &AdminContext,
         id: &str,
     ) -> Result<Result<PortalView, String>, ControlError> {
-        if let Some(f) = self.gw.registry.fault(RecordKind::Portal, ctx.tenant(), id)
-            && self.gw.registry.portal(ctx.tenant(), id).is_none()
+        if let Some(f) = self.gw.index.fault(RecordKind::Portal, ctx.tenant(), id)
+            && self.gw.index.portal(ctx.tenant(), id).is_none()
         {
             return Ok(Err(f.reason));
         }

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use uuid::Uuid;
 
 use super::{AdminContext, Control, ControlError, check};
-use crate::registry::{Fault, RecordKind};
+use crate::index::{Fault, RecordKind};
 
 /// A server as the native API creates it.
 #[derive(Debug, Clone, Default)]
@@ -155,7 +155,7 @@ impl Control<'_> {
             self.gw.store.get_server(parsed).await
             && let Some(f) = self
                 .gw
-                .registry
+                .index
                 .faults(RecordKind::Server)
                 .into_iter()
                 .find(|f| f.id == id && f.tenant.as_deref().is_some_and(|t| ctx.sees(t)))
@@ -208,7 +208,7 @@ impl Control<'_> {
     ) -> Result<(), ControlError> {
         let entry = self
             .gw
-            .registry
+            .index
             .integration(id)
             .ok_or_else(|| ControlError::Internal("an integration is not loaded".into()))?;
         let names: Vec<&str> = entry.tool_names.iter().map(String::as_str).collect();
@@ -227,7 +227,7 @@ impl Control<'_> {
     ) -> Result<(), ControlError> {
         let entry = self
             .gw
-            .registry
+            .index
             .integration(account.integration_id)
             .ok_or_else(|| {
                 ControlError::Internal("an account's integration is not loaded".into())
@@ -279,14 +279,14 @@ impl Control<'_> {
                 ServerSource::Account(id)
             }
             (toolset, None) => {
-                let registry = &self.gw.registry;
+                let index = &self.gw.index;
                 let toolset = toolset.unwrap_or_else(|| self.gw.default_toolset.clone());
-                if !registry.has_toolset(&toolset) {
+                if !index.has_toolset(&toolset) {
                     return Err(ControlError::invalid(
                         "toolset",
                         format!(
                             "no toolset named {toolset:?}; configured: {}",
-                            registry.toolset_names().join(", ")
+                            index.toolset_names().join(", ")
                         ),
                     ));
                 }
@@ -415,6 +415,7 @@ impl Control<'_> {
         for k in self.gw.store.all_server_keys(server).await? {
             removed += self
                 .gw
+                .twins
                 .sandbox
                 .reset(&self.gw.store, &k.id.to_string())
                 .await?;
@@ -437,7 +438,7 @@ impl Control<'_> {
         if !self.gw.store.delete_fixture(server, fixture).await? {
             return Err(ControlError::NotFound);
         }
-        self.gw.fixtures.remove(server, fixture);
+        self.gw.twins.fixtures.remove(server, fixture);
         Ok(())
     }
 }

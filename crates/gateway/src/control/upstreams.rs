@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::{AdminContext, Control, ControlError, check, egress, own_unreadable};
-use crate::registry::RecordKind;
+use crate::index::RecordKind;
 use crate::sync::{Synced, status, sync_upstream};
 use crate::timefmt::now_ms;
 
@@ -159,7 +159,7 @@ impl Control<'_> {
         // in error whatever its last sync said.
         let fault = self
             .gw
-            .registry
+            .index
             .fault(RecordKind::Upstream, &record.tenant, &record.id);
         let (status, error, error_detail) = match fault {
             Some(f) => (
@@ -192,7 +192,12 @@ impl Control<'_> {
         spec: UpstreamSpec,
     ) -> Result<UpstreamView, ControlError> {
         let (auth, credentials) = spec.check()?;
-        egress::check_url(self.gw, "hostname", &spec.hostname, ctx.url_provenance())?;
+        egress::check_url(
+            &self.gw.egress,
+            "hostname",
+            &spec.hostname,
+            ctx.url_provenance(),
+        )?;
         let id = check::short_id("id", spec.id)?;
         let now = now_ms();
         let record = UpstreamRecord {
@@ -262,7 +267,7 @@ impl Control<'_> {
     ) -> Result<Option<Unreadable>, ControlError> {
         if self
             .gw
-            .registry
+            .index
             .fault(RecordKind::Upstream, ctx.tenant(), id)
             .is_none()
         {
@@ -308,7 +313,12 @@ impl Control<'_> {
         if endpoint_changed || ctx.super_admin {
             record.url_provenance = ctx.url_provenance();
         }
-        egress::check_url(self.gw, "hostname", &spec.hostname, record.url_provenance)?;
+        egress::check_url(
+            &self.gw.egress,
+            "hostname",
+            &spec.hostname,
+            record.url_provenance,
+        )?;
         record.name = spec.name.trim().to_owned();
         record.hostname = spec.hostname;
         record.auth_type = auth.as_str().to_owned();

@@ -15,8 +15,8 @@ use std::sync::Arc;
 use crate::Gateway;
 use crate::cluster_limits::{ClusterLimits, Lease};
 use crate::http_util::{self, BodyError};
+use crate::index::{Admitted, AuthFailure, KeyEntry};
 use crate::mcp::rejection::{Rejection, rpc_error};
-use crate::registry::{Admitted, AuthFailure, KeyEntry};
 use crate::session::{Session, Sessions};
 use crate::view::ServerView;
 
@@ -65,7 +65,7 @@ pub(crate) fn admit<'a>(
     let Some(token) = presented_token(gate, headers) else {
         return Err(Rejection::unauthorized());
     };
-    let admitted = match (gw.registry.authenticate(token), gate) {
+    let admitted = match (gw.index.authenticate(token), gate) {
         (Ok(admitted), Gate::Token(_)) => admitted,
         (
             Ok(admitted),
@@ -99,7 +99,7 @@ fn serves(gw: &Gateway, view: &ServerView, tenant: &str, integration: &str) -> b
         && view.integration_id.is_some_and(|id| {
             id.to_string() == integration
                 || gw
-                    .registry
+                    .index
                     .integration(id)
                     .is_some_and(|i| i.record.definition.name == integration)
         })

@@ -178,7 +178,7 @@ async fn pipeline(
         Ok(incoming) => incoming,
         Err(response) => return response,
     };
-    let twin = sandbox.then(|| twin::Twin::new(gw, admission.key.id));
+    let twin = sandbox.then(|| twin::Twin::new(&gw.twins, admission.key.id));
     let ctx = Ctx {
         gw,
         view: &admission.view,

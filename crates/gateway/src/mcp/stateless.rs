@@ -360,7 +360,7 @@ fn listen(ctx: &Ctx<'_>, req: &Request, token: &str) -> Response {
                 // The client went away.
                 () = tx.closed() => return,
             }
-            let Ok(admitted) = gw.registry.authenticate(&token) else {
+            let Ok(admitted) = gw.index.authenticate(&token) else {
                 let mut out = Vec::new();
                 let end = serde_json::json!({"resultType": "complete", "_meta": meta});
                 jsonrpc::write_result(&mut out, &id, &end.to_string());

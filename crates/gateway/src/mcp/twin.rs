@@ -7,7 +7,7 @@ use mcpgate_store::ServerId;
 use mcpgate_upstream::{Handler, simulator};
 use serde_json::value::RawValue;
 
-use crate::Gateway;
+use crate::Twins;
 use crate::fixtures::Fixtures;
 use crate::mcp::call::ToolCall;
 use crate::sandbox::PersistentSandbox;
@@ -28,11 +28,11 @@ pub(crate) struct Twin<'a> {
 
 impl<'a> Twin<'a> {
     /// The twin of a request made with key `key`.
-    pub(crate) fn new(gw: &'a Gateway, key: uuid::Uuid) -> Self {
+    pub(crate) fn new(twins: &'a Twins, key: uuid::Uuid) -> Self {
         Self {
-            fault_calls: &gw.fault_calls,
-            fixtures: &gw.fixtures,
-            objects: &gw.sandbox,
+            fault_calls: &twins.fault_calls,
+            fixtures: &twins.fixtures,
+            objects: &twins.sandbox,
             key: key.to_string(),
         }
     }

@@ -88,7 +88,7 @@ impl Waiting {
 }
 
 /// How the client takes the answer.
-pub(crate) struct Reply<'a> {
+pub(crate) struct Delivery<'a> {
     pub waiting: &'a Arc<Waiting>,
     pub meta: &'a RequestMeta,
     pub id: &'a RequestId,
@@ -110,7 +110,7 @@ pub(crate) struct Reply<'a> {
 /// notifications go only to a request that asked for them (`logs`, its
 /// `_meta` logLevel), at or above that level.
 pub(crate) async fn call(
-    reply: Reply<'_>,
+    reply: Delivery<'_>,
     tool: Arc<McpTool>,
     mut params: Map<String, Value>,
     logs: Option<LogLevel>,

@@ -123,7 +123,7 @@ pub(crate) async fn portal_call(
             crate::mcp::stream::respond(id, rx, streaming).await
         }
         Caller::Stateless { meta, key, sealer } => {
-            let reply = input::Reply {
+            let reply = input::Delivery {
                 waiting: &relays.waiting,
                 meta,
                 id,
