@@ -2,6 +2,7 @@
 //! credentials are write-only: responses only describe their type. Mapping
 //! only: the operations are [`crate::control::accounts`].
 
+use super::Admin;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -73,47 +74,35 @@ async fn create_inner(gw: &Gateway, headers: &HeaderMap, body: Body) -> ApiResul
 /// GET /integrated-account
 pub async fn list(
     State(gw): State<Arc<Gateway>>,
-    headers: HeaderMap,
+    Admin(ctx): Admin,
     query: ListParams,
-) -> Response {
-    respond(
-        async {
-            let ctx = authorize(&gw, &headers)?;
-            let page = page(query)?;
-            let loaded = gw.control().list_accounts(&ctx).await?;
-            // Accounts that do not read (e.g. credentials sealed under
-            // another key) are listed in error, not hidden.
-            let readable = loaded
-                .records
-                .iter()
-                .map(|a| (a.id.to_string(), account_json(&gw, a)))
-                .collect();
-            let all = super::with_unreadable(&ctx, readable, &loaded.unreadable);
-            let (entries, next) = paginate(all, |(id, _)| id.clone(), &page);
-            let result: Vec<Value> = entries.into_iter().map(|(_, v)| v).collect();
-            ok_json(
-                StatusCode::OK,
-                &json!({ "result": result, "next_cursor": next }),
-            )
-        }
-        .await,
+) -> ApiResult {
+    let page = page(query)?;
+    let loaded = gw.control().list_accounts(&ctx).await?;
+    // Accounts that do not read (e.g. credentials sealed under
+    // another key) are listed in error, not hidden.
+    let readable = loaded
+        .records
+        .iter()
+        .map(|a| (a.id.to_string(), account_json(&gw, a)))
+        .collect();
+    let all = super::with_unreadable(&ctx, readable, &loaded.unreadable);
+    let (entries, next) = paginate(all, |(id, _)| id.clone(), &page);
+    let result: Vec<Value> = entries.into_iter().map(|(_, v)| v).collect();
+    ok_json(
+        StatusCode::OK,
+        &json!({ "result": result, "next_cursor": next }),
     )
 }
 
 /// GET /integrated-account/{id}
 pub async fn get(
     State(gw): State<Arc<Gateway>>,
+    Admin(ctx): Admin,
     Path(id): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    respond(
-        async {
-            let ctx = authorize(&gw, &headers)?;
-            let record = gw.control().account(&ctx, &id).await?;
-            ok_json(StatusCode::OK, &account_json(&gw, &record))
-        }
-        .await,
-    )
+) -> ApiResult {
+    let record = gw.control().account(&ctx, &id).await?;
+    ok_json(StatusCode::OK, &account_json(&gw, &record))
 }
 
 #[derive(Deserialize)]
@@ -157,17 +146,11 @@ async fn patch_inner(gw: &Gateway, id: &str, headers: &HeaderMap, body: Body) ->
 /// DELETE /integrated-account/{id}
 pub async fn delete(
     State(gw): State<Arc<Gateway>>,
+    Admin(ctx): Admin,
     Path(id): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    respond(
-        async {
-            let ctx = authorize(&gw, &headers)?;
-            let control = gw.control();
-            let record = control.account(&ctx, &id).await?;
-            control.delete_account(record.id).await?;
-            Ok(http_util::empty(StatusCode::NO_CONTENT))
-        }
-        .await,
-    )
+) -> ApiResult {
+    let control = gw.control();
+    let record = control.account(&ctx, &id).await?;
+    control.delete_account(record.id).await?;
+    Ok(http_util::empty(StatusCode::NO_CONTENT))
 }

@@ -2,6 +2,7 @@
 //! imported from an OpenAPI document. Mapping only: the operations are
 //! [`crate::control::integrations`].
 
+use super::Admin;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -147,53 +148,36 @@ async fn list_inner(gw: &Gateway, headers: &HeaderMap, query: ListParams) -> Api
 /// GET /integration/{id}
 pub async fn get(
     State(gw): State<Arc<Gateway>>,
+    Admin(ctx): Admin,
     Path(id): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    respond(
-        async {
-            let ctx = authorize(&gw, &headers)?;
-            let record = gw.control().integration(&ctx, &id).await?;
-            ok_json(StatusCode::OK, &integration_json(&gw, &record, true))
-        }
-        .await,
-    )
+) -> ApiResult {
+    let record = gw.control().integration(&ctx, &id).await?;
+    ok_json(StatusCode::OK, &integration_json(&gw, &record, true))
 }
 
 /// PATCH /integration/{id}: replace the definition (same body as create).
 pub async fn patch(
     State(gw): State<Arc<Gateway>>,
+    Admin(ctx): Admin,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Body,
-) -> Response {
-    respond(
-        async {
-            let ctx = authorize(&gw, &headers)?;
-            let control = gw.control();
-            let record = control.editable_integration(&ctx, &id).await?;
-            let req: CreateIntegration = document_body(&gw, &headers, body).await?;
-            let updated = control
-                .save_integration(&ctx, Some(&record), req.into())
-                .await?;
-            ok_json(StatusCode::OK, &converted_json(&gw, &updated))
-        }
-        .await,
-    )
+) -> ApiResult {
+    let control = gw.control();
+    let record = control.editable_integration(&ctx, &id).await?;
+    let req: CreateIntegration = document_body(&gw, &headers, body).await?;
+    let updated = control
+        .save_integration(&ctx, Some(&record), req.into())
+        .await?;
+    ok_json(StatusCode::OK, &converted_json(&gw, &updated))
 }
 
 /// DELETE /integration/{id}
 pub async fn delete(
     State(gw): State<Arc<Gateway>>,
+    Admin(ctx): Admin,
     Path(id): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    respond(
-        async {
-            let ctx = authorize(&gw, &headers)?;
-            gw.control().delete_integration(&ctx, &id).await?;
-            Ok(http_util::empty(StatusCode::NO_CONTENT))
-        }
-        .await,
-    )
+) -> ApiResult {
+    gw.control().delete_integration(&ctx, &id).await?;
+    Ok(http_util::empty(StatusCode::NO_CONTENT))
 }

@@ -2,16 +2,16 @@
 //! Secrets are shown once, in the answer that mints them. Mapping only:
 //! the operations are [`crate::control::keys`].
 
+use super::{Admin, ApiResult};
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
 use mcpgate_store::KeyRecord;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
-use super::{ApiError, authorize, json_body, ok_json, respond};
+use super::{ApiError, json_body, ok_json};
 use crate::Gateway;
 use crate::control::keys::grace;
 use crate::http_util;
@@ -39,22 +39,16 @@ fn with_secret(gw: &Gateway, k: &KeyRecord, secret: &str) -> Value {
 /// GET /server/{id}/keys
 pub async fn list(
     State(gw): State<Arc<Gateway>>,
+    Admin(ctx): Admin,
     Path(id): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    respond(
-        async {
-            let ctx = authorize(&gw, &headers)?;
-            let control = gw.control();
-            let server = control.server(&ctx, &id).await?;
-            let keys = control.keys(server.id).await?;
-            let result: Vec<Value> = keys.iter().map(key_json).collect();
-            ok_json(
-                StatusCode::OK,
-                &json!({ "result": result, "next_cursor": null }),
-            )
-        }
-        .await,
+) -> ApiResult {
+    let control = gw.control();
+    let server = control.server(&ctx, &id).await?;
+    let keys = control.keys(server.id).await?;
+    let result: Vec<Value> = keys.iter().map(key_json).collect();
+    ok_json(
+        StatusCode::OK,
+        &json!({ "result": result, "next_cursor": null }),
     )
 }
 
@@ -68,23 +62,18 @@ struct CreateKey {
 /// POST /server/{id}/keys: one more key.
 pub async fn create(
     State(gw): State<Arc<Gateway>>,
+    Admin(ctx): Admin,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Body,
-) -> Response {
-    respond(
-        async {
-            let ctx = authorize(&gw, &headers)?;
-            let control = gw.control();
-            let server = control.server(&ctx, &id).await?;
-            let req: CreateKey = json_body(&headers, body).await?;
-            let (record, secret) = control
-                .add_key(server.id, req.expires_at.as_deref())
-                .await?;
-            ok_json(StatusCode::CREATED, &with_secret(&gw, &record, &secret))
-        }
-        .await,
-    )
+) -> ApiResult {
+    let control = gw.control();
+    let server = control.server(&ctx, &id).await?;
+    let req: CreateKey = json_body(&headers, body).await?;
+    let (record, secret) = control
+        .add_key(server.id, req.expires_at.as_deref())
+        .await?;
+    ok_json(StatusCode::CREATED, &with_secret(&gw, &record, &secret))
 }
 
 /// Query of key revocation.
@@ -99,21 +88,15 @@ pub struct GraceQuery {
 /// DELETE /server/{id}/keys/{key_id}?grace_seconds=N
 pub async fn revoke(
     State(gw): State<Arc<Gateway>>,
+    Admin(ctx): Admin,
     Path((id, key)): Path<(String, String)>,
-    headers: HeaderMap,
     query: Result<Query<GraceQuery>, axum::extract::rejection::QueryRejection>,
-) -> Response {
-    respond(
-        async {
-            let ctx = authorize(&gw, &headers)?;
-            let control = gw.control();
-            let server = control.server(&ctx, &id).await?;
-            let Query(q) = query.map_err(|e| ApiError::field("grace_seconds", e.body_text()))?;
-            control.revoke_key(server.id, &key, q.grace_seconds).await?;
-            Ok(http_util::empty(StatusCode::NO_CONTENT))
-        }
-        .await,
-    )
+) -> ApiResult {
+    let control = gw.control();
+    let server = control.server(&ctx, &id).await?;
+    let Query(q) = query.map_err(|e| ApiError::field("grace_seconds", e.body_text()))?;
+    control.revoke_key(server.id, &key, q.grace_seconds).await?;
+    Ok(http_util::empty(StatusCode::NO_CONTENT))
 }
 
 #[derive(Deserialize, Default)]
@@ -126,21 +109,16 @@ struct RotateBody {
 /// POST /server/{id}/rotate: replace the server's keys with one new key.
 pub async fn rotate_handler(
     State(gw): State<Arc<Gateway>>,
+    Admin(ctx): Admin,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Body,
-) -> Response {
-    respond(
-        async {
-            let ctx = authorize(&gw, &headers)?;
-            let control = gw.control();
-            let server = control.server(&ctx, &id).await?;
-            let req: RotateBody = super::json_body_or_default(&headers, body).await?;
-            let (record, secret) = control
-                .rotate_keys(server.id, grace(req.grace_seconds)?)
-                .await?;
-            ok_json(StatusCode::OK, &with_secret(&gw, &record, &secret))
-        }
-        .await,
-    )
+) -> ApiResult {
+    let control = gw.control();
+    let server = control.server(&ctx, &id).await?;
+    let req: RotateBody = super::json_body_or_default(&headers, body).await?;
+    let (record, secret) = control
+        .rotate_keys(server.id, grace(req.grace_seconds)?)
+        .await?;
+    ok_json(StatusCode::OK, &with_secret(&gw, &record, &secret))
 }

@@ -29,6 +29,7 @@ use dashmap::DashMap;
 use mcpgate_store::{AdminTokenRecord, KeyHash, Store, StoreError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use uuid::Uuid;
 
 use crate::Gateway;
@@ -229,7 +230,8 @@ impl ApiError {
         self.headers(r)
     }
 
-    pub(crate) fn into_response(self) -> Response {
+    /// The native surface's error body, `{"error": {status, message, fields?}}`.
+    pub(crate) fn into_native(self) -> Response {
         #[derive(Serialize)]
         struct Inner<'a> {
             status: u16,
@@ -268,7 +270,31 @@ impl From<ControlError> for ApiError {
 pub(crate) type ApiResult = Result<Response, ApiError>;
 
 pub(crate) fn respond(result: ApiResult) -> Response {
-    result.unwrap_or_else(ApiError::into_response)
+    result.unwrap_or_else(ApiError::into_native)
+}
+
+/// Handlers of the native and Truto surfaces return [`ApiResult`]; an error
+/// answers in the native shape.
+impl axum::response::IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        self.into_native()
+    }
+}
+
+/// The authenticated caller of a native or Truto admin route, as an axum
+/// extractor: a request without a valid admin token is refused with the
+/// native 401 before any other argument (path, query, body) is read.
+pub struct Admin(pub(crate) AdminContext);
+
+impl axum::extract::FromRequestParts<Arc<Gateway>> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        gw: &Arc<Gateway>,
+    ) -> Result<Self, Self::Rejection> {
+        authorize(gw, &parts.headers).map(Admin)
+    }
 }
 
 pub(crate) fn authorize(gw: &Gateway, headers: &HeaderMap) -> Result<AdminContext, ApiError> {

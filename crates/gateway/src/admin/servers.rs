@@ -1,6 +1,7 @@
 //! `/server`: virtual MCP servers over a static toolset or an integrated
 //! account. Mapping only: the operations are [`crate::control::servers`].
 
+use super::Admin;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -131,18 +132,12 @@ async fn create_inner(gw: &Gateway, headers: &HeaderMap, body: Body) -> ApiResul
 /// DELETE /server/{id}/sandbox: forget what the server's sandbox twins created.
 pub async fn reset_sandbox(
     State(gw): State<Arc<Gateway>>,
+    Admin(ctx): Admin,
     Path(id): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    respond(
-        async {
-            let ctx = authorize(&gw, &headers)?;
-            let server = visible_server(&gw, &ctx, &id).await?;
-            let removed = gw.control().reset_sandbox(server.id).await?;
-            ok_json(StatusCode::OK, &serde_json::json!({ "removed": removed }))
-        }
-        .await,
-    )
+) -> ApiResult {
+    let server = visible_server(&gw, &ctx, &id).await?;
+    let removed = gw.control().reset_sandbox(server.id).await?;
+    ok_json(StatusCode::OK, &serde_json::json!({ "removed": removed }))
 }
 
 fn fixture_json(f: &mcpgate_store::Fixture) -> serde_json::Value {
@@ -201,18 +196,12 @@ pub async fn export_fixtures(
 /// DELETE /server/{id}/fixtures/{fixture}
 pub async fn delete_fixture(
     State(gw): State<Arc<Gateway>>,
+    Admin(ctx): Admin,
     Path((id, fixture)): Path<(String, String)>,
-    headers: HeaderMap,
-) -> Response {
-    respond(
-        async {
-            let ctx = authorize(&gw, &headers)?;
-            let server = visible_server(&gw, &ctx, &id).await?;
-            gw.control().delete_fixture(server.id, &fixture).await?;
-            Ok(http_util::empty(StatusCode::NO_CONTENT))
-        }
-        .await,
-    )
+) -> ApiResult {
+    let server = visible_server(&gw, &ctx, &id).await?;
+    gw.control().delete_fixture(server.id, &fixture).await?;
+    Ok(http_util::empty(StatusCode::NO_CONTENT))
 }
 
 /// GET /server

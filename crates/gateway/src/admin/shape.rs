@@ -55,7 +55,7 @@ impl ApiError {
     /// This error in `surface`'s shape, for a request to `path`.
     pub(crate) fn into_surface(self, surface: Surface, path: &str) -> Response {
         match surface {
-            Surface::Native => self.into_response(),
+            Surface::Native => self.into_native(),
             Surface::Fruxon => self.into_problem(path),
             Surface::Cloudflare => self.into_cloudflare(),
         }

@@ -2,6 +2,7 @@
 //! revokes them; the secret is shown once. Mapping only: the operations
 //! are [`crate::control::tokens`].
 
+use super::{Admin, ApiResult};
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -67,15 +68,9 @@ pub async fn list(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Respons
 /// DELETE /admin-token/{id}
 pub async fn revoke(
     State(gw): State<Arc<Gateway>>,
+    Admin(ctx): Admin,
     Path(id): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    respond(
-        async {
-            let ctx = authorize(&gw, &headers)?;
-            gw.control().revoke_admin_token(&ctx, &id).await?;
-            Ok(http_util::empty(StatusCode::NO_CONTENT))
-        }
-        .await,
-    )
+) -> ApiResult {
+    gw.control().revoke_admin_token(&ctx, &id).await?;
+    Ok(http_util::empty(StatusCode::NO_CONTENT))
 }

@@ -6,20 +6,17 @@
 //! validation, keys and limits as `/server` ([`crate::control::servers`]),
 //! in the field names Truto documents.
 
+use super::{Admin, ApiResult};
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
 use mcpgate_catalog::ScopeConfig;
 use mcpgate_store::{AccountRecord, Limits, ServerRecord, ServerSource};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
-use super::{
-    AdminContext, ApiError, ListParams, authorize, json_body, nullable, ok_json, page, paginate,
-    respond,
-};
+use super::{AdminContext, ApiError, ListParams, json_body, nullable, ok_json, page, paginate};
 use crate::Gateway;
 use crate::control::servers::{AccountServerSpec, ServerChanges};
 use crate::http_util;
@@ -71,71 +68,54 @@ struct CreateMcp {
 /// POST /integrated-account/{integrated_account_id}/mcp
 pub async fn create(
     State(gw): State<Arc<Gateway>>,
+    Admin(ctx): Admin,
     Path(account): Path<String>,
     headers: HeaderMap,
     body: Body,
-) -> Response {
-    respond(
-        async {
-            let ctx = authorize(&gw, &headers)?;
-            let control = gw.control();
-            let account = control.account(&ctx, &account).await?;
-            let req: CreateMcp = json_body(&headers, body).await?;
-            let spec = AccountServerSpec {
-                name: req.name,
-                config: req.config,
-                expires_at: req.expires_at,
-                limits: req.limits,
-            };
-            let (record, secret) = control.create_account_server(&ctx, &account, spec).await?;
-            let mut v = mcp_json(&record, &account);
-            v["url"] = json!(gw.mcp_url(&secret));
-            v["token"] = json!(secret);
-            ok_json(StatusCode::CREATED, &v)
-        }
-        .await,
-    )
+) -> ApiResult {
+    let control = gw.control();
+    let account = control.account(&ctx, &account).await?;
+    let req: CreateMcp = json_body(&headers, body).await?;
+    let spec = AccountServerSpec {
+        name: req.name,
+        config: req.config,
+        expires_at: req.expires_at,
+        limits: req.limits,
+    };
+    let (record, secret) = control.create_account_server(&ctx, &account, spec).await?;
+    let mut v = mcp_json(&record, &account);
+    v["url"] = json!(gw.mcp_url(&secret));
+    v["token"] = json!(secret);
+    ok_json(StatusCode::CREATED, &v)
 }
 
 /// GET /integrated-account/{integrated_account_id}/mcp
 pub async fn list(
     State(gw): State<Arc<Gateway>>,
+    Admin(ctx): Admin,
     Path(account): Path<String>,
-    headers: HeaderMap,
     query: ListParams,
-) -> Response {
-    respond(
-        async {
-            let ctx = authorize(&gw, &headers)?;
-            let control = gw.control();
-            let account = control.account(&ctx, &account).await?;
-            let page = page(query)?;
-            let all = control.account_servers(account.id).await?;
-            let (records, next) = paginate(all, |r| r.id.to_string(), &page);
-            let result: Vec<Value> = records.iter().map(|r| mcp_json(r, &account)).collect();
-            ok_json(
-                StatusCode::OK,
-                &json!({ "result": result, "next_cursor": next }),
-            )
-        }
-        .await,
+) -> ApiResult {
+    let control = gw.control();
+    let account = control.account(&ctx, &account).await?;
+    let page = page(query)?;
+    let all = control.account_servers(account.id).await?;
+    let (records, next) = paginate(all, |r| r.id.to_string(), &page);
+    let result: Vec<Value> = records.iter().map(|r| mcp_json(r, &account)).collect();
+    ok_json(
+        StatusCode::OK,
+        &json!({ "result": result, "next_cursor": next }),
     )
 }
 
 /// GET /integrated-account/{integrated_account_id}/mcp/{id}
 pub async fn get(
     State(gw): State<Arc<Gateway>>,
+    Admin(ctx): Admin,
     Path((account, id)): Path<(String, String)>,
-    headers: HeaderMap,
-) -> Response {
-    respond(
-        async {
-            let ctx = authorize(&gw, &headers)?;
-            let (account, server) = server_of(&gw, &ctx, &account, &id).await?;
-            ok_json(StatusCode::OK, &mcp_json(&server, &account))
-        }
-        .await,
-    )
+) -> ApiResult {
+    let (account, server) = server_of(&gw, &ctx, &account, &id).await?;
+    ok_json(StatusCode::OK, &mcp_json(&server, &account))
 }
 
 #[derive(Deserialize)]
@@ -154,42 +134,31 @@ struct PatchMcp {
 /// PATCH /integrated-account/{integrated_account_id}/mcp/{id}
 pub async fn patch(
     State(gw): State<Arc<Gateway>>,
+    Admin(ctx): Admin,
     Path((account, id)): Path<(String, String)>,
     headers: HeaderMap,
     body: Body,
-) -> Response {
-    respond(
-        async {
-            let ctx = authorize(&gw, &headers)?;
-            let (account, server) = server_of(&gw, &ctx, &account, &id).await?;
-            let req: PatchMcp = json_body(&headers, body).await?;
-            let changes = ServerChanges {
-                name: req.name,
-                expires_at: req.expires_at,
-                config: req.config,
-                limits: req.limits,
-                ..ServerChanges::default()
-            };
-            let record = gw.control().update_server(&ctx, &server, changes).await?;
-            ok_json(StatusCode::OK, &mcp_json(&record, &account))
-        }
-        .await,
-    )
+) -> ApiResult {
+    let (account, server) = server_of(&gw, &ctx, &account, &id).await?;
+    let req: PatchMcp = json_body(&headers, body).await?;
+    let changes = ServerChanges {
+        name: req.name,
+        expires_at: req.expires_at,
+        config: req.config,
+        limits: req.limits,
+        ..ServerChanges::default()
+    };
+    let record = gw.control().update_server(&ctx, &server, changes).await?;
+    ok_json(StatusCode::OK, &mcp_json(&record, &account))
 }
 
 /// DELETE /integrated-account/{integrated_account_id}/mcp/{id}
 pub async fn delete(
     State(gw): State<Arc<Gateway>>,
+    Admin(ctx): Admin,
     Path((account, id)): Path<(String, String)>,
-    headers: HeaderMap,
-) -> Response {
-    respond(
-        async {
-            let ctx = authorize(&gw, &headers)?;
-            let (_, server) = server_of(&gw, &ctx, &account, &id).await?;
-            gw.control().delete_server(server.id).await?;
-            Ok(http_util::empty(StatusCode::NO_CONTENT))
-        }
-        .await,
-    )
+) -> ApiResult {
+    let (_, server) = server_of(&gw, &ctx, &account, &id).await?;
+    gw.control().delete_server(server.id).await?;
+    Ok(http_util::empty(StatusCode::NO_CONTENT))
 }
