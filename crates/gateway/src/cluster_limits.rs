@@ -114,11 +114,19 @@ impl Drop for Lease {
     }
 }
 
+/// Why cluster limits could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterLimitsError {
+    /// The Redis URL does not parse.
+    #[error("invalid Redis URL: {0}")]
+    InvalidUrl(redis::RedisError),
+}
+
 impl ClusterLimits {
     /// Limits over the Redis at `url` (`redis://host:port/db`). Connects on
     /// first use, so a gateway starts (on local limits) while Redis is down.
-    pub fn new(url: &str, lease_ttl: Duration) -> Result<Self, String> {
-        let client = redis::Client::open(url).map_err(|e| format!("invalid Redis URL: {e}"))?;
+    pub fn new(url: &str, lease_ttl: Duration) -> Result<Self, ClusterLimitsError> {
+        let client = redis::Client::open(url).map_err(ClusterLimitsError::InvalidUrl)?;
         Ok(Self {
             client,
             conn: OnceCell::new(),

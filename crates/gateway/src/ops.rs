@@ -13,10 +13,16 @@ use crate::http_util;
 const REQUESTS: &str = "mcpgate_requests_total";
 const DURATION: &str = "mcpgate_request_duration_seconds";
 
+/// Why the process-wide Prometheus recorder was not installed (most often:
+/// another recorder already is).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct MetricsError(#[from] metrics_exporter_prometheus::BuildError);
+
 /// Install the process-wide Prometheus recorder and return its handle.
 /// Call once per process.
-pub fn install_metrics() -> Result<PrometheusHandle, String> {
-    builder().install_recorder().map_err(|e| e.to_string())
+pub fn install_metrics() -> Result<PrometheusHandle, MetricsError> {
+    Ok(builder().install_recorder()?)
 }
 
 /// A handle whose recorder is not installed globally (for in-process tests).

@@ -25,7 +25,9 @@ pub mod simulator;
 mod standalone;
 
 pub use auth::RotateHook;
-pub use mcp_client::{CallError, Extras, McpClient, McpLimits, Snapshot, StreamEnd, UpstreamError};
+pub use mcp_client::{
+    CallError, ClientError, Extras, McpClient, McpLimits, Snapshot, StreamEnd, UpstreamError,
+};
 pub use rest::{RestAccount, RestOperation, RestSettings};
 pub use standalone::Attending;
 

@@ -325,6 +325,17 @@ pub fn fingerprint(value: &Value) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Why an upstream MCP client cannot be built from its record.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClientError {
+    /// The endpoint is not an `http(s)://` URL.
+    #[error("{0:?} is not an http(s) URL")]
+    NotHttp(String),
+    /// The bearer credential cannot be sent in an `Authorization` header.
+    #[error("the credential has characters not allowed in a header")]
+    BadCredential,
+}
+
 impl McpClient {
     /// A client for the MCP endpoint at `url`, sending `bearer` (the
     /// gateway's own credential for this upstream) when given, reading
@@ -335,17 +346,16 @@ impl McpClient {
         bearer: Option<&str>,
         timeout: Duration,
         limits: McpLimits,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, ClientError> {
         if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(format!("{url:?} is not an http(s) URL"));
+            return Err(ClientError::NotHttp(url.to_owned()));
         }
         let auth = bearer
             .map(|b| {
-                let mut v = HeaderValue::from_str(&format!("Bearer {b}")).map_err(|_| {
-                    "the credential has characters not allowed in a header".to_owned()
-                })?;
+                let mut v = HeaderValue::from_str(&format!("Bearer {b}"))
+                    .map_err(|_| ClientError::BadCredential)?;
                 v.set_sensitive(true);
-                Ok::<_, String>(v)
+                Ok::<_, ClientError>(v)
             })
             .transpose()?;
         Ok(Self {
