@@ -216,3 +216,41 @@ async fn connection_settings_of_zero_stop_startup() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("http.max_connections"), "{stderr}");
 }
+
+/// A request refused before its body is read (no valid key) is answered
+/// even when the body never arrives in full: the body is waited for only
+/// briefly (to echo its JSON-RPC id), so connections that send headers and
+/// a partial body cannot hold the gateway's connection slots unanswered.
+/// With `max_connections = 5`, eight such connections once locked every
+/// client out, `/healthz` included.
+#[tokio::test]
+async fn refused_requests_with_a_stalled_body_are_answered_and_do_not_lock_clients_out() {
+    let gw = gateway("http.max_connections = 5").await;
+    let mut stalled = Vec::new();
+    for path in ["/mcp/mcpg_wrong", "/mcp"].iter().cycle().take(8) {
+        let mut tcp = TcpStream::connect(addr(&gw)).await.unwrap();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: 1000\r\n\r\n{{"
+        );
+        tcp.write_all(head.as_bytes()).await.unwrap();
+        stalled.push(tcp);
+    }
+    // Each stalled request gets its 401 (the id unknown) instead of silence.
+    for tcp in &mut stalled {
+        let mut buf = vec![0u8; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(10), tcp.read(&mut buf))
+            .await
+            .expect("a refused request with a stalled body was never answered")
+            .unwrap_or(0);
+        let text = String::from_utf8_lossy(&buf[..n]);
+        assert!(text.starts_with("HTTP/1.1 401"), "{text}");
+    }
+    // And a normal client is served meanwhile.
+    let r = reqwest::Client::new()
+        .get(format!("{}/healthz", gw.base))
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .expect("healthz answered");
+    assert!(r.status().is_success());
+}

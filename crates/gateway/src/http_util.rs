@@ -12,10 +12,33 @@ pub(crate) enum BodyError {
     TooLarge,
     /// The connection failed while reading.
     Broken,
+    /// The whole body did not arrive within the time allowed.
+    Slow,
 }
 
-/// Read a whole body, refusing more than `limit` bytes without buffering them.
+/// How long an admitted MCP request's body may take to arrive in full.
+/// Without a bound, a client that sends headers and part of a body holds
+/// its connection (and its key's permit) for ever.
+pub(crate) const BODY_TIME: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long the body of a request already refused (bad token, limits,
+/// headers) is waited for, only to echo its JSON-RPC id in the error. An
+/// unauthenticated client must not hold a connection by trickling a body.
+pub(crate) const REFUSED_BODY_TIME: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Read a whole body within `within`, refusing more than `limit` bytes
+/// without buffering them.
 pub(crate) async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+    within: std::time::Duration,
+) -> Result<Bytes, BodyError> {
+    tokio::time::timeout(within, read_body_untimed(headers, body, limit))
+        .await
+        .unwrap_or(Err(BodyError::Slow))
+}
+
+async fn read_body_untimed(
     headers: &HeaderMap,
     body: Body,
     limit: usize,

@@ -108,7 +108,7 @@ async fn read_limited(
             StatusCode::PAYLOAD_TOO_LARGE,
             message(declared),
         )),
-        Err(BodyError::Broken) => Err(ApiError::new(
+        Err(BodyError::Broken | BodyError::Slow) => Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "the request body could not be read",
         )),

@@ -184,7 +184,8 @@ pub(crate) async fn refuse_unread(
     body: Body,
     max_body: usize,
 ) -> axum::response::Response {
-    let id = match http_util::read_body(headers, body, max_body).await {
+    let id = match http_util::read_body(headers, body, max_body, http_util::REFUSED_BODY_TIME).await
+    {
         Ok(bytes) => jsonrpc::parse(&bytes)
             .ok()
             .and_then(|incoming| incoming.request_id().cloned()),
@@ -217,7 +218,7 @@ pub(crate) async fn read_message(
         );
         return Err(refuse_unread(r, headers, body, max_body).await);
     }
-    let bytes = match http_util::read_body(headers, body, max_body).await {
+    let bytes = match http_util::read_body(headers, body, max_body, http_util::BODY_TIME).await {
         Ok(b) => b,
         Err(BodyError::TooLarge) => {
             return Err(rpc_error(
@@ -233,6 +234,16 @@ pub(crate) async fn read_message(
                 StatusCode::BAD_REQUEST,
                 None,
                 &RpcError::invalid_request("Bad Request: the request body could not be read"),
+            ));
+        }
+        Err(BodyError::Slow) => {
+            return Err(rpc_error(
+                StatusCode::REQUEST_TIMEOUT,
+                None,
+                &RpcError::invalid_request(format!(
+                    "Request Timeout: the request body did not arrive within {} s",
+                    http_util::BODY_TIME.as_secs()
+                )),
             ));
         }
     };
